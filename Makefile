@@ -1,0 +1,22 @@
+# The two commands people use: `make up` and `make test`. Everything is in scripts/.
+.PHONY: up down test status clean fetch
+
+up: ## Start PostgreSQL, Kafka and Pingpipe in the background; returns once healthy
+	@bash scripts/up.sh
+
+down: ## Stop everything `make up` started (data is kept)
+	@bash scripts/down.sh
+
+test: ## fmt, clippy and every test, against the real PostgreSQL and Kafka
+	@bash scripts/test.sh
+
+status: ## What is running
+	@bash scripts/postgres.sh status || true
+	@bash scripts/kafka.sh status || true
+
+fetch: ## Install packages and fetch the Kafka jars, start nothing
+	@bash scripts/kafka.sh fetch
+
+clean: down ## Stop everything and delete all local state (.pingpipe/)
+	@rm -rf .pingpipe
+	@rm -rf /var/tmp/pingpipe-postgres-$$(printf '%s' "$(CURDIR)/.pingpipe" | md5sum | cut -c1-12) 2>/dev/null || true

@@ -1,0 +1,17 @@
+//! Pingpipe's shared vocabulary, used by the API and both workers: the database tables as SeaORM
+//! entities, the [`Frequency`] and [`FailureClass`] types, the [`ResultEvent`] that travels on
+//! Kafka, and the topic names. Nothing here does I/O.
+
+pub mod event;
+pub mod failure;
+pub mod frequency;
+pub mod topics;
+
+pub mod consumer_positions;
+pub mod monitor_results;
+pub mod rejected_records;
+pub mod urltargets;
+
+pub use event::{EventError, Outcome, RESULT_EVENT_SCHEMA_VERSION, ResultEvent};
+pub use failure::FailureClass;
+pub use frequency::{Frequency, FrequencyError};

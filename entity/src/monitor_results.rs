@@ -1,0 +1,51 @@
+//! `monitor_results`: one row per probe, at most one per (target, scheduled slot).
+
+use sea_orm::entity::prelude::*;
+
+use crate::{FailureClass, Outcome};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "monitor_results")]
+pub struct Model {
+    /// `bigint`, taken from the sequence `monitor_results_seq`.
+    #[sea_orm(primary_key)]
+    pub monitor_results_pk: i64,
+    /// Status of the final response; NULL exactly when `failure_class` is set (a CHECK enforces it).
+    pub http_status: Option<i32>,
+    pub failure_class: Option<FailureClass>,
+    pub start_time: DateTimeUtc,
+    /// Milliseconds (`int4`, the original design's `duration`).
+    pub duration: i32,
+    pub urltarget_fk: i32,
+    pub scheduled_at: DateTimeUtc,
+}
+
+impl Model {
+    /// The stored outcome; the table's CHECK constraint guarantees exactly one side is set.
+    pub fn outcome(&self) -> Outcome {
+        match (self.http_status, self.failure_class) {
+            (Some(status), _) => Outcome::Status(status),
+            (None, Some(class)) => Outcome::Failure(class),
+            (None, None) => Outcome::Failure(FailureClass::Other),
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::urltargets::Entity",
+        from = "Column::UrltargetFk",
+        to = "super::urltargets::Column::UrltargetsPk",
+        on_delete = "Cascade"
+    )]
+    Urltargets,
+}
+
+impl Related<super::urltargets::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Urltargets.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,104 @@
+//! Real-broker helpers: a unique topic, transactional producers and consumers per test, so tests
+//! run in parallel without fencing each other.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn bootstrap_servers() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect(
+        "KAFKA_BOOTSTRAP_SERVERS must name the broker under test: run `make test`, or `make up` and \
+         `source .pingpipe/env`",
+    )
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a one-partition topic on the real broker and returns its name.
+pub fn create_topic() -> String {
+    let topic = unique("pingpipe.test");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers())
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+        ))
+        .unwrap();
+    for result in results {
+        result.unwrap();
+    }
+    topic
+}
+
+/// A transactional producer with `init_transactions` already done.
+pub fn transactional_producer(transactional_id: &str) -> ThreadedProducer<DefaultProducerContext> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers())
+        .set("transactional.id", transactional_id)
+        .set("transaction.timeout.ms", "10000")
+        .create()
+        .unwrap();
+    producer.init_transactions(TIMEOUT).unwrap();
+    producer
+}
+
+pub fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+) {
+    producer
+        .send(BaseRecord::to(topic).key(key).payload(value))
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
+/// A consumer of `topic` from its first offset, at the given `isolation.level`.
+pub fn consumer(topic: &str, isolation_level: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers())
+        .set("group.id", unique("pingpipe-test-group"))
+        .set("isolation.level", isolation_level)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    consumer
+}
+
+/// Reads record values until `done` says the list is complete; panics past the deadline.
+pub fn read_until(consumer: &BaseConsumer, done: impl Fn(&[Vec<u8>]) -> bool) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut values = Vec::new();
+    while !done(&values) {
+        assert!(
+            Instant::now() < deadline,
+            "only {} records arrived within {TIMEOUT:?}",
+            values.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            values.push(message.payload().unwrap_or_default().to_vec());
+        }
+    }
+    values
+}

@@ -1,0 +1,34 @@
+//! The database schema, one migration per change. A migration that has landed is never edited;
+//! a change is a new migration, and every `down` undoes its `up`.
+//!
+//! The first migration is the original design's schema with its names; the later ones add what
+//! a real monitor needs. Each runs in a transaction (PostgreSQL has transactional DDL).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_original_schema;
+mod m20261126_000002_failure_class;
+mod m20261126_000003_scheduled_slot;
+mod m20261126_000004_bigint_result_ids;
+mod m20261126_000005_target_lifecycle;
+mod m20261126_000006_read_indexes;
+mod m20261126_000007_ingest_bookkeeping;
+mod sql;
+
+/// Applies and reverts Pingpipe's migrations, recorded in `seaql_migrations`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_original_schema::Migration),
+            Box::new(m20261126_000002_failure_class::Migration),
+            Box::new(m20261126_000003_scheduled_slot::Migration),
+            Box::new(m20261126_000004_bigint_result_ids::Migration),
+            Box::new(m20261126_000005_target_lifecycle::Migration),
+            Box::new(m20261126_000006_read_indexes::Migration),
+            Box::new(m20261126_000007_ingest_bookkeeping::Migration),
+        ]
+    }
+}

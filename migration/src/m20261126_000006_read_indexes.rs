@@ -1,0 +1,32 @@
+//! Indexes for the API's reads, matching its keyset order (time, id), newest first: the results
+//! of one target by time, and all results by time.
+
+use sea_orm_migration::prelude::*;
+
+use crate::sql;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const UP: &str = "
+CREATE INDEX monitor_results_target_time_idx
+    ON monitor_results (urltarget_fk, start_time DESC, monitor_results_pk DESC);
+CREATE INDEX monitor_results_time_idx
+    ON monitor_results (start_time DESC, monitor_results_pk DESC);
+";
+
+const DOWN: &str = "
+DROP INDEX monitor_results_time_idx;
+DROP INDEX monitor_results_target_time_idx;
+";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        sql::run(manager, UP).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        sql::run(manager, DOWN).await
+    }
+}

@@ -1,0 +1,81 @@
+//! A fresh database per test on the PostgreSQL named by `DATABASE_URL` (whose role needs
+//! CREATEDB), dropped again when the test ends well.
+
+use sea_orm_migration::sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
+
+pub struct TestDb {
+    pub name: String,
+    pub conn: DatabaseConnection,
+    admin: DatabaseConnection,
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL").expect(
+        "DATABASE_URL must name a PostgreSQL database whose role may CREATE DATABASE: run \
+         `make test`, or `make up` and `source .pingpipe/env`",
+    )
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let admin = Database::connect(database_url()).await.unwrap();
+        let name = format!("pingpipe_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let conn = Database::connect(with_database(&database_url(), &name))
+            .await
+            .unwrap();
+        TestDb { name, conn, admin }
+    }
+
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        self.conn
+            .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).unwrap())
+            .collect()
+    }
+
+    pub async fn drop(self) {
+        self.conn.close().await.unwrap();
+        self.admin
+            .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .await
+            .unwrap();
+    }
+}
+
+#[test]
+fn with_database_replaces_only_the_name() {
+    assert_eq!(
+        with_database(
+            "postgres://u:p@127.0.0.1:5432/pingpipe?sslmode=disable",
+            "x"
+        ),
+        "postgres://u:p@127.0.0.1:5432/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}

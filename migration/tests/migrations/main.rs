@@ -1,0 +1,301 @@
+//! The migrations against the real PostgreSQL: the original schema with its names, everything
+//! added on top enforced by the database, and up → down → up leaving the same schema.
+
+// Test helpers may unwrap: a failure is the test's answer (clippy's test exemption covers only #[test] fns).
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+use helpers::TestDb;
+use migration::{Migrator, MigratorTrait};
+use sea_orm_migration::sea_orm::ConnectionTrait;
+
+/// Every column, constraint, index, view and sequence of the public schema, as sorted text.
+const SCHEMA_FINGERPRINT: &str = "
+SELECT item FROM (
+    SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' null=' || is_nullable
+           || ' default=' || coalesce(column_default, '-') AS item
+      FROM information_schema.columns WHERE table_schema = 'public'
+    UNION ALL
+    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL
+    SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
+    UNION ALL
+    SELECT 'sequence ' || sequencename || ' ' || data_type FROM pg_sequences WHERE schemaname = 'public'
+) items
+WHERE item NOT LIKE '%seaql_migrations%'
+ORDER BY item";
+
+const VIEWS: [&str; 6] = [
+    "view_10m", "view_1m", "view_20m", "view_2m", "view_30m", "view_5m",
+];
+
+async fn columns(db: &TestDb, relation: &str) -> Vec<String> {
+    db.query_strings(&format!(
+        "SELECT column_name || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name = '{relation}' ORDER BY ordinal_position"
+    ))
+    .await
+}
+
+async fn exec(db: &TestDb, sql: &str) -> Result<(), String> {
+    db.conn
+        .execute_unprepared(sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn original_migration_creates_the_original_schema_with_its_names() {
+    let db = TestDb::new().await;
+    Migrator::up(&db.conn, Some(1)).await.unwrap();
+
+    assert_eq!(
+        db.query_strings(
+            "SELECT sequencename::text FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1"
+        )
+        .await,
+        ["monitor_results_seq", "urltargets_seq"]
+    );
+    assert_eq!(
+        columns(&db, "urltargets").await,
+        [
+            "urltargets_pk integer NO",
+            "urltarget character varying NO",
+            "monitor_frequency integer NO"
+        ]
+    );
+    assert_eq!(
+        columns(&db, "monitor_results").await,
+        [
+            "monitor_results_pk integer NO",
+            "http_status integer NO",
+            "start_time timestamp with time zone NO",
+            "duration integer NO",
+            "urltarget_fk integer NO"
+        ]
+    );
+    assert_eq!(
+        db.query_strings(
+            "SELECT viewname::text FROM pg_views WHERE schemaname = 'public' ORDER BY 1"
+        )
+        .await,
+        VIEWS
+    );
+    for view in VIEWS {
+        assert_eq!(
+            columns(&db, view).await,
+            [
+                "monitor_results_pk integer YES",
+                "urltarget character varying YES",
+                "http_status integer YES",
+                "start_time timestamp with time zone YES",
+                "duration integer YES"
+            ],
+            "{view}"
+        );
+    }
+
+    let err = exec(
+        &db,
+        "INSERT INTO urltargets (urltarget, monitor_frequency) VALUES ('http://127.0.0.1/', 3)",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("check constraint"), "{err}");
+    let long_url = format!("http://127.0.0.1/{}", "a".repeat(1010));
+    let err = exec(
+        &db,
+        &format!("INSERT INTO urltargets (urltarget, monitor_frequency) VALUES ('{long_url}', 1)"),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("too long"), "{err}");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn full_schema_enforces_what_the_pipeline_relies_on() {
+    let db = TestDb::new().await;
+    Migrator::up(&db.conn, None).await.unwrap();
+
+    exec(
+        &db,
+        "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES
+            (1, 'http://127.0.0.1/a', 5), (2, 'http://127.0.0.1/b', 1), (3, 'http://127.0.0.1/a', 1);
+         SELECT setval('urltargets_seq', 3)",
+    )
+    .await
+    .unwrap();
+    let err = exec(
+        &db,
+        "INSERT INTO urltargets (urltarget, monitor_frequency) VALUES ('http://127.0.0.1/a', 5)",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("urltargets_url_frequency_key"), "{err}");
+    assert_eq!(
+        db.query_strings("SELECT paused::text || ' ' || (created_at > now() - interval '1 hour')::text FROM urltargets WHERE urltargets_pk = 1").await,
+        ["false true"]
+    );
+
+    // A response, a failure without one, and a key beyond the int4 range.
+    exec(
+        &db,
+        "INSERT INTO monitor_results (monitor_results_pk, http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at) VALUES
+            (1, 200, NULL, '2026-11-26 12:00:01Z', 15, 1, '2026-11-26 12:00:00Z'),
+            (3000000000, NULL, 'timeout', '2026-11-26 12:05:01Z', 5000, 1, '2026-11-26 12:05:00Z'),
+            (2, 404, NULL, '2026-11-26 12:00:02Z', 7, 2, '2026-11-26 12:00:00Z')",
+    )
+    .await
+    .unwrap();
+
+    let insert = |status: &str, class: &str, slot: &str| {
+        format!(
+            "INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at) \
+             VALUES ({status}, {class}, now(), 1, 1, '{slot}')"
+        )
+    };
+    let err = exec(&db, &insert("200", "'dns'", "2026-11-26 13:00:00Z"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("monitor_results_outcome_check"), "{err}");
+    let err = exec(&db, &insert("NULL", "NULL", "2026-11-26 13:00:00Z"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("monitor_results_outcome_check"), "{err}");
+    let err = exec(&db, &insert("NULL", "'flaky'", "2026-11-26 13:00:00Z"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("monitor_results_failure_class_check"), "{err}");
+    let err = exec(&db, &insert("200", "NULL", "2026-11-26 12:00:00Z"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("monitor_results_target_slot_key"), "{err}");
+
+    // Each view shows the results of its frequency's targets only, failure class included.
+    assert_eq!(
+        db.query_strings(
+            "SELECT monitor_results_pk || ' ' || urltarget || ' ' || coalesce(http_status::text, '-') || ' ' \
+             || coalesce(failure_class, '-') || ' ' || duration || ' ' || urltarget_fk \
+             FROM view_5m ORDER BY start_time"
+        )
+        .await,
+        [
+            "1 http://127.0.0.1/a 200 - 15 1",
+            "3000000000 http://127.0.0.1/a - timeout 5000 1"
+        ]
+    );
+    assert_eq!(
+        db.query_strings("SELECT monitor_results_pk::text FROM view_1m")
+            .await,
+        ["2"]
+    );
+    assert!(
+        db.query_strings("SELECT urltarget FROM view_30m")
+            .await
+            .is_empty()
+    );
+
+    // The API's reads have their indexes.
+    let indexes = db
+        .query_strings("SELECT indexname::text FROM pg_indexes WHERE tablename = 'monitor_results'")
+        .await;
+    for index in [
+        "monitor_results_target_time_idx",
+        "monitor_results_time_idx",
+    ] {
+        assert!(
+            indexes.iter().any(|i| i == index),
+            "{index} missing: {indexes:?}"
+        );
+    }
+
+    // Removing a target removes its results.
+    exec(&db, "DELETE FROM urltargets WHERE urltargets_pk = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.query_strings("SELECT count(*)::text FROM monitor_results")
+            .await,
+        ["1"]
+    );
+
+    // Ingest bookkeeping: one position per (group, topic, partition), one reject per record.
+    exec(
+        &db,
+        "INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ('g', 't', 0, 42);
+         INSERT INTO rejected_records (topic, partition, kafka_offset, record_key, payload, reason)
+             VALUES ('t', 0, 7, '\\x3432', '\\xff00', 'not a result event')",
+    )
+    .await
+    .unwrap();
+    let err = exec(
+        &db,
+        "INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ('g', 't', 0, 43)",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("consumer_positions_pkey"), "{err}");
+    let err = exec(
+        &db,
+        "INSERT INTO rejected_records (topic, partition, kafka_offset, reason) VALUES ('t', 0, 7, 'again')",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("rejected_records_record_key"), "{err}");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again_with_data_present() {
+    let db = TestDb::new().await;
+    Migrator::up(&db.conn, None).await.unwrap();
+    let first_schema = db.query_strings(SCHEMA_FINGERPRINT).await;
+    assert!(first_schema.len() > 40, "{first_schema:#?}");
+    assert!(
+        Migrator::get_pending_migrations(&db.conn)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Rows of every kind, so each `down` meets data, including what the older schema cannot hold.
+    exec(
+        &db,
+        "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES (1, 'http://127.0.0.1/', 2);
+         INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at) VALUES
+             (200, NULL, now(), 3, 1, '2026-11-26 12:00:00Z'),
+             (NULL, 'connect', now(), 1, 1, '2026-11-26 12:02:00Z');
+         INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ('g', 't', 0, 1);
+         INSERT INTO rejected_records (topic, partition, kafka_offset, reason) VALUES ('t', 0, 0, 'bad')",
+    )
+    .await
+    .unwrap();
+
+    // Down one step at a time: each `down` must work on the schema the later ones left.
+    let total = Migrator::migrations().len();
+    for remaining in (0..total).rev() {
+        Migrator::down(&db.conn, Some(1)).await.unwrap();
+        assert_eq!(
+            Migrator::get_applied_migrations(&db.conn)
+                .await
+                .unwrap()
+                .len(),
+            remaining
+        );
+    }
+    assert_eq!(
+        db.query_strings(SCHEMA_FINGERPRINT).await,
+        Vec::<String>::new(),
+        "down must leave nothing behind"
+    );
+
+    Migrator::up(&db.conn, None).await.unwrap();
+    assert_eq!(db.query_strings(SCHEMA_FINGERPRINT).await, first_schema);
+    db.drop().await;
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The local PostgreSQL: a cluster of our own in $STATE_DIR/postgres, on 127.0.0.1:$PG_PORT, with
+# a `pingpipe` role (LOGIN CREATEDB, generated password) owning a `pingpipe` database.
+# Usage: postgres.sh up|down|status
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+PG_DIR=$STATE_DIR/postgres
+PG_DATA=$PG_DIR/data
+PG_SOCK=$PG_DIR/run
+PG_LOG=$PG_DIR/postgres.log
+
+pg_bindir() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+# PostgreSQL refuses to run as root: as root, its files belong to the `postgres` user.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+psql_admin() {
+  as_pg "$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres "$@"
+}
+
+# As root, the postgres user must reach the data dir. If a parent of the clone is closed to it,
+# the cluster lives in a private folder under /var/tmp, linked from $STATE_DIR/postgres.
+prepare_dir() {
+  mkdir -p "$STATE_DIR/secrets"
+  chmod 700 "$STATE_DIR/secrets"
+  [ "$(id -u)" = 0 ] || { mkdir -p "$PG_DIR"; return; }
+  if [ ! -e "$PG_DIR" ]; then
+    mkdir -p "$PG_DIR"
+    chown postgres: "$PG_DIR"
+    if ! runuser -u postgres -- test -w "$PG_DIR"; then
+      rmdir "$PG_DIR"
+      local alt
+      alt=/var/tmp/pingpipe-postgres-$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12)
+      mkdir -p "$alt"
+      chown postgres: "$alt"
+      chmod 700 "$alt"
+      ln -s "$alt" "$PG_DIR"
+      log "postgres cannot reach $STATE_DIR; its cluster lives in $alt (linked)"
+    fi
+  fi
+}
+
+up() {
+  [ -n "$EXTERNAL_DATABASE" ] && { log "DATABASE_URL is set: using it, starting no PostgreSQL"; return; }
+  [ -n "$(pg_bindir)" ] || apt_install postgresql
+  local bin; bin=$(pg_bindir)
+  [ -n "$bin" ] || die "PostgreSQL's server binaries are missing after installing postgresql"
+  prepare_dir
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    log "initialising a PostgreSQL cluster in $PG_DATA"
+    as_pg mkdir -p "$PG_DATA" "$PG_SOCK"
+    as_pg "$bin/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
+      --auth-local=trust --auth-host=scram-sha-256 >"$STATE_DIR/initdb.log" 2>&1 \
+      || die "initdb failed; see $STATE_DIR/initdb.log"
+  fi
+  as_pg mkdir -p "$PG_SOCK"
+  if ! as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    # Settings for a development box: durability on, a few more connections for parallel tests.
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_SOCK -c max_connections=200 -c shared_buffers=256MB" \
+      start >/dev/null || die "PostgreSQL did not start; see $PG_LOG"
+  fi
+  local pwfile=$STATE_DIR/secrets/postgres_password
+  [ -s "$pwfile" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$pwfile")
+  local pw; pw=$(cat "$pwfile")
+  psql_admin -v pw="$pw" <<'SQL'
+SELECT format('CREATE ROLE pingpipe LOGIN CREATEDB PASSWORD %L', :'pw')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pingpipe') \gexec
+SELECT format('ALTER ROLE pingpipe PASSWORD %L', :'pw') \gexec
+SELECT 'CREATE DATABASE pingpipe OWNER pingpipe'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'pingpipe') \gexec
+SQL
+  wait_for 30 "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -d pingpipe \
+    || die "PostgreSQL does not answer on 127.0.0.1:$PG_PORT"
+}
+
+down() {
+  [ -n "$EXTERNAL_DATABASE" ] && return
+  local bin; bin=$(pg_bindir)
+  [ -n "$bin" ] && [ -f "$PG_DATA/PG_VERSION" ] || return 0
+  if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    log "stopping PostgreSQL"
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
+  fi
+}
+
+status() {
+  if [ -n "$EXTERNAL_DATABASE" ]; then echo "postgres: external (DATABASE_URL)"; return; fi
+  local bin; bin=$(pg_bindir)
+  if [ -n "$bin" ] && [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    echo "postgres: running on 127.0.0.1:$PG_PORT (data $PG_DATA)"
+  else
+    echo "postgres: stopped"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

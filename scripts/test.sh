@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make test`: starts what the tests need (unless it already runs or is external), then fmt,
+# clippy and every test of the workspace against the real PostgreSQL and Kafka. Exits non-zero
+# on any failure; stops again whatever it started itself.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+started=()
+cleanup() {
+  for part in "${started[@]}"; do "$ROOT/scripts/$part.sh" down || true; done
+}
+trap cleanup EXIT
+
+for part in postgres kafka; do
+  if ! "$ROOT/scripts/$part.sh" status >/dev/null 2>&1; then
+    started+=("$part")
+  fi
+  "$ROOT/scripts/$part.sh" up
+done
+source "$ROOT/scripts/env.sh" # picks up the generated database password
+
+cd "$ROOT"
+log "cargo fmt --check"
+cargo fmt --all --check
+log "cargo clippy -D warnings"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+log "cargo test (PostgreSQL and Kafka are real)"
+cargo test --workspace --no-fail-fast
+
+log "every binary answers --help"
+cargo build --quiet --workspace --bins
+for bin in pingpipe-api pingpipe-monitor pingpipe-ingest migration; do
+  "$CARGO_TARGET_DIR/debug/$bin" --help >/dev/null || die "$bin --help failed"
+done
+log "all checks passed"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make up`: PostgreSQL and Kafka (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point elsewhere),
+# the schema migrated, the results topic created; returns once all of it is healthy and prints
+# where each part listens. Running it again changes nothing that is already up.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+mkdir -p "$STATE_DIR"
+"$ROOT/scripts/postgres.sh" up
+"$ROOT/scripts/kafka.sh" up
+source "$ROOT/scripts/env.sh" # picks up the generated database password
+
+log "building the binaries (cargo, target dir $CARGO_TARGET_DIR)"
+cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --workspace --bins
+BIN=$CARGO_TARGET_DIR/debug
+
+log "migrating the database"
+"$BIN/migration" up 2>&1 | grep -v '^$' >&2 || die "migrations failed"
+
+# Connection settings for tools and tests: `source .pingpipe/env`.
+(umask 077; {
+  printf 'export DATABASE_URL=%q\n' "$DATABASE_URL"
+  printf 'export KAFKA_BOOTSTRAP_SERVERS=%q\n' "$KAFKA_BOOTSTRAP_SERVERS"
+} >"$STATE_DIR/env")
+
+redacted_db=$(printf '%s' "$DATABASE_URL" | sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#')
+cat <<MSG
+
+Pingpipe is up.
+  PostgreSQL   $redacted_db   (password in .pingpipe/secrets; \`source .pingpipe/env\` sets DATABASE_URL)
+  Kafka        $KAFKA_BOOTSTRAP_SERVERS   topic $RESULTS_TOPIC
+  Logs         $STATE_DIR/postgres/postgres.log, $STATE_DIR/kafka/logs/server.log
+Stop it with \`make down\`.
+MSG
