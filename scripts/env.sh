@@ -20,12 +20,19 @@ KAFKA_HEAP=${PINGPIPE_KAFKA_HEAP:-768m}
 RESULTS_TOPIC=${PINGPIPE_RESULTS_TOPIC:-pingpipe.results}
 RESULTS_PARTITIONS=${PINGPIPE_RESULTS_PARTITIONS:-6}
 
-# Remember whether the caller brought their own services, before we fill these in.
-EXTERNAL_DATABASE=${PINGPIPE_EXTERNAL_DATABASE:-${DATABASE_URL:+1}}
-EXTERNAL_KAFKA=${PINGPIPE_EXTERNAL_KAFKA:-${KAFKA_BOOTSTRAP_SERVERS:+1}}
-export PINGPIPE_EXTERNAL_DATABASE=$EXTERNAL_DATABASE PINGPIPE_EXTERNAL_KAFKA=$EXTERNAL_KAFKA
+# Remember whether the caller brought their own services, before we fill the variables in; the
+# answer (1 or 0) is exported so scripts started from this one keep it.
+if [ -z "${PINGPIPE_EXTERNAL_DATABASE+set}" ]; then
+  PINGPIPE_EXTERNAL_DATABASE=$([ -n "${DATABASE_URL:-}" ] && echo 1 || echo 0)
+fi
+if [ -z "${PINGPIPE_EXTERNAL_KAFKA+set}" ]; then
+  PINGPIPE_EXTERNAL_KAFKA=$([ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] && echo 1 || echo 0)
+fi
+export PINGPIPE_EXTERNAL_DATABASE PINGPIPE_EXTERNAL_KAFKA
+EXTERNAL_DATABASE=$PINGPIPE_EXTERNAL_DATABASE
+EXTERNAL_KAFKA=$PINGPIPE_EXTERNAL_KAFKA
 
-if [ -z "$EXTERNAL_DATABASE" ] && [ -f "$STATE_DIR/secrets/postgres_password" ]; then
+if [ "$EXTERNAL_DATABASE" = 0 ] && [ -f "$STATE_DIR/secrets/postgres_password" ]; then
   DATABASE_URL="postgres://pingpipe:$(cat "$STATE_DIR/secrets/postgres_password")@127.0.0.1:$PG_PORT/pingpipe"
   export DATABASE_URL
 fi

@@ -112,7 +112,7 @@ roundtrip() {
 
 up() {
   apt_install kcat
-  if [ -n "$EXTERNAL_KAFKA" ]; then
+  if [ "$EXTERNAL_KAFKA" = 1 ]; then
     log "KAFKA_BOOTSTRAP_SERVERS is set: using $KAFKA_BOOTSTRAP_SERVERS, starting no broker"
   else
     fetch
@@ -142,7 +142,7 @@ up() {
 }
 
 down() {
-  [ -n "$EXTERNAL_KAFKA" ] && return
+  [ "$EXTERNAL_KAFKA" = 1 ] && return
   if pid_alive "$PIDFILE"; then
     log "stopping Kafka"
     stop_pid "$PIDFILE" 60
@@ -150,7 +150,7 @@ down() {
 }
 
 status() {
-  if [ -n "$EXTERNAL_KAFKA" ]; then echo "kafka: external ($KAFKA_BOOTSTRAP_SERVERS)"; return; fi
+  if [ "$EXTERNAL_KAFKA" = 1 ]; then echo "kafka: external ($KAFKA_BOOTSTRAP_SERVERS)"; return; fi
   if pid_alive "$PIDFILE"; then
     echo "kafka: running on $KAFKA_BOOTSTRAP_SERVERS (pid $(cat "$PIDFILE"), data $KAFKA_DIR/data)"
   else

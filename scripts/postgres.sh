@@ -46,7 +46,7 @@ prepare_dir() {
 }
 
 up() {
-  [ -n "$EXTERNAL_DATABASE" ] && { log "DATABASE_URL is set: using it, starting no PostgreSQL"; return; }
+  [ "$EXTERNAL_DATABASE" = 1 ] && { log "DATABASE_URL is set: using it, starting no PostgreSQL"; return; }
   [ -n "$(pg_bindir)" ] || apt_install postgresql
   local bin; bin=$(pg_bindir)
   [ -n "$bin" ] || die "PostgreSQL's server binaries are missing after installing postgresql"
@@ -81,7 +81,7 @@ SQL
 }
 
 down() {
-  [ -n "$EXTERNAL_DATABASE" ] && return
+  [ "$EXTERNAL_DATABASE" = 1 ] && return
   local bin; bin=$(pg_bindir)
   [ -n "$bin" ] && [ -f "$PG_DATA/PG_VERSION" ] || return 0
   if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
@@ -91,7 +91,7 @@ down() {
 }
 
 status() {
-  if [ -n "$EXTERNAL_DATABASE" ]; then echo "postgres: external (DATABASE_URL)"; return; fi
+  if [ "$EXTERNAL_DATABASE" = 1 ]; then echo "postgres: external (DATABASE_URL)"; return; fi
   local bin; bin=$(pg_bindir)
   if [ -n "$bin" ] && [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
     echo "postgres: running on 127.0.0.1:$PG_PORT (data $PG_DATA)"
