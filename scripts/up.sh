@@ -15,7 +15,7 @@ cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --workspace --bins
 BIN=$CARGO_TARGET_DIR/debug
 
 log "migrating the database"
-"$BIN/migration" up 2>&1 | grep -v '^$' >&2 || die "migrations failed"
+"$BIN/migration" up >&2 || die "migrations failed"
 
 # Connection settings for tools and tests: `source .pingpipe/env`.
 (umask 077; {

@@ -39,10 +39,12 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr, plain when not on a terminal; `RUST_LOG` picks the level.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -50,9 +52,19 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to PostgreSQL (DATABASE_URL)")?;
     match cli.command {
-        Command::Up { steps } => Migrator::up(&db, steps)
-            .await
-            .context("applying migrations")?,
+        Command::Up { steps } => {
+            let pending = Migrator::get_pending_migrations(&db).await?.len();
+            Migrator::up(&db, steps)
+                .await
+                .context("applying migrations")?;
+            let still = Migrator::get_pending_migrations(&db).await?.len();
+            let total = Migrator::migrations().len();
+            println!(
+                "applied {} migration(s); {} of {total} applied, {still} pending",
+                pending - still,
+                total - still
+            );
+        }
         Command::Down { steps } => Migrator::down(&db, Some(steps))
             .await
             .context("reverting migrations")?,
