@@ -25,11 +25,24 @@ cargo fmt --all --check
 log "cargo clippy -D warnings"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 log "cargo test (PostgreSQL and Kafka are real)"
-cargo test --workspace --no-fail-fast
+mkdir -p "$STATE_DIR"
+test_log=$STATE_DIR/test.log
+set +e
+cargo test --workspace --no-fail-fast 2>&1 | tee "$test_log"
+test_status=${PIPESTATUS[0]}
+set -e
 
 log "every binary answers --help"
 cargo build --quiet --workspace --bins
 for bin in pingpipe-api pingpipe-monitor pingpipe-ingest migration; do
   "$CARGO_TARGET_DIR/debug/$bin" --help >/dev/null || die "$bin --help failed"
 done
-log "all checks passed"
+
+# Stop what we started first, so that the summary is the last line printed.
+cleanup
+trap - EXIT
+# One closing line over every test binary (cargo prints one per binary, the doc-tests' last).
+read -r passed failed < <(awk '/^test result:/ {p += $4; f += $6} END {print p + 0, f + 0}' "$test_log")
+[ "$test_status" = 0 ] || log "cargo test failed"
+echo "tests: $passed passed, $failed failed"
+exit "$test_status"
