@@ -6,9 +6,14 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 PG_DIR=$STATE_DIR/postgres
-PG_DATA=$PG_DIR/data
-PG_SOCK=$PG_DIR/run
-PG_LOG=$PG_DIR/postgres.log
+set_paths() {
+  # Through the link, if there is one: the postgres user may not be able to walk $STATE_DIR.
+  local real; real=$(readlink -f "$PG_DIR" 2>/dev/null || echo "$PG_DIR")
+  PG_DATA=$real/data
+  PG_SOCK=$real/run
+  PG_LOG=$real/postgres.log
+}
+set_paths
 
 pg_bindir() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
@@ -51,6 +56,7 @@ up() {
   local bin; bin=$(pg_bindir)
   [ -n "$bin" ] || die "PostgreSQL's server binaries are missing after installing postgresql"
   prepare_dir
+  set_paths
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     log "initialising a PostgreSQL cluster in $PG_DATA"
     as_pg mkdir -p "$PG_DATA" "$PG_SOCK"
