@@ -7,9 +7,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Config {
-    /// PostgreSQL connection URL.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    #[command(flatten)]
+    database: entity::config::DatabaseArgs,
 
     /// Address to listen on for GraphQL (/graphql), the dashboard (/), health and metrics.
     #[arg(long, env = "PINGPIPE_API_ADDR", default_value = "127.0.0.1:8080")]

@@ -2,6 +2,7 @@
 //! entities, the [`Frequency`] and [`FailureClass`] types, the [`ResultEvent`] that travels on
 //! Kafka, and the topic names. Nothing here does I/O.
 
+pub mod config;
 pub mod event;
 pub mod failure;
 pub mod frequency;

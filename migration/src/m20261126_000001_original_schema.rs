@@ -44,12 +44,10 @@ DROP SEQUENCE IF EXISTS urltargets_seq;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, UP).await?;
-        sql::run(manager, &sql::create_views(VIEW_COLUMNS)).await
+        sql::run_around_views(manager, UP, Some(VIEW_COLUMNS)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, &sql::drop_views()).await?;
-        sql::run(manager, DOWN).await
+        sql::run_around_views(manager, DOWN, None).await
     }
 }

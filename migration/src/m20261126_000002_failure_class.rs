@@ -32,14 +32,15 @@ ALTER TABLE monitor_results ALTER COLUMN http_status SET NOT NULL;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, UP).await?;
-        sql::run(manager, &sql::create_views(VIEW_COLUMNS)).await
+        sql::run_around_views(manager, UP, Some(VIEW_COLUMNS)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, &sql::drop_views()).await?;
-        sql::run(manager, DOWN).await?;
-        let previous = crate::m20261126_000001_original_schema::VIEW_COLUMNS;
-        sql::run(manager, &sql::create_views(previous)).await
+        sql::run_around_views(
+            manager,
+            DOWN,
+            Some(crate::m20261126_000001_original_schema::VIEW_COLUMNS),
+        )
+        .await
     }
 }

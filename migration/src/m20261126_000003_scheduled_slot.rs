@@ -29,14 +29,15 @@ ALTER TABLE monitor_results DROP COLUMN scheduled_at;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, UP).await?;
-        sql::run(manager, &sql::create_views(VIEW_COLUMNS)).await
+        sql::run_around_views(manager, UP, Some(VIEW_COLUMNS)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, &sql::drop_views()).await?;
-        sql::run(manager, DOWN).await?;
-        let previous = crate::m20261126_000002_failure_class::VIEW_COLUMNS;
-        sql::run(manager, &sql::create_views(previous)).await
+        sql::run_around_views(
+            manager,
+            DOWN,
+            Some(crate::m20261126_000002_failure_class::VIEW_COLUMNS),
+        )
+        .await
     }
 }

@@ -23,17 +23,20 @@ ALTER TABLE monitor_results ALTER COLUMN monitor_results_pk TYPE integer;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        rebuild_views_around(manager, UP).await
+        sql::run_around_views(
+            manager,
+            UP,
+            Some(crate::m20261126_000003_scheduled_slot::VIEW_COLUMNS),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        rebuild_views_around(manager, DOWN).await
+        sql::run_around_views(
+            manager,
+            DOWN,
+            Some(crate::m20261126_000003_scheduled_slot::VIEW_COLUMNS),
+        )
+        .await
     }
-}
-
-async fn rebuild_views_around(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
-    let columns = crate::m20261126_000003_scheduled_slot::VIEW_COLUMNS;
-    sql::run(manager, &sql::drop_views()).await?;
-    sql::run(manager, script).await?;
-    sql::run(manager, &sql::create_views(columns)).await
 }

@@ -5,9 +5,6 @@ use sea_orm_migration::prelude::*;
 
 use crate::sql;
 
-#[derive(DeriveMigrationName)]
-pub struct Migration;
-
 const UP: &str = "
 ALTER TABLE urltargets ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();
 ALTER TABLE urltargets ADD COLUMN paused boolean NOT NULL DEFAULT false;
@@ -27,13 +24,4 @@ ALTER TABLE urltargets DROP COLUMN paused;
 ALTER TABLE urltargets DROP COLUMN created_at;
 ";
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, DOWN).await
-    }
-}
+sql::sql_migration!();

@@ -5,9 +5,6 @@ use sea_orm_migration::prelude::*;
 
 use crate::sql;
 
-#[derive(DeriveMigrationName)]
-pub struct Migration;
-
 const UP: &str = "
 CREATE INDEX monitor_results_target_time_idx
     ON monitor_results (urltarget_fk, start_time DESC, monitor_results_pk DESC);
@@ -20,13 +17,4 @@ DROP INDEX monitor_results_time_idx;
 DROP INDEX monitor_results_target_time_idx;
 ";
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, DOWN).await
-    }
-}
+sql::sql_migration!();

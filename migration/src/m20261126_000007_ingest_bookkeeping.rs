@@ -5,9 +5,6 @@ use sea_orm_migration::prelude::*;
 
 use crate::sql;
 
-#[derive(DeriveMigrationName)]
-pub struct Migration;
-
 const UP: &str = "
 CREATE TABLE consumer_positions (
     group_id text NOT NULL,
@@ -36,13 +33,4 @@ DROP TABLE rejected_records;
 DROP TABLE consumer_positions;
 ";
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        sql::run(manager, DOWN).await
-    }
-}
+sql::sql_migration!();

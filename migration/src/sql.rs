@@ -19,15 +19,50 @@ pub(crate) async fn run(manager: &SchemaManager<'_>, script: &str) -> Result<(),
     Ok(())
 }
 
-/// `CREATE OR REPLACE VIEW` for the six views, each selecting `columns` (qualified with `r.` for
+/// Runs `script` with the six views dropped first and, when `columns` is given, created again
+/// afterwards selecting those columns: a view pins the columns it reads, so any change to them
+/// happens with the views out of the way.
+pub(crate) async fn run_around_views(
+    manager: &SchemaManager<'_>,
+    script: &str,
+    columns: Option<&str>,
+) -> Result<(), DbErr> {
+    run(manager, &drop_views()).await?;
+    run(manager, script).await?;
+    match columns {
+        Some(columns) => run(manager, &create_views(columns)).await,
+        None => Ok(()),
+    }
+}
+
+/// A migration that is two SQL scripts, `UP` and `DOWN`, in the invoking module.
+macro_rules! sql_migration {
+    () => {
+        #[derive(DeriveMigrationName)]
+        pub struct Migration;
+
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                crate::sql::run(manager, UP).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                crate::sql::run(manager, DOWN).await
+            }
+        }
+    };
+}
+pub(crate) use sql_migration;
+
+/// `CREATE VIEW` for the six views, each selecting `columns` (qualified with `r.` for
 /// `monitor_results` and `t.` for `urltargets`) for the targets of its frequency. PostgreSQL only
-/// lets a replacement add columns at the end; anything else needs [`drop_views`] first.
-pub(crate) fn create_views(columns: &str) -> String {
+fn create_views(columns: &str) -> String {
     VIEWS
         .iter()
         .map(|(view, minutes)| {
             format!(
-                "CREATE OR REPLACE VIEW {view} AS \
+                "CREATE VIEW {view} AS \
                  SELECT {columns} FROM monitor_results r \
                  JOIN urltargets t ON t.urltargets_pk = r.urltarget_fk \
                  WHERE t.monitor_frequency = {minutes};\n"
@@ -37,7 +72,7 @@ pub(crate) fn create_views(columns: &str) -> String {
 }
 
 /// `DROP VIEW` for the six views.
-pub(crate) fn drop_views() -> String {
+fn drop_views() -> String {
     VIEWS
         .iter()
         .map(|(view, _)| format!("DROP VIEW IF EXISTS {view};\n"))

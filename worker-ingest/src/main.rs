@@ -7,17 +7,11 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Config {
-    /// PostgreSQL connection URL (results and consumer positions are written to it).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    #[command(flatten)]
+    database: entity::config::DatabaseArgs,
 
-    /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
-    )]
-    kafka_bootstrap_servers: String,
+    #[command(flatten)]
+    kafka: entity::config::KafkaArgs,
 
     /// Kafka consumer group id.
     #[arg(long, env = "PINGPIPE_INGEST_GROUP", default_value = "pingpipe-ingest")]

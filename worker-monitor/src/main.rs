@@ -7,17 +7,11 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Config {
-    /// PostgreSQL connection URL (targets are read from it).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    #[command(flatten)]
+    database: entity::config::DatabaseArgs,
 
-    /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
-    )]
-    kafka_bootstrap_servers: String,
+    #[command(flatten)]
+    kafka: entity::config::KafkaArgs,
 
     /// Length of a "minute" (humantime, e.g. 60s, 1s): scales every schedule for tests and demos.
     #[arg(long, env = "PINGPIPE_MINUTE", default_value = "60s")]
