@@ -8,6 +8,9 @@ pub mod failure;
 pub mod frequency;
 pub mod topics;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub mod consumer_positions;
 pub mod monitor_results;
 pub mod rejected_records;

@@ -14,6 +14,8 @@ mod m20261126_000005_target_lifecycle;
 mod m20261126_000006_read_indexes;
 mod m20261126_000007_ingest_bookkeeping;
 mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// Applies and reverts Pingpipe's migrations, recorded in `seaql_migrations`.
 pub struct Migrator;

@@ -1,27 +1,49 @@
 //! `pingpipe-monitor`: probes every target on schedule and publishes the results through Kafka
-//! transactions. Only its configuration exists so far: the worker itself is issue #3.
+//! transactions. See `--help`.
 
 use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use worker_monitor::{Config, telemetry};
 
-/// Pingpipe's monitor: probes every active target on schedule, publishes each result to Kafka.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Config {
-    #[command(flatten)]
-    database: entity::config::DatabaseArgs,
-
-    #[command(flatten)]
-    kafka: entity::config::KafkaArgs,
-
-    /// Length of a "minute" (humantime, e.g. 60s, 1s): scales every schedule for tests and demos.
-    #[arg(long, env = "PINGPIPE_MINUTE", default_value = "60s")]
-    minute: humantime::Duration,
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    telemetry::init_logging(config.log_json);
+    let shutdown = CancellationToken::new();
+    let running = worker_monitor::start(config, shutdown.clone()).await?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("Shutdown requested; finishing in-flight probes.");
+        shutdown.cancel();
+    });
+    if let Err(e) = running.wait().await {
+        tracing::error!(error = %e, "Monitor stopped.");
+        return Err(e.into());
+    }
+    Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    anyhow::bail!(
-        "the monitor is not built yet (issue #3); its minute would be {:?}",
-        *config.minute
-    )
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "Cannot listen for Ctrl-C.");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot listen for SIGTERM.");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
 }

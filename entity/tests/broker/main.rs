@@ -1,15 +1,14 @@
 //! The real Kafka broker does what Pingpipe relies on: transactions hide aborted records from
 //! `read_committed` consumers, and a second producer with the same `transactional.id` fences the
-//! first. Uses `KAFKA_BOOTSTRAP_SERVERS`; every test has its own topic, group and id.
+//! first. Uses `KAFKA_BOOTSTRAP_SERVERS`; every test has its own topic, group and id. The
+//! producer and consumer calls block, which a test may do.
 
 // Test helpers may unwrap: a failure is the test's answer (clippy's test exemption covers only #[test] fns).
 #![allow(clippy::unwrap_used)]
 
-mod helpers;
-
 use chrono::{TimeZone, Utc};
+use entity::testing::*;
 use entity::{FailureClass, Frequency, Outcome, ResultEvent};
-use helpers::*;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
 
@@ -26,9 +25,9 @@ fn event(target_id: i32, outcome: Outcome) -> ResultEvent {
     )
 }
 
-#[test]
-fn read_committed_consumer_sees_committed_records_and_never_aborted_ones() {
-    let topic = create_topic();
+#[tokio::test]
+async fn read_committed_consumer_sees_committed_records_and_never_aborted_ones() {
+    let topic = create_topic(1).await;
     let producer = transactional_producer(&unique("pingpipe-test-txn"));
     let committed = event(1, Outcome::Status(200));
     let aborted = event(2, Outcome::Status(500));
@@ -66,9 +65,9 @@ fn read_committed_consumer_sees_committed_records_and_never_aborted_ones() {
     assert_eq!(seen, vec![committed, committed_later]);
 }
 
-#[test]
-fn second_producer_with_same_transactional_id_fences_the_first() {
-    let topic = create_topic();
+#[tokio::test]
+async fn second_producer_with_same_transactional_id_fences_the_first() {
+    let topic = create_topic(1).await;
     let transactional_id = unique("pingpipe-test-txn");
     let first = transactional_producer(&transactional_id);
     let before = event(1, Outcome::Status(200));

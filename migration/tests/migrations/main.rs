@@ -4,9 +4,7 @@
 // Test helpers may unwrap: a failure is the test's answer (clippy's test exemption covers only #[test] fns).
 #![allow(clippy::unwrap_used)]
 
-mod helpers;
-
-use helpers::TestDb;
+use migration::testing::TestDb;
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::ConnectionTrait;
 

@@ -1,5 +1,7 @@
-//! Real-broker helpers: a unique topic, transactional producers and consumers per test, so tests
-//! run in parallel without fencing each other.
+//! For tests (feature `testing`): real-broker helpers giving each test its own topic, group and
+//! `transactional.id`, so tests run in parallel without fencing each other.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The broker that tests use.
 pub fn bootstrap_servers() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect(
         "KAFKA_BOOTSTRAP_SERVERS must name the broker under test: run `make test`, or `make up` and \
@@ -24,22 +27,23 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Creates a one-partition topic on the real broker and returns its name.
-pub fn create_topic() -> String {
+/// Creates a topic with `partitions` partitions on the real broker and returns its name.
+pub async fn create_topic(partitions: i32) -> String {
     let topic = unique("pingpipe.test");
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers())
         .create()
         .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let results = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(
+                &topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
             &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
-        ))
+        )
+        .await
         .unwrap();
     for result in results {
         result.unwrap();
@@ -59,6 +63,7 @@ pub fn transactional_producer(transactional_id: &str) -> ThreadedProducer<Defaul
     producer
 }
 
+/// Enqueues one record in the producer's open transaction.
 pub fn send(
     producer: &ThreadedProducer<DefaultProducerContext>,
     topic: &str,
@@ -86,6 +91,7 @@ pub fn consumer(topic: &str, isolation_level: &str) -> BaseConsumer {
 }
 
 /// Reads record values until `done` says the list is complete; panics past the deadline.
+/// Blocking: call it from a blocking context (a plain test, or `spawn_blocking`).
 pub fn read_until(consumer: &BaseConsumer, done: impl Fn(&[Vec<u8>]) -> bool) -> Vec<Vec<u8>> {
     let deadline = Instant::now() + TIMEOUT;
     let mut values = Vec::new();

@@ -1,17 +1,23 @@
-//! A fresh database per test on the PostgreSQL named by `DATABASE_URL` (whose role needs
-//! CREATEDB), dropped again when the test ends well.
+//! For tests (feature `testing`): a fresh database per test on the PostgreSQL named by
+//! `DATABASE_URL` (whose role needs CREATEDB), dropped again when the test ends well.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sea_orm_migration::sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 
+/// A database of its own for one test.
 pub struct TestDb {
     pub name: String,
+    /// Its URL, for code under test that connects by itself.
+    pub url: String,
     pub conn: DatabaseConnection,
     admin: DatabaseConnection,
 }
 
-fn database_url() -> String {
+/// The PostgreSQL that tests use.
+pub fn database_url() -> String {
     std::env::var("DATABASE_URL").expect(
         "DATABASE_URL must name a PostgreSQL database whose role may CREATE DATABASE: run \
          `make test`, or `make up` and `source .pingpipe/env`",
@@ -36,6 +42,7 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDb {
+    /// An empty database.
     pub async fn new() -> TestDb {
         let admin = Database::connect(database_url()).await.unwrap();
         let name = format!("pingpipe_test_{}", uuid::Uuid::new_v4().simple());
@@ -43,12 +50,31 @@ impl TestDb {
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap();
-        let conn = Database::connect(with_database(&database_url(), &name))
-            .await
-            .unwrap();
-        TestDb { name, conn, admin }
+        let url = with_database(&database_url(), &name);
+        let conn = Database::connect(&url).await.unwrap();
+        TestDb {
+            name,
+            url,
+            conn,
+            admin,
+        }
     }
 
+    /// A database with every migration applied.
+    pub async fn migrated() -> TestDb {
+        let db = TestDb::new().await;
+        <crate::Migrator as sea_orm_migration::MigratorTrait>::up(&db.conn, None)
+            .await
+            .unwrap();
+        db
+    }
+
+    /// Runs one or more statements, panicking on error.
+    pub async fn exec(&self, sql: &str) {
+        self.conn.execute_unprepared(sql).await.unwrap();
+    }
+
+    /// The first column of every row, as text.
     pub async fn query_strings(&self, sql: &str) -> Vec<String> {
         self.conn
             .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
@@ -59,6 +85,7 @@ impl TestDb {
             .collect()
     }
 
+    /// Drops the database (with any connection still open to it).
     pub async fn drop(self) {
         self.conn.close().await.unwrap();
         self.admin
@@ -68,6 +95,7 @@ impl TestDb {
     }
 }
 
+#[cfg(test)]
 #[test]
 fn with_database_replaces_only_the_name() {
     assert_eq!(

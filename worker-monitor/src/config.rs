@@ -1,0 +1,165 @@
+//! The monitor's configuration: one `clap` struct, every option also an environment variable.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+use entity::config::{DatabaseArgs, KafkaArgs};
+
+use crate::guard::Cidr;
+
+/// Pingpipe's monitor: probes every active target on schedule and publishes each result to Kafka
+/// inside transactions.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Topic the results are published to.
+    #[arg(long, env = "PINGPIPE_RESULTS_TOPIC", default_value = entity::topics::RESULTS_TOPIC)]
+    pub topic: String,
+
+    /// Name of this deployment. With the shard it makes the producer's transactional.id
+    /// (`pingpipe-monitor.<instance>.shard-<i>-of-<n>`), which stays the same across restarts:
+    /// a second process with the same instance and shard fences the first.
+    #[arg(long, env = "PINGPIPE_MONITOR_INSTANCE", default_value = "default")]
+    pub instance: String,
+
+    /// This process's share of the targets, `i/n`: it probes the targets whose id modulo n is i.
+    #[arg(long, env = "PINGPIPE_MONITOR_SHARD", default_value = "0/1")]
+    pub shard: Shard,
+
+    /// Length of a "minute" (e.g. 60s, 1s, 500ms): scales every schedule for tests and demos.
+    #[arg(long, env = "PINGPIPE_MINUTE", default_value = "60s")]
+    pub minute: humantime::Duration,
+
+    /// Most probes in flight at once; a slot that finds no free place in the queue is missed.
+    #[arg(long, env = "PINGPIPE_MONITOR_CONCURRENCY", default_value_t = 2000)]
+    pub concurrency: usize,
+
+    /// Longest a probe may take, DNS to last body byte. Default: 10s, and never more than 80% of
+    /// the shortest period (one "minute").
+    #[arg(long, env = "PINGPIPE_PROBE_TIMEOUT")]
+    pub probe_timeout: Option<humantime::Duration>,
+
+    /// Redirects followed before a probe fails with `redirect_limit`.
+    #[arg(long, env = "PINGPIPE_PROBE_MAX_REDIRECTS", default_value_t = 5)]
+    pub max_redirects: usize,
+
+    /// Bytes of the response body read (and discarded) before the probe stops reading.
+    #[arg(long, env = "PINGPIPE_PROBE_BODY_CAP_BYTES", default_value_t = 1024 * 1024)]
+    pub body_cap_bytes: usize,
+
+    /// Extra CIDRs never probed, comma-separated (e.g. 10.0.0.0/8,fd00::/8). Cloud metadata and
+    /// link-local addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254) are always denied.
+    #[arg(long, env = "PINGPIPE_PROBE_DENY", value_delimiter = ',')]
+    pub deny: Vec<Cidr>,
+
+    /// Also deny every private range (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).
+    #[arg(long, env = "PINGPIPE_PROBE_DENY_PRIVATE", default_value_t = false)]
+    pub deny_private: bool,
+
+    /// Longest a Kafka transaction stays open before it is committed.
+    #[arg(
+        long,
+        env = "PINGPIPE_MONITOR_COMMIT_INTERVAL",
+        default_value = "500ms"
+    )]
+    pub commit_interval: humantime::Duration,
+
+    /// How often the target list is re-read from PostgreSQL.
+    #[arg(long, env = "PINGPIPE_MONITOR_TARGETS_REFRESH", default_value = "2s")]
+    pub targets_refresh: humantime::Duration,
+
+    /// Address for /healthz, /readyz and /metrics (port 0 picks a free port).
+    #[arg(long, env = "PINGPIPE_MONITOR_ADDR", default_value = "127.0.0.1:9101")]
+    pub listen: SocketAddr,
+
+    /// Log as JSON lines instead of readable text.
+    #[arg(long, env = "PINGPIPE_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// The probe timeout in force: as configured, or 10 s capped at 80% of one "minute".
+    pub fn probe_timeout(&self) -> Duration {
+        self.probe_timeout
+            .map(Into::into)
+            .unwrap_or_else(|| Duration::from_secs(10).min(self.minute().mul_f64(0.8)))
+    }
+
+    pub fn minute(&self) -> Duration {
+        self.minute.into()
+    }
+
+    /// The stable producer identity of this instance and shard.
+    pub fn transactional_id(&self) -> String {
+        format!(
+            "pingpipe-monitor.{}.shard-{}-of-{}",
+            self.instance, self.shard.index, self.shard.count
+        )
+    }
+}
+
+/// One share of the targets: those whose id modulo `count` is `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn owns(&self, target_id: i32) -> bool {
+        i64::from(target_id).rem_euclid(i64::from(self.count)) == i64::from(self.index)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("shard must be i/n with 0 <= i < n, got {s:?}");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parses_and_splits_targets_exactly_once() {
+        let shards: Vec<Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        for id in 1..1000 {
+            assert_eq!(shards.iter().filter(|s| s.owns(id)).count(), 1, "{id}");
+        }
+        for bad in ["3/3", "1/0", "x/2", "1", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn probe_timeout_defaults_below_the_shortest_period() {
+        let mut config = Config::parse_from(["pingpipe-monitor", "--database-url", "postgres://x"]);
+        assert_eq!(config.probe_timeout(), Duration::from_secs(10));
+        config.minute = "1s".parse().unwrap();
+        assert_eq!(config.probe_timeout(), Duration::from_millis(800));
+        config.probe_timeout = Some("250ms".parse().unwrap());
+        assert_eq!(config.probe_timeout(), Duration::from_millis(250));
+        assert_eq!(
+            config.transactional_id(),
+            "pingpipe-monitor.default.shard-0-of-1"
+        );
+    }
+}

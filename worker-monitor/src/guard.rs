@@ -1,0 +1,268 @@
+//! Server-side request forgery guard: addresses a probe must never reach.
+//!
+//! The check is made on the addresses a host name resolves to, inside the HTTP client's resolver,
+//! so the address connected to is always one that passed (no window for DNS rebinding); on IP
+//! literals, which skip the resolver; and on every redirect hop (see `probe.rs`). Cloud metadata
+//! and link-local addresses are always denied; more ranges come from configuration.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// An IP network, `address/prefix` (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> Cidr {
+        Cidr {
+            network: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+            prefix,
+        }
+    }
+
+    const fn v6(segments: [u16; 8], prefix: u8) -> Cidr {
+        let [a, b, c, d, e, f, g, h] = segments;
+        Cidr {
+            network: IpAddr::V6(Ipv6Addr::new(a, b, c, d, e, f, g, h)),
+            prefix,
+        }
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address it carries.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR (like 10.0.0.0/8)"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0..={max}"))?,
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// Denied whatever the configuration: cloud metadata services and link-local networks.
+pub const ALWAYS_DENIED: [Cidr; 3] = [
+    Cidr::v4(169, 254, 0, 0, 16),
+    Cidr::v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+    Cidr::v6([0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254], 128),
+];
+
+/// The private ranges `--deny-private` adds.
+pub const PRIVATE: [Cidr; 5] = [
+    Cidr::v4(10, 0, 0, 0, 8),
+    Cidr::v4(172, 16, 0, 0, 12),
+    Cidr::v4(192, 168, 0, 0, 16),
+    Cidr::v4(100, 64, 0, 0, 10),
+    Cidr::v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
+];
+
+/// The addresses no probe may connect to.
+#[derive(Debug, Clone)]
+pub struct DenyList {
+    cidrs: Vec<Cidr>,
+}
+
+impl DenyList {
+    pub fn new(extra: &[Cidr], deny_private: bool) -> DenyList {
+        let mut cidrs = ALWAYS_DENIED.to_vec();
+        if deny_private {
+            cidrs.extend(PRIVATE);
+        }
+        cidrs.extend_from_slice(extra);
+        DenyList { cidrs }
+    }
+
+    pub fn denies(&self, ip: IpAddr) -> bool {
+        self.cidrs.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// The error a probe fails with when every address of its host is denied. Found again in the
+/// error chain to classify the probe as `denied`.
+#[derive(Debug)]
+pub struct DeniedAddress(pub String);
+
+impl fmt::Display for DeniedAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "address denied by the probe deny-list: {}", self.0)
+    }
+}
+
+impl std::error::Error for DeniedAddress {}
+
+/// A name that did not resolve. Found again in the error chain to classify the probe as `dns`.
+#[derive(Debug)]
+pub struct DnsFailure(pub String);
+
+impl fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "name did not resolve: {}", self.0)
+    }
+}
+
+impl std::error::Error for DnsFailure {}
+
+/// The HTTP client's resolver: the system's (getaddrinfo) with denied addresses removed.
+#[derive(Debug, Clone)]
+pub struct GuardedResolver {
+    deny: Arc<DenyList>,
+}
+
+impl GuardedResolver {
+    pub fn new(deny: Arc<DenyList>) -> GuardedResolver {
+        GuardedResolver { deny }
+    }
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let deny = self.deny.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            // Port 0: the client puts in the URL's port.
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| DnsFailure(format!("{host}: {e}")))?
+                .collect();
+            if addrs.is_empty() {
+                return Err(DnsFailure(format!("{host}: no addresses")).into());
+            }
+            let allowed: Vec<SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| !deny.denies(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let ips: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+                return Err(DeniedAddress(format!("{host} resolves to {}", ips.join(", "))).into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn metadata_and_link_local_are_always_denied() {
+        let deny = DenyList::new(&[], false);
+        // Only checked against the list: nothing here sends a packet.
+        for denied in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(deny.denies(ip(denied)), "{denied}");
+        }
+        for allowed in ["127.0.0.1", "::1", "10.1.2.3", "fd00:ec2::253", "8.8.8.8"] {
+            assert!(!deny.denies(ip(allowed)), "{allowed}");
+        }
+    }
+
+    #[test]
+    fn configured_and_private_ranges_are_denied() {
+        let deny = DenyList::new(
+            &[
+                "127.0.0.2".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ],
+            true,
+        );
+        for denied in [
+            "127.0.0.2",
+            "2001:db8::5",
+            "10.0.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd12::1",
+        ] {
+            assert!(deny.denies(ip(denied)), "{denied}");
+        }
+        for allowed in ["127.0.0.1", "127.0.0.3", "172.32.0.1", "2001:db9::1"] {
+            assert!(!deny.denies(ip(allowed)), "{allowed}");
+        }
+    }
+
+    #[test]
+    fn cidr_parse_errors_are_clear() {
+        assert_eq!(
+            "10.0.0.0/8".parse::<Cidr>().unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!("::1".parse::<Cidr>().unwrap().to_string(), "::1/128");
+        assert!(
+            "10.0.0.0/33"
+                .parse::<Cidr>()
+                .unwrap_err()
+                .contains("0..=32")
+        );
+        assert!(
+            "example.com"
+                .parse::<Cidr>()
+                .unwrap_err()
+                .contains("not an IP")
+        );
+        assert!(
+            "0.0.0.0/0"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains(ip("203.0.113.9"))
+        );
+    }
+}

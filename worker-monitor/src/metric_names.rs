@@ -1,0 +1,20 @@
+//! Metric names, in one place. Served in Prometheus format at `/metrics`.
+
+/// Probes finished, by `outcome` (an HTTP status class like `2xx`, or a failure class).
+pub const MONITOR_PROBES: &str = "pingpipe_monitor_probes_total";
+/// Seconds from a slot to its probe's start.
+pub const MONITOR_SCHEDULE_LAG: &str = "pingpipe_monitor_schedule_lag_seconds";
+/// Probes running now.
+pub const MONITOR_IN_FLIGHT: &str = "pingpipe_monitor_probes_in_flight";
+/// Slots that got no probe, by `reason` (`queue_full`, `stale`).
+pub const MONITOR_MISSED_SLOTS: &str = "pingpipe_monitor_missed_slots_total";
+/// Active targets of this shard.
+pub const MONITOR_TARGETS: &str = "pingpipe_monitor_targets";
+/// Kafka transactions, by `result` (`committed`, `aborted`).
+pub const MONITOR_TRANSACTIONS: &str = "pingpipe_monitor_transactions_total";
+/// Results committed to Kafka.
+pub const MONITOR_PUBLISHED: &str = "pingpipe_monitor_results_published_total";
+/// Seconds from a probe's end to the commit of the transaction carrying it.
+pub const MONITOR_PUBLISH_LATENCY: &str = "pingpipe_monitor_publish_latency_seconds";
+/// Failed reads of the target list.
+pub const MONITOR_TARGET_REFRESH_ERRORS: &str = "pingpipe_monitor_target_refresh_errors_total";
