@@ -143,20 +143,22 @@ impl Prober {
     }
 }
 
-/// Every error in the chain, including the error an `io::Error` wraps (which its `source()`
-/// skips).
+/// Every error in the chain, including the errors `io::Error`s wrap (which their `source()`
+/// skips), however deeply nested.
 fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
     let mut out = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
+    let mut pending = vec![err];
+    while let Some(e) = pending.pop() {
         out.push(e);
+        if let Some(source) = e.source() {
+            pending.push(source);
+        }
         if let Some(inner) = e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
-            out.push(inner);
+            pending.push(inner);
         }
-        next = e.source();
     }
     out
 }
