@@ -13,6 +13,7 @@ test: ## fmt, clippy and every test, against the real PostgreSQL and Kafka
 status: ## What is running
 	@bash scripts/postgres.sh status || true
 	@bash scripts/kafka.sh status || true
+	@bash scripts/services.sh status || true
 
 fetch: ## Install packages and fetch the Kafka jars, start nothing
 	@bash scripts/kafka.sh fetch

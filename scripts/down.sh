@@ -3,6 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
+"$ROOT/scripts/services.sh" down
 "$ROOT/scripts/kafka.sh" down
 "$ROOT/scripts/postgres.sh" down
 log "stopped; data kept in $STATE_DIR"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make up`: PostgreSQL and Kafka (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point elsewhere),
-# the schema migrated, the results topic created; returns once all of it is healthy and prints
-# where each part listens. Running it again changes nothing that is already up.
+# the schema migrated, the results topic created, the monitor started; returns once all of it is
+# healthy and prints where each part listens. Running it again changes nothing that is already up.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -17,6 +17,8 @@ BIN=$CARGO_TARGET_DIR/debug
 log "migrating the database"
 "$BIN/migration" up >&2 || die "migrations failed"
 
+"$ROOT/scripts/services.sh" up
+
 # Connection settings for tools and tests: `source .pingpipe/env`.
 (umask 077; {
   printf 'export DATABASE_URL=%q\n' "$DATABASE_URL"
@@ -29,6 +31,7 @@ cat <<MSG
 Pingpipe is up.
   PostgreSQL   $redacted_db   (password in .pingpipe/secrets; \`source .pingpipe/env\` sets DATABASE_URL)
   Kafka        $KAFKA_BOOTSTRAP_SERVERS   topic $RESULTS_TOPIC
-  Logs         $STATE_DIR/postgres/postgres.log, $STATE_DIR/kafka/logs/server.log
+  Monitor      http://${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}/metrics   (/healthz, /readyz)
+  Logs         $STATE_DIR/logs/, $STATE_DIR/postgres/postgres.log, $STATE_DIR/kafka/logs/server.log
 Stop it with \`make down\`.
 MSG

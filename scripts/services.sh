@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Pingpipe's own processes, started in the background by `make up` from the debug build.
+# Usage: services.sh up|down|status
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+RUN_DIR=$STATE_DIR/run
+LOG_DIR=$STATE_DIR/logs
+BIN=$CARGO_TARGET_DIR/debug
+MONITOR_ADDR=${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}
+
+# start NAME READY_URL COMMAND...: runs COMMAND detached, logs to $LOG_DIR/NAME.log, waits for READY_URL.
+start() {
+  local name=$1 ready=$2; shift 2
+  local pidfile=$RUN_DIR/$name.pid
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  if pid_alive "$pidfile"; then
+    log "$name already running (pid $(cat "$pidfile"))"
+  else
+    log "starting $name"
+    setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+  fi
+  wait_for 60 curl -fsS "$ready" || die "$name is not ready at $ready within 60s; see $LOG_DIR/$name.log"
+}
+
+up() {
+  command -v curl >/dev/null || apt_install curl
+  PINGPIPE_MONITOR_ADDR=$MONITOR_ADDR start monitor "http://$MONITOR_ADDR/readyz" "$BIN/pingpipe-monitor"
+}
+
+down() {
+  for name in monitor; do
+    if pid_alive "$RUN_DIR/$name.pid"; then
+      log "stopping $name"
+      stop_pid "$RUN_DIR/$name.pid" 30
+    fi
+  done
+}
+
+status() {
+  local rc=0
+  for name in monitor; do
+    if pid_alive "$RUN_DIR/$name.pid"; then
+      echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"), log $LOG_DIR/$name.log)"
+    else
+      echo "$name: stopped"; rc=1
+    fi
+  done
+  return $rc
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
