@@ -1,0 +1,385 @@
+//! Monitor benchmark: `make bench-monitor` (or `cargo bench -p worker-monitor --bench monitor`).
+//!
+//! Runs the real `pingpipe-monitor` binary (release build) against the real PostgreSQL and Kafka,
+//! with N targets at the 1-minute frequency on local fixture servers (loopback only, spread over
+//! 127.0.0.1–127.0.0.8 so that closed connections do not exhaust one address's ports). Each
+//! scenario measures one full period: sustained probes/s, schedule lag (start − slot) p50/p99/max,
+//! missed and duplicated slots, the monitor's CPU and peak RSS, and the latency from a probe's end
+//! to its record being readable by a `read_committed` consumer. Scenarios: all targets healthy,
+//! then 5% of them hanging until the probe timeout.
+//!
+//! Baseline in the same run: the original design, one loop per frequency that wakes and probes
+//! all its targets at once through a thread pool (here the same prober, `--baseline-pool` workers).
+//!
+//! Options (after `--`): --targets N (50000), --minute D (60s), --probe-timeout D (10s),
+//! --baseline-pool N (32).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use chrono::Utc;
+use entity::ResultEvent;
+use entity::testing::{bootstrap_servers, consumer, create_topic, unique};
+use migration::testing::TestDb;
+use rdkafka::message::Message;
+use worker_monitor::guard::DenyList;
+use worker_monitor::probe::{ProbeSettings, Prober};
+
+const ADDRESSES: u8 = 8;
+
+struct Args {
+    targets: usize,
+    minute: Duration,
+    probe_timeout: Duration,
+    baseline_pool: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        targets: 50_000,
+        minute: Duration::from_secs(60),
+        probe_timeout: Duration::from_secs(10),
+        baseline_pool: 32,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--targets" => args.targets = value().parse().unwrap(),
+            "--minute" => args.minute = humantime::parse_duration(&value()).unwrap(),
+            "--probe-timeout" => args.probe_timeout = humantime::parse_duration(&value()).unwrap(),
+            "--baseline-pool" => args.baseline_pool = value().parse().unwrap(),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    args
+}
+
+/// Fixture servers on 127.0.0.1..=8: `/ok` answers at once, `/hang` never does.
+async fn fixtures(started: Arc<AtomicUsize>) -> Vec<String> {
+    let mut bases = Vec::new();
+    for i in 1..=ADDRESSES {
+        let started = started.clone();
+        let app = Router::new()
+            .route(
+                "/ok",
+                get(move || {
+                    started.fetch_add(1, Ordering::Relaxed);
+                    async { "ok" }
+                }),
+            )
+            .route(
+                "/hang",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    "late"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind((format!("127.0.0.{i}"), 0))
+            .await
+            .unwrap();
+        bases.push(format!("http://{}", listener.local_addr().unwrap()));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    }
+    bases
+}
+
+fn urls(bases: &[String], n: usize, hanging_percent: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let path = if i % 100 < hanging_percent {
+                "hang"
+            } else {
+                "ok"
+            };
+            format!("{}/{path}?t={i}", bases[i % bases.len()])
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// CPU seconds and peak RSS (MiB) of a process, from /proc.
+fn proc_usage(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+    let ticks: f64 = fields[11].parse::<f64>().ok()? + fields[12].parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm_kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ticks / 100.0, hwm_kib / 1024.0))
+}
+
+struct Figures {
+    label: String,
+    probes_per_s: f64,
+    lag_ms: Vec<f64>,
+    missed: usize,
+    duplicated: usize,
+    cpu_percent: f64,
+    peak_rss_mib: f64,
+    commit_latency_ms: Vec<f64>,
+}
+
+async fn run_monitor(args: &Args, bases: &[String], hanging_percent: usize) -> Figures {
+    let db = TestDb::migrated().await;
+    let topic = create_topic(6).await;
+    let list = urls(bases, args.targets, hanging_percent);
+    // One statement for all targets.
+    let quoted: Vec<String> = list.iter().map(|u| format!("'{u}'")).collect();
+    db.exec(&format!(
+        "INSERT INTO urltargets (urltarget, monitor_frequency) SELECT u, 1 FROM unnest(ARRAY[{}]) u",
+        quoted.join(",")
+    ))
+    .await;
+
+    // Read committed records as they become visible, in a thread of its own.
+    let reader_topic = topic.clone();
+    let stop_reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = stop_reading.clone();
+    let reader = std::thread::spawn(move || {
+        let c = consumer(&reader_topic, "read_committed");
+        let mut seen: Vec<(ResultEvent, chrono::DateTime<Utc>)> = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                let event = ResultEvent::decode(m.payload().unwrap()).unwrap();
+                seen.push((event, Utc::now()));
+            }
+        }
+        seen
+    });
+
+    let period = args.minute;
+    let instance = unique("bench");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-monitor"))
+        .args([
+            "--database-url",
+            &db.url,
+            "--kafka-bootstrap-servers",
+            &bootstrap_servers(),
+        ])
+        .args([
+            "--topic",
+            &topic,
+            "--instance",
+            &instance,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--minute", &humantime::format_duration(period).to_string()])
+        .args([
+            "--probe-timeout",
+            &humantime::format_duration(args.probe_timeout).to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let started = Utc::now();
+    // Measure one full period, after two seconds to load the targets.
+    let window_start = started + chrono::Duration::seconds(2);
+    let window_end = window_start + chrono::Duration::from_std(period).unwrap();
+    let cpu_start = proc_usage(pid).map_or(0.0, |u| u.0);
+    let mut cpu_at_window = (cpu_start, Instant::now());
+    let mut peak_rss = 0.0f64;
+    let finish = window_end
+        + chrono::Duration::from_std(args.probe_timeout).unwrap()
+        + chrono::Duration::seconds(3);
+    while Utc::now() < finish {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Some((cpu, rss)) = proc_usage(pid) {
+            peak_rss = peak_rss.max(rss);
+            if Utc::now() < window_start {
+                cpu_at_window = (cpu, Instant::now());
+            }
+        }
+    }
+    let (cpu_end, _) = proc_usage(pid).unwrap_or((0.0, 0.0));
+    let cpu_percent = 100.0 * (cpu_end - cpu_at_window.0) / cpu_at_window.1.elapsed().as_secs_f64();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
+    stop_reading.store(true, Ordering::Relaxed);
+    let seen = reader.join().unwrap();
+    db.drop().await;
+
+    let in_window: Vec<&(ResultEvent, chrono::DateTime<Utc>)> = seen
+        .iter()
+        .filter(|(e, _)| e.scheduled_at >= window_start && e.scheduled_at < window_end)
+        .collect();
+    let mut per_target: HashMap<i32, usize> = HashMap::new();
+    for (e, _) in &in_window {
+        *per_target.entry(e.target_id).or_default() += 1;
+    }
+    let missed = args.targets - per_target.len();
+    let duplicated = per_target.values().filter(|n| **n > 1).count();
+    let mut lag_ms: Vec<f64> = in_window
+        .iter()
+        .map(|(e, _)| {
+            (e.start_time - e.scheduled_at)
+                .num_microseconds()
+                .unwrap_or(0) as f64
+                / 1000.0
+        })
+        .collect();
+    lag_ms.sort_by(f64::total_cmp);
+    let mut commit_latency_ms: Vec<f64> = in_window
+        .iter()
+        .map(|(e, seen_at)| {
+            let finished = e.start_time + chrono::Duration::milliseconds(i64::from(e.duration_ms));
+            (*seen_at - finished).num_microseconds().unwrap_or(0) as f64 / 1000.0
+        })
+        .collect();
+    commit_latency_ms.sort_by(f64::total_cmp);
+    Figures {
+        label: format!("pingpipe, {hanging_percent}% hanging"),
+        probes_per_s: in_window.len() as f64 / period.as_secs_f64(),
+        lag_ms,
+        missed,
+        duplicated,
+        cpu_percent,
+        peak_rss_mib: peak_rss,
+        commit_latency_ms,
+    }
+}
+
+/// The original design: at the top of the minute, every target of the frequency goes to a
+/// thread pool at once. Runs one tick, for at most one period.
+async fn run_baseline(
+    args: &Args,
+    bases: &[String],
+    hanging_percent: usize,
+    started: Arc<AtomicUsize>,
+) -> (Figures, usize) {
+    let prober = Prober::new(ProbeSettings {
+        timeout: args.probe_timeout,
+        max_redirects: 5,
+        body_cap_bytes: 1 << 20,
+        deny: Arc::new(DenyList::new(&[], false)),
+    })
+    .unwrap();
+    let list = Arc::new(urls(bases, args.targets, hanging_percent));
+    let next = Arc::new(AtomicUsize::new(0));
+    let tick = Instant::now();
+    let deadline = tick + args.minute;
+    let mut workers = Vec::new();
+    for _ in 0..args.baseline_pool {
+        let (prober, list, next) = (prober.clone(), list.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut lags = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= list.len() || Instant::now() >= deadline {
+                    return lags;
+                }
+                lags.push(tick.elapsed().as_secs_f64() * 1000.0);
+                prober.probe(&list[i]).await;
+            }
+        }));
+    }
+    // The busiest second at the fixture servers.
+    let mut peak_burst = 0usize;
+    let mut last = started.load(Ordering::Relaxed);
+    while workers.iter().any(|w| !w.is_finished()) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = started.load(Ordering::Relaxed);
+        peak_burst = peak_burst.max(now - last);
+        last = now;
+    }
+    let mut lag_ms: Vec<f64> = Vec::new();
+    for w in workers {
+        lag_ms.extend(w.await.unwrap());
+    }
+    lag_ms.sort_by(f64::total_cmp);
+    let probed = lag_ms.len();
+    (
+        Figures {
+            label: format!(
+                "baseline (pool {}), {hanging_percent}% hanging",
+                args.baseline_pool
+            ),
+            probes_per_s: probed as f64 / tick.elapsed().as_secs_f64(),
+            lag_ms,
+            missed: args.targets - probed,
+            duplicated: 0,
+            cpu_percent: f64::NAN,
+            peak_rss_mib: f64::NAN,
+            commit_latency_ms: Vec::new(),
+        },
+        peak_burst,
+    )
+}
+
+fn print(f: &Figures, extra: &str) {
+    let lag = &f.lag_ms;
+    println!(
+        "{:<34} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7} {:>5} {:>7.1} {:>8.1} {:>10.1} {extra}",
+        f.label,
+        f.probes_per_s,
+        percentile(lag, 50.0),
+        percentile(lag, 99.0),
+        lag.last().copied().unwrap_or(f64::NAN),
+        f.missed,
+        f.duplicated,
+        f.cpu_percent,
+        f.peak_rss_mib,
+        percentile(&f.commit_latency_ms, 99.0),
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let started = Arc::new(AtomicUsize::new(0));
+    let bases = fixtures(started.clone()).await;
+    println!(
+        "monitor benchmark: {} targets at 1/min, minute = {:?}, probe timeout {:?}, {} cores",
+        args.targets,
+        args.minute,
+        args.probe_timeout,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>7} {:>5} {:>7} {:>8} {:>10}",
+        "run",
+        "probes/s",
+        "lag p50",
+        "lag p99",
+        "lag max",
+        "missed",
+        "dup",
+        "cpu %",
+        "rss MiB",
+        "commit p99"
+    );
+    for hanging in [0, 5] {
+        let ours = run_monitor(&args, &bases, hanging).await;
+        print(&ours, "");
+        let (baseline, burst) = run_baseline(&args, &bases, hanging, started.clone()).await;
+        print(&baseline, &format!("peak burst {burst} probes/s"));
+    }
+    println!(
+        "(lags and latencies in ms; cpu % of one core; missed = targets without a result in the measured period)"
+    );
+}
