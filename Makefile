@@ -1,5 +1,5 @@
 # The two commands people use: `make up` and `make test`. Everything is in scripts/.
-.PHONY: up down test status clean fetch
+.PHONY: up down test status clean fetch bench-monitor
 
 up: ## Start PostgreSQL, Kafka and Pingpipe in the background; returns once healthy
 	@bash scripts/up.sh
@@ -21,3 +21,6 @@ fetch: ## Install packages and fetch the Kafka jars, start nothing
 clean: down ## Stop everything and delete all local state (.pingpipe/)
 	@rm -rf .pingpipe
 	@rm -rf /var/tmp/pingpipe-postgres-$$(printf '%s' "$(CURDIR)/.pingpipe" | md5sum | cut -c1-12) 2>/dev/null || true
+
+bench-monitor: ## Monitor benchmark (release build, needs `make up`'s PostgreSQL and Kafka): prints figures
+	@bash -c 'source scripts/env.sh && cargo bench -p worker-monitor --bench monitor -- $(ARGS)'

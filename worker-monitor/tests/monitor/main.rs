@@ -375,3 +375,68 @@ async fn sigterm_finishes_in_flight_probes_commits_them_and_exits_zero() {
     );
     world.db.drop().await;
 }
+
+#[tokio::test]
+async fn two_shards_probe_every_target_exactly_once_and_report_metrics() {
+    let world = World::new().await;
+    let app = fixture::serve("127.0.0.1").await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(
+            world
+                .add_target(&app.url(&format!("/status/200?i={i}")), 1)
+                .await,
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let first = worker_monitor::start(
+        world.config(&["--minute", "1s", "--shard", "0/2"]),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let second = worker_monitor::start(
+        world.config(&["--minute", "1s", "--shard", "1/2"]),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(first.transactional_id, second.transactional_id);
+
+    let mut log = world.reader("read_committed");
+    log.wait_for(WAIT, "three results of every target", |events| {
+        ids.iter()
+            .all(|id| events.iter().filter(|e| e.target_id == *id).count() >= 3)
+    })
+    .await;
+
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("http://{}{path}", first.http_addr))
+            .send()
+    };
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    for name in [
+        "pingpipe_monitor_probes_total{outcome=\"2xx\"}",
+        "pingpipe_monitor_schedule_lag_seconds_bucket",
+        "pingpipe_monitor_transactions_total{result=\"committed\"}",
+        "pingpipe_monitor_publish_latency_seconds_bucket",
+        "pingpipe_monitor_probes_in_flight",
+    ] {
+        assert!(
+            metrics.contains(name),
+            "{name} missing from /metrics:\n{metrics}"
+        );
+    }
+
+    shutdown.cancel();
+    first.wait().await.unwrap();
+    second.wait().await.unwrap();
+    log.drain();
+    // Both shards ran side by side: a target probed by both would show a slot twice.
+    assert_no_duplicate_slots(&log.events);
+    world.db.drop().await;
+}
