@@ -309,3 +309,103 @@ fn backoff(attempt: u32) -> Duration {
         .saturating_mul(1 << attempt.min(10))
         .min(MAX_BACKOFF)
 }
+
+/// Error-injection tests on librdkafka's mock cluster. It proves nothing about delivery
+/// guarantees (it neither fences zombies nor hides aborted records); the real broker's tests do
+/// that. Here it only makes the broker answer with the errors we want to see handled.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use entity::{Frequency, Outcome};
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+    fn pending(n: i32) -> Vec<Pending> {
+        (1..=n)
+            .map(|id| {
+                let now = chrono::Utc::now();
+                Pending::new(&ResultEvent::new(
+                    id,
+                    "http://127.0.0.1/",
+                    Frequency::OneMinute,
+                    now,
+                    now,
+                    1,
+                    Outcome::Status(200),
+                ))
+            })
+            .collect()
+    }
+
+    async fn publish(
+        mock: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+        items: Vec<Pending>,
+    ) -> Result<(), PublishError> {
+        let settings = PublisherSettings {
+            bootstrap_servers: mock.bootstrap_servers(),
+            topic: "results".into(),
+            transactional_id: "test".into(),
+            commit_interval: Duration::from_millis(100),
+            max_batch: 100,
+        };
+        let publisher = Publisher::connect(settings, &CancellationToken::new()).await?;
+        let (tx, rx) = mpsc::channel(items.len());
+        for item in items {
+            tx.send(item).await.unwrap();
+        }
+        drop(tx);
+        publisher.run(rx).await
+    }
+
+    fn stored_keys(
+        mock: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+    ) -> Vec<String> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", mock.bootstrap_servers())
+            .set("group.id", "check")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&["results"]).unwrap();
+        let mut keys = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => keys.push(String::from_utf8_lossy(m.key().unwrap()).into_owned()),
+                _ if keys.len() >= 3 => break,
+                _ => {}
+            }
+        }
+        keys
+    }
+
+    #[tokio::test]
+    async fn abortable_produce_error_aborts_and_sends_the_batch_again() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("results", 1, 1).unwrap();
+        // The first produce request fails for good: the transaction can only be aborted.
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+        );
+        publish(&mock, pending(3)).await.unwrap();
+        let mut keys = stored_keys(&mock);
+        keys.sort();
+        assert_eq!(keys, ["1", "2", "3"]);
+    }
+
+    #[tokio::test]
+    async fn fenced_producer_stops_with_an_error_that_says_so() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("results", 1, 1).unwrap();
+        mock.request_errors(
+            RDKafkaApiKey::EndTxn,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED],
+        );
+        let err = publish(&mock, pending(1)).await.unwrap_err();
+        assert!(matches!(err, PublishError::Fenced { .. }), "{err}");
+        assert!(err.to_string().contains("fenced"), "{err}");
+    }
+}
