@@ -8,6 +8,8 @@ pub mod failure;
 pub mod frequency;
 pub mod topics;
 
+#[cfg(feature = "service")]
+pub mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -88,10 +88,12 @@ impl Running {
 /// broker if need be), then schedules and probes until `shutdown` is cancelled.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, MonitorError> {
     let readiness = Arc::new(Readiness::default());
-    let (http_addr, _server) = http::serve(
+    let _recorder = entity::service::metrics_handle();
+    telemetry::describe_metrics();
+    let ready = readiness.clone();
+    let (http_addr, _server) = entity::service::serve_ops(
         config.listen,
-        readiness.clone(),
-        telemetry::metrics_handle(),
+        Arc::new(move || ready.is_ready()),
         shutdown.clone(),
     )
     .await
