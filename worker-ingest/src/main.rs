@@ -1,27 +1,22 @@
-//! `pingpipe-ingest`: consumes committed results from Kafka and stores each exactly once in
-//! PostgreSQL. Only its configuration exists so far: the worker itself is issue #4.
+//! `pingpipe-ingest`: stores every committed result in PostgreSQL exactly once. See `--help`.
 
 use clap::Parser;
+use entity::service;
+use tokio_util::sync::CancellationToken;
+use worker_ingest::Config;
 
-/// Pingpipe's ingest worker: stores every committed result in PostgreSQL exactly once.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Config {
-    #[command(flatten)]
-    database: entity::config::DatabaseArgs,
-
-    #[command(flatten)]
-    kafka: entity::config::KafkaArgs,
-
-    /// Kafka consumer group id.
-    #[arg(long, env = "PINGPIPE_INGEST_GROUP", default_value = "pingpipe-ingest")]
-    group_id: String,
-}
-
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    anyhow::bail!(
-        "the ingest worker is not built yet (issue #4); its group would be {}",
-        config.group_id
-    )
+    service::init_logging(config.log_json);
+    let shutdown = CancellationToken::new();
+    let running = worker_ingest::start(config, shutdown.clone()).await?;
+    tokio::spawn(async move {
+        service::shutdown_signal().await;
+        tracing::info!("Shutdown requested; finishing the batch in hand.");
+        shutdown.cancel();
+    });
+    running.wait().await?;
+    tracing::info!("Ingest worker stopped.");
+    Ok(())
 }

@@ -1,0 +1,58 @@
+//! The ingest worker's configuration: one `clap` struct, every option also an environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use entity::config::{DatabaseArgs, KafkaArgs};
+
+/// Pingpipe's ingest worker: reads committed results from Kafka (read_committed) and stores each
+/// exactly once in PostgreSQL, together with the consumer's position.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Topic the results are read from.
+    #[arg(long, env = "PINGPIPE_RESULTS_TOPIC", default_value = entity::topics::RESULTS_TOPIC)]
+    pub topic: String,
+
+    /// Kafka consumer group; instances of one group split the partitions.
+    #[arg(long, env = "PINGPIPE_INGEST_GROUP", default_value = "pingpipe-ingest")]
+    pub group: String,
+
+    /// Stable name of this instance (Kafka static membership, `group.instance.id`): a restarted
+    /// instance takes its partitions back at once instead of after the session timeout.
+    #[arg(long, env = "PINGPIPE_INGEST_INSTANCE")]
+    pub instance: Option<String>,
+
+    /// Most records written in one PostgreSQL transaction.
+    #[arg(long, env = "PINGPIPE_INGEST_BATCH_MAX", default_value_t = 5000)]
+    pub batch_max: usize,
+
+    /// Longest a record waits for its batch to be written.
+    #[arg(long, env = "PINGPIPE_INGEST_BATCH_WAIT", default_value = "200ms")]
+    pub batch_wait: humantime::Duration,
+
+    /// Kafka session timeout: how long a silent instance keeps its partitions.
+    #[arg(long, env = "PINGPIPE_INGEST_SESSION_TIMEOUT", default_value = "10s")]
+    pub session_timeout: humantime::Duration,
+
+    /// Address for /healthz, /readyz and /metrics (port 0 picks a free port).
+    #[arg(long, env = "PINGPIPE_INGEST_ADDR", default_value = "127.0.0.1:9102")]
+    pub listen: SocketAddr,
+
+    /// Log as JSON lines instead of readable text.
+    #[arg(long, env = "PINGPIPE_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Config {
+    pub fn batch_wait(&self) -> Duration {
+        self.batch_wait.into()
+    }
+}

@@ -1,0 +1,30 @@
+//! Metric names, in one place. Served in Prometheus format at `/metrics`.
+
+/// Result rows inserted.
+pub const INGEST_ROWS: &str = "pingpipe_ingest_rows_written_total";
+/// Records per written batch.
+pub const INGEST_BATCH_SIZE: &str = "pingpipe_ingest_batch_size";
+/// Seconds one batch's PostgreSQL transaction took.
+pub const INGEST_COMMIT_LATENCY: &str = "pingpipe_ingest_commit_seconds";
+/// Records behind the partition's end, by `partition`.
+pub const INGEST_LAG: &str = "pingpipe_ingest_lag_records";
+/// Records parked in `rejected_records`, by `reason` kind.
+pub const INGEST_REJECTS: &str = "pingpipe_ingest_rejected_total";
+/// Rows already stored for their (target, slot), skipped.
+pub const INGEST_CONFLICTS: &str = "pingpipe_ingest_conflicts_total";
+/// Failed batch writes that will be retried.
+pub const INGEST_RETRIES: &str = "pingpipe_ingest_write_retries_total";
+
+pub fn describe() {
+    metrics::describe_counter!(INGEST_ROWS, "Result rows inserted.");
+    metrics::describe_histogram!(INGEST_BATCH_SIZE, "Records per written batch.");
+    metrics::describe_histogram!(
+        INGEST_COMMIT_LATENCY,
+        metrics::Unit::Seconds,
+        "Duration of one batch's PostgreSQL transaction."
+    );
+    metrics::describe_gauge!(INGEST_LAG, "Records behind the partition's end.");
+    metrics::describe_counter!(INGEST_REJECTS, "Records parked in rejected_records.");
+    metrics::describe_counter!(INGEST_CONFLICTS, "Rows already stored for their slot.");
+    metrics::describe_counter!(INGEST_RETRIES, "Failed batch writes, retried.");
+}
