@@ -164,13 +164,17 @@ impl Store {
                     DbBackend::Postgres,
                     "INSERT INTO monitor_results \
                          (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at) \
-                     SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::timestamptz[]) \
+                     SELECT t, NULLIF(s, 0), NULLIF(f, ''), st, d, sa \
+                     FROM unnest($1::int[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::timestamptz[]) \
+                         AS v(t, s, f, st, d, sa) \
                      ON CONFLICT (urltarget_fk, scheduled_at) DO NOTHING \
                      RETURNING monitor_results_pk",
                     [
                         array(ArrayType::Int, col(&|r| Value::Int(Some(r.target_id)))),
-                        array(ArrayType::Int, col(&|r| Value::Int(r.http_status))),
-                        array(ArrayType::String, col(&|r| Value::String(r.failure_class.clone()))),
+                        // Arrays cannot carry NULLs through the binder: 0 and '' stand for
+                        // "none" and become NULL again in the statement.
+                        array(ArrayType::Int, col(&|r| Value::Int(Some(r.http_status.unwrap_or(0))))),
+                        array(ArrayType::String, col(&|r| Value::String(Some(r.failure_class.clone().unwrap_or_default())))),
                         array(ArrayType::ChronoDateTimeUtc, col(&|r| Value::ChronoDateTimeUtc(Some(r.start_time)))),
                         array(ArrayType::Int, col(&|r| Value::Int(Some(r.duration_ms)))),
                         array(ArrayType::ChronoDateTimeUtc, col(&|r| Value::ChronoDateTimeUtc(Some(r.scheduled_at)))),
@@ -190,14 +194,15 @@ impl Store {
                 .execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     "INSERT INTO rejected_records (topic, partition, kafka_offset, record_key, payload, reason) \
-                     SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[]) \
+                     SELECT $1, p, o, NULLIF(k, ''::bytea), NULLIF(v, ''::bytea), r \
+                     FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[]) AS u(p, o, k, v, r) \
                      ON CONFLICT (topic, partition, kafka_offset) DO NOTHING",
                     [
                         self.topic.clone().into(),
                         array(ArrayType::Int, col(&|r| Value::Int(Some(r.partition)))),
                         array(ArrayType::BigInt, col(&|r| Value::BigInt(Some(r.offset)))),
-                        array(ArrayType::Bytes, col(&|r| Value::Bytes(r.key.clone()))),
-                        array(ArrayType::Bytes, col(&|r| Value::Bytes(r.payload.clone()))),
+                        array(ArrayType::Bytes, col(&|r| Value::Bytes(Some(r.key.clone().unwrap_or_default())))),
+                        array(ArrayType::Bytes, col(&|r| Value::Bytes(Some(r.payload.clone().unwrap_or_default())))),
                         array(ArrayType::String, col(&|r| Value::String(Some(r.reason.clone())))),
                     ],
                 ))
