@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local PostgreSQL: a cluster of our own in $STATE_DIR/postgres, on 127.0.0.1:$PG_PORT, with
 # a `pingpipe` role (LOGIN CREATEDB, generated password) owning a `pingpipe` database.
-# Usage: postgres.sh up|down|status
+# Usage: postgres.sh up|down|restart|status
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -96,6 +96,15 @@ down() {
   fi
 }
 
+# Restarts the local cluster (tests use it to prove recovery without a worker restart).
+restart() {
+  [ "$EXTERNAL_DATABASE" = 1 ] && die "DATABASE_URL points elsewhere: not restarting it"
+  local bin; bin=$(pg_bindir)
+  [ -f "$PG_DATA/PG_VERSION" ] || die "no local PostgreSQL cluster in $PG_DATA"
+  log "restarting PostgreSQL"
+  as_pg "$bin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 restart >/dev/null
+}
+
 status() {
   if [ "$EXTERNAL_DATABASE" = 1 ]; then echo "postgres: external (DATABASE_URL)"; return; fi
   local bin; bin=$(pg_bindir)
@@ -110,6 +119,7 @@ status() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  restart) restart ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|restart|status" >&2; exit 2 ;;
 esac

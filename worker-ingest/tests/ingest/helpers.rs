@@ -1,5 +1,7 @@
 //! Test helpers: an ingest worker configured for one test (its own database, topic and group),
-//! events published through real Kafka transactions, and waiting on the database.
+//! events published through real Kafka transactions, and waiting on the database. Shared by the
+//! `ingest` and `pg_restart` test binaries, which each use a part of it.
+#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -142,16 +144,26 @@ impl World {
     }
 }
 
-/// Publishes committed events to a topic, for tasks that outlive a borrow of the world.
-pub struct Publisher {
-    pub topic: String,
-}
-
-impl Publisher {
-    pub async fn publish(&self, events: &[ResultEvent]) {
-        let records = events.iter().map(|e| (e.key(), e.encode())).collect();
-        publish_raw(self.topic.clone(), records, true).await;
-    }
+/// Publishes `events` as committed transactions of `per_txn`, one every `pause`, from one
+/// producer, in the background: a continuous stream.
+pub fn stream(
+    topic: String,
+    events: &[ResultEvent],
+    per_txn: usize,
+    pause: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let batches: Vec<Vec<ResultEvent>> = events.chunks(per_txn).map(<[_]>::to_vec).collect();
+    tokio::task::spawn_blocking(move || {
+        let producer = transactional_producer(&unique("ingest-test-stream"));
+        for batch in batches {
+            producer.begin_transaction().unwrap();
+            for event in &batch {
+                send(&producer, &topic, &event.key(), &event.encode());
+            }
+            producer.commit_transaction(WAIT).unwrap();
+            std::thread::sleep(pause);
+        }
+    })
 }
 
 /// The same text for events, sorted (times as milliseconds since the epoch).

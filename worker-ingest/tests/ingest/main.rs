@@ -9,7 +9,6 @@ mod helpers;
 use std::process::Stdio;
 use std::time::Duration;
 
-use entity::ResultEvent;
 use helpers::{WAIT, World, events, expected};
 use tokio_util::sync::CancellationToken;
 
@@ -136,10 +135,9 @@ async fn two_instances_in_one_group_split_the_partitions_and_the_total_is_exact(
         .unwrap();
     let all = events(&world.targets, 0, 3000);
     // A steady stream, so records keep coming after the group has settled on two members.
-    for chunk in all.chunks(100) {
-        world.publish(chunk, true).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    helpers::stream(world.topic.clone(), &all, 100, Duration::from_millis(100))
+        .await
+        .unwrap();
     world.wait_for_rows("monitor_results", 3000).await;
     assert_eq!(world.stored().await, expected(&all));
     let (a, b) = (first.rows_written(), second.rows_written());
@@ -199,17 +197,7 @@ async fn kill_9_at_random_moments_neither_loses_nor_duplicates() {
     let world = World::with_targets(25).await;
     let all = events(&world.targets, 0, 5000);
     // The stream: 100 committed transactions of 50 events, one every 60 ms.
-    let producer = {
-        let batches: Vec<Vec<ResultEvent>> = all.chunks(50).map(<[_]>::to_vec).collect();
-        let world_topic = world.topic.clone();
-        tokio::spawn(async move {
-            let world = helpers::Publisher { topic: world_topic };
-            for batch in batches {
-                world.publish(&batch).await;
-                tokio::time::sleep(Duration::from_millis(60)).await;
-            }
-        })
-    };
+    let producer = helpers::stream(world.topic.clone(), &all, 50, Duration::from_millis(60));
     let spawn = || {
         let args = world.args(&["--instance", "crash-test", "--batch-max", "200"]);
         tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
