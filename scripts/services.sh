@@ -8,6 +8,8 @@ RUN_DIR=$STATE_DIR/run
 LOG_DIR=$STATE_DIR/logs
 BIN=$CARGO_TARGET_DIR/debug
 MONITOR_ADDR=${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}
+INGEST_ADDR=${PINGPIPE_INGEST_ADDR:-127.0.0.1:9102}
+SERVICES="ingest monitor"
 
 # start NAME READY_URL COMMAND...: runs COMMAND detached, logs to $LOG_DIR/NAME.log, waits for READY_URL.
 start() {
@@ -26,11 +28,13 @@ start() {
 
 up() {
   command -v curl >/dev/null || apt_install curl
+  PINGPIPE_INGEST_ADDR=$INGEST_ADDR start ingest "http://$INGEST_ADDR/readyz" "$BIN/pingpipe-ingest" --instance local
   PINGPIPE_MONITOR_ADDR=$MONITOR_ADDR start monitor "http://$MONITOR_ADDR/readyz" "$BIN/pingpipe-monitor"
 }
 
 down() {
-  for name in monitor; do
+  # The monitor first, so that the ingest worker can still store its last results.
+  for name in monitor ingest; do
     if pid_alive "$RUN_DIR/$name.pid"; then
       log "stopping $name"
       stop_pid "$RUN_DIR/$name.pid" 30
@@ -40,7 +44,8 @@ down() {
 
 status() {
   local rc=0
-  for name in monitor; do
+  # The monitor first, so that the ingest worker can still store its last results.
+  for name in monitor ingest; do
     if pid_alive "$RUN_DIR/$name.pid"; then
       echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"), log $LOG_DIR/$name.log)"
     else
