@@ -1,5 +1,5 @@
 # The two commands people use: `make up` and `make test`. Everything is in scripts/.
-.PHONY: up down test status clean fetch bench-monitor
+.PHONY: up down test status clean fetch bench-monitor bench-ingest
 
 up: ## Start PostgreSQL, Kafka and Pingpipe in the background; returns once healthy
 	@bash scripts/up.sh
@@ -24,3 +24,6 @@ clean: down ## Stop everything and delete all local state (.pingpipe/)
 
 bench-monitor: ## Monitor benchmark (release build, needs `make up`'s PostgreSQL and Kafka): prints figures
 	@bash -c 'source scripts/env.sh && cargo bench -p worker-monitor --bench monitor -- $(ARGS)'
+
+bench-ingest: ## Ingest benchmark (release build, needs `make up`'s PostgreSQL and Kafka): prints figures
+	@bash -c 'source scripts/env.sh && cargo bench -p worker-ingest --bench ingest -- $(ARGS)'

@@ -92,6 +92,10 @@ pub fn create_consumer(config: &Config) -> Result<BaseConsumer<IngestContext>, C
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // Bound the prefetch (librdkafka's defaults allow ~64 MB and 100k records per
+        // partition), so memory stays flat however large the backlog.
+        .set("queued.max.messages.kbytes", "8192")
+        .set("queued.min.messages", "20000")
         .set(
             "session.timeout.ms",
             config.session_timeout.as_millis().to_string(),

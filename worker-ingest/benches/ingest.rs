@@ -1,0 +1,334 @@
+//! Ingest benchmark: `make bench-ingest` (or `cargo bench -p worker-ingest --bench ingest`).
+//!
+//! Runs the real `pingpipe-ingest` binary (release build) against the real Kafka and PostgreSQL:
+//! 1. backlog: the topic is filled with N events (1,000,000), then drained — rows/s into
+//!    PostgreSQL, and the worker's peak RSS while it drains;
+//! 2. steady: 2,000 events/s for 20 s — from the producer's commit to the row being committed in
+//!    PostgreSQL (seen through the worker's NOTIFY), p50/p99;
+//! 3. baseline, the original design: one INSERT and one commit per record, reading the same topic.
+//!
+//! Options (after `--`): --events N (1000000), --steady-seconds S (20), --baseline-seconds S (20).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use entity::testing::{
+    bootstrap_servers, consumer, create_topic, send, transactional_producer, unique,
+};
+use entity::{FailureClass, Frequency, Outcome, ResultEvent};
+use migration::testing::TestDb;
+use rdkafka::message::Message;
+use rdkafka::producer::Producer;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+const TARGETS: usize = 1000;
+
+fn event(i: usize) -> ResultEvent {
+    let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let target = (i % TARGETS) as i32 + 1;
+    let slot = base + chrono::Duration::minutes((i / TARGETS) as i64);
+    let outcome = if i.is_multiple_of(10) {
+        Outcome::Failure(FailureClass::Timeout)
+    } else {
+        Outcome::Status(200)
+    };
+    ResultEvent::new(
+        target,
+        format!("http://127.0.0.1/{target}"),
+        Frequency::OneMinute,
+        slot,
+        slot,
+        42,
+        outcome,
+    )
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+async fn count(db: &TestDb) -> usize {
+    db.query_strings("SELECT count(*)::text FROM monitor_results")
+        .await[0]
+        .parse()
+        .unwrap()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+}
+
+async fn database_with_targets() -> TestDb {
+    let db = TestDb::migrated().await;
+    db.exec(&format!(
+        "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) \
+         SELECT i, 'http://127.0.0.1/' || i, 1 FROM generate_series(1, {TARGETS}) i"
+    ))
+    .await;
+    db
+}
+
+#[tokio::main]
+async fn main() {
+    let mut n = 1_000_000usize;
+    let mut steady_seconds = 20u64;
+    let mut baseline_seconds = 20u64;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--events" => n = args.next().unwrap().parse().unwrap(),
+            "--steady-seconds" => steady_seconds = args.next().unwrap().parse().unwrap(),
+            "--baseline-seconds" => baseline_seconds = args.next().unwrap().parse().unwrap(),
+            _ => {}
+        }
+    }
+    println!(
+        "ingest benchmark: {n} events backlog, 6 partitions, {} cores",
+        std::thread::available_parallelism().map_or(0, |c| c.get())
+    );
+
+    let db = database_with_targets().await;
+    let topic = create_topic(6).await;
+
+    // 1. Fill the topic.
+    let fill_started = Instant::now();
+    {
+        let topic = topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let producer = transactional_producer(&unique("bench-fill"));
+            for chunk in (0..n).collect::<Vec<_>>().chunks(20_000) {
+                producer.begin_transaction().unwrap();
+                for i in chunk {
+                    let e = event(*i);
+                    loop {
+                        match producer.send(
+                            rdkafka::producer::BaseRecord::to(&topic)
+                                .key(&e.key())
+                                .payload(&e.encode()),
+                        ) {
+                            Ok(()) => break,
+                            Err((_, _)) => std::thread::sleep(Duration::from_millis(5)),
+                        }
+                    }
+                }
+                producer
+                    .commit_transaction(Duration::from_secs(120))
+                    .unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    }
+    println!(
+        "filled the topic in {:.1} s",
+        fill_started.elapsed().as_secs_f64()
+    );
+
+    // 2. Drain it with the real worker.
+    let group = unique("bench-ingest");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
+        .args([
+            "--database-url",
+            &db.url,
+            "--kafka-bootstrap-servers",
+            &bootstrap_servers(),
+        ])
+        .args([
+            "--topic",
+            &topic,
+            "--group",
+            &group,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let started = Instant::now();
+    let mut first_row: Option<Instant> = None;
+    let mut peak_rss = 0f64;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        peak_rss = peak_rss.max(rss_mib(pid));
+        let c = count(&db).await;
+        if c > 0 && first_row.is_none() {
+            first_row = Some(Instant::now());
+        }
+        if c >= n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "drain did not finish"
+        );
+    }
+    let total = started.elapsed().as_secs_f64();
+    let drain_rate = n as f64 / total;
+    println!(
+        "backlog drain: {n} rows in {total:.1} s = {drain_rate:.0} rows/s (from first row: {:.0} rows/s); peak RSS {peak_rss:.0} MiB",
+        n as f64
+            / first_row
+                .map_or(total, |t| t.elapsed().as_secs_f64()
+                    + (t - started).as_secs_f64() * 0.0)
+                .max(0.001)
+    );
+
+    // 3. Steady load: 2,000 events/s as 10 transactions a second; commit → row committed.
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener
+        .listen(worker_ingest::store::NOTIFY_CHANNEL)
+        .await
+        .unwrap();
+    let seen = tokio::spawn(async move {
+        let mut seen: Vec<(i64, Instant)> = Vec::new();
+        while let Ok(Ok(note)) = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await
+        {
+            let at = Instant::now();
+            seen.extend(
+                note.payload()
+                    .split(',')
+                    .map(|id| (id.parse::<i64>().unwrap(), at)),
+            );
+        }
+        seen
+    });
+    let steady_first = (n / TARGETS + 10) * TARGETS; // slots after the backlog's
+    let per_txn = 200usize;
+    let txns = (steady_seconds * 10) as usize;
+    let commits: Vec<(usize, Instant)> = {
+        let topic = topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let producer = transactional_producer(&unique("bench-steady"));
+            let tick = Instant::now();
+            let mut commits = Vec::new();
+            for t in 0..txns {
+                let due = tick + Duration::from_millis(100 * t as u64);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                producer.begin_transaction().unwrap();
+                for k in 0..per_txn {
+                    let e = event(steady_first + t * per_txn + k);
+                    send(&producer, &topic, &e.key(), &e.encode());
+                }
+                producer
+                    .commit_transaction(Duration::from_secs(30))
+                    .unwrap();
+                commits.push((t, Instant::now()));
+            }
+            commits
+        })
+        .await
+        .unwrap()
+    };
+    let seen = seen.await.unwrap();
+    // Which transaction each row came from: its slot says.
+    let slots: HashMap<i64, usize> = db
+        .conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT monitor_results_pk, urltarget_fk, (extract(epoch FROM scheduled_at) / 60)::bigint FROM monitor_results",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let id: i64 = row.try_get_by_index(0).unwrap();
+            let target: i32 = row.try_get_by_index(1).unwrap();
+            let minute: i64 = row.try_get_by_index(2).unwrap();
+            let base_minute = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap().timestamp() / 60;
+            let i = (minute - base_minute) as usize * TARGETS + (target as usize - 1);
+            (id, i)
+        })
+        .collect();
+    let commit_at: HashMap<usize, Instant> = commits.into_iter().collect();
+    let mut latencies: Vec<f64> = seen
+        .iter()
+        .filter_map(|(id, at)| {
+            let i = *slots.get(id)?;
+            let t = i.checked_sub(steady_first)? / per_txn;
+            let committed = commit_at.get(&t)?;
+            Some(at.saturating_duration_since(*committed).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "steady 2,000 events/s for {steady_seconds} s: {} rows; producer commit → row committed p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; peak RSS {:.0} MiB",
+        latencies.len(),
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        rss_mib(pid)
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait().await;
+
+    // 4. Baseline: the original design's consumer, one INSERT and one commit per record.
+    let baseline_db = database_with_targets().await;
+    let base_topic = topic.clone();
+    let deadline = Duration::from_secs(baseline_seconds);
+    let reader = tokio::task::spawn_blocking(move || {
+        let c = consumer(&base_topic, "read_committed");
+        let mut events = Vec::new();
+        let start = Instant::now();
+        while events.len() < 200_000 && start.elapsed() < Duration::from_secs(30) {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                events.push(ResultEvent::decode(m.payload().unwrap()).unwrap());
+            }
+        }
+        events
+    });
+    let pending = reader.await.unwrap();
+    let start = Instant::now();
+    let mut inserted = 0usize;
+    for e in &pending {
+        if start.elapsed() >= deadline {
+            break;
+        }
+        baseline_db
+            .conn
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                [
+                    e.target_id.into(),
+                    e.http_status.into(),
+                    e.failure_class.map(|c| c.as_str().to_owned()).into(),
+                    e.start_time.into(),
+                    e.duration_ms.into(),
+                    e.scheduled_at.into(),
+                ],
+            ))
+            .await
+            .unwrap();
+        inserted += 1;
+    }
+    let baseline_rate = inserted as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "baseline (one INSERT + commit per record): {inserted} rows in {:.1} s = {baseline_rate:.0} rows/s",
+        start.elapsed().as_secs_f64()
+    );
+    println!("pingpipe / baseline: {:.1}x", drain_rate / baseline_rate);
+    baseline_db.drop().await;
+    db.drop().await;
+}
