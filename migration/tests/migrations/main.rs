@@ -204,7 +204,7 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
         .query_strings("SELECT indexname::text FROM pg_indexes WHERE tablename = 'monitor_results'")
         .await;
     for index in [
-        "monitor_results_target_time_idx",
+        "monitor_results_target_slot_key",
         "monitor_results_time_idx",
     ] {
         assert!(
