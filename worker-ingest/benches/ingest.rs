@@ -58,10 +58,26 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-async fn count(db: &TestDb) -> usize {
-    db.query_strings("SELECT count(*)::text FROM monitor_results")
-        .await[0]
-        .parse()
+/// Rows the worker reports written, from its /metrics (cheap, unlike count(*) on a big table).
+fn rows_written(addr: std::net::SocketAddr) -> usize {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n");
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.lines()
+        .find(|l| l.starts_with("pingpipe_ingest_rows_written_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as usize)
+}
+
+fn free_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
         .unwrap()
 }
 
@@ -140,6 +156,7 @@ async fn main() {
 
     // 2. Drain it with the real worker.
     let group = unique("bench-ingest");
+    let ops = free_port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
         .args([
             "--database-url",
@@ -153,7 +170,7 @@ async fn main() {
             "--group",
             &group,
             "--listen",
-            "127.0.0.1:0",
+            &ops.to_string(),
         ])
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
@@ -166,7 +183,7 @@ async fn main() {
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         peak_rss = peak_rss.max(rss_mib(pid));
-        let c = count(&db).await;
+        let c = rows_written(ops);
         if c > 0 && first_row.is_none() {
             first_row = Some(Instant::now());
         }

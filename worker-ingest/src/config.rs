@@ -38,6 +38,11 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_INGEST_BATCH_WAIT", default_value = "200ms")]
     pub batch_wait: humantime::Duration,
 
+    /// Batches written at once, each by its own PostgreSQL connection (each writer owns the
+    /// partitions whose number modulo this is its index, so a partition's batches stay in order).
+    #[arg(long, env = "PINGPIPE_INGEST_WRITERS", default_value_t = 2)]
+    pub writers: usize,
+
     /// Kafka session timeout: how long a silent instance keeps its partitions.
     #[arg(long, env = "PINGPIPE_INGEST_SESSION_TIMEOUT", default_value = "10s")]
     pub session_timeout: humantime::Duration,

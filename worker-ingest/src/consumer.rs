@@ -3,12 +3,14 @@
 //! PostgreSQL, not Kafka, holds the truth about what is stored: the first record seen from a
 //! newly assigned partition is compared with the position stored in `consumer_positions`, and
 //! the consumer seeks there when they differ. Records are gathered into batches of at most
-//! `batch_max` records or `batch_wait`, each written in one transaction with the new positions
-//! (see `store.rs`). Only after that commit are offsets committed to Kafka, for lag tools.
+//! `batch_max` records or `batch_wait`, one per writer (see `writer.rs`: each writer owns a share
+//! of the partitions and writes its batches in order), each written in one transaction with the
+//! new positions (see `store.rs`). Only after that commit are offsets committed to Kafka, for lag
+//! tools.
 //!
-//! Failures: an undecodable record is parked (poison); a database error keeps the batch, pauses
-//! the partitions and retries with capped backoff (transient), nothing moves meanwhile; a
-//! partition found taken over is dropped from the batch.
+//! Failures: an undecodable record is parked (poison); a database error keeps the batch and the
+//! writer retries with capped backoff (transient) while this loop pauses the writer's partitions
+//! and keeps serving the group, nothing moves meanwhile; a partition found taken over is dropped.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,13 +22,13 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::metric_names as m;
-use crate::store::{Batch, Reject, Row, Store, StoreError};
-
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+use crate::store::{Batch, Reject, Row, Store};
+use crate::writer::{self, Report};
 
 /// Hears about rebalances, which happen inside `poll`; the loop acts on them after it returns.
 #[derive(Default)]
@@ -156,55 +158,173 @@ pub struct Loop {
     pub topic: String,
     pub batch_max: usize,
     pub batch_wait: Duration,
+    /// Batches written at once (each writer owns the partitions p with p mod writers = its index).
+    pub writers: usize,
     pub progress: Arc<Progress>,
     pub stop: CancellationToken,
 }
 
+/// The batch being gathered for one writer.
+struct Pending {
+    batch: Batch,
+    started: Option<Instant>,
+    queue: mpsc::Sender<Batch>,
+    paused: Vec<i32>,
+}
+
 impl Loop {
-    /// Consumes until stopped. On stop the batch in hand gets one attempt, then is dropped
-    /// (its records are read again next time: nothing of it was stored).
+    /// Consumes until stopped, then hands what it gathered to the writers and waits for them.
     pub fn run(self) {
+        let writer_stop = CancellationToken::new();
+        let (report_tx, reports) = std::sync::mpsc::channel::<Report>();
+        let mut tasks = Vec::new();
+        let mut pending: Vec<Pending> = (0..self.writers.max(1))
+            .map(|_| {
+                let (queue, batches) = mpsc::channel::<Batch>(1);
+                tasks.push(self.runtime.spawn(writer::run(
+                    self.store.clone(),
+                    batches,
+                    report_tx.clone(),
+                    self.progress.clone(),
+                    writer_stop.clone(),
+                )));
+                Pending {
+                    batch: Batch::default(),
+                    started: None,
+                    queue,
+                    paused: Vec::new(),
+                }
+            })
+            .collect();
+        drop(report_tx);
         // Per partition we own: the offset of the next record to store.
         let mut next: HashMap<i32, i64> = HashMap::new();
-        let mut batch = Batch::default();
-        let mut batch_started: Option<Instant> = None;
         let mut last_lag = Instant::now();
         while !self.stop.is_cancelled() {
             let polled = self.consumer.poll(Duration::from_millis(20));
-            self.forget_revoked(&mut next, &mut batch);
+            self.forget_revoked(&mut next, &mut pending);
+            self.handle_reports(&reports, &mut next);
             match polled {
-                Some(Ok(message)) => self.take(&message, &mut next, &mut batch, &mut batch_started),
+                Some(Ok(message)) => {
+                    let slot = message.partition().rem_euclid(pending.len() as i32) as usize;
+                    self.take(&message, &mut next, &mut pending[slot]);
+                }
                 Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; carrying on."),
                 None => {}
             }
-            let due = batch_started.is_some_and(|t| t.elapsed() >= self.batch_wait);
-            if batch.len() >= self.batch_max || (due && !batch.is_empty()) {
-                self.write(&mut batch, &mut next);
-                batch_started = None;
+            for p in &mut pending {
+                self.hand_over(p, false);
             }
             if last_lag.elapsed() >= Duration::from_secs(5) {
                 self.report_lag(&next);
                 last_lag = Instant::now();
             }
         }
-        if !batch.is_empty() {
-            match self.runtime.block_on(self.store.write(&batch)) {
-                Ok(written) => {
-                    self.account(&batch, written);
-                    self.commit_to_kafka(&batch);
-                    tracing::info!(records = batch.len(), "Last batch written before stopping.");
+        // Stopping: what was gathered gets one attempt; the writers end when their queues do.
+        for p in &mut pending {
+            self.hand_over(p, true);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for p in pending.iter_mut().filter(|p| !p.batch.is_empty()) {
+            let batch = std::mem::take(&mut p.batch);
+            let queue = p.queue.clone();
+            let left = deadline.saturating_duration_since(Instant::now());
+            let sent = self
+                .runtime
+                .block_on(async move { tokio::time::timeout(left, queue.send(batch)).await });
+            if !matches!(sent, Ok(Ok(()))) {
+                tracing::warn!("A batch was not written before stopping; it will be read again.");
+            }
+        }
+        drop(pending);
+        writer_stop.cancel();
+        for task in tasks {
+            let _ = self.runtime.block_on(task);
+        }
+        self.handle_reports(&reports, &mut next);
+    }
+
+    /// Gives the gathered batch to its writer when it is full or old enough (or `now`). When the
+    /// writer is still busy its partitions are paused, so memory stays bounded, and resumed once
+    /// it has taken the batch.
+    fn hand_over(&self, p: &mut Pending, now: bool) {
+        let due = p.started.is_some_and(|t| t.elapsed() >= self.batch_wait);
+        if p.batch.is_empty() || !(now || due || p.batch.len() >= self.batch_max) {
+            return;
+        }
+        match p.queue.try_reserve() {
+            Ok(permit) => {
+                permit.send(std::mem::take(&mut p.batch));
+                p.started = None;
+                if !p.paused.is_empty() {
+                    self.set_paused(&p.paused, false);
+                    p.paused.clear();
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "Last batch dropped on shutdown; it will be read again.")
+            }
+            Err(_) if p.batch.len() >= self.batch_max => {
+                let more: Vec<i32> = p
+                    .batch
+                    .positions
+                    .keys()
+                    .copied()
+                    .filter(|partition| !p.paused.contains(partition))
+                    .collect();
+                if !more.is_empty() {
+                    self.set_paused(&more, true);
+                    p.paused.extend(more);
                 }
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn set_paused(&self, partitions: &[i32], pause: bool) {
+        let mut tpl = TopicPartitionList::new();
+        for partition in partitions {
+            tpl.add_partition(&self.topic, *partition);
+        }
+        let result = if pause {
+            self.consumer.pause(&tpl)
+        } else {
+            self.consumer.resume(&tpl)
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, pause, "Pause/resume failed.");
+        }
+    }
+
+    fn forget_revoked(&self, next: &mut HashMap<i32, i64>, pending: &mut [Pending]) {
+        for partition in self.consumer.context().take_revoked() {
+            next.remove(&partition);
+            for p in pending.iter_mut() {
+                p.batch.drop_partition(partition);
+                p.paused.retain(|x| *x != partition);
             }
         }
     }
 
-    fn forget_revoked(&self, next: &mut HashMap<i32, i64>, batch: &mut Batch) {
-        for partition in self.consumer.context().take_revoked() {
-            next.remove(&partition);
-            batch.drop_partition(partition);
+    fn handle_reports(
+        &self,
+        reports: &std::sync::mpsc::Receiver<Report>,
+        next: &mut HashMap<i32, i64>,
+    ) {
+        while let Ok(report) = reports.try_recv() {
+            match report {
+                Report::Stored {
+                    positions,
+                    records,
+                    written,
+                } => {
+                    metrics::histogram!(m::INGEST_BATCH_SIZE).record(records as f64);
+                    metrics::counter!(m::INGEST_ROWS).increment(written.inserted);
+                    metrics::counter!(m::INGEST_CONFLICTS).increment(written.conflicts);
+                    metrics::counter!(m::INGEST_REJECTS).increment(written.rejected);
+                    self.commit_to_kafka(&positions);
+                }
+                Report::Lost(partition) => {
+                    next.remove(&partition);
+                }
+            }
         }
     }
 
@@ -212,8 +332,7 @@ impl Loop {
         &self,
         message: &BorrowedMessage<'_>,
         next: &mut HashMap<i32, i64>,
-        batch: &mut Batch,
-        batch_started: &mut Option<Instant>,
+        pending: &mut Pending,
     ) {
         let partition = message.partition();
         let offset = message.offset();
@@ -248,6 +367,7 @@ impl Loop {
         if offset < expected {
             return; // Stored already (fetched before a seek took effect).
         }
+        let batch = &mut pending.batch;
         batch
             .positions
             .entry(partition)
@@ -266,7 +386,7 @@ impl Loop {
                 batch.rejects.push(reject);
             }
         }
-        batch_started.get_or_insert_with(Instant::now);
+        pending.started.get_or_insert_with(Instant::now);
     }
 
     /// The stored position, or None (after logging) when the database cannot say now.
@@ -284,76 +404,10 @@ impl Loop {
         }
     }
 
-    /// Writes the batch, retrying until it is stored, its partitions are gone, or we stop.
-    fn write(&self, batch: &mut Batch, next: &mut HashMap<i32, i64>) {
-        let mut attempt = 0u32;
-        let mut paused = false;
-        while !batch.is_empty() {
-            let started = Instant::now();
-            match self.runtime.block_on(self.store.write(batch)) {
-                Ok(written) => {
-                    metrics::histogram!(m::INGEST_COMMIT_LATENCY)
-                        .record(started.elapsed().as_secs_f64());
-                    self.progress.database_ok.store(true, Ordering::Relaxed);
-                    self.account(batch, written);
-                    self.commit_to_kafka(batch);
-                    *batch = Batch::default();
-                }
-                Err(StoreError::PartitionLost(partition)) => {
-                    tracing::warn!(partition, "Partition taken over; dropping its records.");
-                    batch.drop_partition(partition);
-                    next.remove(&partition);
-                }
-                Err(StoreError::Db(e)) => {
-                    attempt += 1;
-                    self.progress.database_ok.store(false, Ordering::Relaxed);
-                    metrics::counter!(m::INGEST_RETRIES).increment(1);
-                    let wait = Duration::from_millis(100)
-                        .saturating_mul(1 << attempt.min(6))
-                        .min(MAX_BACKOFF);
-                    tracing::warn!(attempt, records = batch.len(), error = %e, ?wait, "Cannot write the batch; retrying, no position moves.");
-                    if !paused && let Ok(assignment) = self.consumer.assignment() {
-                        paused = self.consumer.pause(&assignment).is_ok();
-                    }
-                    // Keep serving the group while we wait (rebalances run inside poll).
-                    let until = Instant::now() + wait;
-                    while Instant::now() < until && !self.stop.is_cancelled() {
-                        if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(50)) {
-                            // Paused partitions deliver nothing; anything else is read again later.
-                            let _ = self.consumer.seek(
-                                &self.topic,
-                                m.partition(),
-                                Offset::Offset(m.offset()),
-                                Duration::from_secs(1),
-                            );
-                        }
-                        self.forget_revoked(next, batch);
-                    }
-                    if self.stop.is_cancelled() {
-                        break;
-                    }
-                }
-            }
-        }
-        if paused && let Ok(assignment) = self.consumer.assignment() {
-            let _ = self.consumer.resume(&assignment);
-        }
-    }
-
-    fn account(&self, batch: &Batch, written: crate::store::Written) {
-        metrics::histogram!(m::INGEST_BATCH_SIZE).record(batch.len() as f64);
-        metrics::counter!(m::INGEST_ROWS).increment(written.inserted);
-        metrics::counter!(m::INGEST_CONFLICTS).increment(written.conflicts);
-        metrics::counter!(m::INGEST_REJECTS).increment(written.rejected);
-        self.progress
-            .rows_written
-            .fetch_add(written.inserted, Ordering::Relaxed);
-    }
-
     /// Tells Kafka how far we are, for lag tools only: PostgreSQL has the real positions.
-    fn commit_to_kafka(&self, batch: &Batch) {
+    fn commit_to_kafka(&self, positions: &[(i32, i64)]) {
         let mut tpl = TopicPartitionList::new();
-        for (partition, (_, next)) in &batch.positions {
+        for (partition, next) in positions {
             let _ = tpl.add_partition_offset(&self.topic, *partition, Offset::Offset(*next));
         }
         if tpl.count() > 0

@@ -10,6 +10,7 @@ pub mod config;
 pub mod consumer;
 pub mod metric_names;
 pub mod store;
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,6 +100,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         topic: config.topic.clone(),
         batch_max: config.batch_max.max(1),
         batch_wait: config.batch_wait(),
+        writers: config.writers.max(1),
         progress: progress.clone(),
         stop: shutdown.clone(),
     };
