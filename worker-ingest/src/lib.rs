@@ -15,9 +15,7 @@ pub mod writer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -80,13 +78,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         source,
     })?;
 
-    let mut options = ConnectOptions::new(config.database.database_url.clone());
-    options
-        .connect_lazy(true)
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
+    // One connection per writer, one for position lookups, one spare.
+    let db = config
+        .database
+        .connect_lazy(config.writers.max(1) as u32 + 2)
+        .await?;
     if db.ping().await.is_ok() {
         progress.database_ok.store(true, Ordering::Relaxed);
     }

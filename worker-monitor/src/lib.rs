@@ -23,10 +23,8 @@ pub mod telemetry;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use entity::ResultEvent;
-use sea_orm::{ConnectOptions, Database};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -102,13 +100,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         source,
     })?;
 
-    let mut db_options = ConnectOptions::new(config.database.database_url.clone());
-    db_options
-        .connect_lazy(true)
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    let db = Database::connect(db_options).await?;
+    let db = config.database.connect_lazy(2).await?;
 
     let prober = Prober::new(ProbeSettings {
         timeout: config.probe_timeout(),
