@@ -264,3 +264,52 @@ async fn sigterm_stops_cleanly_with_exit_zero() {
     assert!(status.success(), "{status}");
     world.db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_lost_its_partition_writes_nothing() {
+    use worker_ingest::store::{Batch, Reject, Row, Store, StoreError};
+    let world = World::with_targets(1).await;
+    let old_owner = Store::new(
+        world.db.conn.clone(),
+        world.group.clone(),
+        world.topic.clone(),
+    );
+    let new_owner = Store::new(
+        world.db.conn.clone(),
+        world.group.clone(),
+        world.topic.clone(),
+    );
+    let batch = |from: i64, to: i64, minute: i64| {
+        let e = &events(&world.targets, minute as usize, 1)[0];
+        let row = Row {
+            target_id: e.target_id,
+            http_status: e.http_status,
+            failure_class: None,
+            start_time: e.start_time,
+            duration_ms: e.duration_ms,
+            scheduled_at: e.scheduled_at,
+        };
+        let origin = Reject {
+            partition: 0,
+            offset: from,
+            key: None,
+            payload: None,
+            reason: String::new(),
+        };
+        Batch {
+            rows: vec![(row, origin)],
+            rejects: Vec::new(),
+            positions: [(0, (from, to))].into(),
+        }
+    };
+    // Both saw position 0; the new owner stores offsets 0..10 first.
+    assert_eq!(old_owner.position(0).await.unwrap(), 0);
+    assert_eq!(new_owner.position(0).await.unwrap(), 0);
+    new_owner.write(&batch(0, 10, 0)).await.unwrap();
+    // The old owner's batch, based on position 0, is refused whole.
+    let err = old_owner.write(&batch(0, 5, 1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::PartitionLost(0)), "{err}");
+    assert_eq!(world.count("monitor_results").await, 1);
+    assert_eq!(new_owner.position(0).await.unwrap(), 10);
+    world.db.drop().await;
+}
