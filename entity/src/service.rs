@@ -49,14 +49,10 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// Says whether the process is ready to do its work.
 pub type ReadyCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// Binds `addr` and serves `/healthz`, `/readyz` and `/metrics` until `cancel`.
-pub async fn serve_ops(
-    addr: SocketAddr,
-    ready: ReadyCheck,
-    cancel: CancellationToken,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+/// `/healthz`, `/readyz` and `/metrics`, to serve alone or merged into a bigger router.
+pub fn ops_router<S: Clone + Send + Sync + 'static>(ready: ReadyCheck) -> Router<S> {
     let metrics = metrics_handle();
-    let app = Router::new()
+    Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
@@ -74,7 +70,16 @@ pub async fn serve_ops(
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.render())),
-        );
+        )
+}
+
+/// Binds `addr` and serves `/healthz`, `/readyz` and `/metrics` until `cancel`.
+pub async fn serve_ops(
+    addr: SocketAddr,
+    ready: ReadyCheck,
+    cancel: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let app: Router = ops_router(ready);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {
