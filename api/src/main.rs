@@ -1,33 +1,26 @@
-//! `pingpipe-api`: the GraphQL API and the dashboard. Only its configuration exists so far: the
-//! server itself is issue #5, and this binary refuses to pretend otherwise.
+//! `pingpipe-api`: the GraphQL API. See `--help`.
 
+use api::Config;
 use clap::Parser;
+use entity::service;
+use tokio_util::sync::CancellationToken;
 
-/// Pingpipe's GraphQL API: register URLs to watch and read their results.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Config {
-    #[command(flatten)]
-    database: entity::config::DatabaseArgs,
-
-    /// Address to listen on for GraphQL (/graphql), the dashboard (/), health and metrics.
-    #[arg(long, env = "PINGPIPE_API_ADDR", default_value = "127.0.0.1:8080")]
-    listen: std::net::SocketAddr,
-
-    /// Comma-separated bearer tokens allowed to run mutations. Never logged.
-    #[arg(
-        long,
-        env = "PINGPIPE_API_TOKENS",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
-    api_tokens: Vec<String>,
-}
-
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    anyhow::bail!(
-        "the API server is not built yet (issue #5); it would listen on {}",
-        config.listen
-    )
+    if config.print_schema {
+        print!("{}", api::graphql::sdl());
+        return Ok(());
+    }
+    service::init_logging(config.log_json);
+    let shutdown = CancellationToken::new();
+    let running = api::start(config, shutdown.clone()).await?;
+    tokio::spawn(async move {
+        service::shutdown_signal().await;
+        tracing::info!("Shutdown requested; finishing open requests.");
+        shutdown.cancel();
+    });
+    running.wait().await?;
+    tracing::info!("API stopped.");
+    Ok(())
 }

@@ -1,0 +1,48 @@
+//! The API's configuration: one `clap` struct, every option also an environment variable.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use entity::config::DatabaseArgs;
+
+/// Pingpipe's GraphQL API: register URLs to watch and read their results.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address to listen on: GraphQL at /graphql, health at /healthz and /readyz, /metrics.
+    #[arg(long, env = "PINGPIPE_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Comma-separated bearer tokens allowed to run mutations. Never logged. With none,
+    /// every mutation is refused.
+    #[arg(
+        long,
+        env = "PINGPIPE_API_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub api_tokens: Vec<String>,
+
+    /// Serve GraphiQL at GET /graphql.
+    #[arg(long, env = "PINGPIPE_API_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+
+    /// Answer introspection queries.
+    #[arg(long, env = "PINGPIPE_API_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Largest page a connection returns (`first`).
+    #[arg(long, env = "PINGPIPE_API_MAX_PAGE", default_value_t = 500)]
+    pub max_page: usize,
+
+    /// Print the GraphQL schema (SDL) and exit.
+    #[arg(long)]
+    pub print_schema: bool,
+
+    /// Log as JSON lines instead of readable text.
+    #[arg(long, env = "PINGPIPE_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}

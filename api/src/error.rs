@@ -1,0 +1,59 @@
+//! The API's one error type. Each variant becomes a GraphQL error with `extensions.code`;
+//! internal details are logged here, once, and never sent to the client.
+
+use async_graphql::ErrorExtensions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this operation needs an API token: send `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadInput(_) => "BAD_USER_INPUT",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    /// The GraphQL error: the message, and `extensions.code`. Internal details are logged
+    /// here and replaced by "internal error".
+    fn extend(&self) -> async_graphql::Error {
+        if let ApiError::Internal(inner) = self {
+            tracing::error!(error = %format!("{inner:#}"), "Request failed.");
+        }
+        let code = self.code();
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code))
+    }
+}
+
+/// Converts service results for resolvers. `async_graphql::Error` converts from anything that
+/// displays, which would drop `extensions.code`, so resolvers call `.gql()` instead of `?` alone.
+pub trait IntoGql<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T> IntoGql<T> for ApiResult<T> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| e.extend())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

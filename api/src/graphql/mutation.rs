@@ -1,0 +1,63 @@
+//! Mutations. Each needs a valid API token (see `auth.rs`).
+
+use async_graphql::{Context, ID, Object};
+use sea_orm::DatabaseConnection;
+
+use super::types::{Target, parse_id};
+use crate::auth::Caller;
+use async_graphql::ErrorExtensions;
+
+use crate::error::{ApiError, IntoGql};
+use crate::service::targets;
+
+pub struct Mutation;
+
+fn require_token(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    match ctx.data_opt::<Caller>() {
+        Some(Caller { authorized: true }) => Ok(()),
+        _ => Err(ApiError::Unauthenticated.extend()),
+    }
+}
+
+#[Object]
+impl Mutation {
+    /// Starts watching `url` every `frequency` minutes (1, 2, 5, 10, 20 or 30).
+    async fn add_target(
+        &self,
+        ctx: &Context<'_>,
+        url: String,
+        frequency: i32,
+    ) -> async_graphql::Result<Target> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(Target(targets::add(db, &url, frequency).await.gql()?))
+    }
+
+    /// Changes a target's URL, frequency or paused state; omitted fields stay as they are.
+    async fn update_target(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        url: Option<String>,
+        frequency: Option<i32>,
+        paused: Option<bool>,
+    ) -> async_graphql::Result<Target> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_id(&id).gql()?;
+        Ok(Target(
+            targets::update(db, id, url.as_deref(), frequency, paused)
+                .await
+                .gql()?,
+        ))
+    }
+
+    /// Stops watching a target and deletes its results; returns the target as it was.
+    async fn remove_target(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Target> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(Target(
+            targets::remove(db, parse_id(&id).gql()?).await.gql()?,
+        ))
+    }
+}

@@ -1,0 +1,116 @@
+//! The GraphQL API over PostgreSQL: `POST /graphql` (GraphQL over HTTP), `GET /graphql`
+//! (GraphiQL, unless switched off), `/healthz`, `/readyz` (database reachable), `/metrics`.
+//! Mutations need a bearer token from `PINGPIPE_API_TOKENS`.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+use graphql::{ApiSchema, Limits};
+
+/// Largest request body accepted.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+struct AppState {
+    schema: ApiSchema,
+    tokens: Arc<Vec<String>>,
+}
+
+async fn graphql_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = auth::Caller {
+        authorized: auth::authorized(header, &state.tokens),
+    };
+    state
+        .schema
+        .execute(request.into_inner().data(caller))
+        .await
+        .into()
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+/// A started API server.
+pub struct Running {
+    pub addr: SocketAddr,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub async fn wait(self) -> anyhow::Result<()> {
+        Ok(self.task.await??)
+    }
+}
+
+/// Binds the listener and serves until `shutdown` (axum's graceful shutdown).
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let db = config.database.connect_lazy(8).await?;
+    let schema = graphql::build(
+        Some(db.clone()),
+        Limits {
+            max_page: config.max_page,
+        },
+        config.introspection,
+    );
+    // /readyz answers from the last database check, refreshed every 2 s.
+    let ready = Arc::new(AtomicBool::new(false));
+    {
+        let (ready, shutdown) = (ready.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                ready.store(db.ping().await.is_ok(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+    }
+    let state = AppState {
+        schema,
+        tokens: Arc::new(config.api_tokens.clone()),
+    };
+    let mut graphql_route = axum::routing::post(graphql_handler);
+    if config.graphiql {
+        graphql_route = graphql_route.get(graphiql);
+    }
+    let app = Router::new()
+        .route("/graphql", graphql_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+        .merge(entity::service::ops_router(Arc::new(move || {
+            ready.load(Ordering::Relaxed)
+        })));
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, tokens = config.api_tokens.len(), "Serving the API.");
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    });
+    Ok(Running { addr, task })
+}

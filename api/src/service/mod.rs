@@ -1,0 +1,3 @@
+//! What the GraphQL resolvers call: validated operations on the database.
+
+pub mod targets;

@@ -1,0 +1,187 @@
+//! Targets: validation and storage. Every input is checked here, whatever door it came through.
+
+use entity::{Frequency, monitor_results, urltargets};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr,
+};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Longest URL the schema stores (`varchar(1024)`).
+pub const MAX_URL_LEN: usize = 1024;
+
+/// A URL a probe may be aimed at: parses, http or https, has a host, at most 1024 characters.
+pub fn validate_url(raw: &str) -> ApiResult<String> {
+    let raw = raw.trim();
+    if raw.len() > MAX_URL_LEN {
+        return Err(ApiError::BadInput(format!(
+            "url is {} characters long; at most {MAX_URL_LEN} are allowed",
+            raw.len()
+        )));
+    }
+    let url = url::Url::parse(raw)
+        .map_err(|e| ApiError::BadInput(format!("url {raw:?} is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ApiError::BadInput(format!(
+            "url must use http or https, not {:?}",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ApiError::BadInput(format!("url {raw:?} has no host")));
+    }
+    Ok(url.to_string())
+}
+
+pub fn validate_frequency(minutes: i32) -> ApiResult<Frequency> {
+    Frequency::try_from(minutes).map_err(|e| ApiError::BadInput(e.to_string()))
+}
+
+fn not_found(id: i32) -> ApiError {
+    ApiError::NotFound(format!("no target with id {id}"))
+}
+
+/// Unique (url, frequency) violations become a user error.
+fn conflict(e: sea_orm::DbErr, url: &str, frequency: Frequency) -> ApiError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::BadInput(format!(
+            "{url} is already monitored every {} minute(s)",
+            frequency.minutes()
+        )),
+        _ => e.into(),
+    }
+}
+
+pub async fn get(db: &DatabaseConnection, id: i32) -> ApiResult<urltargets::Model> {
+    urltargets::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+/// One page of targets by id, after `after`, optionally of one frequency or matching `search`.
+/// Returns up to `limit + 1` rows so the caller knows whether there is a next page.
+pub async fn list(
+    db: &DatabaseConnection,
+    limit: u64,
+    after: Option<i32>,
+    frequency: Option<Frequency>,
+    search: Option<&str>,
+) -> ApiResult<Vec<urltargets::Model>> {
+    let mut query = urltargets::Entity::find().order_by_asc(urltargets::Column::UrltargetsPk);
+    if let Some(after) = after {
+        query = query.filter(urltargets::Column::UrltargetsPk.gt(after));
+    }
+    if let Some(frequency) = frequency {
+        query = query.filter(urltargets::Column::MonitorFrequency.eq(frequency));
+    }
+    if let Some(search) = search.filter(|s| !s.is_empty()) {
+        query = query.filter(urltargets::Column::Urltarget.contains(search));
+    }
+    Ok(query.limit(limit + 1).all(db).await?)
+}
+
+pub async fn add(
+    db: &DatabaseConnection,
+    url: &str,
+    frequency: i32,
+) -> ApiResult<urltargets::Model> {
+    let url = validate_url(url)?;
+    let frequency = validate_frequency(frequency)?;
+    let model = urltargets::ActiveModel {
+        urltarget: Set(url.clone()),
+        monitor_frequency: Set(frequency),
+        created_at: Set(chrono::Utc::now()),
+        paused: Set(false),
+        ..Default::default()
+    };
+    model
+        .insert(db)
+        .await
+        .map_err(|e| conflict(e, &url, frequency))
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    id: i32,
+    url: Option<&str>,
+    frequency: Option<i32>,
+    paused: Option<bool>,
+) -> ApiResult<urltargets::Model> {
+    let url = url.map(validate_url).transpose()?;
+    let frequency = frequency.map(validate_frequency).transpose()?;
+    let current = get(db, id).await?;
+    let mut model: urltargets::ActiveModel = current.clone().into();
+    if let Some(url) = &url {
+        model.urltarget = Set(url.clone());
+    }
+    if let Some(frequency) = frequency {
+        model.monitor_frequency = Set(frequency);
+    }
+    if let Some(paused) = paused {
+        model.paused = Set(paused);
+    }
+    let shown_url = url.unwrap_or(current.urltarget);
+    let shown_frequency = frequency.unwrap_or(current.monitor_frequency);
+    model
+        .update(db)
+        .await
+        .map_err(|e| conflict(e, &shown_url, shown_frequency))
+}
+
+/// Removes a target and (by cascade) its results; returns what was removed.
+pub async fn remove(db: &DatabaseConnection, id: i32) -> ApiResult<urltargets::Model> {
+    let current = get(db, id).await?;
+    urltargets::Entity::delete_by_id(id).exec(db).await?;
+    Ok(current)
+}
+
+/// The most recent result of a target, by slot.
+pub async fn latest_result(
+    db: &DatabaseConnection,
+    id: i32,
+) -> ApiResult<Option<monitor_results::Model>> {
+    Ok(monitor_results::Entity::find()
+        .filter(monitor_results::Column::UrltargetFk.eq(id))
+        .order_by_desc(monitor_results::Column::ScheduledAt)
+        .one(db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_with_clear_messages() {
+        assert_eq!(
+            validate_url("https://example.test/health").unwrap(),
+            "https://example.test/health"
+        );
+        for (bad, says) in [
+            ("not a url", "not a valid URL"),
+            ("ftp://example.test/", "http or https"),
+            ("file:///etc/passwd", "http or https"),
+            ("http://", "not a valid URL"),
+        ] {
+            let err = validate_url(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let long = format!("https://example.test/{}", "a".repeat(1100));
+        assert!(
+            validate_url(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("at most 1024")
+        );
+    }
+
+    #[test]
+    fn frequencies_outside_the_six_are_refused_naming_them() {
+        assert!(validate_frequency(5).is_ok());
+        let err = validate_frequency(3).unwrap_err();
+        assert_eq!(err.code(), "BAD_USER_INPUT");
+        assert!(err.to_string().contains("1, 2, 5, 10, 20 or 30"));
+    }
+}
