@@ -3,19 +3,29 @@
 
 use async_graphql::ErrorExtensions;
 
-#[derive(Debug, thiserror::Error)]
+/// Deliberately not `Display`: `async_graphql::Error` converts from anything that displays,
+/// which would let a bare `?` drop `extensions.code`. Without it, only `.gql()` / `.extend()`
+/// compile.
+#[derive(Debug)]
 pub enum ApiError {
-    #[error("{0}")]
     BadInput(String),
-    #[error("{0}")]
     NotFound(String),
-    #[error("this operation needs an API token: send `Authorization: Bearer <token>`")]
     Unauthenticated,
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 impl ApiError {
+    /// What the client is told.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadInput(m) | ApiError::NotFound(m) => m.clone(),
+            ApiError::Unauthenticated => {
+                "this operation needs an API token: send `Authorization: Bearer <token>`".into()
+            }
+            ApiError::Internal(_) => "internal error".into(),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadInput(_) => "BAD_USER_INPUT",
@@ -40,12 +50,11 @@ impl ErrorExtensions for ApiError {
             tracing::error!(error = %format!("{inner:#}"), "Request failed.");
         }
         let code = self.code();
-        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code))
+        async_graphql::Error::new(self.message()).extend_with(|_, ext| ext.set("code", code))
     }
 }
 
-/// Converts service results for resolvers. `async_graphql::Error` converts from anything that
-/// displays, which would drop `extensions.code`, so resolvers call `.gql()` instead of `?` alone.
+/// Converts service results for resolvers, keeping `extensions.code`.
 pub trait IntoGql<T> {
     fn gql(self) -> async_graphql::Result<T>;
 }

@@ -42,11 +42,13 @@ impl Query {
             .filter(|f| *f <= max)
             .ok_or_else(|| {
                 ApiError::BadInput(format!("first must be between 0 and {max}, got {first}"))
-            })?;
+            })
+            .gql()?;
         let after = after
             .as_deref()
             .map(<TargetCursor as async_graphql::connection::CursorType>::decode_cursor)
             .transpose()
+            .map_err(ApiError::from)
             .gql()?;
         let frequency = frequency
             .map(targets::validate_frequency)

@@ -125,11 +125,22 @@ impl ProbeResult {
 /// An opaque keyset cursor over target ids.
 pub struct TargetCursor(pub i32);
 
+/// A cursor this API did not make.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a cursor from this API")]
+pub struct BadCursor(String);
+
+impl From<BadCursor> for ApiError {
+    fn from(e: BadCursor) -> Self {
+        ApiError::BadInput(e.to_string())
+    }
+}
+
 impl CursorType for TargetCursor {
-    type Error = ApiError;
+    type Error = BadCursor;
 
     fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
-        let bad = || ApiError::BadInput(format!("{s:?} is not a cursor from this API"));
+        let bad = || BadCursor(s.to_owned());
         let text = s
             .strip_prefix("tg")
             .and_then(|hex| i64::from_str_radix(hex, 16).ok())

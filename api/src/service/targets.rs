@@ -165,14 +165,14 @@ mod tests {
             ("file:///etc/passwd", "http or https"),
             ("http://", "not a valid URL"),
         ] {
-            let err = validate_url(bad).unwrap_err().to_string();
+            let err = validate_url(bad).unwrap_err().message();
             assert!(err.contains(says), "{bad}: {err}");
         }
         let long = format!("https://example.test/{}", "a".repeat(1100));
         assert!(
             validate_url(&long)
                 .unwrap_err()
-                .to_string()
+                .message()
                 .contains("at most 1024")
         );
     }
@@ -182,6 +182,6 @@ mod tests {
         assert!(validate_frequency(5).is_ok());
         let err = validate_frequency(3).unwrap_err();
         assert_eq!(err.code(), "BAD_USER_INPUT");
-        assert!(err.to_string().contains("1, 2, 5, 10, 20 or 30"));
+        assert!(err.message().contains("1, 2, 5, 10, 20 or 30"));
     }
 }
