@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make up`: PostgreSQL and Kafka (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point elsewhere),
-# the schema migrated, the results topic created, the ingest worker and the monitor started; returns once all of it is
+# the schema migrated, the results topic created, the API, the ingest worker and the monitor started; returns once all of it is
 # healthy and prints where each part listens. Running it again changes nothing that is already up.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -31,6 +31,8 @@ cat <<MSG
 Pingpipe is up.
   PostgreSQL   $redacted_db   (password in .pingpipe/secrets; \`source .pingpipe/env\` sets DATABASE_URL)
   Kafka        $KAFKA_BOOTSTRAP_SERVERS   topic $RESULTS_TOPIC
+  GraphQL      http://${PINGPIPE_API_ADDR:-127.0.0.1:8080}/graphql   (GraphiQL in a browser; POST for scripts)
+  API token    $(if [ -n "${PINGPIPE_API_TOKENS:-}" ]; then echo "as configured in PINGPIPE_API_TOKENS"; else cat "$STATE_DIR/secrets/api_token"; fi)   (send \`Authorization: Bearer <token>\` with mutations)
   Monitor      http://${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}/metrics   (/healthz, /readyz)
   Ingest       http://${PINGPIPE_INGEST_ADDR:-127.0.0.1:9102}/metrics   (/healthz, /readyz)
   Logs         $STATE_DIR/logs/, $STATE_DIR/postgres/postgres.log, $STATE_DIR/kafka/logs/server.log
