@@ -57,8 +57,16 @@ impl Running {
         self.progress.rows_written.load(Ordering::Relaxed)
     }
 
-    pub async fn wait(self) -> Result<(), IngestError> {
-        self.task.await.map_err(|_| IngestError::Panicked)
+    pub async fn wait(mut self) -> Result<(), IngestError> {
+        (&mut self.task).await.map_err(|_| IngestError::Panicked)
+    }
+}
+
+impl Drop for Running {
+    /// The consumer loop runs on the blocking pool, which a runtime waits for when it shuts down:
+    /// a `Running` dropped without `shutdown()` (a failing test, say) still stops it.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 
