@@ -5,10 +5,11 @@ use async_graphql::{Context, ID, Object};
 use entity::Frequency;
 use sea_orm::DatabaseConnection;
 
-use super::Limits;
-use super::types::{Target, TargetCursor, parse_id};
-use crate::error::{ApiError, IntoGql};
-use crate::service::targets;
+use super::types::{
+    ResultConnection, ResultCursor, Target, TargetCursor, page_args, parse_id, result_page,
+};
+use crate::error::IntoGql;
+use crate::service::{results, targets};
 
 pub struct Query;
 
@@ -35,21 +36,7 @@ impl Query {
         search: Option<String>,
     ) -> async_graphql::Result<Connection<TargetCursor, Target>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let max = ctx.data::<Limits>()?.max_page;
-        let first = first.unwrap_or(50);
-        let first = usize::try_from(first)
-            .ok()
-            .filter(|f| *f <= max)
-            .ok_or_else(|| {
-                ApiError::BadInput(format!("first must be between 0 and {max}, got {first}"))
-            })
-            .gql()?;
-        let after = after
-            .as_deref()
-            .map(<TargetCursor as async_graphql::connection::CursorType>::decode_cursor)
-            .transpose()
-            .map_err(ApiError::from)
-            .gql()?;
+        let (first, after) = page_args::<TargetCursor>(ctx, first, after)?;
         let frequency = frequency
             .map(targets::validate_frequency)
             .transpose()
@@ -70,5 +57,40 @@ impl Query {
                 .map(|m| Edge::new(TargetCursor(m.urltargets_pk), Target(m))),
         );
         Ok(connection)
+    }
+
+    /// Results of every target at `frequency`, newest first, from the original design's view
+    /// of that frequency (`view_1m` … `view_30m`); optionally of one target, within
+    /// [since, until).
+    #[allow(clippy::too_many_arguments)]
+    async fn results(
+        &self,
+        ctx: &Context<'_>,
+        frequency: i32,
+        first: Option<i32>,
+        after: Option<String>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        target_id: Option<ID>,
+    ) -> async_graphql::Result<ResultConnection> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let frequency = targets::validate_frequency(frequency).gql()?;
+        let (first, after) = page_args::<ResultCursor>(ctx, first, after)?;
+        let target = target_id.as_ref().map(parse_id).transpose().gql()?;
+        let filter = results::Filter {
+            target,
+            since,
+            until,
+        };
+        let rows = results::of_frequency(
+            db,
+            frequency,
+            first as u64,
+            after.as_ref().map(|c| c.0),
+            &filter,
+        )
+        .await
+        .gql()?;
+        Ok(result_page(rows, first, after.is_some()))
     }
 }

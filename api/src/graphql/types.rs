@@ -44,6 +44,49 @@ impl Target {
         self.0.created_at
     }
 
+    /// Its results, newest first, optionally within [since, until).
+    async fn results(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<ResultConnection> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let (first, after) = page_args::<ResultCursor>(ctx, first, after)?;
+        let filter = service::results::Filter {
+            target: Some(self.0.urltargets_pk),
+            since,
+            until,
+        };
+        let rows =
+            service::results::of_target(db, first as u64, after.as_ref().map(|c| c.0), &filter)
+                .await
+                .gql()?;
+        Ok(result_page(rows, first, after.is_some()))
+    }
+
+    /// Checks, up, down, uptime and duration percentiles within [since, until).
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Stats> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let filter = service::results::Filter {
+            target: None,
+            since,
+            until,
+        };
+        Ok(Stats(
+            service::results::stats(db, self.0.urltargets_pk, &filter)
+                .await
+                .gql()?,
+        ))
+    }
+
     /// The result of its most recent slot, if it has been probed.
     async fn latest_result(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ProbeResult>> {
         let db = ctx.data::<DatabaseConnection>()?;
@@ -170,4 +213,115 @@ mod tests {
         assert!(parse_id(&ID("-3".into())).is_err());
         assert_eq!(parse_id(&ID("7".into())).unwrap(), 7);
     }
+}
+
+/// An opaque keyset cursor over results: (slot, id).
+pub struct ResultCursor(pub service::results::After);
+
+impl CursorType for ResultCursor {
+    type Error = BadCursor;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        let bad = || BadCursor(s.to_owned());
+        let (millis, id) = s
+            .strip_prefix("rs")
+            .and_then(|rest| rest.split_once('.'))
+            .ok_or_else(bad)?;
+        let millis = i64::from_str_radix(millis, 16).map_err(|_| bad())?;
+        let id = i64::from_str_radix(id, 16).map_err(|_| bad())?;
+        let scheduled_at = DateTime::from_timestamp_millis(millis).ok_or_else(bad)?;
+        Ok(ResultCursor(service::results::After { scheduled_at, id }))
+    }
+
+    fn encode_cursor(&self) -> String {
+        format!(
+            "rs{:x}.{:x}",
+            self.0.scheduled_at.timestamp_millis(),
+            self.0.id
+        )
+    }
+}
+
+/// A page of results, newest first.
+pub type ResultConnection = async_graphql::connection::Connection<ResultCursor, ProbeResult>;
+
+/// Turns `limit + 1` rows into a connection page.
+pub fn result_page(
+    rows: Vec<monitor_results::Model>,
+    limit: usize,
+    had_cursor: bool,
+) -> ResultConnection {
+    let mut page = async_graphql::connection::Connection::new(had_cursor, rows.len() > limit);
+    page.edges.extend(rows.into_iter().take(limit).map(|m| {
+        let cursor = ResultCursor(service::results::After {
+            scheduled_at: m.scheduled_at,
+            id: m.monitor_results_pk,
+        });
+        async_graphql::connection::Edge::new(cursor, ProbeResult(m))
+    }));
+    page
+}
+
+/// Availability and response times over a period, computed by PostgreSQL.
+pub struct Stats(pub service::results::Stats);
+
+#[Object]
+impl Stats {
+    /// Probes in the period.
+    async fn checks(&self) -> i64 {
+        self.0.checks
+    }
+
+    /// Probes that got a 2xx or 3xx response.
+    async fn up(&self) -> i64 {
+        self.0.up
+    }
+
+    async fn down(&self) -> i64 {
+        self.0.checks - self.0.up
+    }
+
+    /// up / checks; null without checks.
+    async fn uptime_ratio(&self) -> Option<f64> {
+        (self.0.checks > 0).then(|| self.0.up as f64 / self.0.checks as f64)
+    }
+
+    async fn p50_duration_ms(&self) -> Option<f64> {
+        self.0.p50
+    }
+
+    async fn p95_duration_ms(&self) -> Option<f64> {
+        self.0.p95
+    }
+
+    async fn p99_duration_ms(&self) -> Option<f64> {
+        self.0.p99
+    }
+}
+
+/// Page size and cursor from connection arguments, checked against the configured maximum.
+pub fn page_args<C: CursorType>(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<(usize, Option<C>)>
+where
+    ApiError: From<C::Error>,
+{
+    let max = ctx.data::<super::Limits>()?.max_page;
+    let first = first.unwrap_or(50);
+    let first = usize::try_from(first)
+        .ok()
+        .filter(|f| *f <= max)
+        .ok_or_else(|| {
+            ApiError::BadInput(format!("first must be between 0 and {max}, got {first}"))
+        })
+        .gql()?;
+    let after = after
+        .as_deref()
+        .map(C::decode_cursor)
+        .transpose()
+        .map_err(ApiError::from)
+        .gql()?;
+    Ok((first, after))
 }

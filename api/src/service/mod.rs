@@ -1,3 +1,4 @@
 //! What the GraphQL resolvers call: validated operations on the database.
 
+pub mod results;
 pub mod targets;

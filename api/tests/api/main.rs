@@ -341,3 +341,148 @@ async fn health_readiness_metrics_and_graphiql_are_served() {
     );
     app.finish().await;
 }
+
+/// Compares two id lists, reporting the first difference rather than both lists.
+fn assert_same_order(got: &[String], want: &[String]) {
+    if let Some(i) = (0..got.len().max(want.len())).find(|i| got.get(*i) != want.get(*i)) {
+        panic!(
+            "lists differ at {i}: got {:?}, want {:?} (lengths {} and {})",
+            &got[i.saturating_sub(2)..(i + 3).min(got.len())],
+            &want[i.saturating_sub(2)..(i + 3).min(want.len())],
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// Walks a results connection at `path` (e.g. ["target", "results"]) to the end; returns ids.
+async fn walk(app: &App, query: &str, variables: Value, path: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let mut vars = variables.clone();
+        vars["after"] = after.clone();
+        let body = app.gql(query, vars, None).await;
+        let mut page = &body["data"];
+        for key in path {
+            page = &page[*key];
+        }
+        assert!(page.is_object(), "{body}");
+        ids.extend(
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_owned()),
+        );
+        if page["pageInfo"]["hasNextPage"] == false {
+            return ids;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_results_page_newest_first_without_gap_or_repeat() {
+    let app = spawn_app().await;
+    // Two targets at 1 minute, one at 5: 5,000 + 5,000 results at 1 minute, 300 at 5.
+    app.db
+        .exec(
+            "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES
+                (1, 'http://127.0.0.1/a', 1), (2, 'http://127.0.0.1/b', 1), (3, 'http://127.0.0.1/c', 5);
+             INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at)
+             SELECT t, CASE WHEN i % 10 = 0 THEN NULL ELSE 200 END, CASE WHEN i % 10 = 0 THEN 'timeout' END,
+                    '2026-11-01'::timestamptz + i * interval '1 minute', i % 100,
+                    '2026-11-01'::timestamptz + i * interval '1 minute'
+             FROM generate_series(0, 4999) i, (VALUES (1), (2)) t(t);
+             INSERT INTO monitor_results (urltarget_fk, http_status, start_time, duration, scheduled_at)
+             SELECT 3, 200, '2026-11-01'::timestamptz + i * interval '5 minutes', 7,
+                    '2026-11-01'::timestamptz + i * interval '5 minutes'
+             FROM generate_series(0, 299) i",
+        )
+        .await;
+
+    let by_frequency = walk(
+        &app,
+        "query($after: String) { results(frequency: 1, first: 50, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+        json!({}),
+        &["results"],
+    )
+    .await;
+    assert_eq!(by_frequency.len(), 10_000);
+    assert_same_order(
+        &by_frequency,
+        &app.db.query_strings("SELECT monitor_results_pk::text AS id FROM view_1m ORDER BY scheduled_at DESC, monitor_results_pk DESC").await,
+    );
+
+    let one_target = walk(
+        &app,
+        "query($after: String) { target(id: \"2\") { results(first: 50, after: $after, since: \"2026-11-02T00:00:00Z\") { edges { node { id } } pageInfo { hasNextPage endCursor } } } }",
+        json!({}),
+        &["target", "results"],
+    )
+    .await;
+    assert_same_order(
+        &one_target,
+        &app.db.query_strings("SELECT monitor_results_pk::text AS id FROM monitor_results WHERE urltarget_fk = 2 AND scheduled_at >= '2026-11-02Z' ORDER BY scheduled_at DESC").await
+    );
+
+    let fives = app
+        .gql("{ results(frequency: 5, first: 3, targetId: \"3\") { edges { node { durationMs target { url } } } } }", json!({}), None)
+        .await;
+    assert_eq!(
+        fives["data"]["results"]["edges"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(
+        fives["data"]["results"]["edges"][0]["node"]["target"]["url"],
+        "http://127.0.0.1/c"
+    );
+    let (code, message) = error(
+        &app.gql(
+            "{ results(frequency: 3) { edges { cursor } } }",
+            json!({}),
+            None,
+        )
+        .await,
+    );
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("1, 2, 5, 10, 20 or 30"), "{message}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn stats_are_computed_over_the_period() {
+    let app = spawn_app().await;
+    app.db
+        .exec(
+            "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES (1, 'http://127.0.0.1/a', 1);
+             INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at)
+             SELECT 1, CASE WHEN i <= 90 THEN 200 WHEN i <= 95 THEN 503 END, CASE WHEN i > 95 THEN 'connect' END,
+                    '2026-11-01'::timestamptz + i * interval '1 minute', i,
+                    '2026-11-01'::timestamptz + i * interval '1 minute'
+             FROM generate_series(1, 100) i",
+        )
+        .await;
+    let body = app
+        .gql(
+            "{ target(id: \"1\") { all: stats { checks up down uptimeRatio p50DurationMs p95DurationMs p99DurationMs }
+                                  late: stats(since: \"2026-11-01T01:31:00Z\") { checks up } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    let all = &body["data"]["target"]["all"];
+    assert_eq!(all["checks"], 100);
+    assert_eq!(all["up"], 90);
+    assert_eq!(all["down"], 10);
+    assert_eq!(all["uptimeRatio"], 0.9);
+    assert_eq!(all["p50DurationMs"], 50.5);
+    assert!((all["p95DurationMs"].as_f64().unwrap() - 95.05).abs() < 1e-9);
+    // From minute 91 on: 10 checks, of which 91..=95 got 503 and 96..=100 no response.
+    assert_eq!(
+        body["data"]["target"]["late"],
+        json!({"checks": 10, "up": 0})
+    );
+    app.finish().await;
+}
