@@ -1,6 +1,6 @@
 //! Mutations. Each needs a valid API token (see `auth.rs`).
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use sea_orm::DatabaseConnection;
 
 use super::types::{Target, parse_id};
@@ -11,6 +11,25 @@ use crate::error::{ApiError, IntoGql};
 use crate::service::targets;
 
 pub struct Mutation;
+
+/// One target of a declarative list.
+#[derive(InputObject)]
+pub struct TargetInput {
+    pub url: String,
+    /// Minutes: 1, 2, 5, 10, 20 or 30.
+    pub frequency: i32,
+    #[graphql(default)]
+    pub paused: bool,
+}
+
+/// What `applyTargets` did.
+#[derive(SimpleObject)]
+pub struct ApplyReport {
+    pub added: Vec<Target>,
+    pub changed: Vec<Target>,
+    pub removed: Vec<Target>,
+    pub unchanged: Vec<Target>,
+}
 
 fn require_token(ctx: &Context<'_>) -> async_graphql::Result<()> {
     match ctx.data_opt::<Caller>() {
@@ -59,5 +78,35 @@ impl Mutation {
         Ok(Target(
             targets::remove(db, parse_id(&id).gql()?).await.gql()?,
         ))
+    }
+
+    /// Monitoring as code: makes the stored targets equal `targets` (keyed by URL and
+    /// frequency) in one transaction — adds what is missing, sets `paused` where it differs and,
+    /// with `prune`, removes targets the list does not name. Applying the same list twice
+    /// changes nothing the second time.
+    async fn apply_targets(
+        &self,
+        ctx: &Context<'_>,
+        targets: Vec<TargetInput>,
+        #[graphql(default)] prune: bool,
+    ) -> async_graphql::Result<ApplyReport> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let desired: Vec<targets::Desired> = targets
+            .into_iter()
+            .map(|t| targets::Desired {
+                url: t.url,
+                frequency: t.frequency,
+                paused: t.paused,
+            })
+            .collect();
+        let applied = targets::apply(db, &desired, prune).await.gql()?;
+        let wrap = |v: Vec<entity::urltargets::Model>| v.into_iter().map(Target).collect();
+        Ok(ApplyReport {
+            added: wrap(applied.added),
+            changed: wrap(applied.changed),
+            removed: wrap(applied.removed),
+            unchanged: wrap(applied.unchanged),
+        })
     }
 }

@@ -185,3 +185,95 @@ mod tests {
         assert!(err.message().contains("1, 2, 5, 10, 20 or 30"));
     }
 }
+
+/// One entry of a declarative target list.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub url: String,
+    pub frequency: i32,
+    pub paused: bool,
+}
+
+/// What `apply` did, target by target.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub added: Vec<urltargets::Model>,
+    pub changed: Vec<urltargets::Model>,
+    pub removed: Vec<urltargets::Model>,
+    pub unchanged: Vec<urltargets::Model>,
+}
+
+/// Makes the stored targets equal `desired` (keyed by URL and frequency), in one transaction:
+/// adds what is missing, updates `paused` where it differs, and with `prune` removes what the
+/// list does not name. Applying the same list again changes nothing. Every entry is validated
+/// before anything is written.
+pub async fn apply(
+    db: &DatabaseConnection,
+    desired: &[Desired],
+    prune: bool,
+) -> ApiResult<Applied> {
+    use sea_orm::TransactionTrait;
+    let mut wanted: Vec<(String, Frequency, bool)> = Vec::with_capacity(desired.len());
+    for (i, d) in desired.iter().enumerate() {
+        let url = validate_url(&d.url)
+            .map_err(|e| ApiError::BadInput(format!("targets[{i}]: {}", e.message())))?;
+        let frequency = validate_frequency(d.frequency)
+            .map_err(|e| ApiError::BadInput(format!("targets[{i}]: {}", e.message())))?;
+        if wanted.iter().any(|(u, f, _)| *u == url && *f == frequency) {
+            return Err(ApiError::BadInput(format!(
+                "targets[{i}]: {url} every {} minute(s) is listed twice",
+                frequency.minutes()
+            )));
+        }
+        wanted.push((url, frequency, d.paused));
+    }
+    let txn = db.begin().await?;
+    let existing = urltargets::Entity::find()
+        .order_by_asc(urltargets::Column::UrltargetsPk)
+        .all(&txn)
+        .await?;
+    let mut applied = Applied::default();
+    for (url, frequency, paused) in &wanted {
+        match existing
+            .iter()
+            .find(|t| t.urltarget == *url && t.monitor_frequency == *frequency)
+        {
+            Some(t) if t.paused == *paused => applied.unchanged.push(t.clone()),
+            Some(t) => {
+                let mut model: urltargets::ActiveModel = t.clone().into();
+                model.paused = Set(*paused);
+                applied.changed.push(model.update(&txn).await?);
+            }
+            None => {
+                let model = urltargets::ActiveModel {
+                    urltarget: Set(url.clone()),
+                    monitor_frequency: Set(*frequency),
+                    created_at: Set(chrono::Utc::now()),
+                    paused: Set(*paused),
+                    ..Default::default()
+                };
+                applied.added.push(
+                    model
+                        .insert(&txn)
+                        .await
+                        .map_err(|e| conflict(e, url, *frequency))?,
+                );
+            }
+        }
+    }
+    if prune {
+        for t in existing {
+            if !wanted
+                .iter()
+                .any(|(u, f, _)| *u == t.urltarget && *f == t.monitor_frequency)
+            {
+                urltargets::Entity::delete_by_id(t.urltargets_pk)
+                    .exec(&txn)
+                    .await?;
+                applied.removed.push(t);
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(applied)
+}

@@ -486,3 +486,61 @@ async fn stats_are_computed_over_the_period() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn apply_targets_makes_the_stored_set_equal_the_list_and_is_idempotent() {
+    let app = spawn_app().await;
+    app.add("https://old.example.test/", 5).await;
+    app.add("https://keep.example.test/", 1).await;
+    let apply = "mutation($t: [TargetInput!]!, $prune: Boolean! = false) { applyTargets(targets: $t, prune: $prune) {
+        added { url frequency } changed { url paused } removed { url } unchanged { url } } }";
+    let list = json!([
+        {"url": "https://keep.example.test/", "frequency": 1, "paused": true},
+        {"url": "https://new.example.test/", "frequency": 10},
+    ]);
+    let first = app
+        .gql(apply, json!({"t": list, "prune": true}), Some(TOKEN))
+        .await;
+    assert_eq!(
+        first["data"]["applyTargets"],
+        json!({"added": [{"url": "https://new.example.test/", "frequency": 10}],
+               "changed": [{"url": "https://keep.example.test/", "paused": true}],
+               "removed": [{"url": "https://old.example.test/"}],
+               "unchanged": []})
+    );
+    let second = app
+        .gql(apply, json!({"t": list, "prune": true}), Some(TOKEN))
+        .await;
+    assert_eq!(
+        second["data"]["applyTargets"],
+        json!({"added": [], "changed": [], "removed": [],
+               "unchanged": [{"url": "https://keep.example.test/"}, {"url": "https://new.example.test/"}]})
+    );
+    let stored = app
+        .db
+        .query_strings("SELECT urltarget || ' ' || monitor_frequency || ' ' || paused FROM urltargets ORDER BY 1")
+        .await;
+    assert_eq!(
+        stored,
+        [
+            "https://keep.example.test/ 1 true",
+            "https://new.example.test/ 10 false"
+        ]
+    );
+
+    // Without prune nothing is removed; one bad entry refuses the whole list.
+    let bad = json!([{"url": "https://x.example.test/", "frequency": 1}, {"url": "nope", "frequency": 1}]);
+    let (code, message) = error(&app.gql(apply, json!({"t": bad}), Some(TOKEN)).await);
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("targets[1]"), "{message}");
+    let (code, _) = error(&app.gql(apply, json!({"t": list}), None).await);
+    assert_eq!(code, "UNAUTHENTICATED");
+    assert_eq!(
+        app.db
+            .query_strings("SELECT urltarget FROM urltargets")
+            .await
+            .len(),
+        2
+    );
+    app.finish().await;
+}
