@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod graphql;
+pub mod live;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -53,7 +54,12 @@ async fn graphql_handler(
 }
 
 async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
 }
 
 /// A started API server.
@@ -71,8 +77,16 @@ impl Running {
 /// Binds the listener and serves until `shutdown` (axum's graceful shutdown).
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let db = config.database.connect_lazy(8).await?;
+    let (live, _) = tokio::sync::broadcast::channel(1024);
+    tokio::spawn(live::run(
+        config.database.database_url.clone(),
+        db.clone(),
+        live.clone(),
+        shutdown.clone(),
+    ));
     let schema = graphql::build(
         Some(db.clone()),
+        live,
         Limits {
             max_page: config.max_page,
         },
@@ -99,6 +113,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     let app = Router::new()
         .route("/graphql", graphql_route)
+        // Subscriptions: WebSocket, graphql-transport-ws (and the older graphql-ws).
+        .route_service(
+            "/graphql/ws",
+            async_graphql_axum::GraphQLSubscription::new(state.schema.clone()),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .merge(entity::service::ops_router(Arc::new(move || {

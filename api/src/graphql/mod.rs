@@ -1,14 +1,19 @@
-//! The GraphQL schema: queries and mutations over targets (results, statistics, the declarative
-//! `applyTargets` and the live subscription are still to come).
+//! The GraphQL schema: queries, mutations and the live results subscription.
 
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema};
-use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 
-pub type ApiSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+use async_graphql::Schema;
+use sea_orm::DatabaseConnection;
+use tokio::sync::broadcast;
+
+use crate::live::LiveResult;
+
+pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::SubscriptionRoot>;
 
 /// Limits the resolvers apply.
 #[derive(Debug, Clone, Copy)]
@@ -17,11 +22,21 @@ pub struct Limits {
 }
 
 /// The schema, with its query depth and complexity limits.
-pub fn build(db: Option<DatabaseConnection>, limits: Limits, introspection: bool) -> ApiSchema {
-    let mut builder = Schema::build(query::Query, mutation::Mutation, EmptySubscription)
-        .data(limits)
-        .limit_depth(12)
-        .limit_complexity(2_000);
+pub fn build(
+    db: Option<DatabaseConnection>,
+    live: broadcast::Sender<Arc<LiveResult>>,
+    limits: Limits,
+    introspection: bool,
+) -> ApiSchema {
+    let mut builder = Schema::build(
+        query::Query,
+        mutation::Mutation,
+        subscription::SubscriptionRoot,
+    )
+    .data(limits)
+    .data(live)
+    .limit_depth(12)
+    .limit_complexity(2_000);
     if let Some(db) = db {
         builder = builder.data(db);
     }
@@ -33,5 +48,5 @@ pub fn build(db: Option<DatabaseConnection>, limits: Limits, introspection: bool
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build(None, Limits { max_page: 1 }, true).sdl()
+    build(None, broadcast::channel(1).0, Limits { max_page: 1 }, true).sdl()
 }

@@ -544,3 +544,96 @@ async fn apply_targets_makes_the_stored_set_equal_the_list_and_is_idempotent() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn subscription_receives_a_result_written_by_the_ingest_path() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = spawn_app().await;
+    let id = app.add("http://127.0.0.1/live", 1).await["data"]["addTarget"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = app.add("http://127.0.0.1/other", 1).await["data"]["addTarget"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut request = format!("{}/graphql/ws", app.base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::text(
+        json!({"type": "connection_init"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let ack: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(ack["type"], "connection_ack");
+    ws.send(Message::text(
+        json!({"id": "1", "type": "subscribe", "payload": {"query":
+            format!("subscription {{ results(targetId: \"{id}\") {{ httpStatus durationMs target {{ url }} }} }}")}})
+        .to_string(),
+    ))
+    .await
+    .unwrap();
+
+    // The ingest worker's own write path: rows + NOTIFY in one transaction. Results of the other
+    // target go out too and must be filtered away. Keep writing (a new slot each time) until the
+    // subscription, registered asynchronously, sees one.
+    let store =
+        worker_ingest::store::Store::new(app.db.conn.clone(), "api-test".into(), "t".into());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut minute = 0i64;
+    let received = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no result arrived on the subscription"
+        );
+        let slot = chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap();
+        minute += 1;
+        let row = |target: &str| {
+            (
+                worker_ingest::store::Row {
+                    target_id: target.parse().unwrap(),
+                    http_status: Some(204),
+                    failure_class: None,
+                    start_time: slot,
+                    duration_ms: 17,
+                    scheduled_at: slot,
+                },
+                worker_ingest::store::Reject {
+                    partition: 0,
+                    offset: minute,
+                    key: None,
+                    payload: None,
+                    reason: String::new(),
+                },
+            )
+        };
+        let batch = worker_ingest::store::Batch {
+            rows: vec![row(&other), row(&id)],
+            ..Default::default()
+        };
+        store.write(&batch).await.unwrap();
+        if let Ok(Some(message)) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), ws.next()).await
+        {
+            break message.unwrap();
+        }
+    };
+    let message: Value = serde_json::from_str(received.to_text().unwrap()).unwrap();
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(
+        message["payload"]["data"]["results"],
+        json!({"httpStatus": 204, "durationMs": 17, "target": {"url": "http://127.0.0.1/live"}})
+    );
+    app.finish().await;
+}

@@ -1,0 +1,127 @@
+//! Live results: LISTEN on the ingest worker's `pingpipe_results` channel (PostgreSQL delivers
+//! its NOTIFY at commit), load the announced rows with their target's frequency, and broadcast
+//! them to every subscription. No polling. sqlx's listener reconnects by itself; a slow
+//! subscriber that falls behind the broadcast buffer skips what it missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use entity::monitor_results;
+use sea_orm::sea_query::ArrayType;
+use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// The channel the ingest worker announces new result ids on.
+pub const CHANNEL: &str = "pingpipe_results";
+
+/// A new result and its target's frequency (minutes).
+#[derive(Debug, Clone)]
+pub struct LiveResult {
+    pub result: monitor_results::Model,
+    pub frequency: i32,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Row {
+    monitor_results_pk: i64,
+    http_status: Option<i32>,
+    failure_class: Option<entity::FailureClass>,
+    start_time: chrono::DateTime<chrono::Utc>,
+    duration: i32,
+    urltarget_fk: i32,
+    scheduled_at: chrono::DateTime<chrono::Utc>,
+    monitor_frequency: i32,
+}
+
+async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>, sea_orm::DbErr> {
+    let ids = Value::Array(
+        ArrayType::BigInt,
+        Some(Box::new(
+            ids.into_iter().map(|i| Value::BigInt(Some(i))).collect(),
+        )),
+    );
+    let rows = Row::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT r.monitor_results_pk, r.http_status, r.failure_class, r.start_time, r.duration, \
+                r.urltarget_fk, r.scheduled_at, t.monitor_frequency \
+         FROM monitor_results r JOIN urltargets t ON t.urltargets_pk = r.urltarget_fk \
+         WHERE r.monitor_results_pk = ANY($1) ORDER BY r.scheduled_at, r.monitor_results_pk",
+        [ids],
+    ))
+    .all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LiveResult {
+            result: monitor_results::Model {
+                monitor_results_pk: r.monitor_results_pk,
+                http_status: r.http_status,
+                failure_class: r.failure_class,
+                start_time: r.start_time,
+                duration: r.duration,
+                urltarget_fk: r.urltarget_fk,
+                scheduled_at: r.scheduled_at,
+            },
+            frequency: r.monitor_frequency,
+        })
+        .collect())
+}
+
+/// Listens until `stop`, broadcasting every announced result.
+pub async fn run(
+    database_url: String,
+    db: DatabaseConnection,
+    out: broadcast::Sender<Arc<LiveResult>>,
+    stop: CancellationToken,
+) {
+    let mut attempt = 0u32;
+    while !stop.is_cancelled() {
+        let mut listener = match sqlx::postgres::PgListener::connect(&database_url).await {
+            Ok(l) => l,
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "Cannot LISTEN for new results; retrying.");
+                let wait = Duration::from_millis(200).saturating_mul(1 << attempt.min(5));
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => continue,
+                    () = stop.cancelled() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; retrying.");
+            continue;
+        }
+        attempt = 0;
+        loop {
+            let note = tokio::select! {
+                note = listener.recv() => note,
+                () = stop.cancelled() => return,
+            };
+            let note = match note {
+                Ok(note) => note,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Lost the LISTEN connection; reconnecting.");
+                    break;
+                }
+            };
+            let ids: Vec<i64> = note
+                .payload()
+                .split(',')
+                .filter_map(|id| id.trim().parse().ok())
+                .collect();
+            if ids.is_empty() || out.receiver_count() == 0 {
+                continue;
+            }
+            match load(&db, ids).await {
+                Ok(results) => {
+                    for r in results {
+                        let _ = out.send(Arc::new(r));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "Cannot load announced results."),
+            }
+        }
+    }
+}
