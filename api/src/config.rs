@@ -38,6 +38,19 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_API_MAX_PAGE", default_value_t = 500)]
     pub max_page: usize,
 
+    /// Longest a request may take before it is answered 408 (humantime, e.g. 10s).
+    #[arg(long, env = "PINGPIPE_API_REQUEST_TIMEOUT", default_value = "10s")]
+    pub request_timeout: humantime::Duration,
+
+    /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
+    /// https://status.example.com. None: only same-origin pages (the dashboard at /).
+    #[arg(long, env = "PINGPIPE_API_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Folder of the dashboard served at /.
+    #[arg(long, env = "PINGPIPE_API_FRONTEND_DIR", default_value = "frontend")]
+    pub frontend_dir: std::path::PathBuf,
+
     /// Print the GraphQL schema (SDL) and exit.
     #[arg(long)]
     pub print_schema: bool,

@@ -123,6 +123,30 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .merge(entity::service::ops_router(Arc::new(move || {
             ready.load(Ordering::Relaxed)
         })));
+    let cors = if config.cors_origins.is_empty() {
+        tower_http::cors::CorsLayer::new()
+    } else {
+        let origins = config
+            .cors_origins
+            .iter()
+            .map(|o| o.parse())
+            .collect::<Result<Vec<axum::http::HeaderValue>, _>>()
+            .map_err(|e| anyhow::anyhow!("PINGPIPE_API_CORS_ORIGINS: {e}"))?;
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+            ])
+    };
+    let app = app
+        .fallback_service(tower_http::services::ServeDir::new(&config.frontend_dir))
+        .layer(cors)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout.into(),
+        ));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, tokens = config.api_tokens.len(), "Serving the API.");

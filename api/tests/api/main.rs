@@ -19,18 +19,25 @@ struct App {
 }
 
 async fn spawn_app() -> App {
+    spawn_app_with(&[]).await
+}
+
+async fn spawn_app_with(extra: &[&str]) -> App {
     let db = TestDb::migrated().await;
-    let config = api::Config::parse_from([
+    let tokens = format!("{TOKEN},second-token");
+    let mut args = vec![
         "pingpipe-api",
         "--database-url",
         &db.url,
         "--listen",
         "127.0.0.1:0",
         "--api-tokens",
-        &format!("{TOKEN},second-token"),
+        &tokens,
         "--max-page",
         "50",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let config = api::Config::parse_from(args);
     let shutdown = CancellationToken::new();
     let running = api::start(config, shutdown.clone()).await.unwrap();
     App {
@@ -634,6 +641,51 @@ async fn subscription_receives_a_result_written_by_the_ingest_path() {
     assert_eq!(
         message["payload"]["data"]["results"],
         json!({"httpStatus": 204, "durationMs": 17, "target": {"url": "http://127.0.0.1/live"}})
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins_and_introspection_can_be_switched_off() {
+    let app = spawn_app_with(&[
+        "--cors-origins",
+        "https://status.example.test",
+        "--introspection",
+        "false",
+    ])
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.base))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+    };
+    let allowed = preflight("https://status.example.test").await.unwrap();
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .unwrap(),
+        "https://status.example.test"
+    );
+    let refused = preflight("https://evil.example.test").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let body = app
+        .gql("{ __schema { types { name } } }", json!({}), None)
+        .await;
+    // Switched off, introspection answers nothing (with it on, this lists every type).
+    assert!(body["data"]["__schema"].is_null(), "{body}");
+    // Ordinary queries still work.
+    assert_eq!(
+        app.gql("{ frequencies }", json!({}), None).await["data"]["frequencies"][0],
+        1
     );
     app.finish().await;
 }
