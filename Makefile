@@ -1,5 +1,5 @@
 # The two commands people use: `make up` and `make test`. Everything is in scripts/.
-.PHONY: up down test status clean fetch bench-monitor bench-ingest
+.PHONY: up down test status clean fetch bench-monitor bench-ingest bench-api
 
 up: ## Start PostgreSQL, Kafka and Pingpipe in the background; returns once healthy
 	@bash scripts/up.sh
@@ -27,3 +27,6 @@ bench-monitor: ## Monitor benchmark (release build, needs `make up`'s PostgreSQL
 
 bench-ingest: ## Ingest benchmark (release build, needs `make up`'s PostgreSQL and Kafka): prints figures
 	@bash -c 'source scripts/env.sh && cargo bench -p worker-ingest --bench ingest -- $(ARGS)'
+
+bench-api: ## API benchmark (release build, needs `make up`'s PostgreSQL): prints figures
+	@bash -c 'source scripts/env.sh && cargo bench -p api --bench api -- $(ARGS)'

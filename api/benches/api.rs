@@ -1,0 +1,184 @@
+//! API benchmark: `make bench-api` (or `cargo bench -p api --bench api`).
+//!
+//! 10,000 targets and 10,000,000 results generated in SQL (`--results N` to change), the API in
+//! this process (release build) over the real PostgreSQL, and a small HTTP/1.1 load generator
+//! (keep-alive connections, loopback only). Measures p50/p99 and requests/s for: one target's
+//! first page (`first: 100`), a page 1,000,000 rows deep (keyset cursor), `results(frequency: 1,
+//! first: 100)`, and one target's 24-hour stats. Baseline in the same run: the deep page through
+//! `OFFSET` pagination, timed in SQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use migration::testing::TestDb;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const TARGETS: i64 = 10_000;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+}
+
+/// Runs `requests` POSTs of `body` over `connections` keep-alive connections; returns sorted
+/// latencies (ms) and requests/s.
+async fn load(url: &str, body: &Value, connections: usize, requests: usize) -> (Vec<f64>, f64) {
+    let started = Instant::now();
+    let per = requests / connections;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (url, body) = (url.to_owned(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let mut latencies = Vec::with_capacity(per);
+            for _ in 0..per {
+                let t = Instant::now();
+                let response: Value = client
+                    .post(&url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert!(response["errors"].is_null(), "{response}");
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let rps = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    (all, rps)
+}
+
+#[tokio::main]
+async fn main() {
+    let mut results: i64 = 10_000_000;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--results" {
+            results = args.next().unwrap().parse().unwrap();
+        }
+    }
+    let per_target = results / TARGETS;
+    let db = TestDb::migrated().await;
+    let generated = Instant::now();
+    // Bulk load: indexes and the foreign key are built after the rows, as for any bulk import.
+    db.exec(&format!(
+        "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency)
+             SELECT i, 'http://127.0.0.1/' || i, (ARRAY[1, 1, 1, 5, 10])[1 + i % 5] FROM generate_series(1, {TARGETS}) i;
+         SELECT setval('urltargets_seq', {TARGETS});
+         ALTER TABLE monitor_results DROP CONSTRAINT monitor_results_urltarget_fk_fkey;
+         ALTER TABLE monitor_results DROP CONSTRAINT monitor_results_target_slot_key;
+         DROP INDEX monitor_results_time_idx;
+         INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at)
+             SELECT t, CASE WHEN s % 50 = 0 THEN NULL ELSE 200 END, CASE WHEN s % 50 = 0 THEN 'timeout' END,
+                    now() - s * interval '1 minute' + interval '1 second', (s * 7 + t) % 900,
+                    now() - s * interval '1 minute'
+             FROM generate_series(1, {TARGETS}) t, generate_series(1, {per_target}) s;
+         ALTER TABLE monitor_results ADD CONSTRAINT monitor_results_target_slot_key UNIQUE (urltarget_fk, scheduled_at);
+         CREATE INDEX monitor_results_time_idx ON monitor_results (scheduled_at DESC, monitor_results_pk DESC);
+         ALTER TABLE monitor_results ADD CONSTRAINT monitor_results_urltarget_fk_fkey
+             FOREIGN KEY (urltarget_fk) REFERENCES urltargets (urltargets_pk) ON DELETE CASCADE;
+         ANALYZE"
+    ))
+    .await;
+    println!(
+        "api benchmark: {TARGETS} targets, {results} results (generated in {:.0} s), {} cores",
+        generated.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    let config = api::Config::parse_from([
+        "pingpipe-api",
+        "--database-url",
+        &db.url,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-page",
+        "100",
+    ]);
+    let shutdown = CancellationToken::new();
+    let running = api::start(config, shutdown.clone()).await.unwrap();
+    let url = format!("http://{}/graphql", running.addr);
+
+    // The cursor 1,000,000 rows deep into view_1m, as the API would have handed it out.
+    let depth = 1_000_000.min(results / 2);
+    let deep = db
+        .query_strings(&format!(
+            "SELECT 'rs' || to_hex((extract(epoch FROM scheduled_at) * 1000)::bigint) || '.' || to_hex(monitor_results_pk)
+             FROM view_1m ORDER BY scheduled_at DESC, monitor_results_pk DESC OFFSET {} LIMIT 1",
+            depth - 1
+        ))
+        .await
+        .remove(0);
+    let page = "edges { node { id httpStatus failureClass durationMs scheduledAt } } pageInfo { hasNextPage endCursor }";
+    let queries: Vec<(&str, Value)> = vec![
+        (
+            "one target, first page (100)",
+            json!({"query": format!("{{ target(id: \"42\") {{ results(first: 100) {{ {page} }} }} }}")}),
+        ),
+        (
+            "results(frequency: 1) 1M deep",
+            json!({"query": format!("{{ results(frequency: 1, first: 100, after: \"{deep}\") {{ {page} }} }}")}),
+        ),
+        (
+            "results(frequency: 1, first: 100)",
+            json!({"query": format!("{{ results(frequency: 1, first: 100) {{ {page} }} }}")}),
+        ),
+        (
+            "one target, 24 h stats",
+            json!({"query": "{ target(id: \"42\") { stats(since: \"".to_owned() + &(chrono::Utc::now() - chrono::Duration::hours(24)).to_rfc3339() + "\") { checks up uptimeRatio p50DurationMs p95DurationMs p99DurationMs } } }"}),
+        ),
+    ];
+    println!(
+        "{:<36} {:>9} {:>9} {:>12} {:>9} {:>9} {:>12}",
+        "query", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "req/s"
+    );
+    println!("{:<36} {:>32} {:>32}", "", "1 connection", "8 connections");
+    for (name, body) in &queries {
+        let _ = load(&url, body, 1, 50).await; // warm up
+        let (one, one_rps) = load(&url, body, 1, 500).await;
+        let (eight, eight_rps) = load(&url, body, 8, 4000).await;
+        println!(
+            "{name:<36} {:>9.2} {:>9.2} {:>12.0} {:>9.2} {:>9.2} {:>12.0}",
+            percentile(&one, 50.0),
+            percentile(&one, 99.0),
+            one_rps,
+            percentile(&eight, 50.0),
+            percentile(&eight, 99.0),
+            eight_rps
+        );
+    }
+
+    // Baseline: the same deep page with OFFSET, straight in SQL (no HTTP, no GraphQL).
+    let mut offset_ms = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        db.query_strings(&format!(
+            "SELECT monitor_results_pk::text AS id FROM view_1m ORDER BY scheduled_at DESC, monitor_results_pk DESC OFFSET {depth} LIMIT 100"
+        ))
+        .await;
+        offset_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    offset_ms.sort_by(f64::total_cmp);
+    println!(
+        "baseline: the {depth}-deep page by OFFSET in SQL alone: p50 {:.0} ms, max {:.0} ms (5 runs)",
+        percentile(&offset_ms, 50.0),
+        offset_ms.last().unwrap()
+    );
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), running.wait()).await;
+    db.drop().await;
+}
