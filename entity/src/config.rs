@@ -11,7 +11,7 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
-/// Where Kafka is.
+/// Where Kafka is, and the topic the results travel on.
 #[derive(Debug, Clone, Args)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers, comma-separated host:port.
@@ -21,6 +21,10 @@ pub struct KafkaArgs {
         default_value = "127.0.0.1:9092"
     )]
     pub kafka_bootstrap_servers: String,
+
+    /// Topic of the probe results (the monitor publishes to it, the ingest worker reads it).
+    #[arg(long, env = "PINGPIPE_RESULTS_TOPIC", default_value = crate::topics::RESULTS_TOPIC)]
+    pub topic: String,
 }
 
 impl DatabaseArgs {

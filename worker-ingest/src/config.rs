@@ -17,10 +17,6 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Topic the results are read from.
-    #[arg(long, env = "PINGPIPE_RESULTS_TOPIC", default_value = entity::topics::RESULTS_TOPIC)]
-    pub topic: String,
-
     /// Kafka consumer group; instances of one group split the partitions.
     #[arg(long, env = "PINGPIPE_INGEST_GROUP", default_value = "pingpipe-ingest")]
     pub group: String,

@@ -109,9 +109,9 @@ pub fn create_consumer(config: &Config) -> Result<BaseConsumer<IngestContext>, C
         .create_with_context(IngestContext::default())
         .map_err(ConsumeError::Create)?;
     consumer
-        .subscribe(&[&config.topic])
+        .subscribe(&[&config.kafka.topic])
         .map_err(|source| ConsumeError::Subscribe {
-            topic: config.topic.clone(),
+            topic: config.kafka.topic.clone(),
             source,
         })?;
     Ok(consumer)

@@ -95,13 +95,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         progress.database_ok.store(true, Ordering::Relaxed);
     }
     let consumer = consumer::create_consumer(&config)?;
-    tracing::info!(group = config.group, topic = config.topic, %http_addr, "Starting the ingest worker.");
+    tracing::info!(group = config.group, topic = config.kafka.topic, %http_addr, "Starting the ingest worker.");
 
     let worker = Loop {
         consumer,
-        store: Store::new(db, config.group.clone(), config.topic.clone()),
+        store: Store::new(db, config.group.clone(), config.kafka.topic.clone()),
         runtime: tokio::runtime::Handle::current(),
-        topic: config.topic.clone(),
+        topic: config.kafka.topic.clone(),
         batch_max: config.batch_max.max(1),
         batch_wait: config.batch_wait(),
         writers: config.writers.max(1),

@@ -101,10 +101,6 @@ impl Store {
         Store { db, group, topic }
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// The stored position of `partition` (0 when it has none yet, which is recorded).
     pub async fn position(&self, partition: i32) -> Result<i64, DbErr> {
         let row = self

@@ -20,10 +20,6 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Topic the results are published to.
-    #[arg(long, env = "PINGPIPE_RESULTS_TOPIC", default_value = entity::topics::RESULTS_TOPIC)]
-    pub topic: String,
-
     /// Name of this deployment. With the shard it makes the producer's transactional.id
     /// (`pingpipe-monitor.<instance>.shard-<i>-of-<n>`), which stays the same across restarts:
     /// a second process with the same instance and shard fences the first.

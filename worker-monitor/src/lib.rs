@@ -52,6 +52,8 @@ pub enum MonitorError {
     Database(#[from] sea_orm::DbErr),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("the monitor task panicked")]
+    Panicked,
 }
 
 /// A started monitor.
@@ -72,13 +74,7 @@ impl Running {
 
     /// Waits until the monitor has stopped, by request or by a fatal error.
     pub async fn wait(self) -> Result<(), MonitorError> {
-        self.task.await.unwrap_or_else(|join| {
-            Err(MonitorError::Publish(PublishError::Fatal {
-                transactional_id: self.transactional_id,
-                source: rdkafka::error::KafkaError::Canceled,
-            }))
-            .inspect_err(|_| tracing::error!(error = %join, "The monitor task panicked."))
-        })
+        self.task.await.map_err(|_| MonitorError::Panicked)?
     }
 }
 
@@ -112,7 +108,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let transactional_id = config.transactional_id();
     let settings = PublisherSettings {
         bootstrap_servers: config.kafka.kafka_bootstrap_servers.clone(),
-        topic: config.topic.clone(),
+        topic: config.kafka.topic.clone(),
         transactional_id: transactional_id.clone(),
         commit_interval: config.commit_interval.into(),
         max_batch: 10_000,

@@ -132,10 +132,6 @@ impl Publisher {
         }
     }
 
-    pub fn transactional_id(&self) -> &str {
-        &self.settings.transactional_id
-    }
-
     /// Publishes everything `results` yields until it closes, then commits what is left.
     pub async fn run(mut self, mut results: mpsc::Receiver<Pending>) -> Result<(), PublishError> {
         while let Some(first) = results.recv().await {

@@ -89,17 +89,27 @@ pub async fn add(
 ) -> ApiResult<urltargets::Model> {
     let url = validate_url(url)?;
     let frequency = validate_frequency(frequency)?;
+    insert(db, &url, frequency, false).await
+}
+
+/// Stores a new, already validated target; a (url, frequency) pair that exists is a user error.
+async fn insert(
+    db: &impl sea_orm::ConnectionTrait,
+    url: &str,
+    frequency: Frequency,
+    paused: bool,
+) -> ApiResult<urltargets::Model> {
     let model = urltargets::ActiveModel {
-        urltarget: Set(url.clone()),
+        urltarget: Set(url.to_owned()),
         monitor_frequency: Set(frequency),
         created_at: Set(chrono::Utc::now()),
-        paused: Set(false),
+        paused: Set(paused),
         ..Default::default()
     };
     model
         .insert(db)
         .await
-        .map_err(|e| conflict(e, &url, frequency))
+        .map_err(|e| conflict(e, url, frequency))
 }
 
 pub async fn update(
@@ -245,19 +255,9 @@ pub async fn apply(
                 applied.changed.push(model.update(&txn).await?);
             }
             None => {
-                let model = urltargets::ActiveModel {
-                    urltarget: Set(url.clone()),
-                    monitor_frequency: Set(*frequency),
-                    created_at: Set(chrono::Utc::now()),
-                    paused: Set(*paused),
-                    ..Default::default()
-                };
-                applied.added.push(
-                    model
-                        .insert(&txn)
-                        .await
-                        .map_err(|e| conflict(e, url, *frequency))?,
-                );
+                applied
+                    .added
+                    .push(insert(&txn, url, *frequency, *paused).await?);
             }
         }
     }
