@@ -13,6 +13,7 @@ mod m20261126_000004_bigint_result_ids;
 mod m20261126_000005_target_lifecycle;
 mod m20261126_000006_read_indexes;
 mod m20261126_000007_ingest_bookkeeping;
+mod m20261126_000008_set_based_target_check;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_target_lifecycle::Migration),
             Box::new(m20261126_000006_read_indexes::Migration),
             Box::new(m20261126_000007_ingest_bookkeeping::Migration),
+            Box::new(m20261126_000008_set_based_target_check::Migration),
         ]
     }
 }

@@ -4,14 +4,17 @@
 //! Each position update names the position it expects; if another consumer has moved it (the
 //! partition was taken away from us), nothing of the batch is written. Rows go in with one
 //! `INSERT … SELECT FROM unnest(…)`, and the unique (target, slot) key turns a repeat into a
-//! counted conflict instead of a second row. After the rows, `pg_notify` announces their ids;
+//! counted conflict instead of a second row (the batch is inserted again from a savepoint with
+//! `ON CONFLICT DO NOTHING`). After the rows, `pg_notify` announces their ids;
 //! PostgreSQL delivers it at commit.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{ArrayType, Value};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement, TransactionTrait,
+};
 
 /// The channel `pg_notify` announces new result ids on (comma-separated in the payload).
 pub const NOTIFY_CHANNEL: &str = "pingpipe_results";
@@ -155,28 +158,43 @@ impl Store {
         if !rows.is_empty() {
             let col =
                 |f: &dyn Fn(&Row) -> Value| rows.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
-            let inserted = txn
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "INSERT INTO monitor_results \
-                         (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at) \
-                     SELECT t, NULLIF(s, 0), NULLIF(f, ''), st, d, sa \
-                     FROM unnest($1::int[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::timestamptz[]) \
-                         AS v(t, s, f, st, d, sa) \
-                     ON CONFLICT (urltarget_fk, scheduled_at) DO NOTHING \
-                     RETURNING monitor_results_pk",
-                    [
-                        array(ArrayType::Int, col(&|r| Value::Int(Some(r.target_id)))),
-                        // Arrays cannot carry NULLs through the binder: 0 and '' stand for
-                        // "none" and become NULL again in the statement.
-                        array(ArrayType::Int, col(&|r| Value::Int(Some(r.http_status.unwrap_or(0))))),
-                        array(ArrayType::String, col(&|r| Value::String(Some(r.failure_class.clone().unwrap_or_default())))),
-                        array(ArrayType::ChronoDateTimeUtc, col(&|r| Value::ChronoDateTimeUtc(Some(r.start_time)))),
-                        array(ArrayType::Int, col(&|r| Value::Int(Some(r.duration_ms)))),
-                        array(ArrayType::ChronoDateTimeUtc, col(&|r| Value::ChronoDateTimeUtc(Some(r.scheduled_at)))),
-                    ],
-                ))
-                .await?;
+            let columns = [
+                array(ArrayType::Int, col(&|r| Value::Int(Some(r.target_id)))),
+                // Arrays cannot carry NULLs through the binder: 0 and '' stand for "none" and
+                // become NULL again in the statement.
+                array(
+                    ArrayType::Int,
+                    col(&|r| Value::Int(Some(r.http_status.unwrap_or(0)))),
+                ),
+                array(
+                    ArrayType::String,
+                    col(&|r| Value::String(Some(r.failure_class.clone().unwrap_or_default()))),
+                ),
+                array(
+                    ArrayType::ChronoDateTimeUtc,
+                    col(&|r| Value::ChronoDateTimeUtc(Some(r.start_time))),
+                ),
+                array(ArrayType::Int, col(&|r| Value::Int(Some(r.duration_ms)))),
+                array(
+                    ArrayType::ChronoDateTimeUtc,
+                    col(&|r| Value::ChronoDateTimeUtc(Some(r.scheduled_at))),
+                ),
+            ];
+            // A repeated (target, slot) is rare (the monitor publishes each slot once), and
+            // `ON CONFLICT` costs every row an extra index probe: insert plainly first, and only
+            // when the unique key objects, again from the savepoint with `ON CONFLICT`.
+            let attempt = txn.begin().await?;
+            let inserted = match attempt.query_all_raw(insert_rows(&columns, false)).await {
+                Ok(inserted) => {
+                    attempt.commit().await?;
+                    inserted
+                }
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    attempt.rollback().await?;
+                    txn.query_all_raw(insert_rows(&columns, true)).await?
+                }
+                Err(e) => return Err(e.into()),
+            };
             for row in &inserted {
                 new_ids.push(row.try_get_by_index::<i64>(0)?);
             }
@@ -247,6 +265,28 @@ impl Store {
         txn.commit().await?;
         Ok(written)
     }
+}
+
+/// The statement inserting the rows given as six column arrays, returning the new keys; with
+/// `skip_repeats`, a row whose (target, slot) is stored already is skipped instead of failing.
+fn insert_rows(columns: &[Value; 6], skip_repeats: bool) -> Statement {
+    let on_conflict = if skip_repeats {
+        " ON CONFLICT (urltarget_fk, scheduled_at) DO NOTHING"
+    } else {
+        ""
+    };
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "INSERT INTO monitor_results \
+                 (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at) \
+             SELECT t, NULLIF(s, 0), NULLIF(f, ''), st, d, sa \
+             FROM unnest($1::int[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::timestamptz[]) \
+                 AS v(t, s, f, st, d, sa){on_conflict} \
+             RETURNING monitor_results_pk"
+        ),
+        columns.iter().cloned(),
+    )
 }
 
 /// The ids as comma-separated payloads, each within PostgreSQL's NOTIFY limit.

@@ -22,6 +22,10 @@ SELECT item FROM (
     UNION ALL
     SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
     UNION ALL
+    SELECT 'trigger ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL
+    SELECT 'function ' || proname || ' ' || md5(prosrc) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+    UNION ALL
     SELECT 'sequence ' || sequencename || ' ' || data_type FROM pg_sequences WHERE schemaname = 'public'
 ) items
 WHERE item NOT LIKE '%seaql_migrations%'
@@ -213,14 +217,53 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
         );
     }
 
-    // Removing a target removes its results.
+    // A result names a target that exists: one missing target fails the whole statement, and
+    // moving a result to a missing target fails too.
+    let err = exec(
+        &db,
+        "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at) VALUES
+            (200, now(), 1, 2, '2026-11-26 14:00:00Z'), (200, now(), 1, 99, '2026-11-26 14:00:00Z')",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("names target 99, which does not exist"),
+        "{err}"
+    );
+    let err = exec(
+        &db,
+        "UPDATE monitor_results SET urltarget_fk = 98 WHERE monitor_results_pk = 2",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("names target 98"), "{err}");
+    let err = exec(
+        &db,
+        "UPDATE urltargets SET urltargets_pk = 97 WHERE urltargets_pk = 2",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("its key cannot change"), "{err}");
+    exec(
+        &db,
+        "UPDATE urltargets SET urltargets_pk = 96 WHERE urltargets_pk = 3",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.query_strings("SELECT count(*)::text FROM monitor_results")
+            .await,
+        ["3"]
+    );
+
+    // Removing a target removes its results, and only its.
     exec(&db, "DELETE FROM urltargets WHERE urltargets_pk = 1")
         .await
         .unwrap();
     assert_eq!(
-        db.query_strings("SELECT count(*)::text FROM monitor_results")
+        db.query_strings("SELECT monitor_results_pk::text FROM monitor_results")
             .await,
-        ["1"]
+        ["2"]
     );
 
     // Ingest bookkeeping: one position per (group, topic, partition), one reject per record.
@@ -295,5 +338,82 @@ async fn migrations_go_up_down_and_up_again_with_data_present() {
 
     Migrator::up(&db.conn, None).await.unwrap();
     assert_eq!(db.query_strings(SCHEMA_FINGERPRINT).await, first_schema);
+    db.drop().await;
+}
+
+/// What the foreign key guaranteed under concurrency still holds: a target removed while a
+/// result for it is being inserted waits for that insert, and then removes its result too.
+#[tokio::test]
+async fn removing_a_target_during_an_insert_leaves_no_orphan() {
+    use sea_orm_migration::sea_orm::TransactionTrait;
+    use std::time::{Duration, Instant};
+
+    let db = TestDb::migrated().await;
+    exec(
+        &db,
+        "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES (1, 'http://127.0.0.1/', 1)",
+    )
+    .await
+    .unwrap();
+
+    let inserting = db.conn.begin().await.unwrap();
+    inserting
+        .execute_unprepared(
+            "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at)
+             VALUES (200, now(), 1, 1, '2026-11-26 12:00:00Z')",
+        )
+        .await
+        .unwrap();
+    let remover = db.conn.clone();
+    let removing = tokio::spawn(async move {
+        remover
+            .execute_unprepared("DELETE FROM urltargets WHERE urltargets_pk = 1")
+            .await
+            .map(|r| r.rows_affected())
+    });
+
+    // The removal must wait on the inserting transaction's lock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = db
+            .query_strings(
+                "SELECT count(*)::text FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query LIKE 'DELETE FROM urltargets%'",
+            )
+            .await;
+        if waiting == ["1"] {
+            break;
+        }
+        assert!(
+            !removing.is_finished(),
+            "the removal did not wait for the insert"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the removal never started waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    inserting.commit().await.unwrap();
+    assert_eq!(removing.await.unwrap().unwrap(), 1);
+    assert_eq!(
+        db.query_strings("SELECT count(*)::text FROM monitor_results")
+            .await,
+        ["0"]
+    );
+
+    // And an insert for a target that is gone fails instead of leaving an orphan.
+    let err = exec(
+        &db,
+        "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at)
+         VALUES (200, now(), 1, 1, '2026-11-26 12:01:00Z')",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("names target 1, which does not exist"),
+        "{err}"
+    );
     db.drop().await;
 }

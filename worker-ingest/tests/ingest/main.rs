@@ -266,7 +266,7 @@ async fn sigterm_stops_cleanly_with_exit_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_that_lost_its_partition_writes_nothing() {
+async fn a_lost_partition_writes_nothing_and_a_repeated_slot_is_a_conflict() {
     use worker_ingest::store::{Batch, Reject, Row, Store, StoreError};
     let world = World::with_targets(1).await;
     let old_owner = Store::new(
@@ -311,5 +311,14 @@ async fn a_consumer_that_lost_its_partition_writes_nothing() {
     assert!(matches!(err, StoreError::PartitionLost(0)), "{err}");
     assert_eq!(world.count("monitor_results").await, 1);
     assert_eq!(new_owner.position(0).await.unwrap(), 10);
+
+    // A slot published twice (the second copy in a later batch) is a counted conflict, and
+    // the rest of its batch is stored.
+    let mut repeat = batch(10, 12, 0);
+    repeat.rows.extend(batch(11, 12, 2).rows);
+    let written = new_owner.write(&repeat).await.unwrap();
+    assert_eq!((written.inserted, written.conflicts), (1, 1));
+    assert_eq!(world.count("monitor_results").await, 2);
+    assert_eq!(new_owner.position(0).await.unwrap(), 12);
     world.db.drop().await;
 }
