@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local Apache Kafka: one KRaft node (combined broker and controller) on 127.0.0.1, run from
 # the jars Maven Central serves for org.apache.kafka:kafka_2.13 (see kafka-pom.xml).
-# Usage: kafka.sh fetch|up|down|status|topics
+# Usage: kafka.sh fetch|up|down|restart|status|topics
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -149,6 +149,13 @@ down() {
   fi
 }
 
+# Stops and starts the local broker (tests use it to prove recovery without a worker restart).
+restart() {
+  [ "$EXTERNAL_KAFKA" = 1 ] && die "KAFKA_BOOTSTRAP_SERVERS points elsewhere: not restarting it"
+  down
+  up
+}
+
 status() {
   if [ "$EXTERNAL_KAFKA" = 1 ]; then echo "kafka: external ($KAFKA_BOOTSTRAP_SERVERS)"; return; fi
   if pid_alive "$PIDFILE"; then
@@ -163,7 +170,8 @@ case "${1:-}" in
   fetch) fetch ;;
   up) up ;;
   down) down ;;
+  restart) restart ;;
   status) status ;;
   topics) fetch; topic_cmd --describe ;;
-  *) echo "usage: $0 fetch|up|down|status|topics" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|up|down|restart|status|topics" >&2; exit 2 ;;
 esac

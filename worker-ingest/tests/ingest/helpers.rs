@@ -213,3 +213,32 @@ pub fn events(targets: &[i32], first_slot: usize, n: usize) -> Vec<ResultEvent> 
         })
         .collect()
 }
+
+/// Whether `make test` started this `service` (`postgres` or `kafka`) itself: only then may a
+/// test restart it. Against an external one the restart tests say so and skip.
+pub fn is_local(service: &str) -> bool {
+    let var = match service {
+        "postgres" => "PINGPIPE_EXTERNAL_DATABASE",
+        _ => "PINGPIPE_EXTERNAL_KAFKA",
+    };
+    let local = std::env::var(var).is_ok_and(|v| v == "0");
+    if !local {
+        eprintln!("skipped: {var} is not 0, so this {service} is not ours to restart");
+    }
+    local
+}
+
+/// Restarts the local PostgreSQL or Kafka of `make test` (`service` is `postgres` or `kafka`,
+/// the name of its script), in the background: the restart tests' fault.
+pub async fn restart_local(service: &'static str) {
+    tokio::task::spawn_blocking(move || {
+        let script = format!("{}/../scripts/{service}.sh", env!("CARGO_MANIFEST_DIR"));
+        let status = std::process::Command::new("bash")
+            .args([&script, "restart"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "restarting the local {service} failed");
+    })
+    .await
+    .unwrap();
+}

@@ -13,22 +13,11 @@ use std::time::Duration;
 use helpers::{WAIT, World, events, expected};
 use tokio_util::sync::CancellationToken;
 
-fn restart_postgres() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
-        .arg("restart")
-        .env("PINGPIPE_EXTERNAL_DATABASE", "0")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "this test needs the local PostgreSQL that `make test` starts"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_mid_stream_loses_nothing_and_needs_no_worker_restart() {
+    if !helpers::is_local("postgres") {
+        return;
+    }
     let world = World::with_targets(20).await;
     let all = events(&world.targets, 0, 3000);
     let running = worker_ingest::start(world.config(&[]), CancellationToken::new())
@@ -44,7 +33,7 @@ async fn postgres_restart_mid_stream_loses_nothing_and_needs_no_worker_restart()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::task::spawn_blocking(restart_postgres).await.unwrap();
+    helpers::restart_local("postgres").await;
     stream.await.unwrap();
     world.wait_for_rows("monitor_results", 3000).await;
     assert_eq!(world.stored().await, expected(&all));
