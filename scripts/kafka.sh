@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local Apache Kafka: one KRaft node (combined broker and controller) on 127.0.0.1, run from
 # the jars Maven Central serves for org.apache.kafka:kafka_2.13 (see kafka-pom.xml).
-# Usage: kafka.sh fetch|up|down|restart|status|topics
+# Usage: kafka.sh fetch|up|down|restart|status|topics|create-topic NAME [PARTITIONS]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -173,5 +173,6 @@ case "${1:-}" in
   restart) restart ;;
   status) status ;;
   topics) fetch; topic_cmd --describe ;;
-  *) echo "usage: $0 fetch|up|down|restart|status|topics" >&2; exit 2 ;;
+  create-topic) fetch; topic_cmd --create --if-not-exists --topic "$2" --partitions "${3:-1}" --replication-factor 1 >/dev/null ;;
+  *) echo "usage: $0 fetch|up|down|restart|status|topics|create-topic NAME [PARTITIONS]" >&2; exit 2 ;;
 esac

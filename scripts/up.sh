@@ -14,6 +14,8 @@ log "building the binaries (cargo, target dir $CARGO_TARGET_DIR)"
 cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --workspace --bins
 BIN=$CARGO_TARGET_DIR/debug
 
+"$ROOT/scripts/frontend.sh" deps
+
 log "migrating the database"
 "$BIN/migration" up >&2 || die "migrations failed"
 
@@ -31,6 +33,7 @@ cat <<MSG
 Pingpipe is up.
   PostgreSQL   $redacted_db   (password in .pingpipe/secrets; \`source .pingpipe/env\` sets DATABASE_URL)
   Kafka        $KAFKA_BOOTSTRAP_SERVERS   topic $RESULTS_TOPIC
+  Dashboard    http://${PINGPIPE_API_ADDR:-127.0.0.1:8080}/
   GraphQL      http://${PINGPIPE_API_ADDR:-127.0.0.1:8080}/graphql   (GraphiQL in a browser; POST for scripts)
   API token    $(if [ -n "${PINGPIPE_API_TOKENS:-}" ]; then echo "as configured in PINGPIPE_API_TOKENS"; else cat "$STATE_DIR/secrets/api_token"; fi)   (send \`Authorization: Bearer <token>\` with mutations)
   Monitor      http://${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}/metrics   (/healthz, /readyz)

@@ -48,7 +48,11 @@ pub struct Config {
     pub cors_origins: Vec<String>,
 
     /// Folder of the dashboard served at /.
-    #[arg(long, env = "PINGPIPE_API_FRONTEND_DIR", default_value = "frontend")]
+    #[arg(
+        long,
+        env = "PINGPIPE_API_FRONTEND_DIR",
+        default_value = "frontend/public"
+    )]
     pub frontend_dir: std::path::PathBuf,
 
     /// Print the GraphQL schema (SDL) and exit.

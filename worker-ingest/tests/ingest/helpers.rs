@@ -232,7 +232,10 @@ pub fn is_local(service: &str) -> bool {
 /// the name of its script), in the background: the restart tests' fault.
 pub async fn restart_local(service: &'static str) {
     tokio::task::spawn_blocking(move || {
-        let script = format!("{}/../scripts/{service}.sh", env!("CARGO_MANIFEST_DIR"));
+        // The checkout being tested (cargo sets this when it runs the test), not the one the
+        // binary was compiled in: clones sharing a target dir reuse each other's test binaries.
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+        let script = format!("{dir}/../scripts/{service}.sh");
         let status = std::process::Command::new("bash")
             .args([&script, "restart"])
             .status()

@@ -1,0 +1,106 @@
+// Talking to pingpipe-api: GraphQL over HTTP, the API token, and the live results subscription
+// (graphql-transport-ws over WebSocket, reconnecting by itself).
+
+const TOKEN_KEY = "pingpipe.apiToken";
+
+/** The API answered with GraphQL errors; `code` is the first error's `extensions.code`. */
+export class ApiError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The API could not be reached at all (network error or a non-GraphQL answer). */
+export class Unreachable extends Error {}
+
+export const token = {
+  get: () => localStorage.getItem(TOKEN_KEY),
+  set: (value) => localStorage.setItem(TOKEN_KEY, value),
+  clear: () => localStorage.removeItem(TOKEN_KEY),
+};
+
+/** Runs one GraphQL operation; the token is sent only when `auth` is set. */
+export async function gql(query, variables = {}, { auth = false } = {}) {
+  const headers = { "Content-Type": "application/json" };
+  const stored = token.get();
+  if (auth && stored) headers.Authorization = `Bearer ${stored}`;
+  let response;
+  try {
+    response = await fetch("/graphql", {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch (e) {
+    throw new Unreachable(`The API is unreachable (${e.message}).`);
+  }
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new Unreachable(`The API answered ${response.status} without a GraphQL response.`);
+  }
+  if (body.errors && body.errors.length > 0) {
+    const [first] = body.errors;
+    throw new ApiError(first.message, first.extensions?.code ?? "INTERNAL");
+  }
+  return body.data;
+}
+
+/**
+ * The `results` subscription, kept open: after a dropped connection (an API restart, say) it
+ * reconnects with a growing pause (0.5 s to 5 s) and subscribes again. `onResult` gets each new
+ * result; `onState` gets "live", "connecting" or "offline".
+ */
+export function subscribeResults(selection, onResult, onState) {
+  let delay = 500;
+  let socket;
+  let stopped = false;
+
+  const connect = () => {
+    onState("connecting");
+    const url = new URL("/graphql/ws", location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(url, "graphql-transport-ws");
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ type: "connection_init", payload: {} }));
+    });
+    socket.addEventListener("message", (event) => {
+      const message = JSON.parse(event.data);
+      switch (message.type) {
+        case "connection_ack":
+          delay = 500;
+          onState("live");
+          socket.send(JSON.stringify({
+            id: "results",
+            type: "subscribe",
+            payload: { query: `subscription { results { ${selection} } }` },
+          }));
+          break;
+        case "next":
+          if (message.payload?.data?.results) onResult(message.payload.data.results);
+          break;
+        case "ping":
+          socket.send(JSON.stringify({ type: "pong" }));
+          break;
+        case "error":
+          console.error("subscription error", message.payload);
+          break;
+        default:
+          break;
+      }
+    });
+    socket.addEventListener("close", () => {
+      if (stopped) return;
+      onState("offline");
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 5000);
+    });
+  };
+  connect();
+  return () => {
+    stopped = true;
+    socket?.close();
+  };
+}

@@ -1,0 +1,176 @@
+// The real stack for the browser tests: a fresh database and topic on the PostgreSQL and Kafka
+// of `make test`, the three Pingpipe binaries of the debug build, a loopback HTTP server to
+// watch, and Debian's Chromium driven by playwright-core. Everything is torn down afterwards.
+
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const TOKEN = `ui-test-${randomBytes(8).toString("hex")}`;
+const BIN = process.env.PINGPIPE_BIN_DIR;
+const DATABASE_URL = process.env.DATABASE_URL;
+const KAFKA = process.env.KAFKA_BOOTSTRAP_SERVERS;
+const SCREENSHOTS = process.env.PINGPIPE_SCREENSHOTS ?? join(ROOT, ".pingpipe", "screenshots");
+
+/** Waits until `check` returns something truthy, failing with `what` after `ms`. */
+export async function until(what, check, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function withDatabase(url, name) {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function ready(url) {
+  const response = await fetch(url);
+  return response.ok;
+}
+
+export class Stack {
+  static async start() {
+    for (const [name, value] of Object.entries({ PINGPIPE_BIN_DIR: BIN, DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS: KAFKA })) {
+      if (!value) throw new Error(`${name} is not set: run the browser tests through \`make test\``);
+    }
+    const stack = new Stack();
+    const id = randomBytes(6).toString("hex");
+    stack.dbName = `pingpipe_ui_${id}`;
+    execFileSync("psql", [DATABASE_URL, "-q", "-c", `CREATE DATABASE ${stack.dbName}`]);
+    stack.dbUrl = withDatabase(DATABASE_URL, stack.dbName);
+    execFileSync(join(BIN, "migration"), ["--database-url", stack.dbUrl, "up"], { stdio: "ignore" });
+    stack.topic = `pingpipe.ui-test-${id}`;
+    execFileSync("bash", [join(ROOT, "scripts", "kafka.sh"), "create-topic", stack.topic, "2"], { stdio: "inherit" });
+
+    // The site being watched: /ok answers 200, /fail 503.
+    stack.site = http.createServer((req, res) => {
+      res.writeHead(req.url.startsWith("/fail") ? 503 : 200, { "Content-Type": "text/plain" });
+      res.end("pingpipe ui test\n");
+    });
+    await new Promise((r) => stack.site.listen(0, "127.0.0.1", r));
+    stack.siteUrl = `http://127.0.0.1:${stack.site.address().port}`;
+
+    stack.apiAddr = `127.0.0.1:${await freePort()}`;
+    stack.children = {};
+    await stack.startApi();
+    const common = ["--database-url", stack.dbUrl, "--kafka-bootstrap-servers", KAFKA, "--topic", stack.topic];
+    const ingestAddr = `127.0.0.1:${await freePort()}`;
+    stack.spawn("ingest", "pingpipe-ingest", [...common, "--group", `ui-${id}`, "--listen", ingestAddr]);
+    const monitorAddr = `127.0.0.1:${await freePort()}`;
+    // A "minute" of 2 s: a 1-minute target is probed every 2 s.
+    stack.spawn("monitor", "pingpipe-monitor", [...common, "--instance", `ui-${id}`, "--minute", "2s", "--listen", monitorAddr]);
+    await until("the ingest worker", () => ready(`http://${ingestAddr}/readyz`), 60_000);
+    await until("the monitor", () => ready(`http://${monitorAddr}/readyz`), 60_000);
+
+    stack.browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    });
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    return stack;
+  }
+
+  spawn(name, binary, args, env = {}) {
+    const child = spawn(join(BIN, binary), args, {
+      cwd: ROOT,
+      env: { ...process.env, RUST_LOG: "warn", ...env },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    this.children[name] = child;
+    return child;
+  }
+
+  async startApi() {
+    this.spawn("api", "pingpipe-api", ["--database-url", this.dbUrl, "--listen", this.apiAddr], {
+      PINGPIPE_API_TOKENS: TOKEN,
+      PINGPIPE_API_FRONTEND_DIR: join(ROOT, "frontend", "public"),
+    });
+    await until("the api", () => ready(`http://${this.apiAddr}/readyz`), 60_000);
+  }
+
+  /** Stops the api with SIGTERM and waits for it to exit. */
+  async stopApi() {
+    const api = this.children.api;
+    const exited = new Promise((r) => api.once("exit", r));
+    api.kill("SIGTERM");
+    await exited;
+  }
+
+  get url() {
+    return `http://${this.apiAddr}/`;
+  }
+
+  /** A GraphQL query straight to the api, to check what the page claims. */
+  async query(query, variables = {}) {
+    const response = await fetch(`http://${this.apiAddr}/graphql`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = await response.json();
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  }
+
+  /** A fresh browser page (its own storage) at phone or desktop width. */
+  async page({ phone = false } = {}) {
+    const context = await this.browser.newContext({
+      viewport: phone ? { width: 390, height: 844 } : { width: 1280, height: 900 },
+    });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.error("page error:", e.message));
+    await page.goto(this.url);
+    return page;
+  }
+
+  async screenshot(page, name) {
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  }
+
+  async stop() {
+    await this.browser?.close();
+    // The monitor first, so that the ingest worker can still store its last results.
+    for (const name of ["monitor", "ingest", "api"]) {
+      const child = this.children?.[name];
+      if (child && child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      }
+    }
+    this.site?.close();
+    if (this.dbName) {
+      execFileSync("psql", [DATABASE_URL, "-q", "-c", `DROP DATABASE IF EXISTS ${this.dbName} WITH (FORCE)`]);
+    }
+  }
+}
