@@ -99,7 +99,7 @@ test("a target's page charts its response times", async () => {
   await stack.screenshot(page, "06-chart");
 });
 
-test("the per-frequency report pages through results, at phone width too", async () => {
+test("the per-frequency report lists the results, at phone width too", async () => {
   const phone = await stack.page({ phone: true });
   await phone.goto(`${stack.url}#/reports/1`);
   await phone.locator("#report tbody tr", { hasText: watched }).first().waitFor();
@@ -117,6 +117,10 @@ test("after an api restart the page reconnects and results flow again", async ()
 
   await stack.stopApi();
   await page.locator("#live", { hasText: "Offline" }).waitFor();
+  // Asking for data meanwhile says what is wrong.
+  await page.getByLabel("Search URLs").fill("?live");
+  await page.locator("#targets-state", { hasText: "The API is unreachable" }).waitFor();
+  await stack.screenshot(page, "08-api-unreachable");
   await stack.startApi();
   await page.locator("#live", { hasText: "Live" }).waitFor({ timeout: 30_000 });
   // After the reconnect the page reloads its list once; a later result can only come live.
@@ -125,5 +129,20 @@ test("after an api restart the page reconnects and results flow again", async ()
     const now = await row.getAttribute("data-result-id");
     return now && now !== seen;
   });
-  await stack.screenshot(page, "08-reconnected");
+  await stack.screenshot(page, "09-reconnected");
+});
+
+test("removing a target asks first, then removes it", async () => {
+  const row = page.locator("#targets tbody tr", { hasText: `${stack.siteUrl}/ok?live` });
+  const asked = [];
+  page.once("dialog", (dialog) => {
+    asked.push(dialog.message());
+    dialog.accept();
+  });
+  await row.getByRole("button", { name: /^Remove / }).click();
+  await row.waitFor({ state: "detached" });
+  assert.match(asked[0], /Stop watching .*\?live and delete its results\?/);
+  const { targets } = await stack.query("{ targets { nodes { url } } }");
+  assert.deepEqual(targets.nodes, [{ url: watched }]);
+  await stack.screenshot(page, "10-removed");
 });
