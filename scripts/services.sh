@@ -37,7 +37,8 @@ up() {
     PINGPIPE_API_TOKENS=$(cat "$tokenfile")
     export PINGPIPE_API_TOKENS
   fi
-  PINGPIPE_API_ADDR=$API_ADDR start api "http://$API_ADDR/readyz" "$BIN/pingpipe-api"
+  PINGPIPE_API_ADDR=$API_ADDR PINGPIPE_API_FRONTEND_DIR=${PINGPIPE_API_FRONTEND_DIR:-$ROOT/frontend/public} \
+    start api "http://$API_ADDR/readyz" "$BIN/pingpipe-api"
   PINGPIPE_INGEST_ADDR=$INGEST_ADDR start ingest "http://$INGEST_ADDR/readyz" "$BIN/pingpipe-ingest" --instance local
   PINGPIPE_MONITOR_ADDR=$MONITOR_ADDR start monitor "http://$MONITOR_ADDR/readyz" "$BIN/pingpipe-monitor"
 }
