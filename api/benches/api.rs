@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use migration::testing::TestDb;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +21,22 @@ const TARGETS: i64 = 10_000;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+}
+
+/// Prints one row: p50/p99 and requests/s at 1 and at 8 connections.
+async fn measure(name: &str, url: &str, body: &Value) {
+    let _ = load(url, body, 1, 50).await; // warm up
+    let (one, one_rps) = load(url, body, 1, 500).await;
+    let (eight, eight_rps) = load(url, body, 8, 4000).await;
+    println!(
+        "{name:<36} {:>9.2} {:>9.2} {:>12.0} {:>9.2} {:>9.2} {:>12.0}",
+        percentile(&one, 50.0),
+        percentile(&one, 99.0),
+        one_rps,
+        percentile(&eight, 50.0),
+        percentile(&eight, 99.0),
+        eight_rps
+    );
 }
 
 /// Runs `requests` POSTs of `body` over `connections` keep-alive connections; returns sorted
@@ -106,6 +123,9 @@ async fn main() {
         "127.0.0.1:0",
         "--max-page",
         "100",
+        // Every query below runs for real; the read cache gets its own row at the end.
+        "--read-cache-entries",
+        "0",
     ]);
     let shutdown = CancellationToken::new();
     let running = api::start(config, shutdown.clone()).await.unwrap();
@@ -146,19 +166,60 @@ async fn main() {
     );
     println!("{:<36} {:>32} {:>32}", "", "1 connection", "8 connections");
     for (name, body) in &queries {
-        let _ = load(&url, body, 1, 50).await; // warm up
-        let (one, one_rps) = load(&url, body, 1, 500).await;
-        let (eight, eight_rps) = load(&url, body, 8, 4000).await;
-        println!(
-            "{name:<36} {:>9.2} {:>9.2} {:>12.0} {:>9.2} {:>9.2} {:>12.0}",
-            percentile(&one, 50.0),
-            percentile(&one, 99.0),
-            one_rps,
-            percentile(&eight, 50.0),
-            percentile(&eight, 99.0),
-            eight_rps
-        );
+        measure(name, &url, body).await;
     }
+
+    // The same first page with the read cache on (the default): repeated reads between two
+    // changes are answered from it. Nothing changes during the run, so this is its best case.
+    let cached_config = api::Config::parse_from([
+        "pingpipe-api",
+        "--database-url",
+        &db.url,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-page",
+        "100",
+    ]);
+    let cached = api::start(cached_config, shutdown.clone()).await.unwrap();
+    let cached_url = format!("http://{}/graphql", cached.addr);
+    // Its LISTEN connection comes up asynchronously and until then nothing is cached: repeat
+    // the page until /metrics counts a cache hit.
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        client.post(&cached_url).json(&queries[0].1).send().await.unwrap();
+        let metrics = client
+            .get(format!("http://{}/metrics", cached.addr))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics
+            .lines()
+            .any(|l| l.starts_with(api::cache::HITS) && !l.ends_with(" 0"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the read cache never served a hit");
+    }
+    measure("first page (100), read cache on", &cached_url, &queries[0].1).await;
+    // As in production, where the ingest worker commits a batch every ~200 ms at 50,000 targets
+    // a minute and each commit outdates every cached answer.
+    let changes = {
+        let (conn, shutdown) = (db.conn.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                let _ = conn
+                    .execute_unprepared(&format!("NOTIFY {}", api::live::CHANNEL))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    measure("  … and a change every 200 ms", &cached_url, &queries[0].1).await;
+    changes.abort();
 
     // Baseline: the same deep page with OFFSET, straight in SQL (no HTTP, no GraphQL).
     let mut offset_ms = Vec::new();

@@ -34,6 +34,17 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_API_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
 
+    /// Answers of read-only queries kept for reuse until something changes (0 turns the read
+    /// cache off). Changes are announced by NOTIFY from the ingest worker and from every
+    /// mutation, on any API instance.
+    #[arg(long, env = "PINGPIPE_API_READ_CACHE_ENTRIES", default_value_t = 1024)]
+    pub read_cache_entries: usize,
+
+    /// Longest a cached answer is reused even without a change announced (bounds what a write
+    /// made outside Pingpipe, by hand in SQL, can leave stale).
+    #[arg(long, env = "PINGPIPE_API_READ_CACHE_TTL", default_value = "1s")]
+    pub read_cache_ttl: humantime::Duration,
+
     /// Largest page a connection returns (`first`).
     #[arg(long, env = "PINGPIPE_API_MAX_PAGE", default_value_t = 500)]
     pub max_page: usize,

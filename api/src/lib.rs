@@ -3,6 +3,7 @@
 //! Mutations need a bearer token from `PINGPIPE_API_TOKENS`.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod graphql;
@@ -17,12 +18,15 @@ use std::time::Duration;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use cache::ReadCache;
 pub use config::Config;
 use graphql::{ApiSchema, Limits};
 
@@ -33,24 +37,70 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 struct AppState {
     schema: ApiSchema,
     tokens: Arc<Vec<String>>,
+    db: DatabaseConnection,
+    cache: Option<Arc<ReadCache>>,
 }
 
 async fn graphql_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: GraphQLRequest,
-) -> GraphQLResponse {
+) -> axum::response::Response {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let caller = auth::Caller {
         authorized: auth::authorized(header, &state.tokens),
     };
-    state
-        .schema
-        .execute(request.into_inner().data(caller))
-        .await
-        .into()
+    let mut request = request.into_inner();
+    let Some(cache) = &state.cache else {
+        return GraphQLResponse::from(state.schema.execute(request.data(caller)).await)
+            .into_response();
+    };
+    let Some(key) = cache::key(&mut request, caller.authorized) else {
+        // A mutation (or a document execution will refuse): once it has run, every cached
+        // answer here is outdated, and the other API instances hear of it by NOTIFY.
+        let response = state.schema.execute(request.data(caller)).await;
+        cache.changed();
+        if let Err(e) = state
+            .db
+            .execute_unprepared(&format!("NOTIFY {}", live::CHANGES_CHANNEL))
+            .await
+        {
+            tracing::warn!(error = %e, "Cannot announce a change to other API instances.");
+        }
+        return GraphQLResponse::from(response).into_response();
+    };
+    if let Some(body) = cache.get(&key) {
+        return json_response(body);
+    }
+    let generation = cache.generation();
+    let response = state.schema.execute(request.data(caller)).await;
+    if !response.is_ok() {
+        return GraphQLResponse::from(response).into_response();
+    }
+    match serde_json::to_vec(&response) {
+        Ok(body) => {
+            let body = Bytes::from(body);
+            if let Some(generation) = generation {
+                cache.put(key, generation, body.clone());
+            }
+            json_response(body)
+        }
+        Err(_) => GraphQLResponse::from(response).into_response(),
+    }
+}
+
+/// A serialized GraphQL answer, with the content type async-graphql-axum gives it.
+fn json_response(body: Bytes) -> axum::response::Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/graphql-response+json",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn graphiql() -> impl IntoResponse {
@@ -78,10 +128,17 @@ impl Running {
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let db = config.database.connect_lazy(8).await?;
     let (live, _) = tokio::sync::broadcast::channel(1024);
+    let cache = (config.read_cache_entries > 0).then(|| {
+        Arc::new(ReadCache::new(
+            config.read_cache_entries,
+            config.read_cache_ttl.into(),
+        ))
+    });
     tokio::spawn(live::run(
         config.database.database_url.clone(),
         db.clone(),
         live.clone(),
+        cache.clone(),
         shutdown.clone(),
     ));
     let schema = graphql::build(
@@ -95,7 +152,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     // /readyz answers from the last database check, refreshed every 2 s.
     let ready = Arc::new(AtomicBool::new(false));
     {
-        let (ready, shutdown) = (ready.clone(), shutdown.clone());
+        let (ready, shutdown, db) = (ready.clone(), shutdown.clone(), db.clone());
         tokio::spawn(async move {
             while !shutdown.is_cancelled() {
                 ready.store(db.ping().await.is_ok(), Ordering::Relaxed);
@@ -106,6 +163,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let state = AppState {
         schema,
         tokens: Arc::new(config.api_tokens.clone()),
+        db: db.clone(),
+        cache,
     };
     let mut graphql_route = axum::routing::post(graphql_handler);
     if config.graphiql {

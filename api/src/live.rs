@@ -12,8 +12,12 @@ use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::ReadCache;
+
 /// The channel the ingest worker announces new result ids on.
 pub const CHANNEL: &str = "pingpipe_results";
+/// The channel every API instance announces its mutations on (for the read caches).
+pub const CHANGES_CHANNEL: &str = "pingpipe_changes";
 
 /// A new result and its target's frequency (minutes).
 #[derive(Debug, Clone)]
@@ -68,11 +72,13 @@ async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>,
         .collect())
 }
 
-/// Listens until `stop`, broadcasting every announced result.
+/// Listens until `stop`, broadcasting every announced result; every announcement (a result or
+/// a mutation) also tells the read cache that its answers are outdated.
 pub async fn run(
     database_url: String,
     db: DatabaseConnection,
     out: broadcast::Sender<Arc<LiveResult>>,
+    cache: Option<Arc<ReadCache>>,
     stop: CancellationToken,
 ) {
     let mut attempt = 0u32;
@@ -89,23 +95,34 @@ pub async fn run(
                 }
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
+        if let Err(e) = listener.listen_all([CHANNEL, CHANGES_CHANNEL]).await {
             tracing::warn!(error = %e, "LISTEN failed; retrying.");
+            tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
         attempt = 0;
+        if let Some(cache) = &cache {
+            cache.set_listening(true);
+        }
         loop {
             let note = tokio::select! {
-                note = listener.recv() => note,
+                note = listener.try_recv() => note,
                 () = stop.cancelled() => return,
             };
+            // Ok(None): the connection was lost, and with it what was announced meanwhile.
             let note = match note {
-                Ok(note) => note,
-                Err(e) => {
-                    tracing::warn!(error = %e, "Lost the LISTEN connection; reconnecting.");
+                Ok(Some(note)) => note,
+                Ok(None) | Err(_) => {
+                    tracing::warn!("Lost the LISTEN connection; reconnecting.");
                     break;
                 }
             };
+            if let Some(cache) = &cache {
+                cache.changed();
+            }
+            if note.channel() != CHANNEL {
+                continue;
+            }
             let ids: Vec<i64> = note
                 .payload()
                 .split(',')
@@ -122,6 +139,9 @@ pub async fn run(
                 }
                 Err(e) => tracing::warn!(error = %e, "Cannot load announced results."),
             }
+        }
+        if let Some(cache) = &cache {
+            cache.set_listening(false);
         }
     }
 }

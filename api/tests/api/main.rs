@@ -692,3 +692,166 @@ async fn cors_allows_only_configured_origins_and_introspection_can_be_switched_o
     );
     app.finish().await;
 }
+
+/// Starts another API server on `app`'s database (a second instance), with `extra` options.
+async fn second_instance(app: &App, extra: &[&str]) -> String {
+    let mut args = vec![
+        "pingpipe-api",
+        "--database-url",
+        &app.db.url,
+        "--listen",
+        "127.0.0.1:0",
+        "--api-tokens",
+        TOKEN,
+    ];
+    args.extend_from_slice(extra);
+    let running = api::start(api::Config::parse_from(args), app.shutdown.clone())
+        .await
+        .unwrap();
+    format!("http://{}", running.addr)
+}
+
+#[tokio::test]
+async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
+    // An hour-long TTL: only announced changes can make an answer fresh again here.
+    let app = spawn_app_with(&["--read-cache-ttl", "1h"]).await;
+    let urls = "{ targets(first: 50) { nodes { url } } }";
+    let list = |body: Value| -> Vec<String> {
+        body["data"]["targets"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["url"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let by_hand = |n: usize| {
+        format!(
+            "INSERT INTO urltargets (urltarget, monitor_frequency) VALUES ('http://127.0.0.1/by-hand-{n}', 1)"
+        )
+    };
+
+    // A row written by hand (no announcement) is not seen by a repeated query: the answer is
+    // reused. (Until the server's LISTEN is up nothing is cached, hence the loop.)
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut n = 0;
+    let cached = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "answers were never reused"
+        );
+        let before = list(app.gql(urls, json!({}), None).await);
+        n += 1;
+        app.db.exec(&by_hand(n)).await;
+        let after = list(app.gql(urls, json!({}), None).await);
+        if after == before {
+            break after;
+        }
+    };
+    assert_eq!(cached.len(), n - 1);
+
+    // The ingest worker's NOTIFY for new results makes every answer outdated.
+    let target: i32 = app
+        .db
+        .query_strings("SELECT min(urltargets_pk)::text FROM urltargets")
+        .await[0]
+        .parse()
+        .unwrap();
+    let slot = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let store =
+        worker_ingest::store::Store::new(app.db.conn.clone(), "cache-test".into(), "t".into());
+    store
+        .write(&worker_ingest::store::Batch {
+            rows: vec![(
+                worker_ingest::store::Row {
+                    target_id: target,
+                    http_status: Some(200),
+                    failure_class: None,
+                    start_time: slot,
+                    duration_ms: 5,
+                    scheduled_at: slot,
+                },
+                worker_ingest::store::Reject {
+                    partition: 0,
+                    offset: 0,
+                    key: None,
+                    payload: None,
+                    reason: String::new(),
+                },
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while list(app.gql(urls, json!({}), None).await).len() != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the NOTIFY did not refresh the answer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // A mutation through this instance is seen by the very next read.
+    let _ = list(app.gql(urls, json!({}), None).await);
+    app.add("http://127.0.0.1/added", 5).await;
+    assert!(
+        list(app.gql(urls, json!({}), None).await).contains(&"http://127.0.0.1/added".to_owned())
+    );
+
+    // Errors are not kept: a target that was missing is found once it exists.
+    let missing = "{ target(id: \"4242\") { url } }";
+    assert_eq!(
+        error(&app.gql(missing, json!({}), None).await).0,
+        "NOT_FOUND"
+    );
+    app.db
+        .exec("INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES (4242, 'http://127.0.0.1/4242', 1)")
+        .await;
+    assert_eq!(
+        app.gql(missing, json!({}), None).await["data"]["target"]["url"],
+        "http://127.0.0.1/4242"
+    );
+
+    // Another instance hears of this one's mutations (NOTIFY) and drops its answers too.
+    let other = second_instance(&app, &["--read-cache-ttl", "1h"]).await;
+    let read_other = || async {
+        let body: Value = app
+            .client
+            .post(format!("{other}/graphql"))
+            .json(&json!({"query": urls}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list(body)
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        // Wait until the other instance reuses answers (its LISTEN is up).
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other instance never cached"
+        );
+        let before = read_other().await;
+        n += 1;
+        app.db.exec(&by_hand(n)).await;
+        if read_other().await == before {
+            break;
+        }
+    }
+    app.add("http://127.0.0.1/added-elsewhere", 5).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !read_other()
+        .await
+        .contains(&"http://127.0.0.1/added-elsewhere".to_owned())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other instance kept a stale answer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.finish().await;
+}
