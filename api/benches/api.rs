@@ -187,7 +187,12 @@ async fn main() {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        client.post(&cached_url).json(&queries[0].1).send().await.unwrap();
+        client
+            .post(&cached_url)
+            .json(&queries[0].1)
+            .send()
+            .await
+            .unwrap();
         let metrics = client
             .get(format!("http://{}/metrics", cached.addr))
             .send()
@@ -202,9 +207,17 @@ async fn main() {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "the read cache never served a hit");
+        assert!(
+            Instant::now() < deadline,
+            "the read cache never served a hit"
+        );
     }
-    measure("first page (100), read cache on", &cached_url, &queries[0].1).await;
+    measure(
+        "first page (100), read cache on",
+        &cached_url,
+        &queries[0].1,
+    )
+    .await;
     // As in production, where the ingest worker commits a batch every ~200 ms at 50,000 targets
     // a minute and each commit outdates every cached answer.
     let changes = {
