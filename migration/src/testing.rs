@@ -85,13 +85,26 @@ impl TestDb {
             .collect()
     }
 
-    /// Drops the database (with any connection still open to it).
+    /// Drops the database (with any connection still open to it). An autovacuum worker busy in
+    /// it makes FORCE fail for a role that is not a superuser; it is gone within moments, so the
+    /// drop is retried for up to 10 s.
     pub async fn drop(self) {
         self.conn.close().await.unwrap();
-        self.admin
-            .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-            .await
-            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match self
+                .admin
+                .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("DROP DATABASE {} failed ({e}); retrying", self.name);
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("cannot drop {}: {e}", self.name),
+            }
+        }
     }
 }
 
