@@ -109,7 +109,9 @@ pub async fn run(
                 note = listener.try_recv() => note,
                 () = stop.cancelled() => return,
             };
-            // Ok(None): the connection was lost, and with it what was announced meanwhile.
+            // Ok(None): the connection was lost, and with it what was announced meanwhile
+            // (sqlx `PgListener::try_recv`; `recv` would reconnect silently, which the read
+            // cache must not miss).
             let note = match note {
                 Ok(Some(note)) => note,
                 Ok(None) | Err(_) => {
