@@ -11,7 +11,7 @@
 //!
 //! Only answers without errors are kept, keyed by the query text, operation name, variables and
 //! whether the caller holds a token. The cache holds at most `max_entries` answers of at most
-//! `MAX_BODY` bytes each; when full it is emptied (a cheap bound, rarely hit: entries of a past
+//! `MAX_BODY` bytes each and `MAX_TOTAL` bytes in all; when full it is emptied (a cheap bound, rarely hit: entries of a past
 //! generation are dropped on the way).
 
 use std::collections::HashMap;
@@ -28,6 +28,9 @@ pub const MISSES: &str = "pingpipe_api_read_cache_misses_total";
 
 /// Larger answers are not kept.
 const MAX_BODY: usize = 1024 * 1024;
+/// All kept answers together stay below this (so anonymous readers with ever new variables
+/// cannot make the cache grow past it).
+const MAX_TOTAL: usize = 64 * 1024 * 1024;
 
 struct Entry {
     generation: u64,
@@ -35,10 +38,23 @@ struct Entry {
     body: Bytes,
 }
 
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    bytes: usize,
+}
+
+impl Entries {
+    fn keep_only(&mut self, generation: u64) {
+        self.map.retain(|_, e| e.generation == generation);
+        self.bytes = self.map.values().map(|e| e.body.len()).sum();
+    }
+}
+
 pub struct ReadCache {
     generation: AtomicU64,
     listening: AtomicBool,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
     max_entries: usize,
     ttl: Duration,
 }
@@ -48,7 +64,7 @@ impl ReadCache {
         ReadCache {
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             max_entries,
             ttl,
         }
@@ -77,6 +93,7 @@ impl ReadCache {
         let generation = self.generation()?;
         let entries = self.entries.lock().ok()?;
         let hit = entries
+            .map
             .get(key)
             .filter(|e| e.generation == generation && e.stored.elapsed() < self.ttl)
             .map(|e| e.body.clone());
@@ -91,13 +108,16 @@ impl ReadCache {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        if entries.len() >= self.max_entries {
-            entries.retain(|_, e| e.generation == generation);
-            if entries.len() >= self.max_entries {
-                entries.clear();
+        let full =
+            |e: &Entries| e.map.len() >= self.max_entries || e.bytes + body.len() > MAX_TOTAL;
+        if full(&entries) {
+            entries.keep_only(generation);
+            if full(&entries) {
+                entries.keep_only(u64::MAX);
             }
         }
-        entries.insert(
+        entries.bytes += body.len();
+        let old = entries.map.insert(
             key,
             Entry {
                 generation,
@@ -105,6 +125,9 @@ impl ReadCache {
                 body,
             },
         );
+        if let Some(old) = old {
+            entries.bytes -= old.body.len();
+        }
     }
 }
 
@@ -166,7 +189,20 @@ mod tests {
         for k in ["b", "c", "d"] {
             cache.put(k.into(), g, Bytes::from_static(b"x"));
         }
-        assert!(cache.entries.lock().unwrap().len() <= 2);
+        assert!(cache.entries.lock().unwrap().map.len() <= 2);
+
+        // The byte budget holds too, and is accounted exactly.
+        let cache = ReadCache::new(1000, Duration::from_secs(60));
+        cache.set_listening(true);
+        let g = cache.generation().unwrap();
+        let body = Bytes::from(vec![b'x'; MAX_BODY]);
+        for i in 0..(MAX_TOTAL / MAX_BODY + 5) {
+            cache.put(format!("k{i}"), g, body.clone());
+            cache.put(format!("k{i}"), g, body.clone());
+        }
+        let entries = cache.entries.lock().unwrap();
+        assert!(entries.bytes <= MAX_TOTAL);
+        assert_eq!(entries.bytes, entries.map.len() * MAX_BODY);
     }
 
     #[test]

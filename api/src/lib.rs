@@ -59,8 +59,13 @@ async fn graphql_handler(
     };
     let Some(key) = cache::key(&mut request, caller.authorized) else {
         // A mutation (or a document execution will refuse): once it has run, every cached
-        // answer here is outdated, and the other API instances hear of it by NOTIFY.
+        // answer here may be outdated (even with errors: one field of several may have
+        // succeeded), and the other API instances hear of it by NOTIFY. Without a token nothing
+        // can change, so such a caller cannot empty the caches.
         let response = state.schema.execute(request.data(caller)).await;
+        if !caller.authorized {
+            return GraphQLResponse::from(response).into_response();
+        }
         cache.changed();
         if let Err(e) = state
             .db

@@ -748,6 +748,16 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
         }
     };
     assert_eq!(cached.len(), n - 1);
+    // A mutation without a token changes nothing, so it does not empty the cache either.
+    let refused = app
+        .gql(
+            "mutation { removeTarget(id: \"1\") { id } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(error(&refused).0, "UNAUTHENTICATED");
+    assert_eq!(list(app.gql(urls, json!({}), None).await), cached);
 
     // The ingest worker's NOTIFY for new results makes every answer outdated.
     let target: i32 = app
