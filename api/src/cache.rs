@@ -32,6 +32,12 @@ const MAX_BODY: usize = 1024 * 1024;
 /// cannot make the cache grow past it).
 const MAX_TOTAL: usize = 64 * 1024 * 1024;
 
+/// Gives the cache's metrics their help text on /metrics.
+pub fn describe_metrics() {
+    metrics::describe_counter!(HITS, "Read-only queries answered from the read cache.");
+    metrics::describe_counter!(MISSES, "Read-only queries the read cache could not answer.");
+}
+
 struct Entry {
     generation: u64,
     stored: Instant,

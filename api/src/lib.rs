@@ -133,6 +133,7 @@ impl Running {
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let db = config.database.connect_lazy(8).await?;
     let (live, _) = tokio::sync::broadcast::channel(1024);
+    cache::describe_metrics();
     let cache = (config.read_cache_entries > 0).then(|| {
         Arc::new(ReadCache::new(
             config.read_cache_entries,
