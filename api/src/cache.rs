@@ -137,18 +137,21 @@ impl ReadCache {
     }
 }
 
-/// The cache key of a request, or None when it is not a read (a mutation or subscription, or a
-/// document that does not parse — execution will report that).
-pub fn key(request: &mut async_graphql::Request, authorized: bool) -> Option<String> {
-    let reads_only = match &request.parsed_query().ok()?.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Query,
-        DocumentOperations::Multiple(ops) => {
+/// Whether a request only reads (every operation of its document is a query). A mutation, a
+/// subscription or a document that does not parse (execution will report that) is not.
+pub fn reads_only(request: &mut async_graphql::Request) -> bool {
+    match request.parsed_query().map(|doc| &doc.operations) {
+        Ok(DocumentOperations::Single(op)) => op.node.ty == OperationType::Query,
+        Ok(DocumentOperations::Multiple(ops)) => {
             ops.values().all(|op| op.node.ty == OperationType::Query)
         }
-    };
-    if !reads_only {
-        return None;
+        Err(_) => false,
     }
+}
+
+/// The cache key of a read: its text, operation name and variables, and whether the caller
+/// holds a token.
+pub fn key(request: &async_graphql::Request, authorized: bool) -> Option<String> {
     let variables = serde_json::to_string(&request.variables).ok()?;
     Some(format!(
         "{authorized}\u{0}{}\u{0}{}\u{0}{variables}",
@@ -212,14 +215,15 @@ mod tests {
     }
 
     #[test]
-    fn only_queries_have_a_key() {
+    fn only_queries_read_and_the_key_tells_callers_apart() {
         let mut query = async_graphql::Request::new("{ frequencies }");
         let mut mutation =
             async_graphql::Request::new("mutation { removeTarget(id: \"1\") { id } }");
         let mut broken = async_graphql::Request::new("{ frequencies");
-        assert!(key(&mut query, false).is_some());
-        assert_ne!(key(&mut query, false), key(&mut query, true));
-        assert_eq!(key(&mut mutation, true), None);
-        assert_eq!(key(&mut broken, false), None);
+        assert!(reads_only(&mut query));
+        assert!(key(&query, false).is_some());
+        assert_ne!(key(&query, false), key(&query, true));
+        assert!(!reads_only(&mut mutation));
+        assert!(!reads_only(&mut broken));
     }
 }

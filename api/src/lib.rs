@@ -53,26 +53,18 @@ async fn graphql_handler(
         authorized: auth::authorized(header, &state.tokens),
     };
     let mut request = request.into_inner();
-    let Some(cache) = &state.cache else {
-        return GraphQLResponse::from(state.schema.execute(request.data(caller)).await)
-            .into_response();
+    let reads_only = cache::reads_only(&mut request);
+    let cached = match &state.cache {
+        Some(cache) if reads_only => cache::key(&request, caller.authorized).map(|k| (cache, k)),
+        _ => None,
     };
-    let Some(key) = cache::key(&mut request, caller.authorized) else {
-        // A mutation (or a document execution will refuse): once it has run, every cached
-        // answer here may be outdated (even with errors: one field of several may have
-        // succeeded), and the other API instances hear of it by NOTIFY. Without a token nothing
-        // can change, so such a caller cannot empty the caches.
+    let Some((cache, key)) = cached else {
         let response = state.schema.execute(request.data(caller)).await;
-        if !caller.authorized {
-            return GraphQLResponse::from(response).into_response();
-        }
-        cache.changed();
-        if let Err(e) = state
-            .db
-            .execute_unprepared(&format!("NOTIFY {}", live::CHANGES_CHANNEL))
-            .await
-        {
-            tracing::warn!(error = %e, "Cannot announce a change to other API instances.");
+        // A mutation (or a document execution refused): once it has run, cached answers may be
+        // outdated (even with errors: one field of several may have succeeded). Without a
+        // token nothing can change, so such a caller cannot empty the caches.
+        if !reads_only && caller.authorized {
+            announce_change(&state).await;
         }
         return GraphQLResponse::from(response).into_response();
     };
@@ -93,6 +85,21 @@ async fn graphql_handler(
             json_response(body)
         }
         Err(_) => GraphQLResponse::from(response).into_response(),
+    }
+}
+
+/// Tells this instance's read cache and, by NOTIFY, every other instance's (whether or not
+/// this one caches) that answers may be outdated.
+async fn announce_change(state: &AppState) {
+    if let Some(cache) = &state.cache {
+        cache.changed();
+    }
+    if let Err(e) = state
+        .db
+        .execute_unprepared(&format!("NOTIFY {}", live::CHANGES_CHANNEL))
+        .await
+    {
+        tracing::warn!(error = %e, "Cannot announce a change to other API instances.");
     }
 }
 

@@ -863,5 +863,31 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+
+    // An instance that caches nothing itself still announces its mutations.
+    let uncached = second_instance(&app, &["--read-cache-entries", "0"]).await;
+    let added: Value = app
+        .client
+        .post(format!("{uncached}/graphql"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"query": "mutation { addTarget(url: \"http://127.0.0.1/uncached\", frequency: 5) { id } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(added["errors"].is_null(), "{added}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !read_other()
+        .await
+        .contains(&"http://127.0.0.1/uncached".to_owned())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a mutation through an instance without a cache was not announced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     app.finish().await;
 }
