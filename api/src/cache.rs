@@ -119,7 +119,7 @@ impl ReadCache {
         if full(&entries) {
             entries.keep_only(generation);
             if full(&entries) {
-                entries.keep_only(u64::MAX);
+                *entries = Entries::default();
             }
         }
         entries.bytes += body.len();
