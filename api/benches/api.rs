@@ -23,6 +23,23 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
 }
 
+/// The API in this process on `db`, pages of at most 100, with `extra` options.
+async fn start_api(db: &TestDb, shutdown: &CancellationToken, extra: &[&str]) -> api::Running {
+    let mut args = vec![
+        "pingpipe-api",
+        "--database-url",
+        &db.url,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-page",
+        "100",
+    ];
+    args.extend_from_slice(extra);
+    api::start(api::Config::parse_from(args), shutdown.clone())
+        .await
+        .unwrap()
+}
+
 /// Prints one row: p50/p99 and requests/s at 1 and at 8 connections.
 async fn measure(name: &str, url: &str, body: &Value) {
     let _ = load(url, body, 1, 50).await; // warm up
@@ -115,20 +132,9 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    let config = api::Config::parse_from([
-        "pingpipe-api",
-        "--database-url",
-        &db.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--max-page",
-        "100",
-        // Every query below runs for real; the read cache gets its own row at the end.
-        "--read-cache-entries",
-        "0",
-    ]);
     let shutdown = CancellationToken::new();
-    let running = api::start(config, shutdown.clone()).await.unwrap();
+    // Every query below runs for real; the read cache gets its own rows at the end.
+    let running = start_api(&db, &shutdown, &["--read-cache-entries", "0"]).await;
     let url = format!("http://{}/graphql", running.addr);
 
     // The cursor 1,000,000 rows deep into view_1m, as the API would have handed it out.
@@ -171,16 +177,7 @@ async fn main() {
 
     // The same first page with the read cache on (the default): repeated reads between two
     // changes are answered from it. Nothing changes during the run, so this is its best case.
-    let cached_config = api::Config::parse_from([
-        "pingpipe-api",
-        "--database-url",
-        &db.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--max-page",
-        "100",
-    ]);
-    let cached = api::start(cached_config, shutdown.clone()).await.unwrap();
+    let cached = start_api(&db, &shutdown, &[]).await;
     let cached_url = format!("http://{}/graphql", cached.addr);
     // Its LISTEN connection comes up asynchronously and until then nothing is cached: repeat
     // the page until /metrics counts a cache hit.
@@ -221,9 +218,9 @@ async fn main() {
     // As in production, where the ingest worker commits a batch every ~200 ms at 50,000 targets
     // a minute and each commit outdates every cached answer.
     let changes = {
-        let (conn, shutdown) = (db.conn.clone(), shutdown.clone());
+        let conn = db.conn.clone();
         tokio::spawn(async move {
-            while !shutdown.is_cancelled() {
+            loop {
                 let _ = conn
                     .execute_unprepared(&format!("NOTIFY {}", api::live::CHANNEL))
                     .await;
