@@ -24,11 +24,24 @@ async fn spawn_app() -> App {
 
 async fn spawn_app_with(extra: &[&str]) -> App {
     let db = TestDb::migrated().await;
+    let shutdown = CancellationToken::new();
+    let base = serve(&db.url, &shutdown, extra).await;
+    App {
+        db,
+        base,
+        client: reqwest::Client::new(),
+        shutdown,
+    }
+}
+
+/// An API server on the database at `url` (port 0, both test tokens, pages of at most 50) with
+/// `extra` options; returns its base URL.
+async fn serve(url: &str, shutdown: &CancellationToken, extra: &[&str]) -> String {
     let tokens = format!("{TOKEN},second-token");
     let mut args = vec![
         "pingpipe-api",
         "--database-url",
-        &db.url,
+        url,
         "--listen",
         "127.0.0.1:0",
         "--api-tokens",
@@ -37,15 +50,10 @@ async fn spawn_app_with(extra: &[&str]) -> App {
         "50",
     ];
     args.extend_from_slice(extra);
-    let config = api::Config::parse_from(args);
-    let shutdown = CancellationToken::new();
-    let running = api::start(config, shutdown.clone()).await.unwrap();
-    App {
-        db,
-        base: format!("http://{}", running.addr),
-        client: reqwest::Client::new(),
-        shutdown,
-    }
+    let running = api::start(api::Config::parse_from(args), shutdown.clone())
+        .await
+        .unwrap();
+    format!("http://{}", running.addr)
 }
 
 impl App {
@@ -693,24 +701,6 @@ async fn cors_allows_only_configured_origins_and_introspection_can_be_switched_o
     app.finish().await;
 }
 
-/// Starts another API server on `app`'s database (a second instance), with `extra` options.
-async fn second_instance(app: &App, extra: &[&str]) -> String {
-    let mut args = vec![
-        "pingpipe-api",
-        "--database-url",
-        &app.db.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--api-tokens",
-        TOKEN,
-    ];
-    args.extend_from_slice(extra);
-    let running = api::start(api::Config::parse_from(args), app.shutdown.clone())
-        .await
-        .unwrap();
-    format!("http://{}", running.addr)
-}
-
 #[tokio::test]
 async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
     // An hour-long TTL: only announced changes can make an answer fresh again here.
@@ -823,7 +813,7 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
     );
 
     // Another instance hears of this one's mutations (NOTIFY) and drops its answers too.
-    let other = second_instance(&app, &["--read-cache-ttl", "1h"]).await;
+    let other = serve(&app.db.url, &app.shutdown, &["--read-cache-ttl", "1h"]).await;
     let read_other = || async {
         let body: Value = app
             .client
@@ -865,7 +855,7 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
     }
 
     // An instance that caches nothing itself still announces its mutations.
-    let uncached = second_instance(&app, &["--read-cache-entries", "0"]).await;
+    let uncached = serve(&app.db.url, &app.shutdown, &["--read-cache-entries", "0"]).await;
     let added: Value = app
         .client
         .post(format!("{uncached}/graphql"))
