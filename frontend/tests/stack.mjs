@@ -46,6 +46,13 @@ function withDatabase(url, name) {
   return u.toString();
 }
 
+/** SIGTERM, and wait until the process has exited. */
+async function terminate(child) {
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+}
+
 async function ready(url) {
   const response = await fetch(url);
   return response.ok;
@@ -120,10 +127,7 @@ export class Stack {
 
   /** Stops the api with SIGTERM and waits for it to exit. */
   async stopApi() {
-    const api = this.children.api;
-    const exited = new Promise((r) => api.once("exit", r));
-    api.kill("SIGTERM");
-    await exited;
+    await terminate(this.children.api);
   }
 
   get url() {
@@ -162,11 +166,7 @@ export class Stack {
     // The monitor first, so that the ingest worker can still store its last results.
     for (const name of ["monitor", "ingest", "api"]) {
       const child = this.children?.[name];
-      if (child && child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await exited;
-      }
+      if (child && child.exitCode === null) await terminate(child);
     }
     this.site?.close();
     if (this.dbName) {
