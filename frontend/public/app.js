@@ -456,15 +456,17 @@ async function showTarget(id, range = state.detail?.id === id ? state.detail.ran
   $("#target-chart-caption").textContent = "Loading…";
   try {
     const { target } = await gql(DETAIL, { id, since });
+    // The chart of the same target stays up until the new one is drawn; another's goes now.
+    const previous = state.detail;
+    if (previous?.id !== id) previous?.chart?.destroy();
     const detail = {
       id,
       range,
       since: Date.parse(since),
       results: [],
-      chart: state.detail?.id === id ? state.detail.chart : null,
+      chart: previous?.id === id ? previous.chart : null,
       target,
     };
-    if (state.detail && state.detail !== detail && state.detail.id !== id) state.detail.chart?.destroy();
     state.detail = detail;
     $("#target-title").textContent = target.url;
     const [kind, label] = targetState(target);
