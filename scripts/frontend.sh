@@ -25,7 +25,7 @@ run_tests() {
   command -v chromium >/dev/null || apt_install chromium
   export PINGPIPE_BIN_DIR=$CARGO_TARGET_DIR/debug
   export PINGPIPE_SCREENSHOTS=$STATE_DIR/screenshots
-  (cd "$FRONTEND" && node --test --test-concurrency=1 --test-reporter=spec tests/)
+  (cd "$FRONTEND" && npm test --silent)
 }
 
 case "${1:-}" in

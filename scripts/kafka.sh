@@ -103,6 +103,12 @@ topic_cmd() {
   kjava org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" "$@"
 }
 
+# create_topic NAME PARTITIONS: creates the topic unless it exists (a partition count that
+# differs from an existing topic's is left as it is).
+create_topic() {
+  topic_cmd --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor 1 >/dev/null
+}
+
 # Ready means a client can produce and consume: a token goes in and comes back out.
 roundtrip() {
   local token; token="ready-$$-$RANDOM"
@@ -135,9 +141,8 @@ up() {
   wait_for 60 kcat -b "$KAFKA_BOOTSTRAP_SERVERS" -L -m 2 \
     || die "Kafka does not answer on $KAFKA_BOOTSTRAP_SERVERS within 60s; see $KAFKA_DIR/logs/server.log"
   fetch
-  topic_cmd --create --if-not-exists --topic "$READINESS_TOPIC" --partitions 1 --replication-factor 1 >/dev/null
-  topic_cmd --create --if-not-exists --topic "$RESULTS_TOPIC" \
-    --partitions "$RESULTS_PARTITIONS" --replication-factor 1 >/dev/null
+  create_topic "$READINESS_TOPIC" 1
+  create_topic "$RESULTS_TOPIC" "$RESULTS_PARTITIONS"
   wait_for 60 roundtrip || die "Kafka on $KAFKA_BOOTSTRAP_SERVERS does not produce and consume within 60s"
 }
 
@@ -173,6 +178,6 @@ case "${1:-}" in
   restart) restart ;;
   status) status ;;
   topics) fetch; topic_cmd --describe ;;
-  create-topic) fetch; topic_cmd --create --if-not-exists --topic "$2" --partitions "${3:-1}" --replication-factor 1 >/dev/null ;;
+  create-topic) fetch; create_topic "$2" "${3:-1}" ;;
   *) echo "usage: $0 fetch|up|down|restart|status|topics|create-topic NAME [PARTITIONS]" >&2; exit 2 ;;
 esac
