@@ -59,9 +59,20 @@ async fn serve(url: &str, shutdown: &CancellationToken, extra: &[&str]) -> Strin
 impl App {
     /// Posts a GraphQL request, with `token` as bearer token if given; returns the JSON body.
     async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        self.gql_at(&self.base, query, variables, token).await
+    }
+
+    /// The same, to the server at `base` (another instance on this database).
+    async fn gql_at(
+        &self,
+        base: &str,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> Value {
         let mut request = self
             .client
-            .post(format!("{}/graphql", self.base))
+            .post(format!("{base}/graphql"))
             .json(&json!({"query": query, "variables": variables}));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -814,18 +825,14 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
 
     // Another instance hears of this one's mutations (NOTIFY) and drops its answers too.
     let other = serve(&app.db.url, &app.shutdown, &["--read-cache-ttl", "1h"]).await;
-    let read_other = || async {
-        let body: Value = app
-            .client
-            .post(format!("{other}/graphql"))
-            .json(&json!({"query": urls}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        list(body)
+    let read_other = || async { list(app.gql_at(&other, urls, json!({}), None).await) };
+    // Waits until the other instance lists `url`; only an announcement can make it (TTL 1 h).
+    let other_lists = |url: &'static str, why: &'static str| async move {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !read_other().await.contains(&url.to_owned()) {
+            assert!(tokio::time::Instant::now() < deadline, "{why}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -842,42 +849,27 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
         }
     }
     app.add("http://127.0.0.1/added-elsewhere", 5).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !read_other()
-        .await
-        .contains(&"http://127.0.0.1/added-elsewhere".to_owned())
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the other instance kept a stale answer"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    other_lists(
+        "http://127.0.0.1/added-elsewhere",
+        "the other instance kept a stale answer",
+    )
+    .await;
 
     // An instance that caches nothing itself still announces its mutations.
     let uncached = serve(&app.db.url, &app.shutdown, &["--read-cache-entries", "0"]).await;
-    let added: Value = app
-        .client
-        .post(format!("{uncached}/graphql"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"query": "mutation { addTarget(url: \"http://127.0.0.1/uncached\", frequency: 5) { id } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let added = app
+        .gql_at(
+            &uncached,
+            "mutation { addTarget(url: \"http://127.0.0.1/uncached\", frequency: 5) { id } }",
+            json!({}),
+            Some(TOKEN),
+        )
+        .await;
     assert!(added["errors"].is_null(), "{added}");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !read_other()
-        .await
-        .contains(&"http://127.0.0.1/uncached".to_owned())
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "a mutation through an instance without a cache was not announced"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    other_lists(
+        "http://127.0.0.1/uncached",
+        "a mutation through an instance without a cache was not announced",
+    )
+    .await;
     app.finish().await;
 }
