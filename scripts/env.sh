@@ -67,20 +67,61 @@ wait_for() {
   done
 }
 
-# True when the process in pid file $1 is alive.
-pid_alive() {
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+# pid_is PID EXPECTED...: true when process PID is running with every EXPECTED among its
+# arguments (/proc/PID/cmdline). An EXPECTED without a slash also matches an argument's last path
+# component, so a binary is recognised whichever directory it was started from. A pid alone
+# proves nothing: once our process has exited the kernel may give its number to any other
+# program, and `kill` would then hit that one. A zombie has an empty command line: not running.
+pid_is() {
+  local pid=$1 want arg found; shift
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  local args=()
+  mapfile -d '' -t args 2>/dev/null <"/proc/$pid/cmdline" || return 1
+  [ ${#args[@]} -gt 0 ] || return 1
+  for want in "$@"; do
+    found=0
+    for arg in "${args[@]}"; do
+      if [ "$arg" = "$want" ] || { [[ $want != */* ]] && [ "${arg##*/}" = "$want" ]; }; then
+        found=1; break
+      fi
+    done
+    [ "$found" = 1 ] || return 1
+  done
 }
 
-# Stops the process in pid file $1: SIGTERM, then SIGKILL after $2 seconds.
+# The command line of process $1, arguments joined by spaces, cut at 100 characters (for logs).
+cmdline_of() {
+  { tr '\0\n' '  ' 2>/dev/null <"/proc/$1/cmdline" || true; } | sed 's/ $//' | cut -c1-100
+}
+
+# pid_alive PIDFILE EXPECTED...: true when pid file PIDFILE names a running process whose command
+# line has every EXPECTED (see pid_is). Otherwise the pid file is stale: it is removed (with a
+# word when its pid now belongs to another program) and nothing is signalled.
+pid_alive() {
+  local pidfile=$1 pid; shift
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  pid_is "$pid" "$@" && return 0
+  if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    log "$pidfile names pid $pid, which is now another program ($(cmdline_of "$pid")): stale, removed"
+  fi
+  rm -f "$pidfile"
+  return 1
+}
+
+# stop_pid PIDFILE GRACE EXPECTED...: stops the process of pid file PIDFILE if it is still the
+# expected one (see pid_alive): SIGTERM, then SIGKILL after GRACE seconds; removes the pid file.
 stop_pid() {
-  local pidfile=$1 grace=${2:-20} pid
-  pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+  local pidfile=$1 grace=$2 pid; shift 2
+  pid_alive "$pidfile" "$@" || return 0
   pid=$(cat "$pidfile")
   kill -TERM "$pid" 2>/dev/null || true
-  if ! wait_for "$grace" bash -c "! kill -0 $pid"; then
+  # The same check while waiting: the number may pass to another program as soon as ours exits.
+  if ! wait_for "$grace" pid_gone "$pid" "$@"; then
     log "pid $pid did not stop within ${grace}s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
 }
+
+pid_gone() { ! pid_is "$@"; }

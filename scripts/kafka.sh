@@ -8,6 +8,9 @@ source "$(dirname "$0")/env.sh"
 KAFKA_DIR=$STATE_DIR/kafka
 LIBS=$CACHE_DIR/kafka-$KAFKA_VERSION/libs
 PIDFILE=$KAFKA_DIR/kafka.pid
+# The broker's main class and its config, the end of its command line: kafka.pid counts only
+# while it names a process with these arguments (see pid_alive in env.sh).
+BROKER_ARGS=(kafka.Kafka "$KAFKA_DIR/server.properties")
 READINESS_TOPIC=pingpipe.readiness
 
 java_ok() {
@@ -122,7 +125,7 @@ up() {
     log "KAFKA_BOOTSTRAP_SERVERS is set: using $KAFKA_BOOTSTRAP_SERVERS, starting no broker"
   else
     fetch
-    if pid_alive "$PIDFILE"; then
+    if pid_alive "$PIDFILE" "${BROKER_ARGS[@]}"; then
       log "Kafka already running (pid $(cat "$PIDFILE"))"
     else
       write_config
@@ -133,7 +136,7 @@ up() {
       setsid java -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" \
-        -cp "$LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
+        -cp "$LIBS/*" "${BROKER_ARGS[@]}" \
         >"$KAFKA_DIR/logs/stdout.log" 2>&1 </dev/null &
       echo $! >"$PIDFILE"
     fi
@@ -148,9 +151,9 @@ up() {
 
 down() {
   [ "$EXTERNAL_KAFKA" = 1 ] && return
-  if pid_alive "$PIDFILE"; then
+  if pid_alive "$PIDFILE" "${BROKER_ARGS[@]}"; then
     log "stopping Kafka"
-    stop_pid "$PIDFILE" 60
+    stop_pid "$PIDFILE" 60 "${BROKER_ARGS[@]}"
   fi
 }
 
@@ -163,7 +166,7 @@ restart() {
 
 status() {
   if [ "$EXTERNAL_KAFKA" = 1 ]; then echo "kafka: external ($KAFKA_BOOTSTRAP_SERVERS)"; return; fi
-  if pid_alive "$PIDFILE"; then
+  if pid_alive "$PIDFILE" "${BROKER_ARGS[@]}"; then
     echo "kafka: running on $KAFKA_BOOTSTRAP_SERVERS (pid $(cat "$PIDFILE"), data $KAFKA_DIR/data)"
   else
     echo "kafka: stopped"

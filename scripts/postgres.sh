@@ -15,6 +15,24 @@ set_paths() {
 }
 set_paths
 
+# pg_ctl trusts postmaster.pid whenever a process with that number exists, and PostgreSQL refuses
+# to start while it does: after a crash and a reboot, an unrelated program that got the number
+# would be reported as our server, sent the stop signal, or block the start. Such a pid file is
+# stale and goes (PostgreSQL clears one whose process is gone by itself). Only the program is
+# checked, and only a readable command line counts: deleting the file of a live postmaster would
+# let a second one start on the same data, so when in doubt the file stays.
+forget_stale_pid() {
+  local pidfile=$PG_DATA/postmaster.pid pid cmd
+  [ -f "$pidfile" ] || return 0
+  pid=$(head -n 1 "$pidfile")
+  [[ $pid =~ ^[0-9]+$ ]] || return 0
+  cmd=$(cmdline_of "$pid")
+  [ -n "$cmd" ] || return 0
+  pid_is "$pid" postgres && return 0
+  log "$pidfile names pid $pid, which is now another program ($cmd): stale, removed"
+  as_pg rm -f "$pidfile"
+}
+
 pg_bindir() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
@@ -65,6 +83,7 @@ up() {
       || die "initdb failed; see $STATE_DIR/initdb.log"
   fi
   as_pg mkdir -p "$PG_SOCK"
+  forget_stale_pid
   if ! as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     # Durability on; more connections for parallel tests; checkpoints spaced out for a
@@ -91,6 +110,7 @@ down() {
   [ "$EXTERNAL_DATABASE" = 1 ] && return
   local bin; bin=$(pg_bindir)
   [ -n "$bin" ] && [ -f "$PG_DATA/PG_VERSION" ] || return 0
+  forget_stale_pid
   if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
     log "stopping PostgreSQL"
     as_pg "$bin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
@@ -102,6 +122,7 @@ restart() {
   [ "$EXTERNAL_DATABASE" = 1 ] && die "DATABASE_URL points elsewhere: not restarting it"
   local bin; bin=$(pg_bindir)
   [ -f "$PG_DATA/PG_VERSION" ] || die "no local PostgreSQL cluster in $PG_DATA"
+  forget_stale_pid
   log "restarting PostgreSQL"
   as_pg "$bin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 restart >/dev/null
 }
@@ -109,6 +130,7 @@ restart() {
 status() {
   if [ "$EXTERNAL_DATABASE" = 1 ]; then echo "postgres: external (DATABASE_URL)"; return; fi
   local bin; bin=$(pg_bindir)
+  forget_stale_pid
   if [ -n "$bin" ] && [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
     echo "postgres: running on 127.0.0.1:$PG_PORT (data $PG_DATA)"
   else
