@@ -6,21 +6,42 @@ source "$(dirname "$0")/env.sh"
 
 RUN_DIR=$STATE_DIR/run
 LOG_DIR=$STATE_DIR/logs
-BIN=$CARGO_TARGET_DIR/debug
+# The debug build (PINGPIPE_BIN_DIR overrides, as for the browser tests: scripts/test-services.sh
+# runs copies of the binaries that it can change).
+BIN=${PINGPIPE_BIN_DIR:-$CARGO_TARGET_DIR/debug}
 MONITOR_ADDR=${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}
 INGEST_ADDR=${PINGPIPE_INGEST_ADDR:-127.0.0.1:9102}
 API_ADDR=${PINGPIPE_API_ADDR:-127.0.0.1:8080}
 SERVICES="api ingest monitor"
 
-# start NAME READY_URL COMMAND...: runs COMMAND detached, logs to $LOG_DIR/NAME.log, waits for READY_URL.
+# The identity of an executable: its content, whatever cargo did to its mtime.
+identity() {
+  sha256sum <"$1" | cut -d' ' -f1
+}
+
+# start NAME READY_URL COMMAND...: runs COMMAND detached, logs to $LOG_DIR/NAME.log, waits for
+# READY_URL. A service already running from the same binary is left alone; one whose binary
+# changed since it started (a rebuild after a code change) is stopped and started again, so that
+# `make up` always runs what was just built. The identity of the binary it started from is kept
+# beside its pid file ($RUN_DIR/NAME.sha256); the pid file must name a running pingpipe-NAME (see
+# pid_alive in env.sh).
 start() {
   local name=$1 ready=$2; shift 2
-  local pidfile=$RUN_DIR/$name.pid
+  local pidfile=$RUN_DIR/$name.pid idfile=$RUN_DIR/$name.sha256 exe=$1 current
   mkdir -p "$RUN_DIR" "$LOG_DIR"
-  if pid_alive "$pidfile"; then
-    log "$name already running (pid $(cat "$pidfile"))"
-  else
+  [ -x "$exe" ] || die "$exe is missing: build it with \`cargo build --bins\` (or \`make up\`)"
+  current=$(identity "$exe")
+  if pid_alive "$pidfile" "pingpipe-$name"; then
+    if [ "$(cat "$idfile" 2>/dev/null)" = "$current" ]; then
+      log "$name already running (pid $(cat "$pidfile"))"
+    else
+      log "$name runs another build than $exe (changed since it started); restarting it"
+      stop_pid "$pidfile" 30 "pingpipe-$name"
+    fi
+  fi
+  if [ ! -f "$pidfile" ]; then
     log "starting $name"
+    echo "$current" >"$idfile"
     setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
   fi
@@ -46,18 +67,18 @@ up() {
 down() {
   # The monitor first, so that the ingest worker can still store its last results.
   for name in monitor ingest api; do
-    if pid_alive "$RUN_DIR/$name.pid"; then
+    if pid_alive "$RUN_DIR/$name.pid" "pingpipe-$name"; then
       log "stopping $name"
-      stop_pid "$RUN_DIR/$name.pid" 30
+      stop_pid "$RUN_DIR/$name.pid" 30 "pingpipe-$name"
     fi
+    rm -f "$RUN_DIR/$name.sha256"
   done
 }
 
 status() {
   local rc=0
-  # The monitor first, so that the ingest worker can still store its last results.
   for name in $SERVICES; do
-    if pid_alive "$RUN_DIR/$name.pid"; then
+    if pid_alive "$RUN_DIR/$name.pid" "pingpipe-$name"; then
       echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"), log $LOG_DIR/$name.log)"
     else
       echo "$name: stopped"; rc=1

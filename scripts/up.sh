@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: PostgreSQL and Kafka (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point elsewhere),
 # the schema migrated, the results topic created, the API, the ingest worker and the monitor started; returns once all of it is
-# healthy and prints where each part listens. Running it again changes nothing that is already up.
+# healthy and prints where each part listens. Running it again changes nothing that is already up,
+# except that a service whose binary was rebuilt since it started is restarted (services.sh).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -10,8 +11,9 @@ mkdir -p "$STATE_DIR"
 "$ROOT/scripts/kafka.sh" up
 source "$ROOT/scripts/env.sh" # picks up the generated database password
 
+# Cargo's own progress, not --quiet: a first build takes minutes, and silence looks like a hang.
 log "building the binaries (cargo, target dir $CARGO_TARGET_DIR)"
-cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --workspace --bins
+cargo build --manifest-path "$ROOT/Cargo.toml" --workspace --bins
 BIN=$CARGO_TARGET_DIR/debug
 
 "$ROOT/scripts/frontend.sh" deps
