@@ -222,7 +222,7 @@ async fn main() {
         tokio::spawn(async move {
             loop {
                 let _ = conn
-                    .execute_unprepared(&format!("NOTIFY {}", api::live::CHANNEL))
+                    .execute_unprepared(&format!("NOTIFY {}", entity::channels::RESULTS))
                     .await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

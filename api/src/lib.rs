@@ -22,8 +22,8 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse};
+use plumbing::Supervisor;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use cache::ReadCache;
@@ -96,7 +96,7 @@ async fn announce_change(state: &AppState) {
     }
     if let Err(e) = state
         .db
-        .execute_unprepared(&format!("NOTIFY {}", live::CHANGES_CHANNEL))
+        .execute_unprepared(&format!("NOTIFY {}", entity::channels::CHANGES))
         .await
     {
         tracing::warn!(error = %e, "Cannot announce a change to other API instances.");
@@ -124,15 +124,20 @@ async fn graphiql() -> impl IntoResponse {
     )
 }
 
+/// How long open requests have to finish once stopping.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// A started API server.
 pub struct Running {
     pub addr: SocketAddr,
-    task: JoinHandle<std::io::Result<()>>,
+    supervisor: Supervisor,
 }
 
 impl Running {
+    /// Waits until the server has stopped: `Ok` when asked to, otherwise which task failed
+    /// (the HTTP server, the LISTEN task or the readiness check), having stopped the others.
     pub async fn wait(self) -> anyhow::Result<()> {
-        Ok(self.task.await??)
+        Ok(self.supervisor.wait().await?)
     }
 }
 
@@ -147,13 +152,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             config.read_cache_ttl.into(),
         ))
     });
-    tokio::spawn(live::run(
-        config.database.database_url.clone(),
-        db.clone(),
-        live.clone(),
-        cache.clone(),
-        shutdown.clone(),
-    ));
+    let mut supervisor = Supervisor::new(shutdown.clone(), SHUTDOWN_GRACE);
+    supervisor.spawn(
+        "LISTEN for results and changes",
+        live::run(
+            config.database.database_url.clone(),
+            db.clone(),
+            live.clone(),
+            cache.clone(),
+            shutdown.clone(),
+        ),
+    );
     let schema = graphql::build(
         Some(db.clone()),
         live,
@@ -166,11 +175,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let ready = Arc::new(AtomicBool::new(false));
     {
         let (ready, shutdown, db) = (ready.clone(), shutdown.clone(), db.clone());
-        tokio::spawn(async move {
+        supervisor.spawn("readiness check", async move {
             while !shutdown.is_cancelled() {
                 ready.store(db.ping().await.is_ok(), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    () = shutdown.cancelled() => {}
+                }
             }
+            Ok(())
         });
     }
     let state = AppState {
@@ -192,7 +205,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
-        .merge(entity::service::ops_router(Arc::new(move || {
+        .merge(plumbing::ops_router(Arc::new(move || {
             ready.load(Ordering::Relaxed)
         })));
     let cors = if config.cors_origins.is_empty() {
@@ -222,10 +235,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, tokens = config.api_tokens.len(), "Serving the API.");
-    let task = tokio::spawn(async move {
+    supervisor.spawn("HTTP server", async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+            .await?;
+        Ok(())
     });
-    Ok(Running { addr, task })
+    Ok(Running { addr, supervisor })
 }

@@ -6,18 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use entity::monitor_results;
+use entity::{channels, monitor_results};
+use plumbing::Backoff;
 use sea_orm::sea_query::ArrayType;
 use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::ReadCache;
-
-/// The channel the ingest worker announces new result ids on.
-pub const CHANNEL: &str = "pingpipe_results";
-/// The channel every API instance announces its mutations on (for the read caches).
-pub const CHANGES_CHANNEL: &str = "pingpipe_changes";
 
 /// A new result and its target's frequency (minutes).
 #[derive(Debug, Clone)]
@@ -80,34 +76,33 @@ pub async fn run(
     out: broadcast::Sender<Arc<LiveResult>>,
     cache: Option<Arc<ReadCache>>,
     stop: CancellationToken,
-) {
-    let mut attempt = 0u32;
+) -> anyhow::Result<()> {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_millis(6400));
     while !stop.is_cancelled() {
         let mut listener = match sqlx::postgres::PgListener::connect(&database_url).await {
             Ok(l) => l,
             Err(e) => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %e, "Cannot LISTEN for new results; retrying.");
-                let wait = Duration::from_millis(200).saturating_mul(1 << attempt.min(5));
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => continue,
-                    () = stop.cancelled() => return,
-                }
+                tracing::warn!(attempt = backoff.attempt() + 1, error = %e, "Cannot LISTEN for new results; retrying.");
+                backoff.wait(&stop).await;
+                continue;
             }
         };
-        if let Err(e) = listener.listen_all([CHANNEL, CHANGES_CHANNEL]).await {
-            tracing::warn!(error = %e, "LISTEN failed; retrying.");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Err(e) = listener
+            .listen_all([channels::RESULTS, channels::CHANGES])
+            .await
+        {
+            tracing::warn!(attempt = backoff.attempt() + 1, error = %e, "LISTEN failed; retrying.");
+            backoff.wait(&stop).await;
             continue;
         }
-        attempt = 0;
+        backoff.reset();
         if let Some(cache) = &cache {
             cache.set_listening(true);
         }
         loop {
             let note = tokio::select! {
                 note = listener.try_recv() => note,
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => return Ok(()),
             };
             // Ok(None): the connection was lost, and with it what was announced meanwhile
             // (sqlx `PgListener::try_recv`; `recv` would reconnect silently, which the read
@@ -122,14 +117,10 @@ pub async fn run(
             if let Some(cache) = &cache {
                 cache.changed();
             }
-            if note.channel() != CHANNEL {
+            if note.channel() != channels::RESULTS {
                 continue;
             }
-            let ids: Vec<i64> = note
-                .payload()
-                .split(',')
-                .filter_map(|id| id.trim().parse().ok())
-                .collect();
+            let ids = channels::parse_ids(note.payload());
             if ids.is_empty() || out.receiver_count() == 0 {
                 continue;
             }
@@ -146,4 +137,5 @@ pub async fn run(
             cache.set_listening(false);
         }
     }
+    Ok(())
 }

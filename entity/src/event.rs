@@ -4,7 +4,7 @@
 //! event carries `schema_version`; readers refuse versions they do not know and ignore fields
 //! they do not know, so a newer producer can add fields without breaking an older consumer.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{FailureClass, Frequency};
@@ -58,7 +58,22 @@ pub enum EventError {
     InvalidStatus(i32),
     #[error("duration_ms {0} is negative")]
     NegativeDuration(i32),
+    #[error("duration_ms {0} is longer than a day ({MAX_DURATION_MS} ms)")]
+    AbsurdDuration(i32),
+    #[error("{field} {value} is outside the years {MIN_YEAR}..={MAX_YEAR}")]
+    TimeOutOfRange { field: &'static str, value: String },
+    #[error("{field} contains a NUL character, which no text column can hold")]
+    NulInText { field: &'static str },
+    #[error("target_id {0} is not a target key (keys start at 1)")]
+    InvalidTarget(i32),
 }
+
+/// Longest duration a probe can report: a day (probes time out after seconds).
+pub const MAX_DURATION_MS: i32 = 86_400_000;
+/// Years an event's times may fall in. PostgreSQL stores 4713 BC to 294276 AD and chrono
+/// parses far more; a probe result outside these years is a forgery or a broken clock.
+pub const MIN_YEAR: i32 = 1970;
+pub const MAX_YEAR: i32 = 9999;
 
 /// Just enough of an event to read its version before trusting the rest of the shape.
 #[derive(Deserialize)]
@@ -116,7 +131,9 @@ impl ResultEvent {
     }
 
     /// Reads and validates a record value: known schema version, every field present, a
-    /// coherent outcome. Unknown extra fields are ignored.
+    /// coherent outcome, and nothing PostgreSQL could refuse (times within [`MIN_YEAR`] to
+    /// [`MAX_YEAR`], no NUL in text, a duration of at most a day). Unknown extra fields are
+    /// ignored.
     pub fn decode(bytes: &[u8]) -> Result<Self, EventError> {
         let probe: VersionProbe = serde_json::from_slice(bytes)?;
         if probe.schema_version != u64::from(RESULT_EVENT_SCHEMA_VERSION) {
@@ -128,6 +145,26 @@ impl ResultEvent {
         event.outcome()?;
         if event.duration_ms < 0 {
             return Err(EventError::NegativeDuration(event.duration_ms));
+        }
+        if event.duration_ms > MAX_DURATION_MS {
+            return Err(EventError::AbsurdDuration(event.duration_ms));
+        }
+        if event.target_id < 1 {
+            return Err(EventError::InvalidTarget(event.target_id));
+        }
+        for (field, time) in [
+            ("scheduled_at", event.scheduled_at),
+            ("start_time", event.start_time),
+        ] {
+            if !(MIN_YEAR..=MAX_YEAR).contains(&time.year()) {
+                return Err(EventError::TimeOutOfRange {
+                    field,
+                    value: time.to_rfc3339(),
+                });
+            }
+        }
+        if event.url.contains('\0') {
+            return Err(EventError::NulInText { field: "url" });
         }
         Ok(event)
     }
@@ -215,6 +252,63 @@ mod tests {
             ResultEvent::decode(br#"{"hello":"world"}"#),
             Err(EventError::Malformed(_))
         ));
+    }
+
+    /// Values serde and chrono accept but PostgreSQL would refuse are refused here, before
+    /// they reach a statement (a record that fails inside a batch would hold up the batch).
+    #[test]
+    fn event_decode_refuses_what_postgres_cannot_store() {
+        let good: serde_json::Value =
+            serde_json::from_slice(&sample(Outcome::Status(200)).encode()).unwrap();
+        let with = |field: &str, value: serde_json::Value| {
+            let mut v = good.clone();
+            v[field] = value;
+            ResultEvent::decode(&serde_json::to_vec(&v).unwrap())
+        };
+        let err = with("scheduled_at", "-5000-01-01T00:00:00Z".into()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EventError::TimeOutOfRange {
+                    field: "scheduled_at",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = with("start_time", "+200000-01-01T00:00:00Z".into()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EventError::TimeOutOfRange {
+                    field: "start_time",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = with("url", "http://127.0.0.1/\u{0}".into()).unwrap_err();
+        assert!(
+            matches!(err, EventError::NulInText { field: "url" }),
+            "{err}"
+        );
+        let err = with("duration_ms", (MAX_DURATION_MS + 1).into()).unwrap_err();
+        assert!(matches!(err, EventError::AbsurdDuration(_)), "{err}");
+        let err = with("target_id", 0.into()).unwrap_err();
+        assert!(matches!(err, EventError::InvalidTarget(0)), "{err}");
+        // A failure class with a NUL is not a failure class; the message may carry the NUL,
+        // which is why whoever stores a reason must make it storable (the ingest worker does).
+        let mut v = good.clone();
+        v["http_status"] = serde_json::Value::Null;
+        v["failure_class"] = "\u{0}".into();
+        assert!(matches!(
+            ResultEvent::decode(&serde_json::to_vec(&v).unwrap()),
+            Err(EventError::Malformed(_))
+        ));
+        // The limits themselves are accepted.
+        assert!(with("duration_ms", MAX_DURATION_MS.into()).is_ok());
+        assert!(with("scheduled_at", "9999-12-31T23:59:59Z".into()).is_ok());
+        assert!(with("scheduled_at", "1970-01-01T00:00:00Z".into()).is_ok());
     }
 
     #[test]

@@ -2,14 +2,13 @@
 //! entities, the [`Frequency`] and [`FailureClass`] types, the [`ResultEvent`] that travels on
 //! Kafka, and the topic names. Nothing here does I/O.
 
+pub mod channels;
 pub mod config;
 pub mod event;
 pub mod failure;
 pub mod frequency;
 pub mod topics;
 
-#[cfg(feature = "service")]
-pub mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -207,10 +207,7 @@ async fn main() {
 
     // 3. Steady load: 2,000 events/s as 10 transactions a second; commit → row committed.
     let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
-    listener
-        .listen(worker_ingest::store::NOTIFY_CHANNEL)
-        .await
-        .unwrap();
+    listener.listen(entity::channels::RESULTS).await.unwrap();
     let seen = tokio::spawn(async move {
         let mut seen: Vec<(i64, Instant)> = Vec::new();
         while let Ok(Ok(note)) = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await

@@ -50,6 +50,36 @@ pub struct Config {
     /// Log as JSON lines instead of readable text.
     #[arg(long, env = "PINGPIPE_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+
+    /// Test hook: the first writer panics after storing this many batches.
+    #[arg(long, hide = true)]
+    pub panic_writer_after: Option<u64>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Operator commands; without one the worker runs.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Sets the stored positions of this group on the topic to the log's start or end, e.g.
+    /// after the topic was recreated or the broker lost data (the worker then reports
+    /// "ahead of the log's end" and is not ready). Running workers pick the new positions up.
+    ResetPositions {
+        /// Where to: `earliest` re-reads what the log still holds (a result stored already is
+        /// skipped as a repeat), `latest` skips to its end.
+        #[arg(long, value_enum, default_value = "earliest")]
+        to: ResetTo,
+        /// Only this partition (default: every partition of the topic).
+        #[arg(long)]
+        partition: Option<i32>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResetTo {
+    Earliest,
+    Latest,
 }
 
 impl Config {

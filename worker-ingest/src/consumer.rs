@@ -11,6 +11,11 @@
 //! Failures: an undecodable record is parked (poison); a database error keeps the batch and the
 //! writer retries with capped backoff (transient) while this loop pauses the writer's partitions
 //! and keeps serving the group, nothing moves meanwhile; a partition found taken over is dropped.
+//! A fatal librdkafka error (another instance with the same `group.instance.id`, say) ends the
+//! loop with an error, which stops the process. A stored position ahead of the log's end (the
+//! topic was recreated, the broker lost data) is never skipped silently: the partition waits,
+//! `/readyz` says not ready, the log says ERROR until an operator resets the positions
+//! (`pingpipe-ingest reset-positions`), which this loop notices.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,13 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::metric_names as m;
 use crate::store::{Batch, Reject, Row, Store};
-use crate::writer::{self, Report};
-
-/// Full batches waiting for each writer. Pausing partitions is costly (librdkafka drops what it
-/// prefetched for them and fetches it again on resume): with one waiting batch the loop paused so
-/// often that a 1M-record backlog drained at 37k rows/s; with four, at 80k. Memory stays bounded:
-/// at most this many batches of `batch_max` records per writer.
-const QUEUED_BATCHES: usize = 4;
+use crate::writer::Report;
 
 /// Hears about rebalances, which happen inside `poll`; the loop acts on them after it returns.
 #[derive(Default)]
@@ -77,6 +76,16 @@ impl IngestContext {
 pub struct Progress {
     pub rows_written: AtomicU64,
     pub database_ok: AtomicBool,
+    /// Partitions whose stored position is ahead of the log's end.
+    pub positions_ahead: AtomicU64,
+}
+
+impl Progress {
+    /// What `/readyz` says: the database answers and no position is ahead of its log.
+    pub fn is_ready(&self) -> bool {
+        self.database_ok.load(Ordering::Relaxed)
+            && self.positions_ahead.load(Ordering::Relaxed) == 0
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,13 +175,14 @@ fn origin(message: &BorrowedMessage<'_>) -> Reject {
 
 pub struct Loop {
     pub consumer: BaseConsumer<IngestContext>,
+    /// One queue per writer (a writer owns the partitions p with p mod writers = its index).
+    pub queues: Vec<mpsc::Sender<Batch>>,
+    pub reports: std::sync::mpsc::Receiver<Report>,
     pub store: Store,
     pub runtime: Handle,
     pub topic: String,
     pub batch_max: usize,
     pub batch_wait: Duration,
-    /// Batches written at once (each writer owns the partitions p with p mod writers = its index).
-    pub writers: usize,
     pub progress: Arc<Progress>,
     pub stop: CancellationToken,
 }
@@ -186,50 +196,48 @@ struct Pending {
 }
 
 impl Loop {
-    /// Consumes until stopped, then hands what it gathered to the writers and waits for them.
-    pub fn run(self) {
-        let writer_stop = CancellationToken::new();
-        let (report_tx, reports) = std::sync::mpsc::channel::<Report>();
-        let mut tasks = Vec::new();
-        let mut pending: Vec<Pending> = (0..self.writers.max(1))
-            .map(|_| {
-                let (queue, batches) = mpsc::channel::<Batch>(QUEUED_BATCHES);
-                tasks.push(self.runtime.spawn(writer::run(
-                    self.store.clone(),
-                    batches,
-                    report_tx.clone(),
-                    self.progress.clone(),
-                    writer_stop.clone(),
-                )));
-                Pending {
-                    batch: Batch::default(),
-                    started: None,
-                    queue,
-                    paused: Vec::new(),
-                }
+    /// Consumes until stopped, then hands what it gathered to the writers and waits for them;
+    /// an error when librdkafka reports a fatal error.
+    pub fn run(mut self) -> anyhow::Result<()> {
+        let mut pending: Vec<Pending> = std::mem::take(&mut self.queues)
+            .into_iter()
+            .map(|queue| Pending {
+                batch: Batch::default(),
+                started: None,
+                queue,
+                paused: Vec::new(),
             })
             .collect();
-        drop(report_tx);
+        anyhow::ensure!(!pending.is_empty(), "no writer to hand batches to");
         // Per partition we own: the offset of the next record to store.
         let mut next: HashMap<i32, i64> = HashMap::new();
+        let mut ahead: HashMap<i32, i64> = HashMap::new();
         let mut last_lag = Instant::now();
+        let mut result = Ok(());
         while !self.stop.is_cancelled() {
             let polled = self.consumer.poll(Duration::from_millis(20));
-            self.forget_revoked(&mut next, &mut pending);
-            self.handle_reports(&reports, &mut next);
+            self.forget_revoked(&mut next, &mut ahead, &mut pending);
+            self.handle_reports(&mut next);
             match polled {
                 Some(Ok(message)) => {
                     let slot = message.partition().rem_euclid(pending.len() as i32) as usize;
                     self.take(&message, &mut next, &mut pending[slot]);
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; carrying on."),
+                Some(Err(e)) => {
+                    // librdkafka raises a fatal error as an error event, then says what it was.
+                    if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                        result = Err(fatal(code, &reason));
+                        break;
+                    }
+                    tracing::warn!(error = %e, "Kafka consumer error; carrying on.");
+                }
                 None => {}
             }
             for p in &mut pending {
                 self.hand_over(p, false);
             }
-            if last_lag.elapsed() >= Duration::from_secs(5) {
-                self.report_lag(&next);
+            if last_lag.elapsed() >= LAG_EVERY {
+                self.check_positions(&mut next, &mut ahead);
                 last_lag = Instant::now();
             }
         }
@@ -250,11 +258,16 @@ impl Loop {
             }
         }
         drop(pending);
-        writer_stop.cancel();
-        for task in tasks {
-            let _ = self.runtime.block_on(task);
+        // The writers' last reports, for the offsets shown to lag tools; they end (and drop
+        // their senders) once their queues are drained.
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.reports.recv_timeout(left) {
+                Ok(report) => self.handle_report(report, &mut next),
+                Err(_) => break,
+            }
         }
-        self.handle_reports(&reports, &mut next);
+        result
     }
 
     /// Gives the gathered batch to its writer when it is full or old enough (or `now`). When the
@@ -306,9 +319,17 @@ impl Loop {
         }
     }
 
-    fn forget_revoked(&self, next: &mut HashMap<i32, i64>, pending: &mut [Pending]) {
+    fn forget_revoked(
+        &self,
+        next: &mut HashMap<i32, i64>,
+        ahead: &mut HashMap<i32, i64>,
+        pending: &mut [Pending],
+    ) {
         for partition in self.consumer.context().take_revoked() {
             next.remove(&partition);
+            if ahead.remove(&partition).is_some() {
+                self.mark_ahead(partition, false, ahead.len());
+            }
             for p in pending.iter_mut() {
                 p.batch.drop_partition(partition);
                 p.paused.retain(|x| *x != partition);
@@ -316,27 +337,27 @@ impl Loop {
         }
     }
 
-    fn handle_reports(
-        &self,
-        reports: &std::sync::mpsc::Receiver<Report>,
-        next: &mut HashMap<i32, i64>,
-    ) {
-        while let Ok(report) = reports.try_recv() {
-            match report {
-                Report::Stored {
-                    positions,
-                    records,
-                    written,
-                } => {
-                    metrics::histogram!(m::INGEST_BATCH_SIZE).record(records as f64);
-                    metrics::counter!(m::INGEST_ROWS).increment(written.inserted);
-                    metrics::counter!(m::INGEST_CONFLICTS).increment(written.conflicts);
-                    metrics::counter!(m::INGEST_REJECTS).increment(written.rejected);
-                    self.commit_to_kafka(&positions);
-                }
-                Report::Lost(partition) => {
-                    next.remove(&partition);
-                }
+    fn handle_reports(&self, next: &mut HashMap<i32, i64>) {
+        while let Ok(report) = self.reports.try_recv() {
+            self.handle_report(report, next);
+        }
+    }
+
+    fn handle_report(&self, report: Report, next: &mut HashMap<i32, i64>) {
+        match report {
+            Report::Stored {
+                positions,
+                records,
+                written,
+            } => {
+                metrics::histogram!(m::INGEST_BATCH_SIZE).record(records as f64);
+                metrics::counter!(m::INGEST_ROWS).increment(written.inserted);
+                metrics::counter!(m::INGEST_CONFLICTS).increment(written.conflicts);
+                metrics::counter!(m::INGEST_REJECTS).increment(written.rejected);
+                self.commit_to_kafka(&positions);
+            }
+            Report::Lost(partition) => {
+                next.remove(&partition);
             }
         }
     }
@@ -430,15 +451,97 @@ impl Loop {
         }
     }
 
-    fn report_lag(&self, next: &HashMap<i32, i64>) {
-        for (partition, position) in next {
-            if let Ok((_, high)) =
+    /// Every few seconds: the lag of each partition, and whether a position is ahead of its log.
+    /// A position ahead (the topic was recreated, the broker lost data) means the records
+    /// arriving are older than what is stored: nothing is written, and since that must not go
+    /// unnoticed, the partition is reported until an operator resets the stored positions;
+    /// then the partition starts again from the new position.
+    fn check_positions(&self, next: &mut HashMap<i32, i64>, ahead: &mut HashMap<i32, i64>) {
+        let partitions: Vec<(i32, i64)> = next.iter().map(|(p, n)| (*p, *n)).collect();
+        for (partition, position) in partitions {
+            let Ok((_, high)) =
                 self.consumer
-                    .fetch_watermarks(&self.topic, *partition, Duration::from_secs(1))
-            {
-                metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string())
-                    .set((high - position).max(0) as f64);
+                    .fetch_watermarks(&self.topic, partition, Duration::from_secs(1))
+            else {
+                continue;
+            };
+            metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string())
+                .set((high - position).max(0) as f64);
+            if position <= high {
+                if ahead.remove(&partition).is_some() {
+                    self.mark_ahead(partition, false, ahead.len());
+                }
+                continue;
+            }
+            // Has an operator reset it meanwhile? Then start over from the stored position.
+            match self.runtime.block_on(self.store.position(partition)) {
+                Ok(stored) if stored != position => {
+                    tracing::info!(
+                        partition,
+                        stored,
+                        "Stored position changed; starting from it."
+                    );
+                    // Seek now: the records before the log's end were read (and skipped) already.
+                    match self.consumer.seek(
+                        &self.topic,
+                        partition,
+                        Offset::Offset(stored),
+                        Duration::from_secs(10),
+                    ) {
+                        Ok(()) => {
+                            next.insert(partition, stored);
+                        }
+                        Err(e) => {
+                            tracing::warn!(partition, error = %e, "Seek failed; the next record seeks again.");
+                            next.remove(&partition);
+                        }
+                    }
+                    if ahead.remove(&partition).is_some() {
+                        self.mark_ahead(partition, false, ahead.len());
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, "Cannot re-read the stored position.")
+                }
+            }
+            tracing::error!(
+                topic = self.topic,
+                partition,
+                stored_position = position,
+                log_end = high,
+                "The stored position of topic {} partition {partition} is {position}, ahead of the \
+                 log's end {high} (topic recreated or broker data lost?): nothing of it is stored \
+                 until the positions are reset with `pingpipe-ingest reset-positions`.",
+                self.topic
+            );
+            if ahead.insert(partition, position).is_none() {
+                self.mark_ahead(partition, true, ahead.len());
             }
         }
     }
+
+    fn mark_ahead(&self, partition: i32, is_ahead: bool, count: usize) {
+        metrics::gauge!(m::INGEST_POSITION_AHEAD, "partition" => partition.to_string())
+            .set(if is_ahead { 1.0 } else { 0.0 });
+        self.progress
+            .positions_ahead
+            .store(count as u64, Ordering::Relaxed);
+    }
+}
+
+/// How often lag and positions are checked against the broker.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// A fatal librdkafka error as the process reports it, with what it usually means.
+fn fatal(code: rdkafka::types::RDKafkaErrorCode, reason: &str) -> anyhow::Error {
+    let hint = match code {
+        rdkafka::types::RDKafkaErrorCode::FencedInstanceId => {
+            " (another ingest instance runs with the same PINGPIPE_INGEST_INSTANCE; each \
+             instance needs its own name)"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("fatal Kafka consumer error {code:?}: {reason}{hint}")
 }

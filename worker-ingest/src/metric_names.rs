@@ -8,6 +8,8 @@ pub const INGEST_BATCH_SIZE: &str = "pingpipe_ingest_batch_size";
 pub const INGEST_COMMIT_LATENCY: &str = "pingpipe_ingest_commit_seconds";
 /// Records behind the partition's end, by `partition`.
 pub const INGEST_LAG: &str = "pingpipe_ingest_lag_records";
+/// 1 while a partition's stored position is ahead of its log's end (needs an operator).
+pub const INGEST_POSITION_AHEAD: &str = "pingpipe_ingest_position_ahead";
 /// Records parked in `rejected_records`, by `reason` kind.
 pub const INGEST_REJECTS: &str = "pingpipe_ingest_rejected_total";
 /// Rows already stored for their (target, slot), skipped.
@@ -24,6 +26,10 @@ pub fn describe() {
         "Duration of one batch's PostgreSQL transaction."
     );
     metrics::describe_gauge!(INGEST_LAG, "Records behind the partition's end.");
+    metrics::describe_gauge!(
+        INGEST_POSITION_AHEAD,
+        "1 while the partition's stored position is ahead of its log's end (reset needed)."
+    );
     metrics::describe_counter!(INGEST_REJECTS, "Records parked in rejected_records.");
     metrics::describe_counter!(INGEST_CONFLICTS, "Rows already stored for their slot.");
     metrics::describe_counter!(INGEST_RETRIES, "Failed batch writes, retried.");

@@ -8,18 +8,15 @@
 //! `ON CONFLICT DO NOTHING`). After the rows, `pg_notify` announces their ids;
 //! PostgreSQL delivers it at commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use entity::channels;
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqlErr,
+    Statement, TransactionTrait, sqlx,
 };
-
-/// The channel `pg_notify` announces new result ids on (comma-separated in the payload).
-pub const NOTIFY_CHANNEL: &str = "pingpipe_results";
-/// PostgreSQL's payload limit is 8000 bytes; stay below it.
-const NOTIFY_PAYLOAD_MAX: usize = 7900;
 
 /// One result to insert.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,11 +123,12 @@ impl Store {
         let txn = self.db.begin().await?;
         let mut written = Written::default();
 
-        // Targets that exist, locked against removal until we commit.
+        // Targets that exist, locked against removal until we commit. The answer comes back in
+        // heap order, not key order (an updated target moves in the heap), hence a set.
         let mut ids: Vec<i32> = batch.rows.iter().map(|(r, _)| r.target_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let existing: Vec<i32> = txn
+        let existing: HashSet<i32> = txn
             .query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT urltargets_pk FROM urltargets WHERE urltargets_pk = ANY($1) FOR KEY SHARE",
@@ -143,67 +141,55 @@ impl Store {
             .iter()
             .map(|row| row.try_get_by_index::<i32>(0))
             .collect::<Result<_, _>>()?;
-        type Entries<'a> = Vec<&'a (Row, Reject)>;
         let (rows, orphans): (Entries<'_>, Entries<'_>) = batch
             .rows
             .iter()
-            .partition(|(row, _)| existing.binary_search(&row.target_id).is_ok());
+            .partition(|(row, _)| existing.contains(&row.target_id));
         let mut rejects: Vec<Reject> = batch.rejects.clone();
         rejects.extend(orphans.into_iter().map(|(row, record)| Reject {
             reason: format!("target {} does not exist (removed?)", row.target_id),
             ..record.clone()
         }));
 
+        // Rows in parts: a part PostgreSQL refuses for its data is split until the records
+        // responsible are found; they are parked with PostgreSQL's reason, the rest is stored.
         let mut new_ids: Vec<i64> = Vec::new();
-        if !rows.is_empty() {
-            let col =
-                |f: &dyn Fn(&Row) -> Value| rows.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
-            let columns = [
-                array(ArrayType::Int, col(&|r| Value::Int(Some(r.target_id)))),
-                // Arrays cannot carry NULLs through the binder: 0 and '' stand for "none" and
-                // become NULL again in the statement.
-                array(
-                    ArrayType::Int,
-                    col(&|r| Value::Int(Some(r.http_status.unwrap_or(0)))),
-                ),
-                array(
-                    ArrayType::String,
-                    col(&|r| Value::String(Some(r.failure_class.clone().unwrap_or_default()))),
-                ),
-                array(
-                    ArrayType::ChronoDateTimeUtc,
-                    col(&|r| Value::ChronoDateTimeUtc(Some(r.start_time))),
-                ),
-                array(ArrayType::Int, col(&|r| Value::Int(Some(r.duration_ms)))),
-                array(
-                    ArrayType::ChronoDateTimeUtc,
-                    col(&|r| Value::ChronoDateTimeUtc(Some(r.scheduled_at))),
-                ),
-            ];
-            // A repeated (target, slot) is rare (the monitor publishes each slot once), and
-            // `ON CONFLICT` costs every row an extra index probe: insert plainly first, and only
-            // when the unique key objects, again from the savepoint with `ON CONFLICT`.
-            let attempt = txn.begin().await?;
-            let inserted = match attempt.query_all_raw(insert_rows(&columns, false)).await {
-                Ok(inserted) => {
-                    attempt.commit().await?;
-                    inserted
+        let mut parts: Vec<Entries<'_>> = vec![rows];
+        while let Some(part) = parts.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            match insert_part(&txn, &part).await {
+                Ok(ids) => {
+                    written.conflicts += (part.len() - ids.len()) as u64;
+                    new_ids.extend(ids);
                 }
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                    attempt.rollback().await?;
-                    txn.query_all_raw(insert_rows(&columns, true)).await?
+                Err(e) if is_data_error(&e) && part.len() > 1 => {
+                    let (left, right) = part.split_at(part.len() / 2);
+                    parts.push(right.to_vec());
+                    parts.push(left.to_vec());
+                }
+                Err(e) if is_data_error(&e) => {
+                    let (_, record) = part[0];
+                    tracing::warn!(
+                        partition = record.partition,
+                        offset = record.offset,
+                        error = %e,
+                        "Parking a record PostgreSQL refuses."
+                    );
+                    rejects.push(Reject {
+                        reason: format!("refused by PostgreSQL: {}", database_message(&e)),
+                        ..record.clone()
+                    });
                 }
                 Err(e) => return Err(e.into()),
-            };
-            for row in &inserted {
-                new_ids.push(row.try_get_by_index::<i64>(0)?);
             }
-            written.inserted = new_ids.len() as u64;
-            written.conflicts = rows.len() as u64 - written.inserted;
         }
+        written.inserted = new_ids.len() as u64;
 
         if !rejects.is_empty() {
             let col = |f: &dyn Fn(&Reject) -> Value| rejects.iter().map(f).collect::<Vec<_>>();
+            let reason = |r: &Reject| Value::String(Some(storable(&r.reason)));
             let result = txn
                 .execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
@@ -217,7 +203,7 @@ impl Store {
                         array(ArrayType::BigInt, col(&|r| Value::BigInt(Some(r.offset)))),
                         array(ArrayType::Bytes, col(&|r| Value::Bytes(Some(r.key.clone().unwrap_or_default())))),
                         array(ArrayType::Bytes, col(&|r| Value::Bytes(Some(r.payload.clone().unwrap_or_default())))),
-                        array(ArrayType::String, col(&|r| Value::String(Some(r.reason.clone())))),
+                        array(ArrayType::String, col(&reason)),
                     ],
                 ))
                 .await?;
@@ -250,10 +236,10 @@ impl Store {
                 DbBackend::Postgres,
                 "SELECT pg_notify($1, chunk) FROM unnest($2::text[]) chunk",
                 [
-                    NOTIFY_CHANNEL.into(),
+                    channels::RESULTS.into(),
                     array(
                         ArrayType::String,
-                        notify_payloads(&new_ids)
+                        channels::result_payloads(&new_ids)
                             .into_iter()
                             .map(|p| Value::String(Some(p)))
                             .collect(),
@@ -265,6 +251,122 @@ impl Store {
         txn.commit().await?;
         Ok(written)
     }
+}
+
+type Entries<'a> = Vec<&'a (Row, Reject)>;
+
+/// Inserts `part` in a savepoint, returning the new keys; nothing of it when it fails. A
+/// repeated (target, slot) is rare (the monitor publishes each slot once), and `ON CONFLICT`
+/// costs every row an extra index probe: insert plainly first, and only when the unique key
+/// objects, again from the savepoint with `ON CONFLICT` (repeats are then skipped).
+async fn insert_part(
+    txn: &DatabaseTransaction,
+    part: &[&(Row, Reject)],
+) -> Result<Vec<i64>, DbErr> {
+    let col = |f: &dyn Fn(&Row) -> Value| part.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
+    let columns = [
+        array(ArrayType::Int, col(&|r| Value::Int(Some(r.target_id)))),
+        // Arrays cannot carry NULLs through the binder: 0 and '' stand for "none" and become
+        // NULL again in the statement.
+        array(
+            ArrayType::Int,
+            col(&|r| Value::Int(Some(r.http_status.unwrap_or(0)))),
+        ),
+        array(
+            ArrayType::String,
+            col(&|r| Value::String(Some(r.failure_class.clone().unwrap_or_default()))),
+        ),
+        array(
+            ArrayType::ChronoDateTimeUtc,
+            col(&|r| Value::ChronoDateTimeUtc(Some(r.start_time))),
+        ),
+        array(ArrayType::Int, col(&|r| Value::Int(Some(r.duration_ms)))),
+        array(
+            ArrayType::ChronoDateTimeUtc,
+            col(&|r| Value::ChronoDateTimeUtc(Some(r.scheduled_at))),
+        ),
+    ];
+    let mut skip_repeats = false;
+    loop {
+        let attempt = txn.begin().await?;
+        match attempt
+            .query_all_raw(insert_rows(&columns, skip_repeats))
+            .await
+        {
+            Ok(inserted) => {
+                attempt.commit().await?;
+                return inserted
+                    .iter()
+                    .map(|row| row.try_get_by_index::<i64>(0))
+                    .collect();
+            }
+            Err(e) => {
+                attempt.rollback().await?;
+                let repeat = matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)));
+                if skip_repeats || !repeat {
+                    return Err(e);
+                }
+                skip_repeats = true;
+            }
+        }
+    }
+}
+
+/// PostgreSQL's SQLSTATE of a failed statement, if it got that far.
+fn sqlstate(e: &DbErr) -> Option<String> {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sqlx::Error::Database(e) => e.code().map(|c| c.into_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether PostgreSQL refused the statement for the values in it, so the same rows would fail
+/// again: SQLSTATE classes 22 (data exception: invalid text, a value out of range) and 23
+/// (integrity constraint: check, not null, a target removed meanwhile), and 54000 (a value too
+/// large for an index). Everything else (a lost connection, a shutdown, a deadlock, a full disk,
+/// a missing table or privilege) is not the data's fault: the batch is retried, never parked.
+/// (PostgreSQL manual, Appendix A "PostgreSQL Error Codes".)
+pub fn is_data_error(e: &DbErr) -> bool {
+    sqlstate(e)
+        .is_some_and(|code| code.starts_with("22") || code.starts_with("23") || code == "54000")
+}
+
+/// The database's own message for `e`, without the driver's wrapping.
+fn database_message(e: &DbErr) -> String {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            match inner.as_ref() {
+                sqlx::Error::Database(db) => match db.code() {
+                    Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+                    None => db.message().to_owned(),
+                },
+                other => other.to_string(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Longest reason kept in `rejected_records`, in characters.
+const REASON_MAX_CHARS: usize = 2000;
+
+/// `text` as PostgreSQL can always store it: a NUL (which a text column refuses) is written
+/// as `\0`, and the text is cut at [`REASON_MAX_CHARS`] characters.
+pub fn storable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(REASON_MAX_CHARS)
+        .collect::<String>()
+        .replace('\0', "\\0");
+    if text.chars().nth(REASON_MAX_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// The statement inserting the rows given as six column arrays, returning the new keys; with
@@ -289,41 +391,17 @@ fn insert_rows(columns: &[Value; 6], skip_repeats: bool) -> Statement {
     )
 }
 
-/// The ids as comma-separated payloads, each within PostgreSQL's NOTIFY limit.
-pub fn notify_payloads(ids: &[i64]) -> Vec<String> {
-    let mut payloads = Vec::new();
-    let mut current = String::new();
-    for id in ids {
-        let id = id.to_string();
-        if !current.is_empty() && current.len() + 1 + id.len() > NOTIFY_PAYLOAD_MAX {
-            payloads.push(std::mem::take(&mut current));
-        }
-        if !current.is_empty() {
-            current.push(',');
-        }
-        current.push_str(&id);
-    }
-    if !current.is_empty() {
-        payloads.push(current);
-    }
-    payloads
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn notify_payloads_stay_under_the_limit_and_keep_every_id() {
-        let ids: Vec<i64> = (1_000_000_000..1_000_005_000).collect();
-        let payloads = notify_payloads(&ids);
-        assert!(payloads.len() > 1);
-        assert!(payloads.iter().all(|p| p.len() <= NOTIFY_PAYLOAD_MAX));
-        let back: Vec<i64> = payloads
-            .iter()
-            .flat_map(|p| p.split(',').map(|s| s.parse::<i64>().unwrap()))
-            .collect();
-        assert_eq!(back, ids);
-        assert!(notify_payloads(&[]).is_empty());
+    fn reasons_are_storable_whatever_they_quote() {
+        assert_eq!(storable("unknown variant `\0`"), "unknown variant `\\0`");
+        let long = "é".repeat(REASON_MAX_CHARS + 5);
+        let kept = storable(&long);
+        assert_eq!(kept.chars().count(), REASON_MAX_CHARS + 1);
+        assert!(kept.ends_with('…'));
+        assert_eq!(storable("fine"), "fine");
     }
 }

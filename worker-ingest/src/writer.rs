@@ -2,13 +2,17 @@
 //! writers) and write that share's batches in order, so several PostgreSQL transactions run at
 //! once while every partition's positions still advance one batch after the other.
 //!
-//! A writer retries a failed batch with capped backoff until it is stored (no position moves
-//! meanwhile); a partition found taken over is dropped from the batch and reported.
+//! Records PostgreSQL refuses for their data are parked by the store (poison); any other
+//! database error is transient: the writer retries the batch with capped backoff until it is
+//! stored (no position moves meanwhile). A partition found taken over is dropped from the batch
+//! and reported. A writer ends when its queue closes; the supervisor treats any other end (a
+//! panic) as fatal for the process.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use plumbing::Backoff;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +20,8 @@ use crate::consumer::Progress;
 use crate::metric_names as m;
 use crate::store::{Batch, Store, StoreError, Written};
 
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// After this many failed attempts in a row a person must look: the log says ERROR.
+const ATTEMPTS_BEFORE_ERROR: u32 = 5;
 
 /// What a writer tells the consuming loop.
 #[derive(Debug)]
@@ -31,58 +36,71 @@ pub enum Report {
     Lost(i32),
 }
 
-/// Writes the batches it receives, in order, until the channel closes. With `stop` cancelled a
-/// failing batch is given up (it will be read again: nothing of it was stored).
-pub async fn run(
-    store: Store,
-    mut batches: mpsc::Receiver<Batch>,
-    reports: std::sync::mpsc::Sender<Report>,
-    progress: Arc<Progress>,
-    stop: CancellationToken,
-) {
-    while let Some(mut batch) = batches.recv().await {
-        let mut attempt = 0u32;
-        while !batch.is_empty() {
-            let started = Instant::now();
-            match store.write(&batch).await {
-                Ok(written) => {
-                    metrics::histogram!(m::INGEST_COMMIT_LATENCY)
-                        .record(started.elapsed().as_secs_f64());
-                    progress.database_ok.store(true, Ordering::Relaxed);
-                    progress
-                        .rows_written
-                        .fetch_add(written.inserted, Ordering::Relaxed);
-                    let positions = batch.positions.iter().map(|(p, (_, n))| (*p, *n)).collect();
-                    let _ = reports.send(Report::Stored {
-                        positions,
-                        records: batch.len(),
-                        written,
-                    });
-                    break;
-                }
-                Err(StoreError::PartitionLost(partition)) => {
-                    tracing::warn!(partition, "Partition taken over; dropping its records.");
-                    batch.drop_partition(partition);
-                    let _ = reports.send(Report::Lost(partition));
-                }
-                Err(StoreError::Db(e)) => {
-                    attempt += 1;
-                    progress.database_ok.store(false, Ordering::Relaxed);
-                    metrics::counter!(m::INGEST_RETRIES).increment(1);
-                    if stop.is_cancelled() {
-                        tracing::warn!(records = batch.len(), error = %e, "Batch dropped on shutdown; it will be read again.");
+/// One writer's share of the work.
+pub struct Writer {
+    pub store: Store,
+    pub batches: mpsc::Receiver<Batch>,
+    pub reports: std::sync::mpsc::Sender<Report>,
+    pub progress: Arc<Progress>,
+    /// Once cancelled, a failing batch is given up (it will be read again: nothing of it was
+    /// stored) instead of retried.
+    pub stop: CancellationToken,
+    /// Test hook (`--panic-writer-after`): panic after storing this many batches.
+    pub panic_after: Option<u64>,
+}
+
+impl Writer {
+    /// Writes the batches it receives, in order, until the channel closes.
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let mut stored = 0u64;
+        while let Some(mut batch) = self.batches.recv().await {
+            let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+            while !batch.is_empty() {
+                let started = Instant::now();
+                match self.store.write(&batch).await {
+                    Ok(written) => {
+                        metrics::histogram!(m::INGEST_COMMIT_LATENCY)
+                            .record(started.elapsed().as_secs_f64());
+                        self.progress.database_ok.store(true, Ordering::Relaxed);
+                        self.progress
+                            .rows_written
+                            .fetch_add(written.inserted, Ordering::Relaxed);
+                        let positions =
+                            batch.positions.iter().map(|(p, (_, n))| (*p, *n)).collect();
+                        let _ = self.reports.send(Report::Stored {
+                            positions,
+                            records: batch.len(),
+                            written,
+                        });
                         break;
                     }
-                    let wait = Duration::from_millis(100)
-                        .saturating_mul(1 << attempt.min(6))
-                        .min(MAX_BACKOFF);
-                    tracing::warn!(attempt, records = batch.len(), error = %e, ?wait, "Cannot write the batch; retrying, no position moves.");
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = stop.cancelled() => {}
+                    Err(StoreError::PartitionLost(partition)) => {
+                        tracing::warn!(partition, "Partition taken over; dropping its records.");
+                        batch.drop_partition(partition);
+                        let _ = self.reports.send(Report::Lost(partition));
+                    }
+                    Err(StoreError::Db(e)) => {
+                        self.progress.database_ok.store(false, Ordering::Relaxed);
+                        metrics::counter!(m::INGEST_RETRIES).increment(1);
+                        if self.stop.is_cancelled() {
+                            tracing::warn!(records = batch.len(), error = %e, "Batch dropped on shutdown; it will be read again.");
+                            break;
+                        }
+                        let attempt = backoff.attempt() + 1;
+                        if attempt >= ATTEMPTS_BEFORE_ERROR {
+                            tracing::error!(attempt, records = batch.len(), error = %e, "Still cannot write the batch; retrying, no position moves.");
+                        } else {
+                            tracing::warn!(attempt, records = batch.len(), error = %e, "Cannot write the batch; retrying, no position moves.");
+                        }
+                        backoff.wait(&self.stop).await;
                     }
                 }
             }
+            stored += 1;
+            if self.panic_after.is_some_and(|n| stored >= n) {
+                panic!("test hook: writer panics after {stored} batches (--panic-writer-after)");
+            }
         }
+        Ok(())
     }
 }

@@ -72,6 +72,12 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_MONITOR_TARGETS_REFRESH", default_value = "2s")]
     pub targets_refresh: humantime::Duration,
 
+    /// Longest a shutdown takes: in-flight probes finish and the last results are committed
+    /// within it; what Kafka has not taken by then (during a broker outage, say) is dropped and
+    /// counted in the log.
+    #[arg(long, env = "PINGPIPE_MONITOR_SHUTDOWN_TIMEOUT", default_value = "10s")]
+    pub shutdown_timeout: humantime::Duration,
+
     /// Address for /healthz, /readyz and /metrics (port 0 picks a free port).
     #[arg(long, env = "PINGPIPE_MONITOR_ADDR", default_value = "127.0.0.1:9101")]
     pub listen: SocketAddr,

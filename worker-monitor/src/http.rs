@@ -1,11 +1,13 @@
-//! What `/readyz` reports for the monitor: targets loaded and the producer initialised.
+//! What `/readyz` reports for the monitor: targets loaded and the producer publishing.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Default)]
 pub struct Readiness {
     pub targets_loaded: AtomicBool,
-    pub producer_ready: AtomicBool,
+    /// Set by the publisher: true while its last transactional call succeeded and none hangs.
+    pub producer_ready: Arc<AtomicBool>,
 }
 
 impl Readiness {

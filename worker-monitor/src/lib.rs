@@ -22,13 +22,12 @@ pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use entity::ResultEvent;
+use plumbing::{OpsServer, Supervisor};
 use tokio::sync::{Mutex, mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use config::Config;
 use guard::DenyList;
@@ -37,6 +36,10 @@ use metric_names as m;
 use probe::{ProbeSettings, Prober};
 use publisher::{Pending, PublishError, Publisher, PublisherSettings};
 use scheduler::{Job, TargetSet};
+
+/// The producer's `transaction.timeout.ms`: a crashed instance's open transaction blocks
+/// read_committed readers at most this long.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the monitor could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +55,8 @@ pub enum MonitorError {
     Database(#[from] sea_orm::DbErr),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
-    #[error("the monitor task panicked")]
-    Panicked,
+    #[error(transparent)]
+    Stopped(#[from] plumbing::Stopped),
 }
 
 /// A started monitor.
@@ -63,7 +66,7 @@ pub struct Running {
     /// The producer's transactional.id.
     pub transactional_id: String,
     shutdown: CancellationToken,
-    task: JoinHandle<Result<(), MonitorError>>,
+    supervisor: Supervisor,
 }
 
 impl Running {
@@ -72,29 +75,32 @@ impl Running {
         self.shutdown.cancel();
     }
 
-    /// Waits until the monitor has stopped, by request or by a fatal error.
+    /// Waits until the monitor has stopped, by request or by a fatal error (which names the
+    /// task that failed).
     pub async fn wait(self) -> Result<(), MonitorError> {
-        self.task.await.map_err(|_| MonitorError::Panicked)?
+        Ok(self.supervisor.wait().await?)
     }
 }
 
 /// Starts the monitor: serves health and metrics, initialises the producer (waiting for the
-/// broker if need be), then schedules and probes until `shutdown` is cancelled.
+/// broker if need be), then schedules and probes until `shutdown` is cancelled. Every task runs
+/// under one supervisor: one that fails, panics or ends unasked stops the others.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, MonitorError> {
     let readiness = Arc::new(Readiness::default());
-    let _recorder = entity::service::metrics_handle();
+    let _recorder = plumbing::metrics_handle();
     telemetry::describe_metrics();
+    let shutdown_timeout: Duration = config.shutdown_timeout.into();
+    let mut supervisor = Supervisor::new(shutdown.clone(), shutdown_timeout);
     let ready = readiness.clone();
-    let (http_addr, _server) = entity::service::serve_ops(
-        config.listen,
-        Arc::new(move || ready.is_ready()),
-        shutdown.clone(),
-    )
-    .await
-    .map_err(|source| MonitorError::Listen {
+    let listen_error = |source| MonitorError::Listen {
         addr: config.listen,
         source,
-    })?;
+    };
+    let ops = OpsServer::bind(config.listen, Arc::new(move || ready.is_ready()))
+        .await
+        .map_err(listen_error)?;
+    let http_addr = ops.local_addr().map_err(listen_error)?;
+    supervisor.spawn("health and metrics server", ops.serve(shutdown.clone()));
 
     let db = config.database.connect_lazy(2).await?;
 
@@ -112,6 +118,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         transactional_id: transactional_id.clone(),
         commit_interval: config.commit_interval.into(),
         max_batch: 10_000,
+        transaction_timeout: TRANSACTION_TIMEOUT,
     };
     tracing::info!(
         transactional_id,
@@ -123,78 +130,96 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         "Starting the monitor."
     );
 
-    let task_shutdown = shutdown.clone();
-    let task = tokio::spawn(async move {
-        let publisher = Publisher::connect(settings, &task_shutdown).await;
-        let publisher = match publisher {
-            Ok(p) => p,
-            Err(PublishError::Cancelled) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        readiness.producer_ready.store(true, Ordering::Relaxed);
-        run_pipeline(config, db, prober, publisher, readiness, task_shutdown).await
+    // The publisher keeps trying after a shutdown request for most of the shutdown timeout
+    // (the rest is for the process to wind down), then drops what is left and says how much.
+    let give_up = CancellationToken::new();
+    {
+        let (shutdown, give_up) = (shutdown.clone(), give_up.clone());
+        let budget = shutdown_timeout.mul_f64(0.8);
+        supervisor.spawn("shutdown deadline", async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(budget).await;
+            give_up.cancel();
+            Ok(())
+        });
+    }
+
+    let (targets_tx, targets_rx) = watch::channel(TargetSet::default());
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(config.concurrency.max(1));
+    let (results_tx, results_rx) = mpsc::channel::<Pending>(config.concurrency.max(1) * 2);
+    // Scheduling starts once the producer can publish.
+    let (producer_up, producer_up_rx) = watch::channel(false);
+
+    {
+        let ready = readiness.clone();
+        let stop = shutdown.clone();
+        supervisor.spawn("publisher", async move {
+            let publisher = {
+                let connected = Publisher::connect(settings, ready.producer_ready.clone(), give_up);
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    connected = connected => connected,
+                }
+            };
+            let publisher = match publisher {
+                Ok(p) => p,
+                Err(PublishError::Cancelled) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let _ = producer_up.send(true);
+            publisher.run(results_rx).await?;
+            tracing::info!("Every finished probe was committed or counted.");
+            Ok(())
+        });
+    }
+    supervisor.spawn(
+        "target list refresh",
+        targets::refresh(
+            db,
+            config.shard,
+            config.targets_refresh.into(),
+            targets_tx,
+            readiness.clone(),
+            shutdown.clone(),
+        ),
+    );
+    supervisor.spawn(
+        "scheduler",
+        scheduler::run(
+            config.minute(),
+            targets_rx,
+            producer_up_rx,
+            jobs_tx,
+            shutdown.clone(),
+        ),
+    );
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let workers = config.concurrency.max(1);
+    let stop = shutdown.clone();
+    supervisor.spawn("probe workers", async move {
+        let mut pool = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            pool.spawn(probe_worker(
+                jobs_rx.clone(),
+                prober.clone(),
+                results_tx.clone(),
+                stop.clone(),
+            ));
+        }
+        drop(results_tx);
+        while let Some(joined) = pool.join_next().await {
+            if let Err(e) = joined {
+                anyhow::bail!("a probe worker died: {e}");
+            }
+        }
+        Ok(())
     });
     Ok(Running {
         http_addr,
         transactional_id,
         shutdown,
-        task,
+        supervisor,
     })
-}
-
-async fn run_pipeline(
-    config: Config,
-    db: sea_orm::DatabaseConnection,
-    prober: Prober,
-    publisher: Publisher,
-    readiness: Arc<Readiness>,
-    shutdown: CancellationToken,
-) -> Result<(), MonitorError> {
-    // Scheduling stops on shutdown, or when publishing fails for good.
-    let stop = shutdown.child_token();
-    let (targets_tx, targets_rx) = watch::channel(TargetSet::default());
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(config.concurrency.max(1));
-    let (results_tx, results_rx) = mpsc::channel::<Pending>(config.concurrency.max(1) * 2);
-
-    let tracker = TaskTracker::new();
-    tracker.spawn(targets::refresh(
-        db,
-        config.shard,
-        config.targets_refresh.into(),
-        targets_tx,
-        readiness,
-        stop.clone(),
-    ));
-    tracker.spawn(scheduler::run(
-        config.minute(),
-        targets_rx,
-        jobs_tx,
-        stop.clone(),
-    ));
-    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-    for _ in 0..config.concurrency.max(1) {
-        tracker.spawn(probe_worker(
-            jobs_rx.clone(),
-            prober.clone(),
-            results_tx.clone(),
-            stop.clone(),
-        ));
-    }
-    drop(results_tx);
-    tracker.close();
-
-    // The publisher ends when every worker has dropped its sender (after shutdown), or on a
-    // fatal error, which then stops everything else.
-    let published = publisher.run(results_rx).await;
-    stop.cancel();
-    tracker.wait().await;
-    match published {
-        Ok(()) => {
-            tracing::info!("Monitor stopped; every finished probe was committed.");
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Takes due jobs from the shared queue and probes them, one at a time, until stopped.

@@ -1,25 +1,17 @@
 //! `pingpipe-monitor`: probes every target on schedule and publishes the results through Kafka
 //! transactions. See `--help`.
 
+use std::process::ExitCode;
+
 use clap::Parser;
-use entity::service;
-use tokio_util::sync::CancellationToken;
 use worker_monitor::Config;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let config = Config::parse();
-    service::init_logging(config.log_json);
-    let shutdown = CancellationToken::new();
-    let running = worker_monitor::start(config, shutdown.clone()).await?;
-    tokio::spawn(async move {
-        service::shutdown_signal().await;
-        tracing::info!("Shutdown requested; finishing in-flight probes.");
-        shutdown.cancel();
-    });
-    if let Err(e) = running.wait().await {
-        tracing::error!(error = %e, "Monitor stopped.");
-        return Err(e.into());
-    }
-    Ok(())
+    plumbing::init_logging(config.log_json);
+    plumbing::run("pingpipe-monitor", |shutdown| async move {
+        let running = worker_monitor::start(config, shutdown).await?;
+        running.wait().await?;
+        Ok(())
+    })
 }

@@ -14,6 +14,9 @@ pub const MONITOR_TARGETS: &str = "pingpipe_monitor_targets";
 pub const MONITOR_TRANSACTIONS: &str = "pingpipe_monitor_transactions_total";
 /// Results committed to Kafka.
 pub const MONITOR_PUBLISHED: &str = "pingpipe_monitor_results_published_total";
+pub const MONITOR_DROPPED: &str = "pingpipe_monitor_results_dropped_total";
+pub const MONITOR_PRODUCER_RESTARTS: &str = "pingpipe_monitor_producer_restarts_total";
+pub const MONITOR_CLOCK_STEPS: &str = "pingpipe_monitor_clock_steps_total";
 /// Seconds from a probe's end to the commit of the transaction carrying it.
 pub const MONITOR_PUBLISH_LATENCY: &str = "pingpipe_monitor_publish_latency_seconds";
 /// Failed reads of the target list.

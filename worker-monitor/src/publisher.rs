@@ -4,16 +4,32 @@
 //! (instance + shard). Records are sent as they arrive inside an open transaction, which is
 //! committed at least every `commit_interval` — many records per transaction, never one. Error
 //! handling follows librdkafka's transactional API: a retriable error retries the same call; an
-//! abortable one aborts and re-sends the whole batch in a new transaction; a fatal one (above all
-//! being fenced by a newer instance with the same id) stops the process.
+//! abortable one aborts and re-sends the whole batch in a new transaction; a fatal one stops the
+//! process — above all being fenced by a newer instance with the same id, which makes this one
+//! a zombie.
+//!
+//! A broker outage is not a fence. When the broker is gone for longer than the transaction
+//! timeout, its coordinator aborts the open transaction and bumps the producer's epoch, and
+//! librdkafka reports that as fenced or fatal once the broker is back. So a fatal error that
+//! comes after no transactional call has succeeded for longer than the transaction timeout
+//! recreates the producer (same id: `init_transactions` aborts whatever was left open) and the
+//! batch is sent again; the same error shortly after a success means another live instance
+//! took the id over, and this one stops. Either way a batch is committed once or not at all, and
+//! the unique (target, slot) key stores a result once even if a batch were sent twice.
+//!
+//! A record the producer refuses locally (too large, say) is counted as dropped, never as
+//! published. On shutdown the publisher keeps trying until the shutdown deadline, then drops
+//! what Kafka has not taken and logs how many results that was.
 //!
 //! The transactional calls block, so they run on the blocking pool; `&mut self` on every
 //! transactional method makes "one open transaction at a time" a compile-time rule.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use entity::ResultEvent;
+use plumbing::Backoff;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -26,8 +42,8 @@ type KafkaProducer = ThreadedProducer<DefaultProducerContext>;
 
 /// Timeout of each blocking transactional call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait between attempts after an error.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A transactional call taking longer than this means the broker is not answering: not ready.
+const SLOW_CALL: Duration = Duration::from_secs(5);
 
 /// A result waiting to be published.
 #[derive(Debug, Clone)]
@@ -79,12 +95,33 @@ pub struct PublisherSettings {
     pub commit_interval: Duration,
     /// Most records in one transaction.
     pub max_batch: usize,
+    /// The producer's `transaction.timeout.ms`.
+    pub transaction_timeout: Duration,
+}
+
+/// What stops one publishing step.
+enum Halt {
+    /// The shutdown deadline passed: drop what is left.
+    GaveUp,
+    Error(PublishError),
+}
+
+impl From<PublishError> for Halt {
+    fn from(e: PublishError) -> Halt {
+        Halt::Error(e)
+    }
 }
 
 /// The transactional producer and the batch it is working on.
 pub struct Publisher {
     producer: Arc<KafkaProducer>,
     settings: PublisherSettings,
+    /// False while publishing fails or hangs (the monitor's `/readyz`).
+    ready: Arc<AtomicBool>,
+    /// When a transactional call last succeeded.
+    last_success: Instant,
+    /// Cancelled when the shutdown deadline has passed: stop retrying.
+    give_up: CancellationToken,
 }
 
 enum Failure {
@@ -96,37 +133,39 @@ enum Failure {
 impl Publisher {
     /// Creates the producer and runs `init_transactions`, retrying while the broker is not
     /// reachable. A previous instance's unfinished transaction is aborted by this call.
+    /// `give_up` ends the attempts (`Cancelled`) and, later, any retrying of [`Publisher::run`].
     pub async fn connect(
         settings: PublisherSettings,
-        cancel: &CancellationToken,
+        ready: Arc<AtomicBool>,
+        give_up: CancellationToken,
     ) -> Result<Publisher, PublishError> {
-        let producer: KafkaProducer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.bootstrap_servers)
-            .set("transactional.id", &settings.transactional_id)
-            // A crashed instance's open transaction blocks read_committed readers until this
-            // expires (or until the next instance's init_transactions aborts it).
-            .set("transaction.timeout.ms", "10000")
-            .set("linger.ms", "5")
-            .set("compression.type", "lz4")
-            .create()
-            .map_err(PublishError::Create)?;
+        let producer = create(&settings)?;
         let mut publisher = Publisher {
             producer: Arc::new(producer),
             settings,
+            ready,
+            last_success: Instant::now(),
+            give_up,
         };
-        let mut attempt = 0u32;
+        match publisher.init().await {
+            Ok(()) => {
+                publisher.succeeded();
+                Ok(publisher)
+            }
+            Err(Halt::GaveUp) => Err(PublishError::Cancelled),
+            Err(Halt::Error(e)) => Err(e),
+        }
+    }
+
+    /// `init_transactions` until it succeeds.
+    async fn init(&mut self) -> Result<(), Halt> {
+        let mut backoff = backoff();
         loop {
-            match publisher.call(|p| p.init_transactions(CALL_TIMEOUT)).await {
-                Ok(()) => return Ok(publisher),
-                Err(e) => match publisher.sort(e) {
-                    Failure::Fatal(err) => return Err(err),
-                    Failure::Retry | Failure::Abort => {
-                        attempt += 1;
-                        tokio::select! {
-                            () = cancel.cancelled() => return Err(PublishError::Cancelled),
-                            () = tokio::time::sleep(backoff(attempt)) => {}
-                        }
-                    }
+            match self.call(|p| p.init_transactions(CALL_TIMEOUT)).await? {
+                Ok(()) => return Ok(()),
+                Err(e) => match self.sort(e) {
+                    Failure::Fatal(err) => return Err(err.into()),
+                    Failure::Retry | Failure::Abort => self.wait(&mut backoff).await?,
                 },
             }
         }
@@ -137,30 +176,206 @@ impl Publisher {
         while let Some(first) = results.recv().await {
             let deadline = tokio::time::Instant::now() + self.settings.commit_interval;
             let mut batch = vec![first];
-            self.begin_and_send(&batch).await?;
             while batch.len() < self.settings.max_batch {
                 match tokio::time::timeout_at(deadline, results.recv()).await {
-                    Ok(Some(next)) => {
-                        self.enqueue(&next).await;
-                        batch.push(next);
-                    }
+                    Ok(Some(next)) => batch.push(next),
                     Ok(None) | Err(_) => break,
                 }
             }
-            self.commit(&batch).await?;
+            match self.publish(&mut batch).await {
+                Ok(()) => {}
+                Err(Halt::Error(e)) => return Err(e),
+                Err(Halt::GaveUp) => {
+                    results.close();
+                    let mut dropped = batch.len() as u64;
+                    while results.try_recv().is_ok() {
+                        dropped += 1;
+                    }
+                    metrics::counter!(m::MONITOR_DROPPED, "reason" => "shutdown")
+                        .increment(dropped);
+                    tracing::error!(
+                        dropped,
+                        "Shutdown deadline passed while Kafka was not taking results; {dropped} \
+                         results were dropped (their slots will have no result)."
+                    );
+                    return Ok(());
+                }
+            }
         }
         Ok(())
     }
 
-    /// Runs a blocking producer call on the blocking pool.
+    /// Commits `batch` in one transaction, whatever it takes short of a fatal error or the
+    /// shutdown deadline. Records the producer refuses are taken out of it and counted.
+    async fn publish(&mut self, batch: &mut Vec<Pending>) -> Result<(), Halt> {
+        let mut backoff = backoff();
+        'transaction: loop {
+            if let Err(e) = self.call(|p| p.begin_transaction()).await? {
+                match self.sort(e) {
+                    Failure::Fatal(err) => self.recover(err).await?,
+                    Failure::Retry | Failure::Abort => self.wait(&mut backoff).await?,
+                }
+                continue 'transaction;
+            }
+            self.enqueue(batch).await?;
+            loop {
+                let err = match self.call(|p| p.commit_transaction(CALL_TIMEOUT)).await? {
+                    Ok(()) => {
+                        self.succeeded();
+                        metrics::counter!(m::MONITOR_TRANSACTIONS, "result" => "committed")
+                            .increment(1);
+                        metrics::counter!(m::MONITOR_PUBLISHED).increment(batch.len() as u64);
+                        let histogram = metrics::histogram!(m::MONITOR_PUBLISH_LATENCY);
+                        for item in batch.iter() {
+                            histogram.record(item.finished.elapsed().as_secs_f64());
+                        }
+                        return Ok(());
+                    }
+                    Err(e) => e,
+                };
+                match self.sort(err) {
+                    Failure::Retry => self.wait(&mut backoff).await?,
+                    Failure::Abort => {
+                        tracing::warn!(
+                            records = batch.len(),
+                            attempt = backoff.attempt() + 1,
+                            "Aborting the transaction; the batch will be sent again."
+                        );
+                        self.abort().await?;
+                        metrics::counter!(m::MONITOR_TRANSACTIONS, "result" => "aborted")
+                            .increment(1);
+                        self.wait(&mut backoff).await?;
+                        continue 'transaction;
+                    }
+                    Failure::Fatal(err) => {
+                        self.recover(err).await?;
+                        continue 'transaction;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Aborts the open transaction (a fatal error meanwhile recreates the producer, which
+    /// leaves nothing open either).
+    async fn abort(&mut self) -> Result<(), Halt> {
+        let mut backoff = backoff();
+        loop {
+            match self.call(|p| p.abort_transaction(CALL_TIMEOUT)).await? {
+                Ok(()) => return Ok(()),
+                Err(e) => match self.sort(e) {
+                    Failure::Fatal(err) => return self.recover(err).await,
+                    Failure::Retry | Failure::Abort => self.wait(&mut backoff).await?,
+                },
+            }
+        }
+    }
+
+    /// After a fatal error: a new producer when no call has succeeded for longer than the
+    /// transaction timeout (the broker was away and has aborted our transaction), otherwise
+    /// the error stands (another instance took our transactional.id over).
+    async fn recover(&mut self, err: PublishError) -> Result<(), Halt> {
+        let silent = self.last_success.elapsed();
+        if silent < self.settings.transaction_timeout {
+            return Err(err.into());
+        }
+        tracing::warn!(
+            error = %err,
+            silent_for = ?silent,
+            "No transaction succeeded for longer than the transaction timeout, so the broker has \
+             aborted ours; recreating the producer (this is an outage, not a fence)."
+        );
+        metrics::counter!(m::MONITOR_PRODUCER_RESTARTS).increment(1);
+        self.producer = Arc::new(create(&self.settings)?);
+        self.init().await?;
+        self.succeeded();
+        Ok(())
+    }
+
+    /// Puts the batch into the producer's queue, waiting while the queue is full. A record the
+    /// producer refuses for another reason (larger than `message.max.bytes`, say) would be
+    /// refused again: it is taken out of the batch and counted as dropped.
+    async fn enqueue(&mut self, batch: &mut Vec<Pending>) -> Result<(), Halt> {
+        let mut refused = 0u64;
+        let mut kept = Vec::with_capacity(batch.len());
+        let mut items = std::mem::take(batch).into_iter();
+        while let Some(item) = items.next() {
+            loop {
+                let record = BaseRecord::to(&self.settings.topic)
+                    .key(&item.key)
+                    .payload(&item.payload);
+                match self.producer.send(record) {
+                    Ok(()) => {
+                        kept.push(item);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        if self.give_up.is_cancelled() {
+                            kept.push(item);
+                            kept.extend(items);
+                            *batch = kept;
+                            return Err(Halt::GaveUp);
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => {
+                        tracing::warn!(error = %e, key = item.key, bytes = item.payload.len(), "The producer refused a result; dropping it.");
+                        refused += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        *batch = kept;
+        if refused > 0 {
+            metrics::counter!(m::MONITOR_DROPPED, "reason" => "refused").increment(refused);
+        }
+        Ok(())
+    }
+
+    /// Runs a blocking producer call on the blocking pool; `GaveUp` once the shutdown deadline
+    /// has passed (the call itself is left to time out on its thread). A call that hangs
+    /// makes the monitor not ready until one succeeds.
     async fn call<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&KafkaProducer) -> Result<T, KafkaError> + Send + 'static,
-    ) -> Result<T, KafkaError> {
+    ) -> Result<Result<T, KafkaError>, Halt> {
         let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || f(&producer))
-            .await
-            .unwrap_or(Err(KafkaError::Canceled))
+        let blocking = tokio::task::spawn_blocking(move || f(&producer));
+        tokio::pin!(blocking);
+        let slow = tokio::time::sleep(SLOW_CALL);
+        tokio::pin!(slow);
+        let mut marked = false;
+        loop {
+            tokio::select! {
+                joined = &mut blocking => {
+                    let result = joined.unwrap_or(Err(KafkaError::Canceled));
+                    if result.is_err() {
+                        self.ready.store(false, Ordering::Relaxed);
+                    }
+                    return Ok(result);
+                }
+                () = &mut slow, if !marked => {
+                    marked = true;
+                    self.ready.store(false, Ordering::Relaxed);
+                }
+                () = self.give_up.cancelled() => return Err(Halt::GaveUp),
+            }
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.last_success = Instant::now();
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// Sleeps before the next attempt; `GaveUp` once the shutdown deadline has passed.
+    async fn wait(&self, backoff: &mut Backoff) -> Result<(), Halt> {
+        if backoff.wait(&self.give_up).await {
+            Ok(())
+        } else {
+            Err(Halt::GaveUp)
+        }
     }
 
     /// Sorts an error into retry, abort-and-redo, or stop.
@@ -203,107 +418,27 @@ impl Publisher {
             Failure::Abort
         }
     }
-
-    /// Puts one record into the producer's queue, waiting while the queue is full.
-    async fn enqueue(&mut self, item: &Pending) {
-        loop {
-            let record = BaseRecord::to(&self.settings.topic)
-                .key(&item.key)
-                .payload(&item.payload);
-            match self.producer.send(record) {
-                Ok(()) => return,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                // Any other enqueue error resurfaces at commit, which aborts and redoes.
-                Err((e, _)) => {
-                    tracing::warn!(error = %e, key = item.key, "Record not enqueued.");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Begins a transaction and enqueues the batch in it.
-    async fn begin_and_send(&mut self, batch: &[Pending]) -> Result<(), PublishError> {
-        let mut attempt = 0u32;
-        loop {
-            match self.call(|p| p.begin_transaction()).await {
-                Ok(()) => break,
-                Err(e) => match self.sort(e) {
-                    Failure::Fatal(err) => return Err(err),
-                    Failure::Retry | Failure::Abort => {
-                        attempt += 1;
-                        tokio::time::sleep(backoff(attempt)).await;
-                    }
-                },
-            }
-        }
-        for item in batch {
-            self.enqueue(item).await;
-        }
-        Ok(())
-    }
-
-    /// Commits the open transaction holding `batch`; on an abortable error aborts it and
-    /// redoes the batch in a new one, until it is committed or a fatal error stops us.
-    async fn commit(&mut self, batch: &[Pending]) -> Result<(), PublishError> {
-        let mut attempt = 0u32;
-        loop {
-            let err = match self.call(|p| p.commit_transaction(CALL_TIMEOUT)).await {
-                Ok(()) => {
-                    metrics::counter!(m::MONITOR_TRANSACTIONS, "result" => "committed")
-                        .increment(1);
-                    metrics::counter!(m::MONITOR_PUBLISHED).increment(batch.len() as u64);
-                    let histogram = metrics::histogram!(m::MONITOR_PUBLISH_LATENCY);
-                    for item in batch {
-                        histogram.record(item.finished.elapsed().as_secs_f64());
-                    }
-                    return Ok(());
-                }
-                Err(e) => e,
-            };
-            attempt += 1;
-            match self.sort(err) {
-                Failure::Fatal(e) => return Err(e),
-                Failure::Retry => tokio::time::sleep(backoff(attempt)).await,
-                Failure::Abort => {
-                    tracing::warn!(
-                        records = batch.len(),
-                        attempt,
-                        "Aborting the transaction; the batch will be sent again."
-                    );
-                    self.abort().await?;
-                    metrics::counter!(m::MONITOR_TRANSACTIONS, "result" => "aborted").increment(1);
-                    tokio::time::sleep(backoff(attempt)).await;
-                    self.begin_and_send(batch).await?;
-                }
-            }
-        }
-    }
-
-    async fn abort(&mut self) -> Result<(), PublishError> {
-        let mut attempt = 0u32;
-        loop {
-            match self.call(|p| p.abort_transaction(CALL_TIMEOUT)).await {
-                Ok(()) => return Ok(()),
-                Err(e) => match self.sort(e) {
-                    Failure::Fatal(err) => return Err(err),
-                    Failure::Retry | Failure::Abort => {
-                        attempt += 1;
-                        tokio::time::sleep(backoff(attempt)).await;
-                    }
-                },
-            }
-        }
-    }
 }
 
-/// 100 ms, doubling, at most [`MAX_BACKOFF`].
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100)
-        .saturating_mul(1 << attempt.min(10))
-        .min(MAX_BACKOFF)
+fn create(settings: &PublisherSettings) -> Result<KafkaProducer, PublishError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("transactional.id", &settings.transactional_id)
+        // A crashed instance's open transaction blocks read_committed readers until this
+        // expires (or until the next instance's init_transactions aborts it).
+        .set(
+            "transaction.timeout.ms",
+            settings.transaction_timeout.as_millis().to_string(),
+        )
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()
+        .map_err(PublishError::Create)
+}
+
+/// 100 ms, doubling, at most 5 s.
+fn backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
 }
 
 /// Error-injection tests on librdkafka's mock cluster. It proves nothing about delivery
@@ -345,8 +480,10 @@ mod tests {
             transactional_id: "test".into(),
             commit_interval: Duration::from_millis(100),
             max_batch: 100,
+            transaction_timeout: Duration::from_secs(10),
         };
-        let publisher = Publisher::connect(settings, &CancellationToken::new()).await?;
+        let ready = Arc::new(AtomicBool::new(false));
+        let publisher = Publisher::connect(settings, ready, CancellationToken::new()).await?;
         let (tx, rx) = mpsc::channel(items.len());
         for item in items {
             tx.send(item).await.unwrap();
@@ -390,6 +527,39 @@ mod tests {
         let mut keys = stored_keys(&mock);
         keys.sort();
         assert_eq!(keys, ["1", "2", "3"]);
+    }
+
+    #[tokio::test]
+    async fn a_record_the_producer_refuses_is_dropped_and_counted_never_published() {
+        let metrics = plumbing::metrics_handle();
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("results", 1, 1).unwrap();
+        let mut items = pending(3);
+        // Larger than the producer's message.max.bytes (1,000,000 by default): refused locally.
+        items.insert(
+            1,
+            Pending {
+                key: "99".into(),
+                payload: vec![b'x'; 2_000_000],
+                finished: Instant::now(),
+            },
+        );
+        publish(&mock, items).await.unwrap();
+        let mut keys = stored_keys(&mock);
+        keys.sort();
+        assert_eq!(keys, ["1", "2", "3"]);
+        let rendered = metrics.render();
+        let line = |name: &str| {
+            rendered
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("{name} missing from {rendered}"))
+                .to_owned()
+        };
+        assert!(
+            line(&format!("{}{{reason=\"refused\"}}", m::MONITOR_DROPPED)).ends_with(" 1"),
+            "{rendered}"
+        );
     }
 
     #[tokio::test]

@@ -6,6 +6,13 @@
 //! a fixed pool of probe workers drains, so a hanging target delays nobody's slot, not even its
 //! own next one, and memory and sockets stay bounded whatever the targets do. A slot that finds
 //! the queue full, or that waited in it longer than a period, is counted as missed.
+//!
+//! The wall clock can be stepped (NTP, an operator). Forward: the slots skipped over are counted
+//! as missed and each target gets only its latest due slot, never a burst of old ones. Backward:
+//! the schedule is computed again from the new time, so probing goes on at once instead of
+//! waiting for the clock to catch up; a slot that comes round a second time is stored once (the
+//! unique (target, slot) key) and its repeat counted by the ingest worker. Both are logged and
+//! counted (`pingpipe_monitor_clock_steps_total`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -152,6 +159,14 @@ impl Scheduler {
             let Some(entry) = self.entries.get(&id).filter(|e| e.generation == generation) else {
                 continue;
             };
+            // More than a period late (the clock jumped forward, the process was stopped):
+            // only the latest due slot is probed, the ones before it are missed.
+            let skipped = (now_ms - slot) / entry.period_ms;
+            if skipped > 0 {
+                metrics::counter!(m::MONITOR_MISSED_SLOTS, "reason" => "clock_jump")
+                    .increment(skipped as u64);
+            }
+            let slot = slot + skipped * entry.period_ms;
             due.push(Job {
                 target: entry.target.clone(),
                 slot_ms: slot,
@@ -162,6 +177,17 @@ impl Scheduler {
             self.heap.push(Reverse((next, generation, id)));
         }
         due
+    }
+
+    /// Computes every target's next slot again from `now_ms` (after the clock went back).
+    pub fn restart_from(&mut self, now_ms: i64) {
+        self.heap.clear();
+        for (id, entry) in &mut self.entries {
+            self.next_generation += 1;
+            entry.generation = self.next_generation;
+            let slot = next_slot_after(*id, entry.period_ms, now_ms);
+            self.heap.push(Reverse((slot, entry.generation, *id)));
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -177,15 +203,29 @@ fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-/// Runs the schedule until cancelled: follows target changes, hands due jobs to the queue.
+/// A wall-clock step larger than this (against the monotonic clock) is treated as a step.
+const CLOCK_STEP_MS: i64 = 1000;
+
+/// Runs the schedule until cancelled: waits until `producer_up` says the producer can publish,
+/// then follows target changes and hands due jobs to the queue.
 pub async fn run(
     minute: Duration,
     mut targets: watch::Receiver<TargetSet>,
+    mut producer_up: watch::Receiver<bool>,
     jobs: mpsc::Sender<Job>,
     cancel: CancellationToken,
-) {
+) -> anyhow::Result<()> {
+    tokio::select! {
+        () = cancel.cancelled() => return Ok(()),
+        up = producer_up.wait_for(|up| *up) => {
+            if up.is_err() {
+                return Ok(()); // The publisher ended before it was up; it says why.
+            }
+        }
+    }
     let mut scheduler = Scheduler::new(minute);
     scheduler.apply(&targets.borrow_and_update(), now_ms());
+    let mut clock = (now_ms(), std::time::Instant::now());
     loop {
         metrics::gauge!(m::MONITOR_TARGETS).set(scheduler.len() as f64);
         // Never sleep longer than a second: the wall clock may be stepped meanwhile.
@@ -193,15 +233,26 @@ pub async fn run(
             .next_due_ms()
             .map_or(1000, |due| (due - now_ms()).clamp(0, 1000));
         tokio::select! {
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => return Ok(()),
             changed = targets.changed() => {
                 if changed.is_err() {
-                    return;
+                    return Ok(());
                 }
                 scheduler.apply(&targets.borrow_and_update(), now_ms());
             }
             () = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {
-                for job in scheduler.take_due(now_ms()) {
+                let now = now_ms();
+                let step = (now - clock.0) - clock.1.elapsed().as_millis() as i64;
+                if step < -CLOCK_STEP_MS {
+                    metrics::counter!(m::MONITOR_CLOCK_STEPS, "direction" => "backward").increment(1);
+                    tracing::warn!(step_ms = step, "The wall clock went back; scheduling again from the new time (slots that come round again are stored once).");
+                    scheduler.restart_from(now);
+                } else if step > CLOCK_STEP_MS {
+                    metrics::counter!(m::MONITOR_CLOCK_STEPS, "direction" => "forward").increment(1);
+                    tracing::warn!(step_ms = step, "The wall clock jumped forward; the slots skipped over are counted as missed.");
+                }
+                clock = (now, std::time::Instant::now());
+                for job in scheduler.take_due(now) {
                     if let Err(mpsc::error::TrySendError::Full(job)) = jobs.try_send(job) {
                         metrics::counter!(m::MONITOR_MISSED_SLOTS, "reason" => "queue_full").increment(1);
                         tracing::debug!(target_id = job.target.id, "Probe queue full; slot missed.");
@@ -275,6 +326,43 @@ mod tests {
             assert!((9..=10).contains(&s.len()), "{id}: {s:?}");
             assert!(s.windows(2).all(|w| w[1] - w[0] == 200), "{id}: {s:?}");
         }
+    }
+
+    #[test]
+    fn a_forward_clock_jump_yields_one_latest_slot_per_target_not_a_burst() {
+        let mut scheduler = Scheduler::new(Duration::from_millis(100));
+        let targets: HashMap<i32, Target> = (1..=20)
+            .map(|id| (id, target(id, Frequency::OneMinute)))
+            .collect();
+        scheduler.apply(&targets, 0);
+        assert_eq!(scheduler.take_due(0).len(), 0);
+        // An hour's worth of periods later in one step.
+        let later = 100 * 3600;
+        let jobs = scheduler.take_due(later);
+        assert_eq!(jobs.len(), 20);
+        for job in &jobs {
+            assert!(later - job.slot_ms < 100, "{job:?}");
+        }
+        // And the schedule goes on from there, one slot per period.
+        assert!(scheduler.take_due(later).is_empty());
+        assert_eq!(scheduler.take_due(later + 100).len(), 20);
+    }
+
+    #[test]
+    fn after_the_clock_goes_back_probing_goes_on_from_the_new_time() {
+        let mut scheduler = Scheduler::new(Duration::from_millis(100));
+        let targets: HashMap<i32, Target> = (1..=20)
+            .map(|id| (id, target(id, Frequency::OneMinute)))
+            .collect();
+        let hour = 100 * 3600;
+        scheduler.apply(&targets, hour);
+        assert_eq!(scheduler.take_due(hour + 100).len(), 20);
+        // Back by an hour: without rescheduling nothing would be due for an hour.
+        assert!(scheduler.take_due(200).is_empty());
+        scheduler.restart_from(100);
+        let jobs = scheduler.take_due(200);
+        assert_eq!(jobs.len(), 20);
+        assert!(jobs.iter().all(|j| (100..=200).contains(&j.slot_ms)));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub async fn refresh(
     out: watch::Sender<TargetSet>,
     readiness: Arc<Readiness>,
     cancel: CancellationToken,
-) {
+) -> anyhow::Result<()> {
     let mut failures = 0u32;
     loop {
         match load(&db, shard).await {
@@ -74,7 +74,7 @@ pub async fn refresh(
             }
         }
         tokio::select! {
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => return Ok(()),
             () = tokio::time::sleep(every) => {}
         }
     }

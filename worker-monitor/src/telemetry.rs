@@ -1,5 +1,5 @@
 //! The monitor's metric descriptions; logs, the recorder and the endpoint are
-//! `entity::service`'s, shared by every binary.
+//! `plumbing`'s, shared by every binary.
 
 use crate::metric_names as m;
 
@@ -19,6 +19,18 @@ pub fn describe_metrics() {
     metrics::describe_gauge!(m::MONITOR_TARGETS, "Active targets of this shard.");
     metrics::describe_counter!(m::MONITOR_TRANSACTIONS, "Kafka transactions, by result.");
     metrics::describe_counter!(m::MONITOR_PUBLISHED, "Results committed to Kafka.");
+    metrics::describe_counter!(
+        m::MONITOR_DROPPED,
+        "Results never published, by reason (refused: the producer refused the record; shutdown: Kafka had not taken it when the shutdown deadline passed)."
+    );
+    metrics::describe_counter!(
+        m::MONITOR_PRODUCER_RESTARTS,
+        "Producers recreated after a broker outage outlived the transaction timeout."
+    );
+    metrics::describe_counter!(
+        m::MONITOR_CLOCK_STEPS,
+        "Wall-clock steps the scheduler noticed, by direction."
+    );
     metrics::describe_histogram!(
         m::MONITOR_PUBLISH_LATENCY,
         metrics::Unit::Seconds,

@@ -155,10 +155,7 @@ async fn each_committed_batch_is_announced_with_notify() {
     let mut listener = sqlx::postgres::PgListener::connect(&world.db.url)
         .await
         .unwrap();
-    listener
-        .listen(worker_ingest::store::NOTIFY_CHANNEL)
-        .await
-        .unwrap();
+    listener.listen(entity::channels::RESULTS).await.unwrap();
     let running = worker_ingest::start(world.config(&[]), CancellationToken::new())
         .await
         .unwrap();

@@ -1,0 +1,93 @@
+//! `pingpipe-ingest reset-positions`: the operator's way out when a stored position is ahead of
+//! the log (the topic was recreated, the broker lost data). Sets the group's stored positions
+//! on the topic to each partition's low or high watermark; nothing else changes.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use crate::config::{Config, ResetTo};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Resets the positions and returns (partition, old position, new position) for each.
+pub async fn reset_positions(
+    config: &Config,
+    to: ResetTo,
+    only: Option<i32>,
+) -> anyhow::Result<Vec<(i32, Option<i64>, i64)>> {
+    let topic = config.kafka.topic.clone();
+    let bootstrap = config.kafka.kafka_bootstrap_servers.clone();
+    // Watermarks from the broker (blocking calls, off the async threads).
+    let marks = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(i32, i64, i64)>> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("isolation.level", "read_committed")
+            .create()
+            .context("cannot create a Kafka client")?;
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), TIMEOUT)
+            .with_context(|| format!("cannot read the metadata of topic {topic}"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        anyhow::ensure!(
+            !partitions.is_empty(),
+            "topic {topic} has no partitions (does it exist?)"
+        );
+        partitions
+            .into_iter()
+            .map(|p| {
+                let (low, high) =
+                    consumer
+                        .fetch_watermarks(&topic, p, TIMEOUT)
+                        .with_context(|| {
+                            format!("cannot read the watermarks of {topic} partition {p}")
+                        })?;
+                Ok((p, low, high))
+            })
+            .collect()
+    })
+    .await??;
+
+    let db = config.database.connect_lazy(1).await?;
+    let mut done = Vec::new();
+    for (partition, low, high) in marks {
+        if only.is_some_and(|p| p != partition) {
+            continue;
+        }
+        let target = match to {
+            ResetTo::Earliest => low,
+            ResetTo::Latest => high,
+        };
+        let old = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT next_offset FROM consumer_positions WHERE group_id = $1 AND topic = $2 AND partition = $3",
+                [config.group.clone().into(), config.kafka.topic.clone().into(), partition.into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?;
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+            [config.group.clone().into(), config.kafka.topic.clone().into(), partition.into(), target.into()],
+        ))
+        .await?;
+        done.push((partition, old, target));
+    }
+    anyhow::ensure!(
+        !done.is_empty(),
+        "topic {} has no partition {:?}",
+        config.kafka.topic,
+        only
+    );
+    Ok(done)
+}
