@@ -1,8 +1,10 @@
 //! For tests (feature `testing`): real-broker helpers giving each test its own topic, group and
-//! `transactional.id`, so tests run in parallel without fencing each other.
+//! `transactional.id`, so tests run in parallel without fencing each other; and [`skip`], so that
+//! a test that cannot run here is counted as skipped, not as passed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -13,6 +15,39 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Says that `test` did not run here, and why: on stderr, and as a line in the file named by
+/// `PINGPIPE_SKIPPED_LOG` when it is set (`make test` sets it and subtracts these lines from the
+/// passed tests in its closing summary). libtest has no skip at run time, so the test then returns
+/// early and libtest reports it as passed; without this line nobody would know it never ran.
+pub fn skip(test: &str, reason: &str) {
+    eprintln!("skipped: {test}: {reason}");
+    let Some(path) = std::env::var_os("PINGPIPE_SKIPPED_LOG") else {
+        return;
+    };
+    // One write of one line in append mode: test binaries running side by side cannot interleave.
+    let line = format!("{test}\t{reason}\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        panic!(
+            "cannot record the skipped test {test} in {}: {e}",
+            std::path::Path::new(&path).display()
+        );
+    }
+}
+
+/// The name of the running test: libtest runs each test on a thread named after it (and
+/// `#[tokio::test]` runs the test's body on that thread). For [`skip`] from shared helpers.
+pub fn current_test() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned()
+}
 
 /// The broker that tests use.
 pub fn bootstrap_servers() -> String {

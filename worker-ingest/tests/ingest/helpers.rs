@@ -215,7 +215,8 @@ pub fn events(targets: &[i32], first_slot: usize, n: usize) -> Vec<ResultEvent> 
 }
 
 /// Whether `make test` started this `service` (`postgres` or `kafka`) itself: only then may a
-/// test restart it. Against an external one the restart tests say so and skip.
+/// test restart it. Against an external one the restart tests skip, and `make test` counts them
+/// as skipped (see `entity::testing::skip`).
 pub fn is_local(service: &str) -> bool {
     let var = match service {
         "postgres" => "PINGPIPE_EXTERNAL_DATABASE",
@@ -223,7 +224,10 @@ pub fn is_local(service: &str) -> bool {
     };
     let local = std::env::var(var).is_ok_and(|v| v == "0");
     if !local {
-        eprintln!("skipped: {var} is not 0, so this {service} is not ours to restart");
+        entity::testing::skip(
+            &entity::testing::current_test(),
+            &format!("{var} is not 0, so this {service} is not ours to restart"),
+        );
     }
     local
 }
