@@ -27,12 +27,13 @@ admin_url=$DATABASE_URL
 decoy=
 
 # Everything this test started, whatever state it got to. Only our own processes: those of our
-# pid files (services.sh checks each is still the binary it started) and the decoy, by its pid.
+# pid files (services.sh checks that each pid still runs its pingpipe binary) and the decoy, by
+# its pid.
 cleanup() {
   local rc=$?
   # The state dir named here, not inherited: never the one of `make up`, whenever this runs.
   PINGPIPE_STATE_DIR=$WORK/state "$ROOT/scripts/services.sh" down >/dev/null 2>&1 || true
-  [ -n "$decoy" ] && kill "$decoy" 2>/dev/null
+  [ -z "$decoy" ] || kill "$decoy" 2>/dev/null || true
   psql "$admin_url" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   if [ "$rc" != 0 ] && [ -d "$WORK/state/logs" ]; then
     log "the services' logs, for the failure above:"
