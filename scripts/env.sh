@@ -98,13 +98,13 @@ cmdline_of() {
 # line has every EXPECTED (see pid_is). Otherwise the pid file is stale: it is removed (with a
 # word when its pid now belongs to another program) and nothing is signalled.
 pid_alive() {
-  local pidfile=$1 pid; shift
+  local pidfile=$1 pid cmd; shift
   [ -f "$pidfile" ] || return 1
   pid=$(cat "$pidfile")
   pid_is "$pid" "$@" && return 0
-  if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-    log "$pidfile names pid $pid, which is now another program ($(cmdline_of "$pid")): stale, removed"
-  fi
+  cmd=
+  [[ ! $pid =~ ^[0-9]+$ ]] || cmd=$(cmdline_of "$pid")
+  [ -z "$cmd" ] || log "$pidfile names pid $pid, which is now another program ($cmd): stale, removed"
   rm -f "$pidfile"
   return 1
 }
@@ -119,7 +119,7 @@ stop_pid() {
   # The same check while waiting: the number may pass to another program as soon as ours exits.
   if ! wait_for "$grace" pid_gone "$pid" "$@"; then
     log "pid $pid did not stop within ${grace}s; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
+    ! pid_is "$pid" "$@" || kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
 }
