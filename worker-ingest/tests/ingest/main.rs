@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod robustness;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,0 +1,333 @@
+//! What users and operators do to a running ingest worker: edit targets while results stream,
+//! kill it, feed it records PostgreSQL cannot store, start it twice under one name, lose the
+//! log under its positions. Each test fails on the code before issue #10.
+
+use std::time::Duration;
+
+use chrono::TimeZone;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{self, Proc, WAIT, World, events, expected};
+
+/// Pauses and resumes the first third of `targets`, renames the second third, round after
+/// round, until `stop`: what users do every day (each UPDATE moves the row in the heap).
+fn edit_targets(world: &World, stop: CancellationToken) -> tokio::task::JoinHandle<u32> {
+    let url = world.db.url.clone();
+    let third = world.targets.len() / 3;
+    let paused: Vec<String> = world.targets[..third].iter().map(i32::to_string).collect();
+    let renamed: Vec<String> = world.targets[third..2 * third]
+        .iter()
+        .map(i32::to_string)
+        .collect();
+    tokio::spawn(async move {
+        let db = sea_orm::Database::connect(url).await.unwrap();
+        let mut rounds = 0u32;
+        while !stop.is_cancelled() {
+            rounds += 1;
+            let (paused, renamed) = (paused.join(","), renamed.join(","));
+            for sql in [
+                format!("UPDATE urltargets SET paused = true WHERE urltargets_pk IN ({paused})"),
+                format!("UPDATE urltargets SET paused = false WHERE urltargets_pk IN ({paused})"),
+                format!(
+                    "UPDATE urltargets SET urltarget = 'http://127.0.0.1/renamed/' || urltargets_pk || '/{rounds}' \
+                     WHERE urltargets_pk IN ({renamed})"
+                ),
+            ] {
+                sea_orm::ConnectionTrait::execute_unprepared(&db, &sql)
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        rounds
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_of_paused_resumed_and_renamed_targets_are_all_stored_through_three_kills() {
+    let world = World::with_targets(500).await;
+    let all = events(&world.targets, 0, 15_000);
+    let stop_editing = CancellationToken::new();
+    let editor = edit_targets(&world, stop_editing.clone());
+    // Targets edited before the stream starts, too (the case no test covered).
+    while world
+        .count("urltargets WHERE urltarget LIKE '%/renamed/%'")
+        .await
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let producer = helpers::stream(world.topic.clone(), &all, 100, Duration::from_millis(25));
+    let args = world.args(&["--instance", "edit-test", "--batch-max", "500"]);
+    for delay_ms in [300u64, 800, 500] {
+        let before = world.count("monitor_results").await;
+        let mut proc = Proc::spawn(&args[1..]);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while world.count("monitor_results").await == before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no progress:\n{}",
+                proc.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        proc.child.start_kill().unwrap(); // SIGKILL
+        proc.child.wait().await.unwrap();
+    }
+    let proc = Proc::spawn(&args[1..]);
+    producer.await.unwrap();
+    world.wait_for_rows("monitor_results", all.len()).await;
+    stop_editing.cancel();
+    assert!(
+        editor.await.unwrap() > 1,
+        "targets were edited while results streamed"
+    );
+    // Every committed event is a row, and no row is parked.
+    let committed = helpers::committed_events(&world.topic, all.len()).await;
+    assert_eq!(committed.len(), all.len());
+    assert_eq!(world.stored().await, committed);
+    assert_eq!(world.count("rejected_records").await, 0, "{}", proc.log());
+    world.db.drop().await;
+}
+
+/// The two records of issue #10 that stopped ingestion: a failure class that is a NUL, and a
+/// slot in year -5000. With a third (a NUL in the URL), among 1,000 records of one batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_postgres_cannot_store_are_parked_and_the_partition_keeps_flowing() {
+    let world = World::with_targets(10).await;
+    let good = events(&world.targets, 0, 997);
+    let template: serde_json::Value = serde_json::from_slice(&good[0].encode()).unwrap();
+    let mut nul_class = template.clone();
+    nul_class["http_status"] = serde_json::Value::Null;
+    nul_class["failure_class"] = "\u{0}".into();
+    let mut ancient = template.clone();
+    ancient["scheduled_at"] = "-5000-01-01T00:00:00Z".into();
+    let mut nul_url = template.clone();
+    nul_url["url"] = "http://127.0.0.1/\u{0}".into();
+    let bad: Vec<Vec<u8>> = [nul_class, ancient, nul_url]
+        .iter()
+        .map(|v| serde_json::to_vec(v).unwrap())
+        .collect();
+    // All to one partition (one key), bad ones in the middle of the good ones.
+    let key = good[0].key();
+    let mut records: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, e) in good.iter().enumerate() {
+        if i % 300 == 150 {
+            records.push((key.clone(), bad[i / 300].clone()));
+        }
+        records.push((key.clone(), e.encode()));
+    }
+    assert_eq!(records.len(), 1000);
+    world.publish_raw(records, true).await;
+
+    let running = worker_ingest::start(world.config(&[]), CancellationToken::new())
+        .await
+        .unwrap();
+    world.wait_for_rows("monitor_results", 997).await;
+    world.wait_for_rows("rejected_records", 3).await;
+    assert_eq!(world.stored().await, expected(&good));
+    let reasons = world
+        .db
+        .query_strings("SELECT reason FROM rejected_records ORDER BY kafka_offset")
+        .await;
+    assert!(reasons[0].contains("unknown variant"), "{reasons:?}");
+    assert!(reasons[1].contains("scheduled_at"), "{reasons:?}");
+    assert!(reasons[2].contains("NUL"), "{reasons:?}");
+    // The raw bytes are kept as they came.
+    let kept = world
+        .db
+        .query_strings("SELECT encode(payload, 'hex') FROM rejected_records ORDER BY kafka_offset")
+        .await;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(kept, bad.iter().map(|b| hex(b)).collect::<Vec<_>>());
+    // The partition flows on, and the worker says it is ready.
+    let more = events(&world.targets, 1000, 10);
+    world.publish(&more, true).await;
+    world.wait_for_rows("monitor_results", 1007).await;
+    assert_eq!(
+        helpers::http_status(running.http_addr, "/readyz").await,
+        Some(200)
+    );
+    running.shutdown();
+    running.wait().await.unwrap();
+    world.db.drop().await;
+}
+
+/// Rows the decoder would refuse, written straight through the store: PostgreSQL refuses them
+/// inside a batch of 1,000, and the store finds them by splitting the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_postgres_refuses_are_found_in_the_batch_and_parked_with_its_reason() {
+    use worker_ingest::store::{Batch, Reject, Row, Store};
+    let world = World::with_targets(5).await;
+    let store = Store::new(
+        world.db.conn.clone(),
+        world.group.clone(),
+        world.topic.clone(),
+    );
+    let all = events(&world.targets, 0, 1000);
+    let mut rows: Vec<(Row, Reject)> = all
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let row = Row {
+                target_id: e.target_id,
+                http_status: e.http_status,
+                failure_class: e.failure_class.map(|c| c.as_str().to_owned()),
+                start_time: e.start_time,
+                duration_ms: e.duration_ms,
+                scheduled_at: e.scheduled_at,
+            };
+            let origin = Reject {
+                partition: 0,
+                offset: i as i64,
+                key: Some(e.key().into_bytes()),
+                payload: Some(e.encode()),
+                reason: String::new(),
+            };
+            (row, origin)
+        })
+        .collect();
+    rows[10].0.failure_class = Some("\u{0}".into());
+    rows[500].0.scheduled_at = chrono::Utc.with_ymd_and_hms(-5000, 1, 1, 0, 0, 0).unwrap();
+    rows[999].0.failure_class = Some("not a class".into()); // the CHECK constraint
+    assert_eq!(store.position(0).await.unwrap(), 0);
+    let batch = Batch {
+        rows,
+        rejects: Vec::new(),
+        positions: [(0, (0, 1000))].into(),
+    };
+    let written = store.write(&batch).await.unwrap();
+    assert_eq!((written.inserted, written.rejected), (997, 3));
+    assert_eq!(store.position(0).await.unwrap(), 1000);
+    let parked = world
+        .db
+        .query_strings(
+            "SELECT kafka_offset || ' ' || reason FROM rejected_records ORDER BY kafka_offset",
+        )
+        .await;
+    assert_eq!(parked.len(), 3);
+    assert!(
+        parked[0].starts_with("10 refused by PostgreSQL"),
+        "{parked:?}"
+    );
+    assert!(parked[0].contains("SQLSTATE 22"), "{parked:?}");
+    assert!(
+        parked[1].starts_with("500 refused by PostgreSQL"),
+        "{parked:?}"
+    );
+    assert!(
+        parked[2].starts_with("999 refused by PostgreSQL"),
+        "{parked:?}"
+    );
+    assert!(parked[2].contains("SQLSTATE 23514"), "{parked:?}");
+    world.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_with_the_same_name_makes_one_exit_non_zero_and_say_why() {
+    let world = World::with_targets(2).await;
+    world.publish(&events(&world.targets, 0, 10), true).await;
+    let args = world.args(&["--instance", "twin"]);
+    let mut first = Proc::spawn(&args[1..]);
+    world.wait_for_rows("monitor_results", 10).await;
+    let mut second = Proc::spawn(&args[1..]);
+    // One of them is fenced by the group coordinator and stops; the other keeps running.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (mut stopped, mut running) = loop {
+        if first.child.try_wait().unwrap().is_some() {
+            break (first, second);
+        }
+        if second.child.try_wait().unwrap().is_some() {
+            break (second, first);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both still running:\n{}\n---\n{}",
+            first.log(),
+            second.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let status = stopped.exit().await;
+    assert!(!status.success(), "{status}");
+    stopped
+        .wait_for_log(&["PINGPIPE_INGEST_INSTANCE", "consumer loop"])
+        .await;
+    assert!(running.child.try_wait().unwrap().is_none());
+    running.child.start_kill().unwrap();
+    running.child.wait().await.unwrap();
+    world.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_panics_makes_the_process_exit_non_zero() {
+    let world = World::with_targets(2).await;
+    world.publish(&events(&world.targets, 0, 10), true).await;
+    let args = world.args(&["--panic-writer-after", "1", "--writers", "1"]);
+    let mut proc = Proc::spawn(&args[1..]);
+    let status = proc.exit().await;
+    assert!(!status.success(), "{status}");
+    proc.wait_for_log(&["writer 0", "panicked", "test hook"])
+        .await;
+    world.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_ahead_of_the_log_is_reported_until_reset_and_then_flows() {
+    let world = World::with_targets(3).await;
+    let all = events(&world.targets, 0, 30);
+    world.publish(&all, true).await;
+    // As if the topic had been recreated under positions stored before.
+    for partition in 0..3 {
+        world
+            .db
+            .exec(&format!(
+                "INSERT INTO consumer_positions (group_id, topic, partition, next_offset) \
+                 VALUES ('{}', '{}', {partition}, {})",
+                world.group,
+                world.topic,
+                if partition == 1 { 5000 } else { 0 }
+            ))
+            .await;
+    }
+    let addr = helpers::free_addr();
+    let mut args = world.args(&[]);
+    let listen = args.iter().position(|a| a == "--listen").unwrap();
+    args[listen + 1] = addr.to_string();
+    let mut proc = Proc::spawn(&args[1..]);
+    proc.wait_for_log(&[
+        "ERROR",
+        &format!("topic {} partition 1", world.topic),
+        "reset-positions",
+    ])
+    .await;
+    assert_eq!(helpers::http_status(addr, "/readyz").await, Some(503));
+    let stored = world.count("monitor_results").await;
+    assert!(stored < all.len(), "partition 1 must not have been stored");
+    // The operator's command, then it flows again without a restart.
+    let mut reset_args = args[1..].to_vec();
+    reset_args.extend(["reset-positions".into(), "--to".into(), "earliest".into()]);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
+        .args(&reset_args)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("partition 1: position 5000 -> 0"), "{said}");
+    world.wait_for_rows("monitor_results", all.len()).await;
+    assert_eq!(world.stored().await, expected(&all));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while helpers::http_status(addr, "/readyz").await != Some(200) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready again:\n{}",
+            proc.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proc.child.start_kill().unwrap();
+    proc.exit().await;
+    world.db.drop().await;
+}
