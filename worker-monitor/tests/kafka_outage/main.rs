@@ -1,0 +1,196 @@
+//! The broker away for longer than the transaction timeout under a running monitor: the monitor
+//! keeps running (an outage is not a fence), is not ready meanwhile, publishes again when the
+//! broker is back, and no (target, slot) is published twice; SIGTERM during an outage exits
+//! within the shutdown deadline and says how many results it dropped. A test binary of its own,
+//! because it stops the local Kafka of `make test` (cargo runs test binaries one at a time).
+
+// Test helpers may unwrap: a failure is the test's answer.
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code)]
+#[path = "../monitor/fixture.rs"]
+mod fixture;
+#[allow(dead_code)]
+#[path = "../monitor/helpers.rs"]
+mod helpers;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use helpers::World;
+use tokio::io::AsyncBufReadExt;
+
+/// How long the broker stays away: three times the monitor's transaction timeout (10 s).
+const OUTAGE: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Runs `scripts/kafka.sh <action>` of the checkout being tested.
+fn kafka(action: &str) {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    let status = std::process::Command::new("bash")
+        .args([&format!("{dir}/../scripts/kafka.sh"), action])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kafka.sh {action} failed");
+}
+
+/// Brings the broker back however the test ends, for the tests that follow.
+struct BrokerBack;
+
+impl Drop for BrokerBack {
+    fn drop(&mut self) {
+        kafka("up");
+    }
+}
+
+struct Monitor {
+    child: tokio::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    addr: std::net::SocketAddr,
+}
+
+impl Monitor {
+    fn spawn(world: &World, extra: &[&str]) -> Monitor {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let listen = addr.to_string();
+        let mut args = vec!["--listen", listen.as_str(), "--minute", "1s"];
+        args.extend(extra);
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-monitor"))
+            .args(&world.args(&args)[1..])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
+        let mut reader = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Monitor { child, log, addr }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    async fn ready(&self) -> Option<u16> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.ok()?;
+        stream
+            .write_all(b"GET /readyz HTTP/1.0\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.ok()?;
+        answer.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    async fn wait_ready(&self, want: u16) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.ready().await != Some(want) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/readyz never answered {want}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_is_survived_and_sigterm_during_one_exits_within_the_deadline() {
+    if std::env::var("PINGPIPE_EXTERNAL_KAFKA").map_or(true, |v| v != "0") {
+        entity::testing::skip(
+            &entity::testing::current_test(),
+            "PINGPIPE_EXTERNAL_KAFKA is not 0, so this Kafka is not ours to stop",
+        );
+        return;
+    }
+    let world = World::new().await;
+    let app = fixture::serve("127.0.0.1").await;
+    for i in 0..5 {
+        world
+            .add_target(&app.url(&format!("/status/200?n={i}")), 1)
+            .await;
+    }
+    let mut monitor = Monitor::spawn(&world, &[]);
+    let mut log = world.reader("read_committed");
+    log.wait_for(WAIT, "results before the outage", |e| e.len() >= 10)
+        .await;
+    monitor.wait_ready(200).await;
+
+    // The broker goes away for three transaction timeouts.
+    let _back = BrokerBack;
+    tokio::task::spawn_blocking(|| kafka("down")).await.unwrap();
+    let stopped = chrono::Utc::now();
+    monitor.wait_ready(503).await;
+    tokio::time::sleep(OUTAGE.saturating_sub((chrono::Utc::now() - stopped).to_std().unwrap()))
+        .await;
+    assert!(
+        monitor.running(),
+        "the monitor stopped during the outage:\n{}",
+        monitor.log()
+    );
+    tokio::task::spawn_blocking(|| kafka("up")).await.unwrap();
+    let back = chrono::Utc::now();
+
+    // Results of slots after the broker came back arrive, from the same process.
+    let mut log = world.reader("read_committed");
+    log.wait_for(WAIT, "results after the outage", |events| {
+        events.iter().filter(|e| e.scheduled_at > back).count() >= 10
+    })
+    .await;
+    assert!(monitor.running(), "{}", monitor.log());
+    monitor.wait_ready(200).await;
+    helpers::assert_no_duplicate_slots(&log.events);
+
+    // Again away, and the monitor is asked to stop meanwhile: it exits within its shutdown
+    // timeout (10 s by default) and says what it dropped.
+    tokio::task::spawn_blocking(|| kafka("down")).await.unwrap();
+    monitor.wait_ready(503).await;
+    let pid = monitor.child.id().unwrap().to_string();
+    let asked = Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), monitor.child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("no exit 30 s after SIGTERM:\n{}", monitor.log()))
+        .unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took <= Duration::from_secs(11),
+        "took {took:?} to stop (deadline 10 s):\n{}",
+        monitor.log()
+    );
+    assert!(status.success(), "{status}:\n{}", monitor.log());
+    let said = monitor.log();
+    assert!(said.contains("dropped"), "{said}");
+    // What it went through, for whoever reads the test's output.
+    for line in said
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+    {
+        println!("{line}");
+    }
+    drop(_back);
+    world.db.drop().await;
+}
