@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use async_graphql::connection::CursorType;
 use clap::Parser;
 use migration::testing::TestDb;
 use sea_orm::ConnectionTrait;
@@ -139,14 +140,20 @@ async fn main() {
 
     // The cursor 1,000,000 rows deep into view_1m, as the API would have handed it out.
     let depth = 1_000_000.min(results / 2);
-    let deep = db
+    let row = db
         .query_strings(&format!(
-            "SELECT 'rs' || to_hex((extract(epoch FROM scheduled_at) * 1000)::bigint) || '.' || to_hex(monitor_results_pk)
+            "SELECT (extract(epoch FROM scheduled_at) * 1000)::bigint || ' ' || monitor_results_pk
              FROM view_1m ORDER BY scheduled_at DESC, monitor_results_pk DESC OFFSET {} LIMIT 1",
             depth - 1
         ))
         .await
         .remove(0);
+    let (millis, id) = row.split_once(' ').unwrap();
+    let deep = api::graphql::types::ResultCursor(api::service::results::After {
+        scheduled_at: chrono::DateTime::from_timestamp_millis(millis.parse().unwrap()).unwrap(),
+        id: id.parse().unwrap(),
+    })
+    .encode_cursor();
     let page = "edges { node { id httpStatus failureClass durationMs scheduledAt } } pageInfo { hasNextPage endCursor }";
     let queries: Vec<(&str, Value)> = vec![
         (

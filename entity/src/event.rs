@@ -35,6 +35,15 @@ pub struct ResultEvent {
     pub failure_class: Option<FailureClass>,
 }
 
+/// Statuses that count as up: a 2xx or 3xx final response. The one definition of "up" for
+/// the API's statistics, its `up` field and the dashboard (which reads that field).
+pub const UP_STATUSES: std::ops::RangeInclusive<i32> = 200..=399;
+
+/// Whether a check with this final status (none: no response) counts as up.
+pub fn is_up(http_status: Option<i32>) -> bool {
+    http_status.is_some_and(|s| UP_STATUSES.contains(&s))
+}
+
 /// What a probe found: a response, or a failure without one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -17,6 +17,8 @@ pub mod monitor_results;
 pub mod rejected_records;
 pub mod urltargets;
 
-pub use event::{EventError, Outcome, RESULT_EVENT_SCHEMA_VERSION, ResultEvent};
+pub use event::{
+    EventError, Outcome, RESULT_EVENT_SCHEMA_VERSION, ResultEvent, UP_STATUSES, is_up,
+};
 pub use failure::FailureClass;
 pub use frequency::{Frequency, FrequencyError};

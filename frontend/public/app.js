@@ -5,7 +5,7 @@ import uPlot from "./vendor/uPlot.esm.js";
 import { ApiError, Unreachable, gql, subscribeResults, token } from "./api.js";
 
 const $ = (selector) => document.querySelector(selector);
-const RESULT = "id httpStatus failureClass durationMs scheduledAt startTime";
+const RESULT = "id httpStatus up failureClass durationMs scheduledAt startTime";
 const PAGE = 50;
 const SPARK_POINTS = 30;
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3 };
@@ -33,7 +33,8 @@ const state = {
 
 // ---- small helpers ---------------------------------------------------------------------------
 
-const isUp = (r) => r.httpStatus != null && r.httpStatus >= 200 && r.httpStatus < 400;
+// "Up" is the API's to say (entity::UP_STATUSES), not this page's.
+const isUp = (r) => r.up;
 const outcome = (r) =>
   r.httpStatus != null ? `HTTP ${r.httpStatus}` : FAILURES[r.failureClass] ?? r.failureClass;
 const count = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;

@@ -146,6 +146,11 @@ impl ProbeResult {
         self.0.http_status
     }
 
+    /// Whether this check counts as up: a final response with a 2xx or 3xx status.
+    async fn up(&self) -> bool {
+        entity::is_up(self.0.http_status)
+    }
+
     /// Why there was no response; null when there was one.
     async fn failure_class(&self) -> Option<FailureClass> {
         self.0.failure_class.map(Into::into)

@@ -92,12 +92,13 @@ pub struct Stats {
     pub p99: Option<f64>,
 }
 
-/// Computed by PostgreSQL: a check is up when it got a 2xx or 3xx response.
+/// Computed by PostgreSQL: a check is up when its status is in [`entity::UP_STATUSES`].
 pub async fn stats(db: &DatabaseConnection, target: i32, filter: &Filter) -> ApiResult<Stats> {
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT count(*) AS checks, \
-                count(*) FILTER (WHERE http_status BETWEEN 200 AND 399) AS up, \
+        format!(
+            "SELECT count(*) AS checks, \
+                count(*) FILTER (WHERE http_status BETWEEN {} AND {}) AS up, \
                 percentile_cont(0.50) WITHIN GROUP (ORDER BY duration) AS p50, \
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) AS p95, \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY duration) AS p99 \
@@ -105,6 +106,9 @@ pub async fn stats(db: &DatabaseConnection, target: i32, filter: &Filter) -> Api
          WHERE urltarget_fk = $1 \
            AND ($2::timestamptz IS NULL OR scheduled_at >= $2) \
            AND ($3::timestamptz IS NULL OR scheduled_at < $3)",
+            entity::UP_STATUSES.start(),
+            entity::UP_STATUSES.end()
+        ),
         [target.into(), filter.since.into(), filter.until.into()],
     );
     Ok(Stats::find_by_statement(stmt)

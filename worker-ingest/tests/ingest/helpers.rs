@@ -232,22 +232,28 @@ pub fn is_local(service: &str) -> bool {
     local
 }
 
-/// Restarts the local PostgreSQL or Kafka of `make test` (`service` is `postgres` or `kafka`,
-/// the name of its script), in the background: the restart tests' fault.
-pub async fn restart_local(service: &'static str) {
+/// Runs `scripts/<service>.sh <action>` on the local PostgreSQL or Kafka of `make test`
+/// (`service` is `postgres` or `kafka`; `action` is `restart`, `down` or `up`), in the
+/// background: the restart tests' fault.
+pub async fn local(service: &'static str, action: &'static str) {
     tokio::task::spawn_blocking(move || {
         // The checkout being tested (cargo sets this when it runs the test), not the one the
         // binary was compiled in: clones sharing a target dir reuse each other's test binaries.
         let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
         let script = format!("{dir}/../scripts/{service}.sh");
         let status = std::process::Command::new("bash")
-            .args([&script, "restart"])
+            .args([&script, action])
             .status()
             .unwrap();
-        assert!(status.success(), "restarting the local {service} failed");
+        assert!(status.success(), "{action} of the local {service} failed");
     })
     .await
     .unwrap();
+}
+
+/// Restarts the local PostgreSQL or Kafka of `make test`.
+pub async fn restart_local(service: &'static str) {
+    local(service, "restart").await;
 }
 
 /// A `pingpipe-ingest` process whose stderr is kept, to check what it says.

@@ -13,11 +13,15 @@ use std::time::Duration;
 use helpers::{WAIT, World, events, expected};
 use tokio_util::sync::CancellationToken;
 
+/// The tests here stop the one PostgreSQL every test uses: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_mid_stream_loses_nothing_and_needs_no_worker_restart() {
     if !helpers::is_local("postgres") {
         return;
     }
+    let _serial = SERIAL.lock().await;
     let world = World::with_targets(20).await;
     let all = events(&world.targets, 0, 3000);
     let running = worker_ingest::start(world.config(&[]), CancellationToken::new())
@@ -38,6 +42,57 @@ async fn postgres_restart_mid_stream_loses_nothing_and_needs_no_worker_restart()
     world.wait_for_rows("monitor_results", 3000).await;
     assert_eq!(world.stored().await, expected(&all));
     assert_eq!(world.count("rejected_records").await, 0);
+    running.shutdown();
+    running.wait().await.unwrap();
+    world.db.drop().await;
+}
+
+/// PostgreSQL away for 30 s while results stream: the worker says it is not ready, its writers
+/// retry (nothing is parked as if the data were bad), and when the database is back everything
+/// committed meanwhile is stored exactly once, without restarting the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_for_30_s_parks_nothing_and_loses_nothing() {
+    if !helpers::is_local("postgres") {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let world = World::with_targets(20).await;
+    let all = events(&world.targets, 0, 3000);
+    let running = worker_ingest::start(world.config(&[]), CancellationToken::new())
+        .await
+        .unwrap();
+    let stream = helpers::stream(world.topic.clone(), &all, 50, Duration::from_millis(50));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while world.count("monitor_results").await < 300 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no progress before the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The database stays away for 30 s, not a blink: many retries, the stream goes on.
+    let outage = Duration::from_secs(30);
+    let stopped = tokio::time::Instant::now();
+    helpers::local("postgres", "down").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while helpers::http_status(running.http_addr, "/readyz").await != Some(503) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still ready without a database"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep_until(stopped + outage).await;
+    helpers::local("postgres", "up").await;
+    stream.await.unwrap();
+    world.wait_for_rows("monitor_results", 3000).await;
+    assert_eq!(world.stored().await, expected(&all));
+    assert_eq!(world.count("rejected_records").await, 0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while helpers::http_status(running.http_addr, "/readyz").await != Some(200) {
+        assert!(tokio::time::Instant::now() < deadline, "not ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     running.shutdown();
     running.wait().await.unwrap();
     world.db.drop().await;
