@@ -79,7 +79,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_millis(6400));
     while !stop.is_cancelled() {
-        let mut listener = match sqlx::postgres::PgListener::connect(&database_url).await {
+        let connected = tokio::select! {
+            connected = sqlx::postgres::PgListener::connect(&database_url) => connected,
+            () = stop.cancelled() => return Ok(()),
+        };
+        let mut listener = match connected {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(attempt = backoff.attempt() + 1, error = %e, "Cannot LISTEN for new results; retrying.");

@@ -89,7 +89,14 @@ impl Supervisor {
                 Ok(Some(joined)) => {
                     if let Some(failure) = self.judge(joined) {
                         tracing::error!(error = %failure, "A task failed while stopping.");
-                        first.get_or_insert(failure);
+                        // A task that merely ended is often the consequence of one that failed
+                        // at the same moment (its input closed): the failure is the cause.
+                        if first
+                            .as_ref()
+                            .is_none_or(|f| matches!(f, Stopped::Ended { .. }))
+                        {
+                            first = Some(failure);
+                        }
                     }
                 }
                 Err(_) => {
@@ -194,6 +201,28 @@ mod tests {
         let err = s.wait().await.unwrap_err();
         assert!(
             matches!(&err, Stopped::Ended { task } if task == "listener"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_beats_a_task_that_ended_because_of_it() {
+        let mut s = supervisor();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // The reader ends (cleanly) as soon as its input closes...
+        s.spawn("writer", async move {
+            let _ = rx.await;
+            Ok(())
+        });
+        // ...which happens when the task feeding it fails.
+        s.spawn("consumer loop", async move {
+            drop(tx);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            anyhow::bail!("fatal Kafka consumer error")
+        });
+        let err = s.wait().await.unwrap_err();
+        assert!(
+            matches!(&err, Stopped::Failed { task, .. } if task == "consumer loop"),
             "{err}"
         );
     }

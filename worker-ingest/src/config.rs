@@ -62,17 +62,22 @@ pub struct Config {
 /// Operator commands; without one the worker runs.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Sets the stored positions of this group on the topic to the log's start or end, e.g.
-    /// after the topic was recreated or the broker lost data (the worker then reports
-    /// "ahead of the log's end" and is not ready). Running workers pick the new positions up.
+    /// Sets stored positions of this group on the topic to the log's start or end, e.g. after
+    /// the topic was recreated or the broker lost data (the worker then reports "ahead of the
+    /// log's end" and is not ready). By default only the partitions that are ahead. Running
+    /// workers pick the new positions up.
     ResetPositions {
         /// Where to: `earliest` re-reads what the log still holds (a result stored already is
         /// skipped as a repeat), `latest` skips to its end.
         #[arg(long, value_enum, default_value = "earliest")]
         to: ResetTo,
-        /// Only this partition (default: every partition of the topic).
-        #[arg(long)]
+        /// Only this partition (default: the partitions whose stored position is ahead of
+        /// their log's end).
+        #[arg(long, conflicts_with = "all")]
         partition: Option<i32>,
+        /// Every partition of the topic, ahead or not.
+        #[arg(long)]
+        all: bool,
     },
 }
 

@@ -185,6 +185,8 @@ pub struct Loop {
     pub batch_wait: Duration,
     pub progress: Arc<Progress>,
     pub stop: CancellationToken,
+    /// Between failed position lookups (up to 1 s: this thread also serves rebalances).
+    pub lookup_backoff: std::cell::RefCell<plumbing::Backoff>,
 }
 
 /// The batch being gathered for one writer.
@@ -217,8 +219,11 @@ impl Loop {
         while !self.stop.is_cancelled() {
             let polled = self.consumer.poll(Duration::from_millis(20));
             self.forget_revoked(&mut next, &mut ahead, &mut pending);
-            self.handle_reports(&mut next);
+            self.handle_reports(&mut next, &mut pending);
             match polled {
+                Some(Ok(message)) if ahead.contains_key(&message.partition()) => {
+                    // Older than what is stored for this partition: nothing to do until reset.
+                }
                 Some(Ok(message)) => {
                     let slot = message.partition().rem_euclid(pending.len() as i32) as usize;
                     self.take(&message, &mut next, &mut pending[slot]);
@@ -227,6 +232,8 @@ impl Loop {
                     // librdkafka raises a fatal error as an error event, then says what it was.
                     if let Some((code, reason)) = self.consumer.client().fatal_error() {
                         result = Err(fatal(code, &reason));
+                        // Everything stops: the writers finish because of this, not by chance.
+                        self.stop.cancel();
                         break;
                     }
                     tracing::warn!(error = %e, "Kafka consumer error; carrying on.");
@@ -263,7 +270,7 @@ impl Loop {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.reports.recv_timeout(left) {
-                Ok(report) => self.handle_report(report, &mut next),
+                Ok(report) => self.handle_report(report, &mut next, &mut []),
                 Err(_) => break,
             }
         }
@@ -337,13 +344,13 @@ impl Loop {
         }
     }
 
-    fn handle_reports(&self, next: &mut HashMap<i32, i64>) {
+    fn handle_reports(&self, next: &mut HashMap<i32, i64>, pending: &mut [Pending]) {
         while let Ok(report) = self.reports.try_recv() {
-            self.handle_report(report, next);
+            self.handle_report(report, next, pending);
         }
     }
 
-    fn handle_report(&self, report: Report, next: &mut HashMap<i32, i64>) {
+    fn handle_report(&self, report: Report, next: &mut HashMap<i32, i64>, pending: &mut [Pending]) {
         match report {
             Report::Stored {
                 positions,
@@ -357,7 +364,11 @@ impl Loop {
                 self.commit_to_kafka(&positions);
             }
             Report::Lost(partition) => {
+                // What was gathered since is based on the lost position too.
                 next.remove(&partition);
+                for p in pending.iter_mut() {
+                    p.batch.drop_partition(partition);
+                }
             }
         }
     }
@@ -425,12 +436,17 @@ impl Loop {
 
     /// The stored position, or None (after logging) when the database cannot say now.
     fn stored_position(&self, partition: i32) -> Option<i64> {
+        let mut backoff = self.lookup_backoff.borrow_mut();
         match self.runtime.block_on(self.store.position(partition)) {
-            Ok(position) => Some(position),
+            Ok(position) => {
+                backoff.reset();
+                Some(position)
+            }
             Err(e) => {
-                tracing::warn!(partition, error = %e, "Cannot read the stored position; retrying.");
+                tracing::warn!(partition, attempt = backoff.attempt() + 1, error = %e, "Cannot read the stored position; retrying.");
                 self.progress.database_ok.store(false, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(500));
+                // This thread also serves the group's rebalances: the wait stays short.
+                std::thread::sleep(backoff.next_delay());
                 // The partition stays uninitialised: the next record from it compares with the
                 // stored position again and seeks back there, so this one is not lost.
                 None
@@ -453,12 +469,16 @@ impl Loop {
 
     /// Every few seconds: the lag of each partition, and whether a position is ahead of its log.
     /// A position ahead (the topic was recreated, the broker lost data) means the records
-    /// arriving are older than what is stored: nothing is written, and since that must not go
-    /// unnoticed, the partition is reported until an operator resets the stored positions;
-    /// then the partition starts again from the new position.
+    /// arriving are older than what is stored. That must not go unnoticed, nor clear itself
+    /// when the new log grows past the old position: the partition is paused and reported until
+    /// an operator resets its stored position; then it starts again from the new position.
     fn check_positions(&self, next: &mut HashMap<i32, i64>, ahead: &mut HashMap<i32, i64>) {
         let partitions: Vec<(i32, i64)> = next.iter().map(|(p, n)| (*p, *n)).collect();
         for (partition, position) in partitions {
+            if let Some(&flagged) = ahead.get(&partition) {
+                self.check_reset(partition, flagged, next, ahead);
+                continue;
+            }
             let Ok((_, high)) =
                 self.consumer
                     .fetch_watermarks(&self.topic, partition, Duration::from_secs(1))
@@ -467,59 +487,72 @@ impl Loop {
             };
             metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string())
                 .set((high - position).max(0) as f64);
-            if position <= high {
-                if ahead.remove(&partition).is_some() {
-                    self.mark_ahead(partition, false, ahead.len());
-                }
-                continue;
-            }
-            // Has an operator reset it meanwhile? Then start over from the stored position.
-            match self.runtime.block_on(self.store.position(partition)) {
-                Ok(stored) if stored != position => {
-                    tracing::info!(
-                        partition,
-                        stored,
-                        "Stored position changed; starting from it."
-                    );
-                    // Seek now: the records before the log's end were read (and skipped) already.
-                    match self.consumer.seek(
-                        &self.topic,
-                        partition,
-                        Offset::Offset(stored),
-                        Duration::from_secs(10),
-                    ) {
-                        Ok(()) => {
-                            next.insert(partition, stored);
-                        }
-                        Err(e) => {
-                            tracing::warn!(partition, error = %e, "Seek failed; the next record seeks again.");
-                            next.remove(&partition);
-                        }
-                    }
-                    if ahead.remove(&partition).is_some() {
-                        self.mark_ahead(partition, false, ahead.len());
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(partition, error = %e, "Cannot re-read the stored position.")
-                }
-            }
-            tracing::error!(
-                topic = self.topic,
-                partition,
-                stored_position = position,
-                log_end = high,
-                "The stored position of topic {} partition {partition} is {position}, ahead of the \
-                 log's end {high} (topic recreated or broker data lost?): nothing of it is stored \
-                 until the positions are reset with `pingpipe-ingest reset-positions`.",
-                self.topic
-            );
-            if ahead.insert(partition, position).is_none() {
+            if position > high {
+                ahead.insert(partition, position);
+                self.set_paused(&[partition], true);
                 self.mark_ahead(partition, true, ahead.len());
+                self.report_ahead(partition, position, Some(high));
             }
         }
+    }
+
+    /// For a partition found ahead: has an operator reset its stored position? Then it starts
+    /// again from there; otherwise it is reported again.
+    fn check_reset(
+        &self,
+        partition: i32,
+        flagged: i64,
+        next: &mut HashMap<i32, i64>,
+        ahead: &mut HashMap<i32, i64>,
+    ) {
+        let stored = match self.runtime.block_on(self.store.position(partition)) {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(partition, error = %e, "Cannot re-read the stored position.");
+                return;
+            }
+        };
+        if stored == flagged {
+            self.report_ahead(partition, flagged, None);
+            return;
+        }
+        tracing::info!(
+            partition,
+            stored,
+            "Stored position reset; starting from it."
+        );
+        // Seek now: the records before the log's end were read (and skipped) already.
+        match self.consumer.seek(
+            &self.topic,
+            partition,
+            Offset::Offset(stored),
+            Duration::from_secs(10),
+        ) {
+            Ok(()) => {
+                next.insert(partition, stored);
+            }
+            Err(e) => {
+                tracing::warn!(partition, error = %e, "Seek failed; the next record seeks again.");
+                next.remove(&partition);
+            }
+        }
+        ahead.remove(&partition);
+        self.set_paused(&[partition], false);
+        self.mark_ahead(partition, false, ahead.len());
+    }
+
+    fn report_ahead(&self, partition: i32, position: i64, log_end: Option<i64>) {
+        tracing::error!(
+            topic = self.topic,
+            partition,
+            stored_position = position,
+            log_end,
+            "The stored position of topic {} partition {partition} is {position}, ahead of the \
+             log's end (topic recreated or broker data lost?): the partition waits, nothing of it \
+             is stored until its position is reset with `pingpipe-ingest reset-positions --partition \
+             {partition}`.",
+            self.topic
+        );
     }
 
     fn mark_ahead(&self, partition: i32, is_ahead: bool, count: usize) {

@@ -144,6 +144,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         batch_wait: config.batch_wait(),
         progress: progress.clone(),
         stop: shutdown.clone(),
+        lookup_backoff: std::cell::RefCell::new(plumbing::Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+        )),
     };
     supervisor.spawn_blocking("consumer loop", move || worker.run());
     Ok(Running {

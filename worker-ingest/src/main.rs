@@ -5,14 +5,20 @@ use std::process::ExitCode;
 use clap::Parser;
 use worker_ingest::Config;
 use worker_ingest::config::Command;
+use worker_ingest::reset::Which;
 
 fn main() -> ExitCode {
     let config = Config::parse();
     plumbing::init_logging(config.log_json);
     plumbing::run("pingpipe-ingest", |shutdown| async move {
         match config.command.clone() {
-            Some(Command::ResetPositions { to, partition }) => {
-                let done = worker_ingest::reset::reset_positions(&config, to, partition).await?;
+            Some(Command::ResetPositions { to, partition, all }) => {
+                let which = match (partition, all) {
+                    (Some(p), _) => Which::One(p),
+                    (None, true) => Which::All,
+                    (None, false) => Which::Ahead,
+                };
+                let done = worker_ingest::reset::reset_positions(&config, to, which).await?;
                 for (partition, old, new) in done {
                     let old = old.map_or("none".to_owned(), |o| o.to_string());
                     println!(

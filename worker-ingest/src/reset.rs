@@ -1,6 +1,7 @@
 //! `pingpipe-ingest reset-positions`: the operator's way out when a stored position is ahead of
 //! the log (the topic was recreated, the broker lost data). Sets the group's stored positions
-//! on the topic to each partition's low or high watermark; nothing else changes.
+//! on the topic to each partition's low or high watermark — by default only of the partitions
+//! whose stored position is ahead of the log's end; nothing else changes.
 
 use std::time::Duration;
 
@@ -13,11 +14,20 @@ use crate::config::{Config, ResetTo};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Which partitions to reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Those whose stored position is ahead of their log's end.
+    Ahead,
+    One(i32),
+    All,
+}
+
 /// Resets the positions and returns (partition, old position, new position) for each.
 pub async fn reset_positions(
     config: &Config,
     to: ResetTo,
-    only: Option<i32>,
+    which: Which,
 ) -> anyhow::Result<Vec<(i32, Option<i64>, i64)>> {
     let topic = config.kafka.topic.clone();
     let bootstrap = config.kafka.kafka_bootstrap_servers.clone();
@@ -58,13 +68,6 @@ pub async fn reset_positions(
     let db = config.database.connect_lazy(1).await?;
     let mut done = Vec::new();
     for (partition, low, high) in marks {
-        if only.is_some_and(|p| p != partition) {
-            continue;
-        }
-        let target = match to {
-            ResetTo::Earliest => low,
-            ResetTo::Latest => high,
-        };
         let old = db
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -74,6 +77,18 @@ pub async fn reset_positions(
             .await?
             .map(|row| row.try_get_by_index::<i64>(0))
             .transpose()?;
+        let wanted = match which {
+            Which::Ahead => old.is_some_and(|o| o > high),
+            Which::One(p) => p == partition,
+            Which::All => true,
+        };
+        if !wanted {
+            continue;
+        }
+        let target = match to {
+            ResetTo::Earliest => low,
+            ResetTo::Latest => high,
+        };
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4) \
@@ -85,9 +100,16 @@ pub async fn reset_positions(
     }
     anyhow::ensure!(
         !done.is_empty(),
-        "topic {} has no partition {:?}",
+        "nothing to reset on topic {} for group {}: {}",
         config.kafka.topic,
-        only
+        config.group,
+        match which {
+            Which::Ahead =>
+                "no stored position is ahead of its log's end (--all resets every partition)"
+                    .to_owned(),
+            Which::One(p) => format!("the topic has no partition {p}"),
+            Which::All => "the topic has no partitions".to_owned(),
+        }
     );
     Ok(done)
 }

@@ -328,12 +328,16 @@ fn sqlstate(e: &DbErr) -> Option<String> {
 /// Whether PostgreSQL refused the statement for the values in it, so the same rows would fail
 /// again: SQLSTATE classes 22 (data exception: invalid text, a value out of range) and 23
 /// (integrity constraint: check, not null, a target removed meanwhile), and 54000 (a value too
-/// large for an index). Everything else (a lost connection, a shutdown, a deadlock, a full disk,
-/// a missing table or privilege) is not the data's fault: the batch is retried, never parked.
-/// (PostgreSQL manual, Appendix A "PostgreSQL Error Codes".)
+/// large for an index). Not 23505 (unique violation): a repeated (target, slot) is skipped by
+/// `ON CONFLICT` before it could get here, so a unique violation is about the table (a key
+/// sequence behind its rows, say) and would park every good row. Everything else (a lost
+/// connection, a shutdown, a deadlock, a full disk, a missing table or privilege) is not the
+/// data's fault either: the batch is retried, never parked. (PostgreSQL manual, Appendix A
+/// "PostgreSQL Error Codes".)
 pub fn is_data_error(e: &DbErr) -> bool {
-    sqlstate(e)
-        .is_some_and(|code| code.starts_with("22") || code.starts_with("23") || code == "54000")
+    sqlstate(e).is_some_and(|code| {
+        (code.starts_with("22") || code.starts_with("23") || code == "54000") && code != "23505"
+    })
 }
 
 /// The database's own message for `e`, without the driver's wrapping.
@@ -356,7 +360,7 @@ fn database_message(e: &DbErr) -> String {
 const REASON_MAX_CHARS: usize = 2000;
 
 /// `text` as PostgreSQL can always store it: a NUL (which a text column refuses) is written
-/// as `\0`, and the text is cut at [`REASON_MAX_CHARS`] characters.
+/// as `\0`, and the text is cut at [`REASON_MAX_CHARS`] characters (marked by `...`).
 pub fn storable(text: &str) -> String {
     let mut out: String = text
         .chars()
@@ -364,7 +368,7 @@ pub fn storable(text: &str) -> String {
         .collect::<String>()
         .replace('\0', "\\0");
     if text.chars().nth(REASON_MAX_CHARS).is_some() {
-        out.push('…');
+        out.push_str("...");
     }
     out
 }
@@ -400,8 +404,8 @@ mod tests {
         assert_eq!(storable("unknown variant `\0`"), "unknown variant `\\0`");
         let long = "é".repeat(REASON_MAX_CHARS + 5);
         let kept = storable(&long);
-        assert_eq!(kept.chars().count(), REASON_MAX_CHARS + 1);
-        assert!(kept.ends_with('…'));
+        assert_eq!(kept.chars().count(), REASON_MAX_CHARS + 3);
+        assert!(kept.ends_with("..."));
         assert_eq!(storable("fine"), "fine");
     }
 }

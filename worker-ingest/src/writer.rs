@@ -53,7 +53,17 @@ impl Writer {
     /// Writes the batches it receives, in order, until the channel closes.
     pub async fn run(mut self) -> anyhow::Result<()> {
         let mut stored = 0u64;
+        // Set when a batch failed after the shutdown request: the database is not answering,
+        // so the batches still queued are not tried either (they will be read again).
+        let mut giving_up = false;
         while let Some(mut batch) = self.batches.recv().await {
+            if giving_up {
+                tracing::warn!(
+                    records = batch.len(),
+                    "Batch dropped on shutdown; it will be read again."
+                );
+                continue;
+            }
             let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
             while !batch.is_empty() {
                 let started = Instant::now();
@@ -84,6 +94,7 @@ impl Writer {
                         metrics::counter!(m::INGEST_RETRIES).increment(1);
                         if self.stop.is_cancelled() {
                             tracing::warn!(records = batch.len(), error = %e, "Batch dropped on shutdown; it will be read again.");
+                            giving_up = true;
                             break;
                         }
                         let attempt = backoff.attempt() + 1;

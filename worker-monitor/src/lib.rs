@@ -22,6 +22,7 @@ pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use entity::ResultEvent;
@@ -89,7 +90,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let readiness = Arc::new(Readiness::default());
     let _recorder = plumbing::metrics_handle();
     telemetry::describe_metrics();
-    let shutdown_timeout: Duration = config.shutdown_timeout.into();
+    // At least a second: a zero timeout would make every shutdown a failure.
+    let shutdown_timeout = Duration::from(config.shutdown_timeout).max(Duration::from_secs(1));
     let mut supervisor = Supervisor::new(shutdown.clone(), shutdown_timeout);
     let ready = readiness.clone();
     let listen_error = |source| MonitorError::Listen {
@@ -133,6 +135,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     // The publisher keeps trying after a shutdown request for most of the shutdown timeout
     // (the rest is for the process to wind down), then drops what is left and says how much.
     let give_up = CancellationToken::new();
+    let give_up_probes = give_up.clone();
     {
         let (shutdown, give_up) = (shutdown.clone(), give_up.clone());
         let budget = shutdown_timeout.mul_f64(0.8);
@@ -197,6 +200,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let workers = config.concurrency.max(1);
     let stop = shutdown.clone();
     supervisor.spawn("probe workers", async move {
+        let dropped = Arc::new(AtomicU64::new(0));
         let mut pool = tokio::task::JoinSet::new();
         for _ in 0..workers {
             pool.spawn(probe_worker(
@@ -204,6 +208,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 prober.clone(),
                 results_tx.clone(),
                 stop.clone(),
+                give_up_probes.clone(),
+                dropped.clone(),
             ));
         }
         drop(results_tx);
@@ -211,6 +217,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             if let Err(e) = joined {
                 anyhow::bail!("a probe worker died: {e}");
             }
+        }
+        let dropped = dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            metrics::counter!(m::MONITOR_DROPPED, "reason" => "shutdown").increment(dropped);
+            tracing::error!(
+                dropped,
+                "{dropped} results of probes running or finished while stopping were dropped \
+                 (the publisher had stopped taking results)."
+            );
         }
         Ok(())
     });
@@ -228,11 +243,15 @@ async fn probe_worker(
     prober: Prober,
     results: mpsc::Sender<Pending>,
     stop: CancellationToken,
+    give_up: CancellationToken,
+    dropped: Arc<AtomicU64>,
 ) {
     loop {
         let job = {
             let mut queue = jobs.lock().await;
             tokio::select! {
+                // Once stopping, no new probe starts, however many jobs are queued.
+                biased;
                 () = stop.cancelled() => None,
                 job = queue.recv() => job,
             }
@@ -246,8 +265,16 @@ async fn probe_worker(
         metrics::histogram!(m::MONITOR_SCHEDULE_LAG).record(lag_ms.max(0) as f64 / 1000.0);
         let in_flight = metrics::gauge!(m::MONITOR_IN_FLIGHT);
         in_flight.increment(1.0);
-        let result = prober.probe(&job.target.url).await;
+        let result = tokio::select! {
+            // A probe still running when the shutdown deadline passes has no result to give.
+            () = give_up.cancelled() => None,
+            result = prober.probe(&job.target.url) => Some(result),
+        };
         in_flight.decrement(1.0);
+        let Some(result) = result else {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         metrics::counter!(m::MONITOR_PROBES, "outcome" => outcome_label(result.outcome))
             .increment(1);
         let event = ResultEvent::new(
@@ -259,7 +286,9 @@ async fn probe_worker(
             result.duration_ms,
             result.outcome,
         );
+        // Fails only once the publisher has stopped taking results (it gave up, or failed).
         if results.send(Pending::new(&event)).await.is_err() {
+            dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
     }

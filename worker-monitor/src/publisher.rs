@@ -11,10 +11,11 @@
 //! A broker outage is not a fence. When the broker is gone for longer than the transaction
 //! timeout, its coordinator aborts the open transaction and bumps the producer's epoch, and
 //! librdkafka reports that as fenced or fatal once the broker is back. So a fatal error that
-//! comes after no transactional call has succeeded for longer than the transaction timeout
-//! recreates the producer (same id: `init_transactions` aborts whatever was left open) and the
-//! batch is sent again; the same error shortly after a success means another live instance
-//! took the id over, and this one stops. Either way a batch is committed once or not at all, and
+//! comes after transactional calls have been failing (or hanging) for longer than the
+//! transaction timeout recreates the producer (same id: `init_transactions` aborts whatever was
+//! left open) and the batch is sent again. A fatal error that ends a run of successes — however
+//! long the monitor was idle before it — means another live instance took the id over, and this
+//! one stops. Either way a batch is committed once or not at all, and
 //! the unique (target, slot) key stores a result once even if a batch were sent twice.
 //!
 //! A record the producer refuses locally (too large, say) is counted as dropped, never as
@@ -118,8 +119,8 @@ pub struct Publisher {
     settings: PublisherSettings,
     /// False while publishing fails or hangs (the monitor's `/readyz`).
     ready: Arc<AtomicBool>,
-    /// When a transactional call last succeeded.
-    last_success: Instant,
+    /// Since when transactional calls have been failing or hanging (None after a success).
+    failing_since: Option<Instant>,
     /// Cancelled when the shutdown deadline has passed: stop retrying.
     give_up: CancellationToken,
 }
@@ -144,7 +145,7 @@ impl Publisher {
             producer: Arc::new(producer),
             settings,
             ready,
-            last_success: Instant::now(),
+            failing_since: None,
             give_up,
         };
         match publisher.init().await {
@@ -217,7 +218,11 @@ impl Publisher {
                 }
                 continue 'transaction;
             }
-            self.enqueue(batch).await?;
+            if !self.enqueue(batch).await? {
+                self.abort().await?;
+                self.wait(&mut backoff).await?;
+                continue 'transaction;
+            }
             loop {
                 let err = match self.call(|p| p.commit_transaction(CALL_TIMEOUT)).await? {
                     Ok(()) => {
@@ -271,19 +276,19 @@ impl Publisher {
         }
     }
 
-    /// After a fatal error: a new producer when no call has succeeded for longer than the
+    /// After a fatal error: a new producer when calls had been failing for longer than the
     /// transaction timeout (the broker was away and has aborted our transaction), otherwise
     /// the error stands (another instance took our transactional.id over).
     async fn recover(&mut self, err: PublishError) -> Result<(), Halt> {
-        let silent = self.last_success.elapsed();
-        if silent < self.settings.transaction_timeout {
+        let failing = self.failing_since.map(|t| t.elapsed()).unwrap_or_default();
+        if failing < self.settings.transaction_timeout {
             return Err(err.into());
         }
         tracing::warn!(
             error = %err,
-            silent_for = ?silent,
-            "No transaction succeeded for longer than the transaction timeout, so the broker has \
-             aborted ours; recreating the producer (this is an outage, not a fence)."
+            failing_for = ?failing,
+            "Publishing had failed for longer than the transaction timeout, so the broker has \
+             aborted our transaction; recreating the producer (this is an outage, not a fence)."
         );
         metrics::counter!(m::MONITOR_PRODUCER_RESTARTS).increment(1);
         self.producer = Arc::new(create(&self.settings)?);
@@ -293,12 +298,15 @@ impl Publisher {
     }
 
     /// Puts the batch into the producer's queue, waiting while the queue is full. A record the
-    /// producer refuses for another reason (larger than `message.max.bytes`, say) would be
-    /// refused again: it is taken out of the batch and counted as dropped.
-    async fn enqueue(&mut self, batch: &mut Vec<Pending>) -> Result<(), Halt> {
+    /// producer refuses for itself (larger than `message.max.bytes`) would be refused again: it
+    /// is taken out of the batch and counted as dropped. Any other refusal is about the
+    /// transaction (it can no longer take records: abortable or fatal), so `false` is returned
+    /// with the whole batch kept, and the caller aborts and sends it again.
+    async fn enqueue(&mut self, batch: &mut Vec<Pending>) -> Result<bool, Halt> {
         let mut refused = 0u64;
         let mut kept = Vec::with_capacity(batch.len());
         let mut items = std::mem::take(batch).into_iter();
+        let mut complete = true;
         while let Some(item) = items.next() {
             loop {
                 let record = BaseRecord::to(&self.settings.topic)
@@ -318,9 +326,22 @@ impl Publisher {
                         }
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => {
+                    Err((
+                        e @ KafkaError::MessageProduction(
+                            RDKafkaErrorCode::MessageSizeTooLarge
+                            | RDKafkaErrorCode::InvalidArgument,
+                        ),
+                        _,
+                    )) => {
                         tracing::warn!(error = %e, key = item.key, bytes = item.payload.len(), "The producer refused a result; dropping it.");
                         refused += 1;
+                        break;
+                    }
+                    Err((e, _)) => {
+                        tracing::warn!(error = %e, "The transaction takes no more records; it will be aborted and the batch sent again.");
+                        kept.push(item);
+                        kept.extend(items.by_ref());
+                        complete = false;
                         break;
                     }
                 }
@@ -330,7 +351,7 @@ impl Publisher {
         if refused > 0 {
             metrics::counter!(m::MONITOR_DROPPED, "reason" => "refused").increment(refused);
         }
-        Ok(())
+        Ok(complete)
     }
 
     /// Runs a blocking producer call on the blocking pool; `GaveUp` once the shutdown deadline
@@ -351,13 +372,13 @@ impl Publisher {
                 joined = &mut blocking => {
                     let result = joined.unwrap_or(Err(KafkaError::Canceled));
                     if result.is_err() {
-                        self.ready.store(false, Ordering::Relaxed);
+                        self.failing();
                     }
                     return Ok(result);
                 }
                 () = &mut slow, if !marked => {
                     marked = true;
-                    self.ready.store(false, Ordering::Relaxed);
+                    self.failing();
                 }
                 () = self.give_up.cancelled() => return Err(Halt::GaveUp),
             }
@@ -365,8 +386,14 @@ impl Publisher {
     }
 
     fn succeeded(&mut self) {
-        self.last_success = Instant::now();
+        self.failing_since = None;
         self.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// A call failed or hangs: not ready, and the run of failures has a start.
+    fn failing(&mut self) {
+        self.failing_since.get_or_insert_with(Instant::now);
+        self.ready.store(false, Ordering::Relaxed);
     }
 
     /// Sleeps before the next attempt; `GaveUp` once the shutdown deadline has passed.

@@ -53,7 +53,11 @@ async fn serve(url: &str, shutdown: &CancellationToken, extra: &[&str]) -> Strin
     let running = api::start(api::Config::parse_from(args), shutdown.clone())
         .await
         .unwrap();
-    format!("http://{}", running.addr)
+    let addr = format!("http://{}", running.addr);
+    // The server's tasks live as long as their supervisor: it waits in the background until
+    // the test's shutdown token stops them.
+    tokio::spawn(running.wait());
+    addr
 }
 
 impl App {

@@ -296,18 +296,69 @@ async fn a_position_ahead_of_the_log_is_reported_until_reset_and_then_flows() {
     let listen = args.iter().position(|a| a == "--listen").unwrap();
     args[listen + 1] = addr.to_string();
     let mut proc = Proc::spawn(&args[1..]);
-    proc.wait_for_log(&[
-        "ERROR",
-        &format!("topic {} partition 1", world.topic),
-        "reset-positions",
-    ])
-    .await;
+    let ahead_line = format!("topic {} partition 1", world.topic);
+    proc.wait_for_log(&["ERROR", &ahead_line, "reset-positions --partition 1"])
+        .await;
     assert_eq!(helpers::http_status(addr, "/readyz").await, Some(503));
-    let stored = world.count("monitor_results").await;
-    assert!(stored < all.len(), "partition 1 must not have been stored");
-    // The operator's command, then it flows again without a restart.
+    // Which targets' results went to partition 1 (the record key decides): those wait.
+    let topic = world.topic.clone();
+    let partition_of: std::collections::HashMap<i32, i32> =
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::consumer::Consumer;
+            use rdkafka::message::Message;
+            let consumer = entity::testing::consumer(&topic, "read_committed");
+            let mut seen = std::collections::HashMap::new();
+            let deadline = std::time::Instant::now() + WAIT;
+            let mut n = 0;
+            while n < 30 && std::time::Instant::now() < deadline {
+                if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                    let m = m.unwrap();
+                    let key: i32 = std::str::from_utf8(m.key().unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    seen.insert(key, m.partition());
+                    n += 1;
+                }
+            }
+            consumer.unsubscribe();
+            seen
+        })
+        .await
+        .unwrap();
+    let waiting: Vec<i32> = world
+        .targets
+        .iter()
+        .copied()
+        .filter(|t| partition_of[t] == 1)
+        .collect();
+    assert!(!waiting.is_empty(), "{partition_of:?}");
+    let flowing: Vec<_> = all
+        .iter()
+        .filter(|e| !waiting.contains(&e.target_id))
+        .cloned()
+        .collect();
+    world.wait_for_rows("monitor_results", flowing.len()).await;
+    let stored = flowing.len();
+    // The new log grows past the old position: that must not clear the alarm by itself.
+    let more = events(&waiting[..1], 100, 5100);
+    world.publish(&more, true).await;
+    let reported = proc.log().matches(&ahead_line).count();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while proc.log().matches(&ahead_line).count() < reported + 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not reported again:\n{}",
+            proc.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(helpers::http_status(addr, "/readyz").await, Some(503));
+    assert_eq!(world.count("monitor_results").await, stored);
+    // The operator's command, as the log gave it, then it flows again without a restart.
     let mut reset_args = args[1..].to_vec();
-    reset_args.extend(["reset-positions".into(), "--to".into(), "earliest".into()]);
+    reset_args
+        .extend(["reset-positions", "--partition", "1", "--to", "earliest"].map(String::from));
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
         .args(&reset_args)
         .output()
@@ -316,8 +367,16 @@ async fn a_position_ahead_of_the_log_is_reported_until_reset_and_then_flows() {
     assert!(output.status.success(), "{output:?}");
     let said = String::from_utf8_lossy(&output.stdout);
     assert!(said.contains("partition 1: position 5000 -> 0"), "{said}");
-    world.wait_for_rows("monitor_results", all.len()).await;
-    assert_eq!(world.stored().await, expected(&all));
+    assert!(
+        !said.contains("partition 0") && !said.contains("partition 2"),
+        "{said}"
+    );
+    let mut everything = all.clone();
+    everything.extend(more);
+    world
+        .wait_for_rows("monitor_results", everything.len())
+        .await;
+    assert_eq!(world.stored().await, expected(&everything));
     let deadline = tokio::time::Instant::now() + WAIT;
     while helpers::http_status(addr, "/readyz").await != Some(200) {
         assert!(
@@ -327,6 +386,21 @@ async fn a_position_ahead_of_the_log_is_reported_until_reset_and_then_flows() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Without --partition or --all the command touches only partitions that are ahead: now
+    // there are none, and it says so instead of rewinding healthy partitions.
+    let mut default_args = args[1..].to_vec();
+    default_args.push("reset-positions".into());
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
+        .args(&default_args)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no stored position is ahead"),
+        "{output:?}"
+    );
+    assert_eq!(world.count("monitor_results").await, everything.len());
     proc.child.start_kill().unwrap();
     proc.exit().await;
     world.db.drop().await;

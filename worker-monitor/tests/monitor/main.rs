@@ -440,3 +440,86 @@ async fn two_shards_probe_every_target_exactly_once_and_report_metrics() {
     assert_no_duplicate_slots(&log.events);
     world.db.drop().await;
 }
+
+/// A monitor that was only idle (no result for longer than the transaction timeout) and then
+/// finds its transactional.id taken over is a zombie, not a survivor of a broker outage: it
+/// stops, and the instance that took over keeps publishing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_zombie_is_fenced_not_mistaken_for_a_broker_outage() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use worker_monitor::publisher::{Pending, PublishError, Publisher, PublisherSettings};
+
+    let world = World::new().await;
+    let settings = PublisherSettings {
+        bootstrap_servers: entity::testing::bootstrap_servers(),
+        topic: world.topic.clone(),
+        transactional_id: entity::testing::unique("idle-zombie"),
+        commit_interval: Duration::from_millis(100),
+        max_batch: 100,
+        transaction_timeout: Duration::from_secs(10),
+    };
+    let result = |id: i32| {
+        let now = chrono::Utc::now();
+        Pending::new(&ResultEvent::new(
+            id,
+            "http://127.0.0.1/",
+            entity::Frequency::OneMinute,
+            now,
+            now,
+            1,
+            Outcome::Status(200),
+        ))
+    };
+    let start = || {
+        let settings = settings.clone();
+        async move {
+            let publisher = Publisher::connect(
+                settings,
+                Arc::new(AtomicBool::new(false)),
+                CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+            let (tx, rx) = tokio::sync::mpsc::channel(10);
+            (tx, tokio::spawn(publisher.run(rx)))
+        }
+    };
+    let mut log = world.reader("read_committed");
+    let (old, old_task) = start().await;
+    old.send(result(1)).await.unwrap();
+    log.wait_for(WAIT, "the first instance's result", |e| e.len() == 1)
+        .await;
+    // Idle for longer than the transaction timeout: the situation of the question.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let (new, new_task) = start().await;
+    new.send(result(2)).await.unwrap();
+    log.wait_for(WAIT, "the second instance's result", |e| e.len() == 2)
+        .await;
+    // The old one wakes up with a result: fenced, it stops instead of fencing the new one.
+    old.send(result(3)).await.unwrap();
+    let err = tokio::time::timeout(WAIT, old_task)
+        .await
+        .expect("the zombie did not stop")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PublishError::Fenced { .. } | PublishError::Fatal { .. }
+        ),
+        "{err}"
+    );
+    new.send(result(4)).await.unwrap();
+    log.wait_for(WAIT, "the second instance's next result", |e| {
+        e.iter().any(|r| r.target_id == 4)
+    })
+    .await;
+    drop(new);
+    new_task.await.unwrap().unwrap();
+    assert!(
+        log.events.iter().all(|e| e.target_id != 3),
+        "the zombie's result was committed"
+    );
+    world.db.drop().await;
+}
