@@ -143,7 +143,7 @@ impl Running {
 
 /// Binds the listener and serves until `shutdown` (axum's graceful shutdown).
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
-    let db = config.database.connect_lazy(8).await?;
+    let db = plumbing::database::connect_lazy(&config.database, 8).await?;
     let (live, _) = tokio::sync::broadcast::channel(1024);
     cache::describe_metrics();
     let cache = (config.read_cache_entries > 0).then(|| {

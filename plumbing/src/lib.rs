@@ -1,9 +1,11 @@
 //! What every Pingpipe binary runs besides its work: logs and metrics ([`telemetry`]), the
 //! operations endpoint `/healthz` `/readyz` `/metrics` ([`ops`]), the shutdown signal
-//! ([`signal`]), supervision of the process's tasks ([`supervise`]) and retry with backoff
-//! ([`backoff`]). `entity` holds the shared vocabulary; this crate the shared process plumbing.
+//! ([`signal`]), supervision of the process's tasks ([`supervise`]), retry with backoff
+//! ([`backoff`]) and the database pool ([`database`]). `entity` holds the shared vocabulary,
+//! without I/O; this crate the shared process plumbing.
 
 pub mod backoff;
+pub mod database;
 pub mod ops;
 pub mod signal;
 pub mod supervise;

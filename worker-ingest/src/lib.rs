@@ -109,7 +109,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     // One connection per writer, one for position lookups, one spare.
     let writers = config.writers.max(1);
-    let db = config.database.connect_lazy(writers as u32 + 2).await?;
+    let db = plumbing::database::connect_lazy(&config.database, writers as u32 + 2).await?;
     if db.ping().await.is_ok() {
         progress.database_ok.store(true, Ordering::Relaxed);
     }

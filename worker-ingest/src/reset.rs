@@ -65,7 +65,7 @@ pub async fn reset_positions(
     })
     .await??;
 
-    let db = config.database.connect_lazy(1).await?;
+    let db = plumbing::database::connect_lazy(&config.database, 1).await?;
     let mut done = Vec::new();
     for (partition, low, high) in marks {
         let old = db

@@ -104,7 +104,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let http_addr = ops.local_addr().map_err(listen_error)?;
     supervisor.spawn("health and metrics server", ops.serve(shutdown.clone()));
 
-    let db = config.database.connect_lazy(2).await?;
+    let db = plumbing::database::connect_lazy(&config.database, 2).await?;
 
     let prober = Prober::new(ProbeSettings {
         timeout: config.probe_timeout(),
