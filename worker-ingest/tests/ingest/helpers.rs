@@ -256,89 +256,13 @@ pub async fn restart_local(service: &'static str) {
     local(service, "restart").await;
 }
 
-/// A `pingpipe-ingest` process whose stderr is kept, to check what it says.
-pub struct Proc {
-    pub child: tokio::process::Child,
-    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
+// Not every test binary that includes this file uses each of them.
+#[allow(unused_imports)]
+pub use entity::testing::{Process, free_addr, http_status};
 
-impl Proc {
-    /// Starts the ingest binary with `args` (without the program name), logging at `info`.
-    pub fn spawn(args: &[String]) -> Proc {
-        use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let lines = stderr.clone();
-        let mut reader = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = reader.next_line().await {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Proc { child, stderr }
-    }
-
-    pub fn log(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    /// Waits until a line of stderr contains every one of `words`; panics after `WAIT`.
-    pub async fn wait_for_log(&self, words: &[&str]) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if self
-                .stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| words.iter().all(|w| l.contains(w)))
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no log line with {words:?} within {WAIT:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The exit status, waiting at most `WAIT`.
-    pub async fn exit(&mut self) -> std::process::ExitStatus {
-        tokio::time::timeout(WAIT, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("still running after {WAIT:?}:\n{}", self.log()))
-            .unwrap()
-    }
-}
-
-/// The HTTP status of `GET path` on `addr` (a bare HTTP/1.0 request, like curl's).
-pub async fn http_status(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A loopback address with a port free right now (for a process that must be told its port).
-pub fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// A `pingpipe-ingest` process with `args` (without the program name), its stderr kept.
+pub fn spawn_ingest(args: &[String]) -> Process {
+    Process::spawn(env!("CARGO_BIN_EXE_pingpipe-ingest"), args)
 }
 
 /// Every committed record of `topic`, read back with a read_committed consumer until `n`

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::TimeZone;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{self, Proc, WAIT, World, events, expected};
+use crate::helpers::{self, WAIT, World, events, expected, spawn_ingest};
 
 /// Pauses and resumes the first third of `targets`, renames the second third, round after
 /// round, until `stop`: what users do every day (each UPDATE moves the row in the heap).
@@ -61,7 +61,7 @@ async fn results_of_paused_resumed_and_renamed_targets_are_all_stored_through_th
     let args = world.args(&["--instance", "edit-test", "--batch-max", "500"]);
     for delay_ms in [300u64, 800, 500] {
         let before = world.count("monitor_results").await;
-        let mut proc = Proc::spawn(&args[1..]);
+        let mut proc = spawn_ingest(&args[1..]);
         let deadline = tokio::time::Instant::now() + WAIT;
         while world.count("monitor_results").await == before {
             assert!(
@@ -75,7 +75,7 @@ async fn results_of_paused_resumed_and_renamed_targets_are_all_stored_through_th
         proc.child.start_kill().unwrap(); // SIGKILL
         proc.child.wait().await.unwrap();
     }
-    let proc = Proc::spawn(&args[1..]);
+    let proc = spawn_ingest(&args[1..]);
     producer.await.unwrap();
     world.wait_for_rows("monitor_results", all.len()).await;
     stop_editing.cancel();
@@ -229,9 +229,9 @@ async fn a_second_instance_with_the_same_name_makes_one_exit_non_zero_and_say_wh
     let world = World::with_targets(2).await;
     world.publish(&events(&world.targets, 0, 10), true).await;
     let args = world.args(&["--instance", "twin"]);
-    let mut first = Proc::spawn(&args[1..]);
+    let mut first = spawn_ingest(&args[1..]);
     world.wait_for_rows("monitor_results", 10).await;
-    let mut second = Proc::spawn(&args[1..]);
+    let mut second = spawn_ingest(&args[1..]);
     // One of them is fenced by the group coordinator and stops; the other keeps running.
     let deadline = tokio::time::Instant::now() + WAIT;
     let (mut stopped, mut running) = loop {
@@ -249,10 +249,10 @@ async fn a_second_instance_with_the_same_name_makes_one_exit_non_zero_and_say_wh
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let status = stopped.exit().await;
+    let status = stopped.exit(WAIT).await;
     assert!(!status.success(), "{status}");
     stopped
-        .wait_for_log(&["PINGPIPE_INGEST_INSTANCE", "consumer loop"])
+        .wait_for_log(&["PINGPIPE_INGEST_INSTANCE", "consumer loop"], WAIT)
         .await;
     assert!(running.child.try_wait().unwrap().is_none());
     running.child.start_kill().unwrap();
@@ -265,10 +265,10 @@ async fn a_writer_that_panics_makes_the_process_exit_non_zero() {
     let world = World::with_targets(2).await;
     world.publish(&events(&world.targets, 0, 10), true).await;
     let args = world.args(&["--panic-writer-after", "1", "--writers", "1"]);
-    let mut proc = Proc::spawn(&args[1..]);
-    let status = proc.exit().await;
+    let mut proc = spawn_ingest(&args[1..]);
+    let status = proc.exit(WAIT).await;
     assert!(!status.success(), "{status}");
-    proc.wait_for_log(&["writer 0", "panicked", "test hook"])
+    proc.wait_for_log(&["writer 0", "panicked", "test hook"], WAIT)
         .await;
     world.db.drop().await;
 }
@@ -295,10 +295,13 @@ async fn a_position_ahead_of_the_log_is_reported_until_reset_and_then_flows() {
     let mut args = world.args(&[]);
     let listen = args.iter().position(|a| a == "--listen").unwrap();
     args[listen + 1] = addr.to_string();
-    let mut proc = Proc::spawn(&args[1..]);
+    let mut proc = spawn_ingest(&args[1..]);
     let ahead_line = format!("topic {} partition 1", world.topic);
-    proc.wait_for_log(&["ERROR", &ahead_line, "reset-positions --partition 1"])
-        .await;
+    proc.wait_for_log(
+        &["ERROR", &ahead_line, "reset-positions --partition 1"],
+        WAIT,
+    )
+    .await;
     assert_eq!(helpers::http_status(addr, "/readyz").await, Some(503));
     // Which targets' results went to partition 1 (the record key decides): those wait.
     let topic = world.topic.clone();
@@ -402,6 +405,6 @@ async fn a_position_ahead_of_the_log_is_reported_until_reset_and_then_flows() {
     );
     assert_eq!(world.count("monitor_results").await, everything.len());
     proc.child.start_kill().unwrap();
-    proc.exit().await;
+    proc.exit(WAIT).await;
     world.db.drop().await;
 }

@@ -17,8 +17,8 @@ mod helpers;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use entity::testing::{Process, free_addr, http_status};
 use helpers::World;
-use tokio::io::AsyncBufReadExt;
 
 /// How long the broker stays away: three times the monitor's transaction timeout (10 s).
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -44,59 +44,28 @@ impl Drop for BrokerBack {
     }
 }
 
+/// A monitor process with a 1 s minute, its stderr kept and its `/readyz` at hand.
 struct Monitor {
-    child: tokio::process::Child,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    process: Process,
     addr: std::net::SocketAddr,
 }
 
 impl Monitor {
-    fn spawn(world: &World, extra: &[&str]) -> Monitor {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+    fn spawn(world: &World) -> Monitor {
+        let addr = free_addr();
         let listen = addr.to_string();
-        let mut args = vec!["--listen", listen.as_str(), "--minute", "1s"];
-        args.extend(extra);
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-monitor"))
-            .args(&world.args(&args)[1..])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let lines = log.clone();
-        let mut reader = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = reader.next_line().await {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Monitor { child, log, addr }
+        let args = world.args(&["--listen", listen.as_str(), "--minute", "1s"]);
+        let process = Process::spawn(env!("CARGO_BIN_EXE_pingpipe-monitor"), &args[1..]);
+        Monitor { process, addr }
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    async fn ready(&self) -> Option<u16> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await.ok()?;
-        stream
-            .write_all(b"GET /readyz HTTP/1.0\r\n\r\n")
-            .await
-            .ok()?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.ok()?;
-        answer.split_whitespace().nth(1)?.parse().ok()
+        self.process.log()
     }
 
     async fn wait_ready(&self, want: u16) {
         let deadline = tokio::time::Instant::now() + WAIT;
-        while self.ready().await != Some(want) {
+        while http_status(self.addr, "/readyz").await != Some(want) {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "/readyz never answered {want}:\n{}",
@@ -107,7 +76,7 @@ impl Monitor {
     }
 
     fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.process.running()
     }
 }
 
@@ -127,7 +96,7 @@ async fn a_broker_outage_is_survived_and_sigterm_during_one_exits_within_the_dea
             .add_target(&app.url(&format!("/status/200?n={i}")), 1)
             .await;
     }
-    let mut monitor = Monitor::spawn(&world, &[]);
+    let mut monitor = Monitor::spawn(&world);
     let mut log = world.reader("read_committed");
     log.wait_for(WAIT, "results before the outage", |e| e.len() >= 10)
         .await;
@@ -171,19 +140,9 @@ async fn a_broker_outage_is_survived_and_sigterm_during_one_exits_within_the_dea
     // timeout (10 s by default) and says what it dropped.
     tokio::task::spawn_blocking(|| kafka("down")).await.unwrap();
     monitor.wait_ready(503).await;
-    let pid = monitor.child.id().unwrap().to_string();
     let asked = Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = tokio::time::timeout(Duration::from_secs(30), monitor.child.wait())
-        .await
-        .unwrap_or_else(|_| panic!("no exit 30 s after SIGTERM:\n{}", monitor.log()))
-        .unwrap();
+    monitor.process.signal("-TERM");
+    let status = monitor.process.exit(Duration::from_secs(30)).await;
     let took = asked.elapsed();
     assert!(
         took <= Duration::from_secs(11),
