@@ -152,14 +152,7 @@ fn decode(message: &BorrowedMessage<'_>) -> Result<Row, Reject> {
         return Err(reject("empty record (no value)".into()));
     };
     let event = ResultEvent::decode(payload).map_err(|e| reject(e.to_string()))?;
-    Ok(Row {
-        target_id: event.target_id,
-        http_status: event.http_status,
-        failure_class: event.failure_class.map(|c| c.as_str().to_owned()),
-        start_time: event.start_time,
-        duration_ms: event.duration_ms,
-        scheduled_at: event.scheduled_at,
-    })
+    Ok(Row::from(&event))
 }
 
 /// The record a row came from, kept to park the row if its target turns out to be gone.

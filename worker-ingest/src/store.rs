@@ -29,6 +29,19 @@ pub struct Row {
     pub scheduled_at: DateTime<Utc>,
 }
 
+impl From<&entity::ResultEvent> for Row {
+    fn from(event: &entity::ResultEvent) -> Row {
+        Row {
+            target_id: event.target_id,
+            http_status: event.http_status,
+            failure_class: event.failure_class.map(|c| c.as_str().to_owned()),
+            start_time: event.start_time,
+            duration_ms: event.duration_ms,
+            scheduled_at: event.scheduled_at,
+        }
+    }
+}
+
 /// One record to park in `rejected_records`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reject {

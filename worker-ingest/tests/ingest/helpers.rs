@@ -71,6 +71,15 @@ impl World {
         Config::parse_from(self.args(extra))
     }
 
+    /// The store of this world's group and topic, for writing batches by hand.
+    pub fn store(&self) -> worker_ingest::store::Store {
+        worker_ingest::store::Store::new(
+            self.db.conn.clone(),
+            self.group.clone(),
+            self.topic.clone(),
+        )
+    }
+
     /// Publishes raw (key, value) records in one transaction, committed or aborted.
     pub async fn publish_raw(&self, records: Vec<(String, Vec<u8>)>, commit: bool) {
         publish_raw(self.topic.clone(), records, commit).await;
@@ -280,4 +289,20 @@ pub async fn committed_events(topic: &str, n: usize) -> Vec<String> {
         .map(|v| ResultEvent::decode(v).unwrap())
         .collect();
     expected(&events)
+}
+
+/// A batch entry for `event`, as if read at `partition`:`offset` (for writing through the store).
+pub fn entry(
+    event: &ResultEvent,
+    partition: i32,
+    offset: i64,
+) -> (worker_ingest::store::Row, worker_ingest::store::Reject) {
+    let origin = worker_ingest::store::Reject {
+        partition,
+        offset,
+        key: Some(event.key().into_bytes()),
+        payload: Some(event.encode()),
+        reason: String::new(),
+    };
+    (worker_ingest::store::Row::from(event), origin)
 }

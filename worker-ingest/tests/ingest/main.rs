@@ -265,40 +265,18 @@ async fn sigterm_stops_cleanly_with_exit_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_partition_writes_nothing_and_a_repeated_slot_is_a_conflict() {
-    use worker_ingest::store::{Batch, Reject, Row, Store, StoreError};
+    use worker_ingest::store::{Batch, StoreError};
     let world = World::with_targets(1).await;
-    let old_owner = Store::new(
-        world.db.conn.clone(),
-        world.group.clone(),
-        world.topic.clone(),
-    );
-    let new_owner = Store::new(
-        world.db.conn.clone(),
-        world.group.clone(),
-        world.topic.clone(),
-    );
-    let batch = |from: i64, to: i64, minute: i64| {
-        let e = &events(&world.targets, minute as usize, 1)[0];
-        let row = Row {
-            target_id: e.target_id,
-            http_status: e.http_status,
-            failure_class: None,
-            start_time: e.start_time,
-            duration_ms: e.duration_ms,
-            scheduled_at: e.scheduled_at,
-        };
-        let origin = Reject {
-            partition: 0,
-            offset: from,
-            key: None,
-            payload: None,
-            reason: String::new(),
-        };
-        Batch {
-            rows: vec![(row, origin)],
-            rejects: Vec::new(),
-            positions: [(0, (from, to))].into(),
-        }
+    let old_owner = world.store();
+    let new_owner = world.store();
+    let batch = |from: i64, to: i64, minute: i64| Batch {
+        rows: vec![helpers::entry(
+            &events(&world.targets, minute as usize, 1)[0],
+            0,
+            from,
+        )],
+        rejects: Vec::new(),
+        positions: [(0, (from, to))].into(),
     };
     // Both saw position 0; the new owner stores offsets 0..10 first.
     assert_eq!(old_owner.position(0).await.unwrap(), 0);

@@ -158,35 +158,14 @@ async fn records_postgres_cannot_store_are_parked_and_the_partition_keeps_flowin
 /// inside a batch of 1,000, and the store finds them by splitting the batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_postgres_refuses_are_found_in_the_batch_and_parked_with_its_reason() {
-    use worker_ingest::store::{Batch, Reject, Row, Store};
+    use worker_ingest::store::Batch;
     let world = World::with_targets(5).await;
-    let store = Store::new(
-        world.db.conn.clone(),
-        world.group.clone(),
-        world.topic.clone(),
-    );
+    let store = world.store();
     let all = events(&world.targets, 0, 1000);
-    let mut rows: Vec<(Row, Reject)> = all
+    let mut rows: Vec<_> = all
         .iter()
         .enumerate()
-        .map(|(i, e)| {
-            let row = Row {
-                target_id: e.target_id,
-                http_status: e.http_status,
-                failure_class: e.failure_class.map(|c| c.as_str().to_owned()),
-                start_time: e.start_time,
-                duration_ms: e.duration_ms,
-                scheduled_at: e.scheduled_at,
-            };
-            let origin = Reject {
-                partition: 0,
-                offset: i as i64,
-                key: Some(e.key().into_bytes()),
-                payload: Some(e.encode()),
-                reason: String::new(),
-            };
-            (row, origin)
-        })
+        .map(|(i, e)| helpers::entry(e, 0, i as i64))
         .collect();
     rows[10].0.failure_class = Some("\u{0}".into());
     rows[500].0.scheduled_at = chrono::Utc.with_ymd_and_hms(-5000, 1, 1, 0, 0, 0).unwrap();
