@@ -328,6 +328,8 @@ impl Loop {
         for partition in self.consumer.context().take_revoked() {
             next.remove(&partition);
             if ahead.remove(&partition).is_some() {
+                // Whoever owns it next finds it ahead again from the stored position.
+                self.set_paused(&[partition], false);
                 self.mark_ahead(partition, false, ahead.len());
             }
             for p in pending.iter_mut() {
@@ -466,12 +468,16 @@ impl Loop {
     /// when the new log grows past the old position: the partition is paused and reported until
     /// an operator resets its stored position; then it starts again from the new position.
     fn check_positions(&self, next: &mut HashMap<i32, i64>, ahead: &mut HashMap<i32, i64>) {
-        let partitions: Vec<(i32, i64)> = next.iter().map(|(p, n)| (*p, *n)).collect();
+        let flagged: Vec<(i32, i64)> = ahead.iter().map(|(p, n)| (*p, *n)).collect();
+        for (partition, position) in flagged {
+            self.check_reset(partition, position, next, ahead);
+        }
+        let partitions: Vec<(i32, i64)> = next
+            .iter()
+            .filter(|(p, _)| !ahead.contains_key(p))
+            .map(|(p, n)| (*p, *n))
+            .collect();
         for (partition, position) in partitions {
-            if let Some(&flagged) = ahead.get(&partition) {
-                self.check_reset(partition, flagged, next, ahead);
-                continue;
-            }
             let Ok((_, high)) =
                 self.consumer
                     .fetch_watermarks(&self.topic, partition, Duration::from_secs(1))

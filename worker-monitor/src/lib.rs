@@ -136,13 +136,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     // (the rest is for the process to wind down), then drops what is left and says how much.
     let give_up = CancellationToken::new();
     let give_up_probes = give_up.clone();
+    // Cancelled when the publisher has ended: nothing is left to give up on.
+    let published = CancellationToken::new();
     {
-        let (shutdown, give_up) = (shutdown.clone(), give_up.clone());
+        let (shutdown, give_up, published) = (shutdown.clone(), give_up.clone(), published.clone());
         let budget = shutdown_timeout.mul_f64(0.8);
         supervisor.spawn("shutdown deadline", async move {
             shutdown.cancelled().await;
-            tokio::time::sleep(budget).await;
-            give_up.cancel();
+            tokio::select! {
+                () = tokio::time::sleep(budget) => give_up.cancel(),
+                () = published.cancelled() => {}
+            }
             Ok(())
         });
     }
@@ -157,6 +161,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         let ready = readiness.clone();
         let stop = shutdown.clone();
         supervisor.spawn("publisher", async move {
+            let _published = published.drop_guard();
             let publisher = {
                 let connected = Publisher::connect(settings, ready.producer_ready.clone(), give_up);
                 tokio::select! {

@@ -11,11 +11,11 @@
 //! A broker outage is not a fence. When the broker is gone for longer than the transaction
 //! timeout, its coordinator aborts the open transaction and bumps the producer's epoch, and
 //! librdkafka reports that as fenced or fatal once the broker is back. So a fatal error that
-//! comes after transactional calls have been failing (or hanging) for longer than the
-//! transaction timeout recreates the producer (same id: `init_transactions` aborts whatever was
-//! left open) and the batch is sent again. A fatal error that ends a run of successes — however
-//! long the monitor was idle before it — means another live instance took the id over, and this
-//! one stops. Either way a batch is committed once or not at all, and
+//! comes when the open transaction is older than the transaction timeout (the broker counts from
+//! its start), or after calls have been failing or hanging for that long, recreates the producer
+//! (same id: `init_transactions` aborts whatever was left open) and the batch is sent again. A
+//! fatal error on a young transaction after a run of successes — however long the monitor was
+//! idle before it — means another live instance took the id over, and this one stops. Either way a batch is committed once or not at all, and
 //! the unique (target, slot) key stores a result once even if a batch were sent twice.
 //!
 //! A record the producer refuses locally (too large, say) is counted as dropped, never as
@@ -121,6 +121,8 @@ pub struct Publisher {
     ready: Arc<AtomicBool>,
     /// Since when transactional calls have been failing or hanging (None after a success).
     failing_since: Option<Instant>,
+    /// When the open transaction began (None when none is open).
+    transaction_started: Option<Instant>,
     /// Cancelled when the shutdown deadline has passed: stop retrying.
     give_up: CancellationToken,
 }
@@ -146,6 +148,7 @@ impl Publisher {
             settings,
             ready,
             failing_since: None,
+            transaction_started: None,
             give_up,
         };
         match publisher.init().await {
@@ -218,7 +221,9 @@ impl Publisher {
                 }
                 continue 'transaction;
             }
+            self.transaction_started = Some(Instant::now());
             if !self.enqueue(batch).await? {
+                self.failing();
                 self.abort().await?;
                 self.wait(&mut backoff).await?;
                 continue 'transaction;
@@ -267,7 +272,10 @@ impl Publisher {
         let mut backoff = backoff();
         loop {
             match self.call(|p| p.abort_transaction(CALL_TIMEOUT)).await? {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.transaction_started = None;
+                    return Ok(());
+                }
                 Err(e) => match self.sort(e) {
                     Failure::Fatal(err) => return self.recover(err).await,
                     Failure::Retry | Failure::Abort => self.wait(&mut backoff).await?,
@@ -280,18 +288,24 @@ impl Publisher {
     /// transaction timeout (the broker was away and has aborted our transaction), otherwise
     /// the error stands (another instance took our transactional.id over).
     async fn recover(&mut self, err: PublishError) -> Result<(), Halt> {
-        let failing = self.failing_since.map(|t| t.elapsed()).unwrap_or_default();
-        if failing < self.settings.transaction_timeout {
+        let age = |t: Option<Instant>| t.map(|t| t.elapsed()).unwrap_or_default();
+        let failing = age(self.failing_since);
+        let transaction = age(self.transaction_started);
+        if failing.max(transaction) < self.settings.transaction_timeout {
             return Err(err.into());
         }
         tracing::warn!(
             error = %err,
             failing_for = ?failing,
-            "Publishing had failed for longer than the transaction timeout, so the broker has \
-             aborted our transaction; recreating the producer (this is an outage, not a fence)."
+            transaction_age = ?transaction,
+            "The transaction outlived the transaction timeout while the broker was away, so the \
+             broker has aborted it; recreating the producer (this is an outage, not a fence)."
         );
         metrics::counter!(m::MONITOR_PRODUCER_RESTARTS).increment(1);
-        self.producer = Arc::new(create(&self.settings)?);
+        let old = std::mem::replace(&mut self.producer, Arc::new(create(&self.settings)?));
+        self.transaction_started = None;
+        // Dropping a producer flushes it (up to half a second): not on an async thread.
+        tokio::task::spawn_blocking(move || drop(old));
         self.init().await?;
         self.succeeded();
         Ok(())
@@ -362,6 +376,7 @@ impl Publisher {
         f: impl FnOnce(&KafkaProducer) -> Result<T, KafkaError> + Send + 'static,
     ) -> Result<Result<T, KafkaError>, Halt> {
         let producer = self.producer.clone();
+        let started = Instant::now();
         let blocking = tokio::task::spawn_blocking(move || f(&producer));
         tokio::pin!(blocking);
         let slow = tokio::time::sleep(SLOW_CALL);
@@ -378,6 +393,8 @@ impl Publisher {
                 }
                 () = &mut slow, if !marked => {
                     marked = true;
+                    // The failure began when this call did.
+                    self.failing_since.get_or_insert(started);
                     self.failing();
                 }
                 () = self.give_up.cancelled() => return Err(Halt::GaveUp),
@@ -387,6 +404,7 @@ impl Publisher {
 
     fn succeeded(&mut self) {
         self.failing_since = None;
+        self.transaction_started = None;
         self.ready.store(true, Ordering::Relaxed);
     }
 

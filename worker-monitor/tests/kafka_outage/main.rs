@@ -22,6 +22,8 @@ use helpers::World;
 
 /// How long the broker stays away: three times the monitor's transaction timeout (10 s).
 const OUTAGE: Duration = Duration::from_secs(30);
+/// A little longer than the transaction timeout.
+const SHORT_OUTAGE: Duration = Duration::from_secs(12);
 const WAIT: Duration = Duration::from_secs(90);
 
 /// Runs `scripts/kafka.sh <action>` of the checkout being tested.
@@ -135,6 +137,23 @@ async fn a_broker_outage_is_survived_and_sigterm_during_one_exits_within_the_dea
         said.contains("recreating the producer") || said.contains("Aborting the transaction"),
         "{said}"
     );
+
+    // Away again, a little longer than the transaction timeout (a slow broker restart): the
+    // transaction open when it left is older than the timeout when it is back, so the fatal
+    // error that may follow is an outage too, not a fence.
+    tokio::task::spawn_blocking(|| kafka("down")).await.unwrap();
+    let stopped = Instant::now();
+    monitor.wait_ready(503).await;
+    tokio::time::sleep(SHORT_OUTAGE.saturating_sub(stopped.elapsed())).await;
+    tokio::task::spawn_blocking(|| kafka("up")).await.unwrap();
+    let back = chrono::Utc::now();
+    let mut log = world.reader("read_committed");
+    log.wait_for(WAIT, "results after the short outage", |events| {
+        events.iter().filter(|e| e.scheduled_at > back).count() >= 10
+    })
+    .await;
+    assert!(monitor.running(), "{}", monitor.log());
+    helpers::assert_no_duplicate_slots(&log.events);
 
     // Again away, and the monitor is asked to stop meanwhile: it exits within its shutdown
     // timeout (10 s by default) and says what it dropped.
