@@ -276,7 +276,7 @@ async fn run_baseline(
         timeout: args.probe_timeout,
         max_redirects: 5,
         body_cap_bytes: 1 << 20,
-        deny: Arc::new(DenyList::new(&[], false)),
+        deny: Arc::new(DenyList::new(&[], false, false)),
     })
     .unwrap();
     let list = Arc::new(urls(bases, args.targets, hanging_percent));

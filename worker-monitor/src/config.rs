@@ -60,6 +60,11 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_PROBE_DENY_PRIVATE", default_value_t = false)]
     pub deny_private: bool,
 
+    /// Also deny loopback (127.0.0.0/8, ::1): on in production, where nothing a probe may reach
+    /// runs on the monitor's own host; off by default because the tests' sites are on loopback.
+    #[arg(long, env = "PINGPIPE_PROBE_DENY_LOOPBACK", default_value_t = false)]
+    pub deny_loopback: bool,
+
     /// Longest a Kafka transaction stays open before it is committed.
     #[arg(
         long,

@@ -2,8 +2,11 @@
 //!
 //! The check is made on the addresses a host name resolves to, inside the HTTP client's resolver,
 //! so the address connected to is always one that passed (no window for DNS rebinding); on IP
-//! literals, which skip the resolver; and on every redirect hop (see `probe.rs`). Cloud metadata
-//! and link-local addresses are always denied; more ranges come from configuration.
+//! literals, which skip the resolver; and on every redirect hop (see `probe.rs`). Cloud metadata,
+//! link-local and unspecified addresses (`0.0.0.0`, `::`, which reach the local host) are always
+//! denied; more ranges come from configuration. An IPv4 address carried inside an IPv6 one —
+//! mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16` —
+//! is checked too, so no range can be reached through another spelling.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,12 +38,8 @@ impl Cidr {
         }
     }
 
+    /// Whether `ip` itself is in this network (see [`DenyList::denies`] for embedded IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address it carries.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
@@ -94,6 +93,12 @@ pub const ALWAYS_DENIED: [Cidr; 3] = [
     Cidr::v6([0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254], 128),
 ];
 
+/// The loopback ranges `--deny-loopback` adds.
+pub const LOOPBACK: [Cidr; 2] = [
+    Cidr::v4(127, 0, 0, 0, 8),
+    Cidr::v6([0, 0, 0, 0, 0, 0, 0, 1], 128),
+];
+
 /// The private ranges `--deny-private` adds.
 pub const PRIVATE: [Cidr; 5] = [
     Cidr::v4(10, 0, 0, 0, 8),
@@ -110,17 +115,51 @@ pub struct DenyList {
 }
 
 impl DenyList {
-    pub fn new(extra: &[Cidr], deny_private: bool) -> DenyList {
+    pub fn new(extra: &[Cidr], deny_private: bool, deny_loopback: bool) -> DenyList {
         let mut cidrs = ALWAYS_DENIED.to_vec();
         if deny_private {
             cidrs.extend(PRIVATE);
+        }
+        if deny_loopback {
+            cidrs.extend(LOOPBACK);
         }
         cidrs.extend_from_slice(extra);
         DenyList { cidrs }
     }
 
+    /// Whether a probe must not connect to `ip`: unspecified, or in a denied range — itself or
+    /// the IPv4 address it carries.
     pub fn denies(&self, ip: IpAddr) -> bool {
-        self.cidrs.iter().any(|c| c.contains(ip))
+        let embedded = match ip {
+            IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        std::iter::once(ip)
+            .chain(embedded)
+            .any(|ip| ip.is_unspecified() || self.cidrs.iter().any(|c| c.contains(ip)))
+    }
+}
+
+/// The IPv4 address an IPv6 address carries, in any of the ways that reach it: mapped
+/// (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`, not `::` or `::1`), NAT64 (`64:ff9b::a.b.c.d`,
+/// RFC 6052) and 6to4 (`2002:AABB:CCDD::/48`, RFC 3056).
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let low = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, lo] if ((u32::from(hi) << 16) | u32::from(lo)) > 1 => {
+            Some(low(hi, lo))
+        }
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
+        _ => None,
     }
 }
 
@@ -198,7 +237,7 @@ mod tests {
 
     #[test]
     fn metadata_and_link_local_are_always_denied() {
-        let deny = DenyList::new(&[], false);
+        let deny = DenyList::new(&[], false, false);
         // Only checked against the list: nothing here sends a packet.
         for denied in [
             "169.254.169.254",
@@ -214,6 +253,48 @@ mod tests {
         }
     }
 
+    /// The spellings that reach a denied address without being it: the unspecified addresses
+    /// (the local host) and IPv4 inside IPv6. Only checked against the list: no packet is sent.
+    #[test]
+    fn unspecified_and_ipv4_inside_ipv6_are_denied() {
+        let deny = DenyList::new(&[], false, false);
+        for denied in [
+            "0.0.0.0",
+            "::",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::",
+            "::169.254.169.254",
+        ] {
+            assert!(deny.denies(ip(denied)), "{denied}");
+        }
+        // Private ranges and loopback reached the same ways, when denied.
+        let strict = DenyList::new(&[], true, true);
+        for denied in [
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:c0a8:101::1",
+            "::10.0.0.1",
+            "127.0.0.1",
+            "::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+        ] {
+            assert!(strict.denies(ip(denied)), "{denied}");
+        }
+        // Neither switch on: loopback stays reachable (the tests' fixtures live there), as do
+        // public addresses in any spelling.
+        for allowed in [
+            "127.0.0.1",
+            "::1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2001:db8::1",
+        ] {
+            assert!(!deny.denies(ip(allowed)), "{allowed}");
+        }
+    }
+
     #[test]
     fn configured_and_private_ranges_are_denied() {
         let deny = DenyList::new(
@@ -222,6 +303,7 @@ mod tests {
                 "2001:db8::/32".parse().unwrap(),
             ],
             true,
+            false,
         );
         for denied in [
             "127.0.0.2",

@@ -110,7 +110,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         timeout: config.probe_timeout(),
         max_redirects: config.max_redirects,
         body_cap_bytes: config.body_cap_bytes,
-        deny: Arc::new(DenyList::new(&config.deny, config.deny_private)),
+        deny: Arc::new(DenyList::new(
+            &config.deny,
+            config.deny_private,
+            config.deny_loopback,
+        )),
     })?;
 
     let transactional_id = config.transactional_id();
