@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -44,7 +44,9 @@ struct AppState {
 async fn graphql_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    // Read through axum's extractor, which stops at the body limit and answers 413 however
+    // the body comes (async-graphql-axum's extractor buffers without a limit).
+    body: Bytes,
 ) -> axum::response::Response {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -52,7 +54,19 @@ async fn graphql_handler(
     let caller = auth::Caller {
         authorized: auth::authorized(header, &state.tokens),
     };
-    let mut request = request.into_inner();
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let mut request = match async_graphql::http::receive_body(
+        content_type,
+        body.as_ref(),
+        async_graphql::http::MultipartOptions::default(),
+    )
+    .await
+    {
+        Ok(request) => request,
+        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
     let reads_only = cache::reads_only(&mut request);
     let cached = match &state.cache {
         Some(cache) if reads_only => cache::key(&request, caller.authorized).map(|k| (cache, k)),
@@ -231,6 +245,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout.into(),
+        ))
+        // Every route, every content type: a body announced larger than the limit is refused
+        // with 413 before any of it is read, and one that grows past it while being read (no
+        // Content-Length) stops there. (The GraphQL extractor ignores `DefaultBodyLimit`.)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
         ));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

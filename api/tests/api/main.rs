@@ -4,6 +4,8 @@
 // Test helpers may unwrap: a failure is the test's answer.
 #![allow(clippy::unwrap_used)]
 
+mod limits;
+
 use clap::Parser;
 use migration::testing::TestDb;
 use serde_json::{Value, json};

@@ -1,0 +1,128 @@
+//! Limits tried from outside, the way an attacker on the machine or a web page would: against
+//! the real `pingpipe-api` process, with raw HTTP (like curl), watching its memory.
+
+use std::time::Duration;
+
+use entity::testing::{Process, free_addr};
+use migration::testing::TestDb;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The API's resident memory, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// POSTs `size` bytes of `content_type` to /graphql, announced with Content-Length or sent in
+/// chunks without one; returns the status line's code. The body is written while the answer
+/// is read, as a client that does not wait for permission would.
+async fn post(addr: std::net::SocketAddr, content_type: &str, size: usize, chunked: bool) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let length = if chunked {
+        "Transfer-Encoding: chunked".to_owned()
+    } else {
+        format!("Content-Length: {size}")
+    };
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n{length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        // What the body holds does not matter: it must be refused for its size alone.
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        while sent < size {
+            let ok = if chunked {
+                let framed = [
+                    format!("{:x}\r\n", chunk.len()).into_bytes(),
+                    chunk.clone(),
+                    b"\r\n".to_vec(),
+                ]
+                .concat();
+                write.write_all(&framed).await
+            } else {
+                write.write_all(&chunk).await
+            };
+            if ok.is_err() {
+                break; // The server closed: it has answered already.
+            }
+            sent += chunk.len();
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let status = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let n = read.read(&mut buf).await.unwrap_or(0);
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if let Some(code) = text
+                .split_whitespace()
+                .nth(1)
+                .filter(|_| text.contains("\r\n"))
+            {
+                return code.parse::<u16>().unwrap();
+            }
+            assert!(n > 0, "connection closed without an answer");
+        }
+    })
+    .await
+    .expect("no answer within 30 s");
+    writer.abort();
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_are_refused_with_413_before_they_are_read() {
+    let db = TestDb::migrated().await;
+    let addr = free_addr();
+    let args: Vec<String> = [
+        "--database-url",
+        &db.url,
+        "--listen",
+        &addr.to_string(),
+        "--api-tokens",
+        "limits-test-token-0123456789",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut api = Process::spawn(env!("CARGO_BIN_EXE_pingpipe-api"), &args);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while entity::testing::http_status(addr, "/healthz").await != Some(200) {
+        assert!(tokio::time::Instant::now() < deadline, "{}", api.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = api.child.id().unwrap();
+    // A request within the limit works (and warms the server up before memory is measured).
+    let answer = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .json(&serde_json::json!({"query": "{ frequencies }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let before = rss_kib(pid);
+    const TEN_MB: usize = 10 * 1024 * 1024;
+    for (content_type, chunked) in [
+        ("application/json", false),
+        ("text/plain", false),
+        ("application/json", true),
+        ("text/plain", true),
+    ] {
+        let status = post(addr, content_type, TEN_MB, chunked).await;
+        assert_eq!(status, 413, "{content_type}, chunked {chunked}");
+    }
+    let after = rss_kib(pid);
+    assert!(
+        after < before + 30 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    assert!(api.running(), "{}", api.log());
+    db.drop().await;
+}
