@@ -102,6 +102,40 @@ async fn graphql_handler(
     }
 }
 
+/// Browsers send no CORS preflight for a WebSocket upgrade, so CORS does not protect
+/// `/graphql/ws`: without this any web page the user opens could read every target through it.
+/// A browser's upgrade (it always sends `Origin`) is let through only from the API's own origin
+/// or one of `PINGPIPE_API_CORS_ORIGINS`; others get 403. Clients that are not browsers send no
+/// `Origin` and are let through, as for plain HTTP.
+async fn same_origin_or_allowed(
+    State(allowed): State<Arc<Vec<String>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers();
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return next.run(request).await;
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    // Same origin: the Origin's authority is the Host the request was sent to.
+    let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+    let same = !host.is_empty() && authority.eq_ignore_ascii_case(host);
+    if same || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        next.run(request).await
+    } else {
+        tracing::warn!(origin, "WebSocket upgrade from a foreign origin refused.");
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            "this origin may not open the GraphQL WebSocket\n",
+        )
+            .into_response()
+    }
+}
+
 /// Tells this instance's read cache and, by NOTIFY, every other instance's (whether or not
 /// this one caches) that answers may be outdated.
 async fn announce_change(state: &AppState) {
@@ -215,7 +249,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         // Subscriptions: WebSocket, graphql-transport-ws (and the older graphql-ws).
         .route_service(
             "/graphql/ws",
-            async_graphql_axum::GraphQLSubscription::new(state.schema.clone()),
+            axum::routing::any_service(async_graphql_axum::GraphQLSubscription::new(
+                state.schema.clone(),
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(config.cors_origins.clone()),
+                same_origin_or_allowed,
+            )),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

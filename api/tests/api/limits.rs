@@ -126,3 +126,46 @@ async fn bodies_over_the_limit_are_refused_with_413_before_they_are_read() {
     assert!(api.running(), "{}", api.log());
     db.drop().await;
 }
+
+/// A WebSocket upgrade as a browser sends it from `origin` (None: a non-browser client);
+/// returns the HTTP status of the answer (101 when the socket opened).
+async fn ws_upgrade(base: &str, origin: Option<&str>) -> u16 {
+    use tokio_tungstenite::tungstenite::Error;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/graphql/ws", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_from_a_foreign_origin_is_refused_and_the_dashboards_opens() {
+    let app = crate::spawn_app_with(&["--cors-origins", "http://dashboard.test:3000"]).await;
+    assert_eq!(
+        ws_upgrade(&app.base, Some("http://evil.example")).await,
+        403
+    );
+    assert_eq!(ws_upgrade(&app.base, Some("null")).await, 403);
+    // The dashboard, served by the API itself: the same origin.
+    assert_eq!(ws_upgrade(&app.base, Some(&app.base)).await, 101);
+    // An origin of the allow-list, and a client that is not a browser (no Origin).
+    assert_eq!(
+        ws_upgrade(&app.base, Some("http://dashboard.test:3000")).await,
+        101
+    );
+    assert_eq!(ws_upgrade(&app.base, None).await, 101);
+    app.finish().await;
+}
