@@ -6,12 +6,17 @@ pub struct Caller {
     pub authorized: bool,
 }
 
-/// Equal-length byte strings compared without an early exit.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Shortest token accepted (checked when the API starts).
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Whether `given` equals `token`, in a time that depends only on the length of `given` (which
+/// the caller knows anyway): no early exit, and the token's length is not compared first.
+fn constant_time_eq(token: &[u8], given: &[u8]) -> bool {
+    let mut diff = u8::from(token.len() != given.len());
+    for (i, g) in given.iter().enumerate() {
+        diff |= g ^ token.get(i).copied().unwrap_or(0);
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    diff == 0
 }
 
 /// Whether an `Authorization` header value carries one of `tokens`.
@@ -29,6 +34,22 @@ pub fn authorized(header: Option<&str>, tokens: &[String]) -> bool {
         })
 }
 
+/// Refuses tokens too short to resist guessing, with a message that names the rule (never the
+/// token).
+pub fn check_tokens(tokens: &[String]) -> Result<(), String> {
+    match tokens
+        .iter()
+        .position(|t| t.chars().count() < MIN_TOKEN_CHARS)
+    {
+        Some(i) => Err(format!(
+            "PINGPIPE_API_TOKENS: token {} of {} is shorter than {MIN_TOKEN_CHARS} characters",
+            i + 1,
+            tokens.len()
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +63,17 @@ mod tests {
         assert!(!authorized(Some("s3cret"), &tokens));
         assert!(!authorized(None, &tokens));
         assert!(!authorized(Some("Bearer "), &[String::new()]));
+        // A prefix or an extension of a token is not the token.
+        assert!(!authorized(Some("Bearer s3cretX"), &tokens));
+        assert!(!authorized(Some("Bearer s3cret\0"), &tokens));
+    }
+
+    #[test]
+    fn short_tokens_are_refused_at_start_without_being_shown() {
+        let err = check_tokens(&["a-long-enough-token-1".into(), "tiny1".into()]).unwrap_err();
+        assert!(err.contains("token 2 of 2") && err.contains("16"), "{err}");
+        assert!(!err.contains("tiny1"), "{err}");
+        assert!(check_tokens(&["0123456789abcdef".into()]).is_ok());
+        assert!(check_tokens(&[]).is_ok());
     }
 }

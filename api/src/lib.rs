@@ -191,6 +191,7 @@ impl Running {
 
 /// Binds the listener and serves until `shutdown` (axum's graceful shutdown).
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    auth::check_tokens(&config.api_tokens).map_err(anyhow::Error::msg)?;
     let db = plumbing::database::connect_lazy(&config.database, 8).await?;
     let (live, _) = tokio::sync::broadcast::channel(1024);
     cache::describe_metrics();

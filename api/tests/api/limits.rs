@@ -169,3 +169,23 @@ async fn a_websocket_from_a_foreign_origin_is_refused_and_the_dashboards_opens()
     assert_eq!(ws_upgrade(&app.base, None).await, 101);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_token_shorter_than_16_characters_stops_the_api_at_start() {
+    let args: Vec<String> = [
+        "--database-url",
+        "postgres://nobody@127.0.0.1:1/none",
+        "--listen",
+        "127.0.0.1:0",
+        "--api-tokens",
+        "a-long-enough-token-1,guessable",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut api = Process::spawn(env!("CARGO_BIN_EXE_pingpipe-api"), &args);
+    let status = api.exit(Duration::from_secs(30)).await;
+    assert!(!status.success(), "{status}");
+    let said = api.log();
+    assert!(said.contains("shorter than 16 characters"), "{said}");
+    assert!(!said.contains("guessable"), "the token was shown: {said}");
+}

@@ -11,7 +11,7 @@ use migration::testing::TestDb;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const TOKEN: &str = "test-token-4d1f";
+const TOKEN: &str = "test-token-4d1f-9a2c";
 
 struct App {
     db: TestDb,
@@ -39,7 +39,7 @@ async fn spawn_app_with(extra: &[&str]) -> App {
 /// An API server on the database at `url` (port 0, both test tokens, pages of at most 50) with
 /// `extra` options; returns its base URL.
 async fn serve(url: &str, shutdown: &CancellationToken, extra: &[&str]) -> String {
-    let tokens = format!("{TOKEN},second-token");
+    let tokens = format!("{TOKEN},second-token-77e3b1");
     let mut args = vec![
         "pingpipe-api",
         "--database-url",
@@ -287,7 +287,7 @@ async fn mutations_need_a_valid_token_and_reads_do_not() {
         .gql(
             "mutation { addTarget(url: \"https://example.test/\", frequency: 1) { id } }",
             json!({}),
-            Some("second-token"),
+            Some("second-token-77e3b1"),
         )
         .await;
     assert!(body["errors"].is_null(), "{body}");
