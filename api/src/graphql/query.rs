@@ -77,11 +77,7 @@ impl Query {
         let frequency = targets::validate_frequency(frequency).gql()?;
         let (first, after) = page_args::<ResultCursor>(ctx, first, after)?;
         let target = target_id.as_ref().map(parse_id).transpose().gql()?;
-        let filter = results::Filter {
-            target,
-            since,
-            until,
-        };
+        let filter = results::Filter::new(target, since, until).gql()?;
         let rows = results::of_frequency(
             db,
             frequency,

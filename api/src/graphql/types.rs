@@ -55,11 +55,8 @@ impl Target {
     ) -> async_graphql::Result<ResultConnection> {
         let db = ctx.data::<DatabaseConnection>()?;
         let (first, after) = page_args::<ResultCursor>(ctx, first, after)?;
-        let filter = service::results::Filter {
-            target: Some(self.0.urltargets_pk),
-            since,
-            until,
-        };
+        let filter =
+            service::results::Filter::new(Some(self.0.urltargets_pk), since, until).gql()?;
         let rows =
             service::results::of_target(db, first as u64, after.as_ref().map(|c| c.0), &filter)
                 .await
@@ -75,11 +72,7 @@ impl Target {
         until: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Stats> {
         let db = ctx.data::<DatabaseConnection>()?;
-        let filter = service::results::Filter {
-            target: None,
-            since,
-            until,
-        };
+        let filter = service::results::Filter::new(None, since, until).gql()?;
         Ok(Stats(
             service::results::stats(db, self.0.urltargets_pk, &filter)
                 .await

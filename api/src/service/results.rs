@@ -22,6 +22,32 @@ pub struct Filter {
     pub until: Option<DateTime<Utc>>,
 }
 
+impl Filter {
+    /// A filter whose times PostgreSQL can compare: years 1 to 9999 (it stores 4713 BC to
+    /// 294276 AD, and GraphQL's DateTime parses far more); otherwise a user error naming the
+    /// argument.
+    pub fn new(
+        target: Option<i32>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> ApiResult<Filter> {
+        use chrono::Datelike;
+        for (name, time) in [("since", since), ("until", until)] {
+            if let Some(time) = time.filter(|t| !(1..=9999).contains(&t.year())) {
+                return Err(crate::error::ApiError::BadInput(format!(
+                    "{name} {} is outside the years 1 to 9999",
+                    time.to_rfc3339()
+                )));
+            }
+        }
+        Ok(Filter {
+            target,
+            since,
+            until,
+        })
+    }
+}
+
 /// Up to `limit + 1` results, newest first, from `relation` (the table or a view).
 async fn page(
     db: &DatabaseConnection,

@@ -11,7 +11,12 @@ use crate::error::{ApiError, ApiResult};
 /// Longest URL the schema stores (`varchar(1024)`).
 pub const MAX_URL_LEN: usize = 1024;
 
-/// A URL a probe may be aimed at: parses, http or https, has a host, at most 1024 characters.
+/// Longest `search` text.
+pub const MAX_SEARCH_LEN: usize = 1024;
+
+/// A URL a probe may be aimed at: parses, http or https, has a host, carries no credentials
+/// (they would be stored, shown to anonymous readers and written into every Kafka event), at
+/// most 1024 characters as given and as normalised (normalising can lengthen it).
 pub fn validate_url(raw: &str) -> ApiResult<String> {
     let raw = raw.trim();
     if raw.len() > MAX_URL_LEN {
@@ -31,7 +36,21 @@ pub fn validate_url(raw: &str) -> ApiResult<String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ApiError::BadInput(format!("url {raw:?} has no host")));
     }
-    Ok(url.to_string())
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ApiError::BadInput(
+            "url must not carry a user name or password (they would be stored and shown to \
+             every reader)"
+                .into(),
+        ));
+    }
+    let normalised = url.to_string();
+    if normalised.len() > MAX_URL_LEN {
+        return Err(ApiError::BadInput(format!(
+            "url is {} characters long once normalised; at most {MAX_URL_LEN} are allowed",
+            normalised.len()
+        )));
+    }
+    Ok(normalised)
 }
 
 pub fn validate_frequency(minutes: i32) -> ApiResult<Frequency> {
@@ -77,7 +96,20 @@ pub async fn list(
         query = query.filter(urltargets::Column::MonitorFrequency.eq(frequency));
     }
     if let Some(search) = search.filter(|s| !s.is_empty()) {
-        query = query.filter(urltargets::Column::Urltarget.contains(search));
+        if search.chars().count() > MAX_SEARCH_LEN {
+            return Err(ApiError::BadInput(format!(
+                "search is longer than {MAX_SEARCH_LEN} characters"
+            )));
+        }
+        // Literally: `%`, `_` and the escape character itself match only themselves.
+        let literal = search
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        query = query.filter(
+            urltargets::Column::Urltarget
+                .like(sea_orm::sea_query::LikeExpr::new(format!("%{literal}%")).escape('\\')),
+        );
     }
     Ok(query.limit(limit + 1).all(db).await?)
 }

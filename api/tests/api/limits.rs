@@ -189,3 +189,92 @@ async fn a_token_shorter_than_16_characters_stops_the_api_at_start() {
     assert!(said.contains("shorter than 16 characters"), "{said}");
     assert!(!said.contains("guessable"), "the token was shown: {said}");
 }
+
+/// Input PostgreSQL cannot store, or that would leak, is the caller's error with a code and a
+/// message naming what is wrong; nothing is stored, nothing is INTERNAL.
+#[tokio::test]
+async fn hostile_input_is_bad_user_input_naming_the_field() {
+    let app = crate::spawn_app().await;
+    let code = |answer: &serde_json::Value| {
+        answer["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let message = |answer: &serde_json::Value| {
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // Credentials in the URL.
+    let answer = app.add("http://user:pw@127.0.0.1/", 1).await;
+    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    assert!(message(&answer).contains("password"), "{answer}");
+    // A URL within 1,024 characters that normalising takes past them (spaces become %20).
+    let long = format!("http://127.0.0.1/{}", "x y".repeat(300));
+    assert!(long.len() <= 1024);
+    let answer = app.add(&long, 1).await;
+    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    assert!(message(&answer).contains("normalised"), "{answer}");
+    // Dates PostgreSQL cannot compare, in every place that takes one.
+    for (query, name) in [
+        (
+            r#"{ results(frequency: 1, since: "-5000-01-01T00:00:00Z") { edges { cursor } } }"#,
+            "since",
+        ),
+        (
+            r#"{ results(frequency: 1, until: "+200000-01-01T00:00:00Z") { edges { cursor } } }"#,
+            "until",
+        ),
+    ] {
+        let answer = app.gql(query, serde_json::json!({}), None).await;
+        assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+        assert!(message(&answer).starts_with(name), "{answer}");
+    }
+    let id = app.add("http://127.0.0.1/a_b", 1).await["data"]["addTarget"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = app
+        .gql(
+            r#"query($id: ID!) { target(id: $id) { stats(since: "-5000-01-01T00:00:00Z") { checks } } }"#,
+            serde_json::json!({"id": id}),
+            None,
+        )
+        .await;
+    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    // `search` is literal: `_` and `%` match only themselves; and it has a length cap.
+    app.add("http://127.0.0.1/axb", 1).await;
+    let found = |answer: serde_json::Value| -> Vec<String> {
+        answer["data"]["targets"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["url"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let search = "query($s: String!) { targets(search: $s) { edges { node { url } } } }";
+    assert_eq!(
+        found(app.gql(search, serde_json::json!({"s": "a_b"}), None).await),
+        ["http://127.0.0.1/a_b"]
+    );
+    assert!(found(app.gql(search, serde_json::json!({"s": "%"}), None).await).is_empty());
+    let answer = app
+        .gql(search, serde_json::json!({"s": "x".repeat(1025)}), None)
+        .await;
+    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    // Nothing of the refused input was stored.
+    let stored = app
+        .gql(
+            "{ targets { edges { node { url } } } }",
+            serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        stored["data"]["targets"]["edges"].as_array().unwrap().len(),
+        2
+    );
+    app.finish().await;
+}
