@@ -11,6 +11,9 @@ use crate::error::{ApiError, ApiResult};
 /// Longest URL the schema stores (`varchar(1024)`).
 pub const MAX_URL_LEN: usize = 1024;
 
+/// Most entries one `applyTargets` call may list.
+pub const MAX_APPLY: usize = 5_000;
+
 /// Longest `search` text.
 pub const MAX_SEARCH_LEN: usize = 1024;
 
@@ -255,13 +258,22 @@ pub async fn apply(
     prune: bool,
 ) -> ApiResult<Applied> {
     use sea_orm::TransactionTrait;
+    use std::collections::{HashMap, HashSet};
+    if desired.len() > MAX_APPLY {
+        return Err(ApiError::BadInput(format!(
+            "targets lists {} entries; at most {MAX_APPLY} are allowed in one call",
+            desired.len()
+        )));
+    }
+    // Keyed by (url, minutes): every lookup below is a hash lookup, so the call is linear.
     let mut wanted: Vec<(String, Frequency, bool)> = Vec::with_capacity(desired.len());
+    let mut listed: HashSet<(String, i32)> = HashSet::with_capacity(desired.len());
     for (i, d) in desired.iter().enumerate() {
         let url = validate_url(&d.url)
             .map_err(|e| ApiError::BadInput(format!("targets[{i}]: {}", e.message())))?;
         let frequency = validate_frequency(d.frequency)
             .map_err(|e| ApiError::BadInput(format!("targets[{i}]: {}", e.message())))?;
-        if wanted.iter().any(|(u, f, _)| *u == url && *f == frequency) {
+        if !listed.insert((url.clone(), frequency.minutes())) {
             return Err(ApiError::BadInput(format!(
                 "targets[{i}]: {url} every {} minute(s) is listed twice",
                 frequency.minutes()
@@ -274,15 +286,16 @@ pub async fn apply(
         .order_by_asc(urltargets::Column::UrltargetsPk)
         .all(&txn)
         .await?;
+    let by_key: HashMap<(&str, i32), &urltargets::Model> = existing
+        .iter()
+        .map(|t| ((t.urltarget.as_str(), t.monitor_frequency.minutes()), t))
+        .collect();
     let mut applied = Applied::default();
     for (url, frequency, paused) in &wanted {
-        match existing
-            .iter()
-            .find(|t| t.urltarget == *url && t.monitor_frequency == *frequency)
-        {
-            Some(t) if t.paused == *paused => applied.unchanged.push(t.clone()),
+        match by_key.get(&(url.as_str(), frequency.minutes())) {
+            Some(t) if t.paused == *paused => applied.unchanged.push((*t).clone()),
             Some(t) => {
-                let mut model: urltargets::ActiveModel = t.clone().into();
+                let mut model: urltargets::ActiveModel = (*t).clone().into();
                 model.paused = Set(*paused);
                 applied.changed.push(model.update(&txn).await?);
             }
@@ -294,15 +307,12 @@ pub async fn apply(
         }
     }
     if prune {
-        for t in existing {
-            if !wanted
-                .iter()
-                .any(|(u, f, _)| *u == t.urltarget && *f == t.monitor_frequency)
-            {
+        for t in &existing {
+            if !listed.contains(&(t.urltarget.clone(), t.monitor_frequency.minutes())) {
                 urltargets::Entity::delete_by_id(t.urltargets_pk)
                     .exec(&txn)
                     .await?;
-                applied.removed.push(t);
+                applied.removed.push(t.clone());
             }
         }
     }

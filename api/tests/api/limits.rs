@@ -278,3 +278,48 @@ async fn hostile_input_is_bad_user_input_naming_the_field() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn apply_targets_refuses_more_than_5000_entries_and_applies_5000() {
+    let app = crate::spawn_app().await;
+    let apply = "mutation($t: [TargetInput!]!) { applyTargets(targets: $t) { added { id } } }";
+    let list = |n: usize| -> serde_json::Value {
+        (0..n)
+            .map(|i| serde_json::json!({"url": format!("http://127.0.0.1/{i}"), "frequency": 5}))
+            .collect()
+    };
+    let answer = app
+        .gql(
+            apply,
+            serde_json::json!({"t": list(5001)}),
+            Some(crate::TOKEN),
+        )
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 5000"),
+        "{answer}"
+    );
+    // The limit itself is accepted (and, with hash lookups, quickly).
+    let answer = app
+        .gql(
+            apply,
+            serde_json::json!({"t": list(5000)}),
+            Some(crate::TOKEN),
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["applyTargets"]["added"]
+            .as_array()
+            .map(Vec::len),
+        Some(5000),
+        "{answer}"
+    );
+    app.finish().await;
+}
