@@ -53,6 +53,11 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_API_REQUEST_TIMEOUT", default_value = "10s")]
     pub request_timeout: humantime::Duration,
 
+    /// Longest one SQL statement of the API may run before PostgreSQL cancels it (the request
+    /// then fails with INTERNAL); keeps a costly request from holding the database.
+    #[arg(long, env = "PINGPIPE_API_STATEMENT_TIMEOUT", default_value = "5s")]
+    pub statement_timeout: humantime::Duration,
+
     /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
     /// https://status.example.com. None: only same-origin pages (the dashboard at /).
     #[arg(long, env = "PINGPIPE_API_CORS_ORIGINS", value_delimiter = ',')]

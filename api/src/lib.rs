@@ -192,7 +192,12 @@ impl Running {
 /// Binds the listener and serves until `shutdown` (axum's graceful shutdown).
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     auth::check_tokens(&config.api_tokens).map_err(anyhow::Error::msg)?;
-    let db = plumbing::database::connect_lazy(&config.database, 8).await?;
+    let db = plumbing::database::connect_lazy_with_timeout(
+        &config.database,
+        8,
+        config.statement_timeout.into(),
+    )
+    .await?;
     let (live, _) = tokio::sync::broadcast::channel(1024);
     cache::describe_metrics();
     let cache = (config.read_cache_entries > 0).then(|| {

@@ -1,5 +1,7 @@
 //! The connection pool every binary opens from its `DatabaseArgs`.
 
+use std::time::Duration;
+
 use entity::config::DatabaseArgs;
 
 /// A pool of at most `max_connections` that connects on first use, so a process can start
@@ -8,11 +10,35 @@ pub async fn connect_lazy(
     args: &DatabaseArgs,
     max_connections: u32,
 ) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    connect(args, max_connections, None).await
+}
+
+/// The same, and PostgreSQL cancels any statement of these connections that runs longer than
+/// `statement_timeout` (SQLSTATE 57014): a request cannot hold the database for longer.
+pub async fn connect_lazy_with_timeout(
+    args: &DatabaseArgs,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    connect(args, max_connections, Some(statement_timeout)).await
+}
+
+async fn connect(
+    args: &DatabaseArgs,
+    max_connections: u32,
+    statement_timeout: Option<Duration>,
+) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
     let mut options = sea_orm::ConnectOptions::new(args.database_url.clone());
     options
         .connect_lazy(true)
         .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
+    if let Some(timeout) = statement_timeout {
+        // Sent as a startup parameter (`options=-c statement_timeout=…`), so it holds for every
+        // connection of the pool, new ones included.
+        let millis = timeout.as_millis().max(1);
+        options.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", millis)]));
+    }
     sea_orm::Database::connect(options).await
 }

@@ -323,3 +323,35 @@ async fn apply_targets_refuses_more_than_5000_entries_and_applies_5000() {
     );
     app.finish().await;
 }
+
+/// The API's connections carry `statement_timeout`: a statement running longer is cancelled by
+/// PostgreSQL instead of holding the database.
+#[tokio::test]
+async fn the_apis_statements_are_cancelled_after_the_statement_timeout() {
+    use sea_orm::ConnectionTrait;
+    let db = TestDb::migrated().await;
+    let args = entity::config::DatabaseArgs {
+        database_url: db.url.clone(),
+    };
+    let pool = plumbing::database::connect_lazy_with_timeout(&args, 1, Duration::from_millis(200))
+        .await
+        .unwrap();
+    let shown = pool
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SHOW statement_timeout",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<String>(0)
+        .unwrap();
+    assert_eq!(shown, "200ms");
+    let err = pool
+        .execute_unprepared("SELECT pg_sleep(2)")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("statement timeout"), "{err}");
+    drop(pool);
+    db.drop().await;
+}
