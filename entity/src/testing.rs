@@ -149,6 +149,8 @@ pub fn read_until(consumer: &BaseConsumer, done: impl Fn(&[Vec<u8>]) -> bool) ->
 pub struct Process {
     pub child: tokio::process::Child,
     stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Reads stderr until the process closes it.
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Process {
@@ -166,12 +168,16 @@ impl Process {
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let lines = stderr.clone();
         let mut reader = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = reader.next_line().await {
                 lines.lock().unwrap().push(line);
             }
         });
-        Process { child, stderr }
+        Process {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
     }
 
     /// Everything it has written to stderr so far.
@@ -215,12 +221,16 @@ impl Process {
         assert!(sent.success(), "kill {signal} {pid} failed");
     }
 
-    /// The exit status, waiting at most `within`.
+    /// The exit status, waiting at most `within`; afterwards [`Process::log`] holds all it said.
     pub async fn exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        tokio::time::timeout(within, self.child.wait())
+        let status = tokio::time::timeout(within, self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("still running after {within:?}:\n{}", self.log()))
-            .unwrap()
+            .unwrap();
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(within, reader).await;
+        }
+        status
     }
 }
 

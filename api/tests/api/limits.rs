@@ -355,3 +355,45 @@ async fn the_apis_statements_are_cancelled_after_the_statement_timeout() {
     drop(pool);
     db.drop().await;
 }
+
+/// Every response — the dashboard's files, the API's answers, errors, the operations endpoint —
+/// carries the security headers; the dashboard's policy allows no inline script.
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = crate::spawn_app().await;
+    let client = reqwest::Client::new();
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/app.js"),
+        ("GET", "/no-such-file"),
+        ("POST", "/graphql"),
+        ("GET", "/healthz"),
+        ("GET", "/graphql"),
+    ] {
+        let request = match method {
+            "POST" => client
+                .post(format!("{}{path}", app.base))
+                .json(&serde_json::json!({"query": "{ frequencies }"})),
+            _ => client.get(format!("{}{path}", app.base)),
+        };
+        let response = request.send().await.unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        if path != "/graphql" || method == "POST" {
+            assert!(csp.contains("script-src 'self';"), "{path}: {csp}");
+            assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        }
+    }
+    app.finish().await;
+}
