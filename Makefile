@@ -19,8 +19,8 @@ fetch: ## Install packages and fetch the Kafka jars, start nothing
 	@bash scripts/kafka.sh fetch
 
 clean: down ## Stop everything and delete all local state (.pingpipe/)
+	@alt=$$(readlink .pingpipe/postgres 2>/dev/null); case "$$alt" in /var/tmp/pingpipe-postgres.*) rm -rf "$$alt";; esac
 	@rm -rf .pingpipe
-	@rm -rf /var/tmp/pingpipe-postgres-$$(printf '%s' "$(CURDIR)/.pingpipe" | md5sum | cut -c1-12) 2>/dev/null || true
 
 bench-monitor: ## Monitor benchmark (release build, needs `make up`'s PostgreSQL and Kafka): prints figures
 	@bash -c 'source scripts/env.sh && cargo bench -p worker-monitor --bench monitor -- $(ARGS)'

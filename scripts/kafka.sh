@@ -25,7 +25,8 @@ fetch() {
   log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS"
   rm -rf "$LIBS"
   mkdir -p "$CACHE_DIR"
-  mvn -q -B -f "$ROOT/scripts/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+  # --strict-checksums: a jar whose checksum differs from Maven Central's fails the fetch.
+  mvn -q -B --strict-checksums -f "$ROOT/scripts/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS" \
     >"$CACHE_DIR/mvn-kafka.log" 2>&1 \
     || die "could not fetch the Kafka jars with Maven; see $CACHE_DIR/mvn-kafka.log"

@@ -42,8 +42,27 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# The superuser's password: every connection, the local socket's included, authenticates with a
+# password (scram-sha-256), so no local user or program reaches the superuser by the socket alone.
+SUPERUSER_PWFILE=$STATE_DIR/secrets/postgres_superuser_password
+
 psql_admin() {
-  as_pg "$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres "$@"
+  as_pg env PGPASSWORD="$(cat "$SUPERUSER_PWFILE")" \
+    "$(pg_bindir)/psql" -X -q -w -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres "$@"
+}
+
+# A cluster made before passwords were required trusts the socket: give the superuser its
+# password (while the socket still trusts) and switch every `local` line to scram-sha-256.
+require_passwords() {
+  local bin=$1 hba=$PG_DATA/pg_hba.conf
+  as_pg grep -Eq '^local[[:space:]].*[[:space:]]trust[[:space:]]*$' "$hba" || return 0
+  log "PostgreSQL: the local socket trusted every connection; requiring passwords from now on"
+  as_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres \
+    -v pw="$(cat "$SUPERUSER_PWFILE")" <<'SQL'
+SELECT format('ALTER ROLE postgres PASSWORD %L', :'pw') \gexec
+SQL
+  as_pg sed -i -E 's/^(local[[:space:]].*[[:space:]])trust[[:space:]]*$/\1scram-sha-256/' "$hba"
+  as_pg "$bin/pg_ctl" -D "$PG_DATA" reload >/dev/null
 }
 
 # As root, the postgres user must reach the data dir. If a parent of the clone is closed to it,
@@ -57,11 +76,11 @@ prepare_dir() {
     chown postgres: "$PG_DIR"
     if ! runuser -u postgres -- test -w "$PG_DIR"; then
       rmdir "$PG_DIR"
+      # An unpredictable name, created new (0700, by mktemp): nobody can plant a link there
+      # beforehand for the chown below to follow.
       local alt
-      alt=/var/tmp/pingpipe-postgres-$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12)
-      mkdir -p "$alt"
+      alt=$(mktemp -d /var/tmp/pingpipe-postgres.XXXXXXXXXX)
       chown postgres: "$alt"
-      chmod 700 "$alt"
       ln -s "$alt" "$PG_DIR"
       log "postgres cannot reach $STATE_DIR; its cluster lives in $alt (linked)"
     fi
@@ -75,12 +94,18 @@ up() {
   [ -n "$bin" ] || die "PostgreSQL's server binaries are missing after installing postgresql"
   prepare_dir
   set_paths
+  [ -s "$SUPERUSER_PWFILE" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$SUPERUSER_PWFILE")
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     log "initialising a PostgreSQL cluster in $PG_DATA"
     as_pg mkdir -p "$PG_DATA" "$PG_SOCK"
+    # initdb reads the superuser's password from a file the postgres user can read: a private
+    # copy, removed right after.
+    local pwcopy; pwcopy=$(as_pg mktemp)
+    cat "$SUPERUSER_PWFILE" | as_pg tee "$pwcopy" >/dev/null
     as_pg "$bin/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
-      --auth-local=trust --auth-host=scram-sha-256 >"$STATE_DIR/initdb.log" 2>&1 \
-      || die "initdb failed; see $STATE_DIR/initdb.log"
+      --auth-local=scram-sha-256 --auth-host=scram-sha-256 --pwfile="$pwcopy" \
+      >"$STATE_DIR/initdb.log" 2>&1 || { as_pg rm -f "$pwcopy"; die "initdb failed; see $STATE_DIR/initdb.log"; }
+    as_pg rm -f "$pwcopy"
   fi
   as_pg mkdir -p "$PG_SOCK"
   forget_stale_pid
@@ -92,6 +117,7 @@ up() {
       -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_SOCK -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_buffers=16MB" \
       start >/dev/null || die "PostgreSQL did not start; see $PG_LOG"
   fi
+  require_passwords "$bin"
   local pwfile=$STATE_DIR/secrets/postgres_password
   [ -s "$pwfile" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$pwfile")
   local pw; pw=$(cat "$pwfile")
