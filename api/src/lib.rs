@@ -36,6 +36,8 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 struct AppState {
     schema: ApiSchema,
+    /// Answers introspection-only queries (None when introspection is off).
+    introspection: Option<ApiSchema>,
     tokens: Arc<Vec<String>>,
     db: DatabaseConnection,
     cache: Option<Arc<ReadCache>>,
@@ -57,7 +59,7 @@ async fn graphql_handler(
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let mut request = match async_graphql::http::receive_body(
+    let request = match async_graphql::http::receive_body(
         content_type,
         body.as_ref(),
         async_graphql::http::MultipartOptions::default(),
@@ -67,13 +69,23 @@ async fn graphql_handler(
         Ok(request) => request,
         Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
+    let parsed = async_graphql::parser::parse_query(&request.query).is_ok();
+    // The standard introspection queries nest deeper than data queries may: they go to a
+    // schema that answers introspection alone, without the depth limit.
+    if let Some(introspection) = &state.introspection
+        && graphql::is_introspection(&request.query, request.operation_name.as_deref())
+    {
+        return GraphQLResponse::from(introspection.execute(request).await).into_response();
+    }
+    let mut request = request;
     let reads_only = cache::reads_only(&mut request);
     let cached = match &state.cache {
         Some(cache) if reads_only => cache::key(&request, caller.authorized).map(|k| (cache, k)),
         _ => None,
     };
     let Some((cache, key)) = cached else {
-        let response = state.schema.execute(request.data(caller)).await;
+        let mut response = state.schema.execute(request.data(caller)).await;
+        graphql::add_error_codes(&mut response, parsed);
         // A mutation (or a document execution refused): once it has run, cached answers may be
         // outdated (even with errors: one field of several may have succeeded). Without a
         // token nothing can change, so such a caller cannot empty the caches.
@@ -86,7 +98,8 @@ async fn graphql_handler(
         return json_response(body);
     }
     let generation = cache.generation();
-    let response = state.schema.execute(request.data(caller)).await;
+    let mut response = state.schema.execute(request.data(caller)).await;
+    graphql::add_error_codes(&mut response, parsed);
     if !response.is_ok() {
         return GraphQLResponse::from(response).into_response();
     }
@@ -255,14 +268,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             shutdown.clone(),
         ),
     );
-    let schema = graphql::build(
-        Some(db.clone()),
-        live,
-        Limits {
-            max_page: config.max_page,
-        },
-        config.introspection,
-    );
+    let limits = Limits {
+        max_page: config.max_page,
+    };
+    let introspection = config
+        .introspection
+        .then(|| graphql::build_introspection(live.clone(), limits));
+    let schema = graphql::build(Some(db.clone()), live, limits, config.introspection);
     // /readyz answers from the last database check, refreshed every 2 s.
     let ready = Arc::new(AtomicBool::new(false));
     {
@@ -280,6 +292,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     let state = AppState {
         schema,
+        introspection,
         tokens: Arc::new(config.api_tokens.clone()),
         db: db.clone(),
         cache,

@@ -397,3 +397,138 @@ async fn every_response_carries_the_security_headers() {
     }
     app.finish().await;
 }
+
+/// graphql-js's `getIntrospectionQuery()` (v16, default options), as GraphiQL, Apollo,
+/// graphql-codegen, Postman and Insomnia send it; graphql-core's `get_introspection_query()`
+/// is the same query. Its `TypeRef` nests `ofType` deeper than data queries may go.
+const INTROSPECTION_QUERY: &str = r#"
+    query IntrospectionQuery {
+      __schema {
+        queryType { name }
+        mutationType { name }
+        subscriptionType { name }
+        types { ...FullType }
+        directives { name description locations args { ...InputValue } }
+      }
+    }
+    fragment FullType on __Type {
+      kind name description
+      fields(includeDeprecated: true) {
+        name description
+        args { ...InputValue }
+        type { ...TypeRef }
+        isDeprecated deprecationReason
+      }
+      inputFields { ...InputValue }
+      interfaces { ...TypeRef }
+      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+      possibleTypes { ...TypeRef }
+    }
+    fragment InputValue on __InputValue {
+      name description
+      type { ...TypeRef }
+      defaultValue
+    }
+    fragment TypeRef on __Type {
+      kind name
+      ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+        ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+          ofType { kind name } } } } } } } } }
+    }
+"#;
+
+#[tokio::test]
+async fn the_standard_introspection_query_returns_the_whole_schema() {
+    let app = crate::spawn_app().await;
+    for operation in [None, Some("IntrospectionQuery")] {
+        let mut body = serde_json::json!({"query": INTROSPECTION_QUERY});
+        if let Some(name) = operation {
+            body["operationName"] = name.into();
+        }
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/graphql", app.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(answer["errors"].is_null(), "{answer}");
+        let schema = &answer["data"]["__schema"];
+        assert_eq!(schema["queryType"]["name"], "Query");
+        assert_eq!(schema["mutationType"]["name"], "Mutation");
+        let names: std::collections::BTreeSet<String> = schema["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        // Every type of the committed schema, as the client will build it from this answer.
+        let committed = std::fs::read_to_string(format!(
+            "{}/../schema.graphql",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap()
+        ))
+        .unwrap();
+        for line in committed.lines() {
+            let mut words = line.split_whitespace();
+            if let (
+                Some("type" | "enum" | "input" | "scalar" | "interface" | "union"),
+                Some(name),
+            ) = (words.next(), words.next())
+            {
+                assert!(names.contains(name), "{name} missing from {names:?}");
+            }
+        }
+        // Field by field, for one type.
+        let target = schema["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "Target")
+            .unwrap();
+        let fields: Vec<&str> = target["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            fields.contains(&"latestResult") && fields.contains(&"stats"),
+            "{fields:?}"
+        );
+    }
+    // Data queries keep their depth limit, and every refusal has a code.
+    let code = |answer: &serde_json::Value| answer["errors"][0]["extensions"]["code"].clone();
+    let mut deep = String::from("id");
+    for _ in 0..6 {
+        deep = format!("latestResult {{ target {{ {deep} }} }}");
+    }
+    let answer = app
+        .gql(
+            &format!("{{ targets {{ edges {{ node {{ {deep} }} }} }} }}"),
+            serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(code(&answer), "QUERY_TOO_DEEP", "{answer}");
+    let wide: String = (0..2100).map(|i| format!("a{i}: frequencies ")).collect();
+    let answer = app
+        .gql(&format!("{{ {wide} }}"), serde_json::json!({}), None)
+        .await;
+    assert_eq!(code(&answer), "QUERY_TOO_COMPLEX", "{answer}");
+    let answer = app.gql("{ frequencies", serde_json::json!({}), None).await;
+    assert_eq!(code(&answer), "GRAPHQL_PARSE_FAILED", "{answer}");
+    let answer = app.gql("{ nope }", serde_json::json!({}), None).await;
+    assert_eq!(code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    // An introspection query cannot smuggle data: mixed roots go through the limits.
+    let answer = app
+        .gql(
+            &format!("{{ __typename targets {{ edges {{ node {{ {deep} }} }} }} }}"),
+            serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(code(&answer), "QUERY_TOO_DEEP", "{answer}");
+    app.finish().await;
+}
