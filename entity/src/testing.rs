@@ -248,6 +248,25 @@ pub async fn http_status(addr: std::net::SocketAddr, path: &str) -> Option<u16> 
     answer.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Waits until `GET path` on `addr` answers `status`; panics after `within`, with `context()`.
+pub async fn wait_for_status(
+    addr: std::net::SocketAddr,
+    path: &str,
+    status: u16,
+    within: Duration,
+    context: impl Fn() -> String,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    while http_status(addr, path).await != Some(status) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never answered {status} within {within:?}:\n{}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A loopback address with a port free right now (for a process that must be told its port).
 pub fn free_addr() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -390,15 +390,7 @@ impl Loop {
                         stored,
                         "Seeking to the position stored in PostgreSQL."
                     );
-                    if let Err(e) = self.consumer.seek(
-                        &self.topic,
-                        partition,
-                        Offset::Offset(stored),
-                        Duration::from_secs(10),
-                    ) {
-                        tracing::warn!(partition, error = %e, "Seek failed; will retry.");
-                        next.remove(&partition);
-                    }
+                    self.seek(partition, stored, next);
                     return;
                 }
                 stored
@@ -427,6 +419,25 @@ impl Loop {
             }
         }
         pending.started.get_or_insert_with(Instant::now);
+    }
+
+    /// Moves `partition` to the stored position `stored`; when the seek fails the partition is
+    /// forgotten, so its next record compares with the stored position (and seeks) again.
+    fn seek(&self, partition: i32, stored: i64, next: &mut HashMap<i32, i64>) {
+        match self.consumer.seek(
+            &self.topic,
+            partition,
+            Offset::Offset(stored),
+            Duration::from_secs(10),
+        ) {
+            Ok(()) => {
+                next.insert(partition, stored);
+            }
+            Err(e) => {
+                tracing::warn!(partition, error = %e, "Seek failed; the next record seeks again.");
+                next.remove(&partition);
+            }
+        }
     }
 
     /// The stored position, or None (after logging) when the database cannot say now.
@@ -521,20 +532,7 @@ impl Loop {
             "Stored position reset; starting from it."
         );
         // Seek now: the records before the log's end were read (and skipped) already.
-        match self.consumer.seek(
-            &self.topic,
-            partition,
-            Offset::Offset(stored),
-            Duration::from_secs(10),
-        ) {
-            Ok(()) => {
-                next.insert(partition, stored);
-            }
-            Err(e) => {
-                tracing::warn!(partition, error = %e, "Seek failed; the next record seeks again.");
-                next.remove(&partition);
-            }
-        }
+        self.seek(partition, stored, next);
         ahead.remove(&partition);
         self.set_paused(&[partition], false);
         self.mark_ahead(partition, false, ahead.len());

@@ -267,7 +267,7 @@ pub async fn restart_local(service: &'static str) {
 
 // Not every test binary that includes this file uses each of them.
 #[allow(unused_imports)]
-pub use entity::testing::{Process, free_addr, http_status};
+pub use entity::testing::{Process, free_addr, http_status, wait_for_status};
 
 /// A `pingpipe-ingest` process with `args` (without the program name), its stderr kept.
 pub fn spawn_ingest(args: &[String]) -> Process {

@@ -359,15 +359,7 @@ async fn a_position_ahead_of_the_log_is_reported_until_reset_and_then_flows() {
         .wait_for_rows("monitor_results", everything.len())
         .await;
     assert_eq!(world.stored().await, expected(&everything));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while helpers::http_status(addr, "/readyz").await != Some(200) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not ready again:\n{}",
-            proc.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    helpers::wait_for_status(addr, "/readyz", 200, WAIT, || proc.log()).await;
     // Without --partition or --all the command touches only partitions that are ahead: now
     // there are none, and it says so instead of rewinding healthy partitions.
     let mut default_args = args[1..].to_vec();

@@ -48,14 +48,7 @@ async fn survives(fault: impl AsyncFnOnce(&worker_ingest::Running)) {
 }
 
 async fn wait_for_readyz(running: &worker_ingest::Running, status: u16) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while helpers::http_status(running.http_addr, "/readyz").await != Some(status) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/readyz never answered {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    helpers::wait_for_status(running.http_addr, "/readyz", status, WAIT, String::new).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

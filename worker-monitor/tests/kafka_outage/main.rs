@@ -17,7 +17,7 @@ mod helpers;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use entity::testing::{Process, free_addr, http_status};
+use entity::testing::{Process, free_addr, wait_for_status};
 use helpers::World;
 
 /// How long the broker stays away: three times the monitor's transaction timeout (10 s).
@@ -66,20 +66,36 @@ impl Monitor {
     }
 
     async fn wait_ready(&self, want: u16) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while http_status(self.addr, "/readyz").await != Some(want) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "/readyz never answered {want}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_for_status(self.addr, "/readyz", want, WAIT, || self.log()).await;
     }
 
     fn running(&mut self) -> bool {
         self.process.running()
     }
+}
+
+/// Stops the broker for `length` under the running monitor, which must say it is not ready,
+/// keep running, and — once the broker is back — publish results of later slots again, none
+/// of them twice.
+async fn broker_away(monitor: &mut Monitor, world: &World, length: Duration) {
+    tokio::task::spawn_blocking(|| kafka("down")).await.unwrap();
+    let stopped = Instant::now();
+    monitor.wait_ready(503).await;
+    tokio::time::sleep(length.saturating_sub(stopped.elapsed())).await;
+    assert!(
+        monitor.running(),
+        "the monitor stopped during the outage:\n{}",
+        monitor.log()
+    );
+    tokio::task::spawn_blocking(|| kafka("up")).await.unwrap();
+    let back = chrono::Utc::now();
+    let mut log = world.reader("read_committed");
+    log.wait_for(WAIT, "results after the outage", |events| {
+        events.iter().filter(|e| e.scheduled_at > back).count() >= 10
+    })
+    .await;
+    assert!(monitor.running(), "{}", monitor.log());
+    helpers::assert_no_duplicate_slots(&log.events);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,28 +122,8 @@ async fn a_broker_outage_is_survived_and_sigterm_during_one_exits_within_the_dea
 
     // The broker goes away for three transaction timeouts.
     let _back = BrokerBack;
-    tokio::task::spawn_blocking(|| kafka("down")).await.unwrap();
-    let stopped = chrono::Utc::now();
-    monitor.wait_ready(503).await;
-    tokio::time::sleep(OUTAGE.saturating_sub((chrono::Utc::now() - stopped).to_std().unwrap()))
-        .await;
-    assert!(
-        monitor.running(),
-        "the monitor stopped during the outage:\n{}",
-        monitor.log()
-    );
-    tokio::task::spawn_blocking(|| kafka("up")).await.unwrap();
-    let back = chrono::Utc::now();
-
-    // Results of slots after the broker came back arrive, from the same process.
-    let mut log = world.reader("read_committed");
-    log.wait_for(WAIT, "results after the outage", |events| {
-        events.iter().filter(|e| e.scheduled_at > back).count() >= 10
-    })
-    .await;
-    assert!(monitor.running(), "{}", monitor.log());
+    broker_away(&mut monitor, &world, OUTAGE).await;
     monitor.wait_ready(200).await;
-    helpers::assert_no_duplicate_slots(&log.events);
     // The outage was felt by the publisher: depending on when the broker's abort of the timed
     // out transaction meets librdkafka, the monitor either aborts and sends the batch again, or
     // gets a fatal error and, knowing it for an outage, makes a new producer. (Which one ran
@@ -137,23 +133,10 @@ async fn a_broker_outage_is_survived_and_sigterm_during_one_exits_within_the_dea
         said.contains("recreating the producer") || said.contains("Aborting the transaction"),
         "{said}"
     );
-
     // Away again, a little longer than the transaction timeout (a slow broker restart): the
     // transaction open when it left is older than the timeout when it is back, so the fatal
     // error that may follow is an outage too, not a fence.
-    tokio::task::spawn_blocking(|| kafka("down")).await.unwrap();
-    let stopped = Instant::now();
-    monitor.wait_ready(503).await;
-    tokio::time::sleep(SHORT_OUTAGE.saturating_sub(stopped.elapsed())).await;
-    tokio::task::spawn_blocking(|| kafka("up")).await.unwrap();
-    let back = chrono::Utc::now();
-    let mut log = world.reader("read_committed");
-    log.wait_for(WAIT, "results after the short outage", |events| {
-        events.iter().filter(|e| e.scheduled_at > back).count() >= 10
-    })
-    .await;
-    assert!(monitor.running(), "{}", monitor.log());
-    helpers::assert_no_duplicate_slots(&log.events);
+    broker_away(&mut monitor, &world, SHORT_OUTAGE).await;
 
     // Again away, and the monitor is asked to stop meanwhile: it exits within its shutdown
     // timeout (10 s by default) and says what it dropped.
