@@ -49,7 +49,26 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_API_MAX_PAGE", default_value_t = 500)]
     pub max_page: usize,
 
-    /// Longest a request may take before it is answered 408 (humantime, e.g. 10s).
+    /// Most a query may cost: every field counts 1 and what a connection (`targets`,
+    /// `results`) selects counts `first` times, so 50 targets with 30 results each cost about
+    /// 3,900. Dearer queries are refused before they run (QUERY_TOO_COMPLEX, with the cost).
+    #[arg(long, env = "PINGPIPE_API_MAX_COST", default_value_t = 50_000)]
+    pub max_cost: usize,
+
+    /// Open WebSocket connections (/graphql/ws) one instance accepts; further upgrades get 503.
+    #[arg(long, env = "PINGPIPE_API_WS_MAX_CONNECTIONS", default_value_t = 1_000)]
+    pub ws_max_connections: usize,
+
+    /// Subscriptions one WebSocket connection may hold at once.
+    #[arg(long, env = "PINGPIPE_API_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub ws_max_subscriptions: usize,
+
+    /// Largest WebSocket message accepted; a larger one closes its connection.
+    #[arg(long, env = "PINGPIPE_API_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_message_bytes: usize,
+
+    /// Longest a request may take before it is answered 408 (humantime, e.g. 10s); also the
+    /// longest a query or mutation sent over the WebSocket may run (TIMEOUT).
     #[arg(long, env = "PINGPIPE_API_REQUEST_TIMEOUT", default_value = "10s")]
     pub request_timeout: humantime::Duration,
 

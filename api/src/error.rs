@@ -11,6 +11,8 @@ pub enum ApiError {
     BadInput(String),
     NotFound(String),
     Unauthenticated,
+    /// A limit of the service (not of the input) is reached.
+    LimitExceeded(String),
     Internal(anyhow::Error),
 }
 
@@ -18,7 +20,7 @@ impl ApiError {
     /// What the client is told.
     pub fn message(&self) -> String {
         match self {
-            ApiError::BadInput(m) | ApiError::NotFound(m) => m.clone(),
+            ApiError::BadInput(m) | ApiError::NotFound(m) | ApiError::LimitExceeded(m) => m.clone(),
             ApiError::Unauthenticated => {
                 "this operation needs an API token: send `Authorization: Bearer <token>`".into()
             }
@@ -31,6 +33,7 @@ impl ApiError {
             ApiError::BadInput(_) => "BAD_USER_INPUT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }

@@ -69,7 +69,6 @@ async fn graphql_handler(
         Ok(request) => request,
         Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    let parsed = async_graphql::parser::parse_query(&request.query).is_ok();
     // The standard introspection queries nest deeper than data queries may: they go to a
     // schema that answers introspection alone, without the depth limit.
     if let Some(introspection) = &state.introspection
@@ -84,8 +83,7 @@ async fn graphql_handler(
         _ => None,
     };
     let Some((cache, key)) = cached else {
-        let mut response = state.schema.execute(request.data(caller)).await;
-        graphql::add_error_codes(&mut response, parsed);
+        let response = state.schema.execute(request.data(caller)).await;
         // A mutation (or a document execution refused): once it has run, cached answers may be
         // outdated (even with errors: one field of several may have succeeded). Without a
         // token nothing can change, so such a caller cannot empty the caches.
@@ -98,8 +96,7 @@ async fn graphql_handler(
         return json_response(body);
     }
     let generation = cache.generation();
-    let mut response = state.schema.execute(request.data(caller)).await;
-    graphql::add_error_codes(&mut response, parsed);
+    let response = state.schema.execute(request.data(caller)).await;
     if !response.is_ok() {
         return GraphQLResponse::from(response).into_response();
     }
@@ -148,6 +145,59 @@ async fn same_origin_or_allowed(
             .into_response()
     }
 }
+
+/// What the WebSocket endpoint needs: the schema and its limits.
+#[derive(Clone)]
+struct Sockets {
+    schema: ApiSchema,
+    /// One permit per open connection.
+    open: Arc<tokio::sync::Semaphore>,
+    subscriptions_per_connection: usize,
+    max_message_bytes: usize,
+}
+
+/// `/graphql/ws`: GraphQL over WebSocket (graphql-transport-ws and the older graphql-ws), with
+/// the same schema, and so the same depth, cost and time rules, as HTTP. An instance holds at
+/// most `open` connections (further upgrades get 503); each connection at most
+/// `subscriptions_per_connection` subscriptions at once; a message over `max_message_bytes`
+/// closes its connection.
+async fn graphql_ws(
+    State(sockets): State<Sockets>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> axum::response::Response {
+    let Ok(permit) = sockets.open.clone().try_acquire_owned() else {
+        tracing::warn!("WebSocket upgrade refused: every connection slot is taken.");
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "10")],
+            "too many open WebSocket connections on this instance; try again later\n",
+        )
+            .into_response();
+    };
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(sockets.max_message_bytes)
+        .max_frame_size(sockets.max_message_bytes)
+        .on_upgrade(move |stream| async move {
+            metrics::gauge!(WS_CONNECTIONS).increment(1);
+            let mut data = async_graphql::Data::default();
+            data.insert(graphql::subscription::Slots::new(
+                sockets.subscriptions_per_connection,
+            ));
+            async_graphql_axum::GraphQLWebSocket::new(stream, sockets.schema, protocol)
+                .with_data(data)
+                .serve()
+                .await;
+            metrics::gauge!(WS_CONNECTIONS).decrement(1);
+            drop(permit);
+        })
+}
+
+/// Open WebSocket connections (gauge).
+pub const WS_CONNECTIONS: &str = "pingpipe_api_websocket_connections";
+/// SQL statements the API has sent (counter).
+pub const SQL_STATEMENTS: &str = "pingpipe_api_sql_statements_total";
 
 /// Tells this instance's read cache and, by NOTIFY, every other instance's (whether or not
 /// this one caches) that answers may be outdated.
@@ -223,6 +273,14 @@ async fn graphiql() -> impl IntoResponse {
     )
 }
 
+fn describe_metrics() {
+    metrics::describe_gauge!(WS_CONNECTIONS, "Open GraphQL WebSocket connections.");
+    metrics::describe_counter!(
+        SQL_STATEMENTS,
+        "SQL statements sent through the API's pool (LISTEN and health checks not counted)."
+    );
+}
+
 /// How long open requests have to finish once stopping.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -243,12 +301,14 @@ impl Running {
 /// Binds the listener and serves until `shutdown` (axum's graceful shutdown).
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     auth::check_tokens(&config.api_tokens).map_err(anyhow::Error::msg)?;
-    let db = plumbing::database::connect_lazy_with_timeout(
+    let mut db = plumbing::database::connect_lazy_with_timeout(
         &config.database,
         8,
         config.statement_timeout.into(),
     )
     .await?;
+    describe_metrics();
+    db.set_metric_callback(|_| metrics::counter!(SQL_STATEMENTS).increment(1));
     let (live, _) = tokio::sync::broadcast::channel(1024);
     cache::describe_metrics();
     let cache = (config.read_cache_entries > 0).then(|| {
@@ -271,10 +331,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let limits = Limits {
         max_page: config.max_page,
     };
+    let rules = graphql::rules::Rules {
+        max_cost: config.max_cost,
+        timeout: config.request_timeout.into(),
+    };
     let introspection = config
         .introspection
-        .then(|| graphql::build_introspection(live.clone(), limits));
-    let schema = graphql::build(Some(db.clone()), live, limits, config.introspection);
+        .then(|| graphql::build_introspection(live.clone(), limits, rules));
+    let schema = graphql::build(Some(db.clone()), live, limits, rules, config.introspection);
+    let sockets = Sockets {
+        schema: schema.clone(),
+        open: Arc::new(tokio::sync::Semaphore::new(config.ws_max_connections)),
+        subscriptions_per_connection: config.ws_max_subscriptions,
+        max_message_bytes: config.ws_max_message_bytes,
+    };
     // /readyz answers from the last database check, refreshed every 2 s.
     let ready = Arc::new(AtomicBool::new(false));
     {
@@ -304,15 +374,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let app = Router::new()
         .route("/graphql", graphql_route)
         // Subscriptions: WebSocket, graphql-transport-ws (and the older graphql-ws).
-        .route_service(
+        .route(
             "/graphql/ws",
-            axum::routing::any_service(async_graphql_axum::GraphQLSubscription::new(
-                state.schema.clone(),
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::new(config.cors_origins.clone()),
-                same_origin_or_allowed,
-            )),
+            axum::routing::get(graphql_ws).with_state(sockets).layer(
+                axum::middleware::from_fn_with_state(
+                    Arc::new(config.cors_origins.clone()),
+                    same_origin_or_allowed,
+                ),
+            ),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

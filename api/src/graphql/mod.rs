@@ -1,7 +1,9 @@
 //! The GraphQL schema: queries, mutations and the live results subscription.
 
+pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod rules;
 pub mod subscription;
 pub mod types;
 
@@ -21,11 +23,15 @@ pub struct Limits {
     pub max_page: usize,
 }
 
-/// The schema, with its query depth and complexity limits.
+/// Deepest a data query may nest.
+pub const MAX_DEPTH: usize = 12;
+
+/// The schema, with its depth limit and `rules` (cost, time, error codes).
 pub fn build(
     db: Option<DatabaseConnection>,
     live: broadcast::Sender<Arc<LiveResult>>,
     limits: Limits,
+    rules: rules::Rules,
     introspection: bool,
 ) -> ApiSchema {
     let mut builder = Schema::build(
@@ -35,8 +41,8 @@ pub fn build(
     )
     .data(limits)
     .data(live)
-    .limit_depth(12)
-    .limit_complexity(2_000);
+    .limit_depth(MAX_DEPTH)
+    .extension(rules);
     if let Some(db) = db {
         builder = builder.data(db);
     }
@@ -50,7 +56,16 @@ pub fn build(
 /// and complexity limits, which count `__schema { types { fields { type { ofType … } } } }` as
 /// data and refused the standard introspection queries of graphql-js and graphql-core. What it
 /// can answer is bounded by the schema itself.
-pub fn build_introspection(live: broadcast::Sender<Arc<LiveResult>>, limits: Limits) -> ApiSchema {
+pub fn build_introspection(
+    live: broadcast::Sender<Arc<LiveResult>>,
+    limits: Limits,
+    rules: rules::Rules,
+) -> ApiSchema {
+    // The same rules for codes and time, without the cost limit.
+    let rules = rules::Rules {
+        max_cost: usize::MAX,
+        ..rules
+    };
     Schema::build(
         query::Query,
         mutation::Mutation,
@@ -58,6 +73,7 @@ pub fn build_introspection(live: broadcast::Sender<Arc<LiveResult>>, limits: Lim
     )
     .data(limits)
     .data(live)
+    .extension(rules)
     .introspection_only()
     .finish()
 }
@@ -85,37 +101,18 @@ pub fn is_introspection(query: &str, operation_name: Option<&str>) -> bool {
     })
 }
 
-/// Gives every error of `response` that has none an `extensions.code` a client can act on:
-/// `GRAPHQL_PARSE_FAILED`, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX`, `GRAPHQL_VALIDATION_FAILED`
-/// (refused before running), or `INTERNAL`.
-pub fn add_error_codes(response: &mut async_graphql::Response, parsed: bool) {
-    for error in &mut response.errors {
-        let has_code = error
-            .extensions
-            .as_ref()
-            .is_some_and(|e| e.get("code").is_some());
-        if has_code {
-            continue;
-        }
-        let code = if !parsed {
-            "GRAPHQL_PARSE_FAILED"
-        } else if error.message.contains("nested too deep") {
-            "QUERY_TOO_DEEP"
-        } else if error.message.contains("too complex") {
-            "QUERY_TOO_COMPLEX"
-        } else if error.path.is_empty() {
-            "GRAPHQL_VALIDATION_FAILED"
-        } else {
-            "INTERNAL"
-        };
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
-    }
-}
-
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build(None, broadcast::channel(1).0, Limits { max_page: 1 }, true).sdl()
+    let rules = rules::Rules {
+        max_cost: 1,
+        timeout: std::time::Duration::from_secs(1),
+    };
+    build(
+        None,
+        broadcast::channel(1).0,
+        Limits { max_page: 1 },
+        rules,
+        true,
+    )
+    .sdl()
 }

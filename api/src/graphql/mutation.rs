@@ -49,7 +49,8 @@ impl Mutation {
     ) -> async_graphql::Result<Target> {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
-        Ok(Target(targets::add(db, &url, frequency).await.gql()?))
+        let model = targets::add(db, &url, frequency).await.gql()?;
+        Ok(Target::one(db, model))
     }
 
     /// Changes a target's URL, frequency or paused state; omitted fields stay as they are.
@@ -64,26 +65,27 @@ impl Mutation {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
         let id = parse_id(&id).gql()?;
-        Ok(Target(
-            targets::update(db, id, url.as_deref(), frequency, paused)
-                .await
-                .gql()?,
-        ))
+        let model = targets::update(db, id, url.as_deref(), frequency, paused)
+            .await
+            .gql()?;
+        Ok(Target::one(db, model))
     }
 
     /// Stops watching a target and deletes its results; returns the target as it was.
     async fn remove_target(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Target> {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
-        Ok(Target(
-            targets::remove(db, parse_id(&id).gql()?).await.gql()?,
-        ))
+        let model = targets::remove(db, parse_id(&id).gql()?).await.gql()?;
+        Ok(Target::one(db, model))
     }
 
     /// Monitoring as code: makes the stored targets equal `targets` (keyed by URL and
     /// frequency) in one transaction — adds what is missing, sets `paused` where it differs and,
     /// with `prune`, removes targets the list does not name. Applying the same list twice
     /// changes nothing the second time.
+    // Each target of the list may come back with what is selected for it (those removed by
+    // `prune` are not counted: they are targets that were there before).
+    #[graphql(complexity = "targets.len().max(1).saturating_mul(child_complexity) + 1")]
     async fn apply_targets(
         &self,
         ctx: &Context<'_>,
@@ -101,7 +103,7 @@ impl Mutation {
             })
             .collect();
         let applied = targets::apply(db, &desired, prune).await.gql()?;
-        let wrap = |v: Vec<entity::urltargets::Model>| v.into_iter().map(Target).collect();
+        let wrap = |v: Vec<entity::urltargets::Model>| Target::list(db, v);
         Ok(ApplyReport {
             added: wrap(applied.added),
             changed: wrap(applied.changed),

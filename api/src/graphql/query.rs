@@ -5,8 +5,10 @@ use async_graphql::{Context, ID, Object};
 use entity::Frequency;
 use sea_orm::DatabaseConnection;
 
+use super::loaders::ResultBatch;
 use super::types::{
-    ResultConnection, ResultCursor, Target, TargetCursor, page_args, parse_id, result_page,
+    ResultConnection, ResultCursor, Target, TargetCursor, page_args, page_cost, parse_id,
+    result_page,
 };
 use crate::error::IntoGql;
 use crate::service::{results, targets};
@@ -23,10 +25,12 @@ impl Query {
     /// One target.
     async fn target(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Target> {
         let db = ctx.data::<DatabaseConnection>()?;
-        Ok(Target(targets::get(db, parse_id(&id).gql()?).await.gql()?))
+        let model = targets::get(db, parse_id(&id).gql()?).await.gql()?;
+        Ok(Target::one(db, model))
     }
 
     /// Targets by id, optionally of one frequency or with `search` in their URL.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn targets(
         &self,
         ctx: &Context<'_>,
@@ -51,10 +55,10 @@ impl Query {
         .await
         .gql()?;
         let mut connection = Connection::new(after.is_some(), rows.len() > first);
+        let page = Target::list(db, rows.into_iter().take(first).collect());
         connection.edges.extend(
-            rows.into_iter()
-                .take(first)
-                .map(|m| Edge::new(TargetCursor(m.urltargets_pk), Target(m))),
+            page.into_iter()
+                .map(|t| Edge::new(TargetCursor(t.model.urltargets_pk), t)),
         );
         Ok(connection)
     }
@@ -63,6 +67,7 @@ impl Query {
     /// of that frequency (`view_1m` … `view_30m`); optionally of one target, within
     /// [since, until).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn results(
         &self,
         ctx: &Context<'_>,
@@ -87,6 +92,7 @@ impl Query {
         )
         .await
         .gql()?;
-        Ok(result_page(rows, first, after.is_some()))
+        let batch = ResultBatch::new(db.clone(), &rows);
+        Ok(result_page(rows, first, after.is_some(), &batch))
     }
 }

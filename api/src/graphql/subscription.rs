@@ -7,11 +7,39 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast;
 
 use super::types::{ProbeResult, parse_id};
-use crate::error::IntoGql;
+use crate::error::{ApiError, IntoGql};
 use crate::live::LiveResult;
 use crate::service::targets::validate_frequency;
+use async_graphql::ErrorExtensions;
 
 pub struct SubscriptionRoot;
+
+/// The subscriptions one WebSocket connection may still open (its session data).
+pub struct Slots {
+    free: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl Slots {
+    pub fn new(max: usize) -> Self {
+        Slots {
+            free: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// A slot held as long as the subscription's stream lives, or an error saying the limit.
+    fn take(&self) -> async_graphql::Result<tokio::sync::OwnedSemaphorePermit> {
+        self.free.clone().try_acquire_owned().map_err(|_| {
+            ApiError::LimitExceeded(format!(
+                "this connection already holds {} subscriptions, the most allowed; close one \
+                 (or open another connection)",
+                self.max
+            ))
+            .extend()
+        })
+    }
+}
 
 #[Subscription]
 impl SubscriptionRoot {
@@ -23,12 +51,16 @@ impl SubscriptionRoot {
         target_id: Option<ID>,
         frequency: Option<i32>,
     ) -> async_graphql::Result<impl Stream<Item = ProbeResult> + use<>> {
+        // Over the WebSocket (the only transport for subscriptions) each counts against its
+        // connection until it ends.
+        let slot = ctx.data_opt::<Slots>().map(Slots::take).transpose()?;
         let target = target_id.as_ref().map(parse_id).transpose().gql()?;
         let frequency = frequency
             .map(validate_frequency)
             .transpose()
             .gql()?
             .map(|f| f.minutes());
+        let db = ctx.data::<sea_orm::DatabaseConnection>()?.clone();
         let receiver = ctx
             .data::<broadcast::Sender<Arc<LiveResult>>>()?
             .subscribe();
@@ -44,9 +76,10 @@ impl SubscriptionRoot {
             }
         });
         Ok(live.filter_map(move |live: Arc<LiveResult>| {
+            let _held = &slot;
             let wanted = target.is_none_or(|t| t == live.result.urltarget_fk)
                 && frequency.is_none_or(|f| f == live.frequency);
-            std::future::ready(wanted.then(|| ProbeResult(live.result.clone())))
+            std::future::ready(wanted.then(|| ProbeResult::one(&db, live.result.clone())))
         }))
     }
 }

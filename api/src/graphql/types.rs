@@ -1,10 +1,14 @@
 //! GraphQL object types, wrapping the SeaORM models.
 
+use std::sync::Arc;
+
 use async_graphql::connection::CursorType;
-use async_graphql::{Context, Enum, ID, Object};
+use async_graphql::{Context, Enum, ErrorExtensions, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::{monitor_results, urltargets};
 use sea_orm::DatabaseConnection;
+
+use super::loaders::{PageShape, ResultBatch, TargetBatch};
 
 use crate::error::{ApiError, ApiResult, IntoGql};
 use crate::service;
@@ -18,33 +22,59 @@ pub fn parse_id(id: &ID) -> ApiResult<i32> {
 }
 
 /// A URL being watched.
-pub struct Target(pub urltargets::Model);
+pub struct Target {
+    pub model: urltargets::Model,
+    /// The targets of the same list, for what their nodes ask for.
+    batch: Arc<TargetBatch>,
+}
+
+impl Target {
+    /// The targets of one list, sharing a batch.
+    pub fn list(db: &DatabaseConnection, models: Vec<urltargets::Model>) -> Vec<Target> {
+        let batch = TargetBatch::new(db.clone(), models);
+        batch
+            .models()
+            .iter()
+            .map(|model| Target {
+                model: model.clone(),
+                batch: batch.clone(),
+            })
+            .collect()
+    }
+
+    /// One target alone.
+    pub fn one(db: &DatabaseConnection, model: urltargets::Model) -> Target {
+        let batch = TargetBatch::new(db.clone(), vec![model.clone()]);
+        Target { model, batch }
+    }
+}
 
 #[Object]
 impl Target {
     async fn id(&self) -> ID {
-        ID(self.0.urltargets_pk.to_string())
+        ID(self.model.urltargets_pk.to_string())
     }
 
     async fn url(&self) -> &str {
-        &self.0.urltarget
+        &self.model.urltarget
     }
 
     /// How often it is probed, in minutes (1, 2, 5, 10, 20 or 30).
     async fn frequency(&self) -> i32 {
-        self.0.monitor_frequency.minutes()
+        self.model.monitor_frequency.minutes()
     }
 
     /// A paused target keeps its results but is not probed.
     async fn paused(&self) -> bool {
-        self.0.paused
+        self.model.paused
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 
     /// Its results, newest first, optionally within [since, until).
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn results(
         &self,
         ctx: &Context<'_>,
@@ -53,41 +83,52 @@ impl Target {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<ResultConnection> {
-        let db = ctx.data::<DatabaseConnection>()?;
         let (first, after) = page_args::<ResultCursor>(ctx, first, after)?;
-        let filter =
-            service::results::Filter::new(Some(self.0.urltargets_pk), since, until).gql()?;
-        let rows =
-            service::results::of_target(db, first as u64, after.as_ref().map(|c| c.0), &filter)
-                .await
-                .gql()?;
-        Ok(result_page(rows, first, after.is_some()))
+        let shape = PageShape {
+            limit: first as u64,
+            after: after.as_ref().map(|c| c.0),
+            filter: service::results::Filter::new(None, since, until).gql()?,
+        };
+        let rows = self
+            .batch
+            .page(self.model.urltargets_pk, shape)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(result_page(
+            rows,
+            first,
+            after.is_some(),
+            &self.batch.results_batch(),
+        ))
     }
 
     /// Checks, up, down, uptime and duration percentiles within [since, until).
     async fn stats(
         &self,
-        ctx: &Context<'_>,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Stats> {
-        let db = ctx.data::<DatabaseConnection>()?;
         let filter = service::results::Filter::new(None, since, until).gql()?;
-        Ok(Stats(
-            service::results::stats(db, self.0.urltargets_pk, &filter)
-                .await
-                .gql()?,
-        ))
+        let stats = self.batch.stats(self.model.urltargets_pk, filter).await;
+        Ok(Stats(stats.map_err(|e| e.extend())?))
     }
 
     /// The result of its most recent slot, if it has been probed.
-    async fn latest_result(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ProbeResult>> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        Ok(service::targets::latest_result(db, self.0.urltargets_pk)
-            .await
-            .gql()?
-            .map(ProbeResult))
+    async fn latest_result(&self) -> async_graphql::Result<Option<ProbeResult>> {
+        let latest = self.batch.latest(self.model.urltargets_pk).await;
+        let batch = self.batch.results_batch();
+        Ok(latest
+            .map_err(|e| e.extend())?
+            .map(|model| ProbeResult { model, batch }))
     }
+}
+
+/// What a connection field costs: `first` (its default when absent) times what is selected
+/// inside it, plus one; saturating, and capped so that adding up many such fields cannot
+/// overflow. A negative `first` costs nothing here; the resolver refuses it.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let rows = usize::try_from(first.unwrap_or(DEFAULT_PAGE)).unwrap_or(0);
+    rows.saturating_mul(child_complexity).min(1 << 40) + 1
 }
 
 /// Why a probe got no HTTP response.
@@ -119,47 +160,60 @@ impl From<entity::FailureClass> for FailureClass {
 }
 
 /// One probe of one target in one slot.
-pub struct ProbeResult(pub monitor_results::Model);
+pub struct ProbeResult {
+    pub model: monitor_results::Model,
+    /// The results of the same list, for their targets.
+    batch: Arc<ResultBatch>,
+}
+
+impl ProbeResult {
+    /// One result alone (a live one).
+    pub fn one(db: &DatabaseConnection, model: monitor_results::Model) -> ProbeResult {
+        let batch = ResultBatch::new(db.clone(), std::slice::from_ref(&model));
+        ProbeResult { model, batch }
+    }
+}
 
 #[Object(name = "Result")]
 impl ProbeResult {
     async fn id(&self) -> ID {
-        ID(self.0.monitor_results_pk.to_string())
+        ID(self.model.monitor_results_pk.to_string())
     }
 
-    async fn target(&self, ctx: &Context<'_>) -> async_graphql::Result<Target> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        Ok(Target(
-            service::targets::get(db, self.0.urltarget_fk).await.gql()?,
-        ))
+    async fn target(&self) -> async_graphql::Result<Target> {
+        let id = self.model.urltarget_fk;
+        match self.batch.target(id).await.map_err(|e| e.extend())? {
+            Some((model, batch)) => Ok(Target { model, batch }),
+            None => Err(service::targets::not_found(id).extend()),
+        }
     }
 
     /// Status of the final response; null when there was none.
     async fn http_status(&self) -> Option<i32> {
-        self.0.http_status
+        self.model.http_status
     }
 
     /// Whether this check counts as up: a final response with a 2xx or 3xx status.
     async fn up(&self) -> bool {
-        entity::is_up(self.0.http_status)
+        entity::is_up(self.model.http_status)
     }
 
     /// Why there was no response; null when there was one.
     async fn failure_class(&self) -> Option<FailureClass> {
-        self.0.failure_class.map(Into::into)
+        self.model.failure_class.map(Into::into)
     }
 
     async fn start_time(&self) -> DateTime<Utc> {
-        self.0.start_time
+        self.model.start_time
     }
 
     /// The slot this probe belongs to.
     async fn scheduled_at(&self) -> DateTime<Utc> {
-        self.0.scheduled_at
+        self.model.scheduled_at
     }
 
     async fn duration_ms(&self) -> i32 {
-        self.0.duration
+        self.model.duration
     }
 }
 
@@ -243,11 +297,12 @@ impl CursorType for ResultCursor {
 /// A page of results, newest first.
 pub type ResultConnection = async_graphql::connection::Connection<ResultCursor, ProbeResult>;
 
-/// Turns `limit + 1` rows into a connection page.
+/// Turns `limit + 1` rows into a connection page whose results share `batch`.
 pub fn result_page(
     rows: Vec<monitor_results::Model>,
     limit: usize,
     had_cursor: bool,
+    batch: &Arc<ResultBatch>,
 ) -> ResultConnection {
     let mut page = async_graphql::connection::Connection::new(had_cursor, rows.len() > limit);
     page.edges.extend(rows.into_iter().take(limit).map(|m| {
@@ -255,7 +310,11 @@ pub fn result_page(
             scheduled_at: m.scheduled_at,
             id: m.monitor_results_pk,
         });
-        async_graphql::connection::Edge::new(cursor, ProbeResult(m))
+        let node = ProbeResult {
+            model: m,
+            batch: batch.clone(),
+        };
+        async_graphql::connection::Edge::new(cursor, node)
     }));
     page
 }
@@ -297,6 +356,9 @@ impl Stats {
     }
 }
 
+/// The page size when `first` is not given.
+pub const DEFAULT_PAGE: i32 = 50;
+
 /// Page size and cursor from connection arguments, checked against the configured maximum.
 pub fn page_args<C: CursorType>(
     ctx: &Context<'_>,
@@ -307,7 +369,7 @@ where
     ApiError: From<C::Error>,
 {
     let max = ctx.data::<super::Limits>()?.max_page;
-    let first = first.unwrap_or(50);
+    let first = first.unwrap_or(DEFAULT_PAGE);
     let first = usize::try_from(first)
         .ok()
         .filter(|f| *f <= max)

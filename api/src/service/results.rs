@@ -1,6 +1,8 @@
 //! Results: keyset pages newest first on (slot, id), from the table for one target and from the
 //! original design's per-frequency views across targets; statistics computed in SQL.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{Frequency, monitor_results};
 use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
@@ -8,14 +10,14 @@ use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
 use crate::error::ApiResult;
 
 /// Where a page starts: strictly older than this (slot, id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct After {
     pub scheduled_at: DateTime<Utc>,
     pub id: i64,
 }
 
 /// Which results a page covers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Filter {
     pub target: Option<i32>,
     pub since: Option<DateTime<Utc>>,
@@ -48,34 +50,52 @@ impl Filter {
     }
 }
 
-/// Up to `limit + 1` results, newest first, from `relation` (the table or a view).
-async fn page(
-    db: &DatabaseConnection,
-    relation: &str,
-    limit: u64,
-    after: Option<After>,
-    filter: &Filter,
-) -> ApiResult<Vec<monitor_results::Model>> {
-    // NULL parameters switch their condition off, so the statement's text never varies.
-    let sql = format!(
-        "SELECT monitor_results_pk, http_status, failure_class, start_time, duration, \
-                urltarget_fk, scheduled_at \
-         FROM {relation} \
-         WHERE ($1::int IS NULL OR urltarget_fk = $1) \
-           AND ($2::timestamptz IS NULL OR scheduled_at >= $2) \
-           AND ($3::timestamptz IS NULL OR scheduled_at < $3) \
-           AND ($4::timestamptz IS NULL OR (scheduled_at, monitor_results_pk) < ($4, $5)) \
-         ORDER BY scheduled_at DESC, monitor_results_pk DESC \
-         LIMIT $6"
-    );
-    let values: [Value; 6] = [
-        filter.target.into(),
+/// The columns of a result, in the model's order.
+const COLUMNS: &str = "monitor_results_pk, http_status, failure_class, start_time, duration, \
+                       urltarget_fk, scheduled_at";
+
+/// The conditions of a page on `$2` (since), `$3` (until), `$4`/`$5` (cursor); NULL parameters
+/// switch their condition off, so the statement's text never varies.
+const PAGE_CONDITIONS: &str = "($2::timestamptz IS NULL OR scheduled_at >= $2) \
+       AND ($3::timestamptz IS NULL OR scheduled_at < $3) \
+       AND ($4::timestamptz IS NULL OR (scheduled_at, monitor_results_pk) < ($4, $5)) \
+     ORDER BY scheduled_at DESC, monitor_results_pk DESC \
+     LIMIT $6";
+
+/// The parameters of a page; `$1` is the target(s).
+fn page_values(first: Value, limit: u64, after: Option<After>, filter: &Filter) -> [Value; 6] {
+    [
+        first,
         filter.since.into(),
         filter.until.into(),
         after.map(|a| a.scheduled_at).into(),
         after.map(|a| a.id).into(),
         ((limit + 1) as i64).into(),
-    ];
+    ]
+}
+
+/// A list of ids as one parameter, read by `$n::text::int[]` (no array support needed from the
+/// driver; the ids are integers, so the text is only digits and commas).
+fn id_array(ids: &[i32]) -> Value {
+    let list: Vec<String> = ids.iter().map(i32::to_string).collect();
+    format!("{{{}}}", list.join(",")).into()
+}
+
+/// Up to `limit + 1` results of each of `targets`, newest first, in one statement (a lateral
+/// join walks each target's (urltarget_fk, scheduled_at) index), grouped by target.
+pub async fn pages_of(
+    db: &DatabaseConnection,
+    targets: &[i32],
+    limit: u64,
+    after: Option<After>,
+    filter: &Filter,
+) -> ApiResult<Vec<monitor_results::Model>> {
+    let sql = format!(
+        "SELECT r.* FROM unnest($1::text::int[]) AS t(id) CROSS JOIN LATERAL ( \
+           SELECT {COLUMNS} FROM monitor_results \
+           WHERE urltarget_fk = t.id AND {PAGE_CONDITIONS}) AS r"
+    );
+    let values = page_values(id_array(targets), limit, after, filter);
     Ok(
         monitor_results::Model::find_by_statement(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -87,17 +107,29 @@ async fn page(
     )
 }
 
-/// Results of one target.
-pub async fn of_target(
+/// The most recent result (by slot) of each of `targets` that has one, in one statement.
+pub async fn latest_of(
     db: &DatabaseConnection,
-    limit: u64,
-    after: Option<After>,
-    filter: &Filter,
+    targets: &[i32],
 ) -> ApiResult<Vec<monitor_results::Model>> {
-    page(db, "monitor_results", limit, after, filter).await
+    let sql = format!(
+        "SELECT r.* FROM unnest($1::text::int[]) AS t(id) CROSS JOIN LATERAL ( \
+           SELECT {COLUMNS} FROM monitor_results WHERE urltarget_fk = t.id \
+           ORDER BY scheduled_at DESC, monitor_results_pk DESC LIMIT 1) AS r"
+    );
+    Ok(
+        monitor_results::Model::find_by_statement(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [id_array(targets)],
+        ))
+        .all(db)
+        .await?,
+    )
 }
 
-/// Results of every target at `frequency`, from its view (`view_1m` … `view_30m`).
+/// Up to `limit + 1` results of every target at `frequency`, newest first, from its view
+/// (`view_1m` … `view_30m`), optionally of one target.
 pub async fn of_frequency(
     db: &DatabaseConnection,
     frequency: Frequency,
@@ -105,11 +137,25 @@ pub async fn of_frequency(
     after: Option<After>,
     filter: &Filter,
 ) -> ApiResult<Vec<monitor_results::Model>> {
-    page(db, frequency.view_name(), limit, after, filter).await
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} \
+         WHERE ($1::int IS NULL OR urltarget_fk = $1) AND {PAGE_CONDITIONS}",
+        frequency.view_name()
+    );
+    let values = page_values(filter.target.into(), limit, after, filter);
+    Ok(
+        monitor_results::Model::find_by_statement(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .all(db)
+        .await?,
+    )
 }
 
 /// Availability and response times of one target over a period.
-#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+#[derive(Debug, Clone, Default, PartialEq, FromQueryResult)]
 pub struct Stats {
     pub checks: i64,
     pub up: i64,
@@ -118,33 +164,54 @@ pub struct Stats {
     pub p99: Option<f64>,
 }
 
-/// Computed by PostgreSQL: a check is up when its status is in [`entity::UP_STATUSES`].
-pub async fn stats(db: &DatabaseConnection, target: i32, filter: &Filter) -> ApiResult<Stats> {
+#[derive(FromQueryResult)]
+struct StatsRow {
+    target: i32,
+    checks: i64,
+    up: i64,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+}
+
+/// Computed by PostgreSQL, for each of `targets` with results in the period (one statement): a
+/// check is up when its status is in [`entity::UP_STATUSES`].
+pub async fn stats_of(
+    db: &DatabaseConnection,
+    targets: &[i32],
+    filter: &Filter,
+) -> ApiResult<HashMap<i32, Stats>> {
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
-            "SELECT count(*) AS checks, \
+            "SELECT urltarget_fk AS target, count(*) AS checks, \
                 count(*) FILTER (WHERE http_status BETWEEN {} AND {}) AS up, \
                 percentile_cont(0.50) WITHIN GROUP (ORDER BY duration) AS p50, \
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) AS p95, \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY duration) AS p99 \
          FROM monitor_results \
-         WHERE urltarget_fk = $1 \
+         WHERE urltarget_fk = ANY($1::text::int[]) \
            AND ($2::timestamptz IS NULL OR scheduled_at >= $2) \
-           AND ($3::timestamptz IS NULL OR scheduled_at < $3)",
+           AND ($3::timestamptz IS NULL OR scheduled_at < $3) \
+         GROUP BY urltarget_fk",
             entity::UP_STATUSES.start(),
             entity::UP_STATUSES.end()
         ),
-        [target.into(), filter.since.into(), filter.until.into()],
+        [id_array(targets), filter.since.into(), filter.until.into()],
     );
-    Ok(Stats::find_by_statement(stmt)
-        .one(db)
+    Ok(StatsRow::find_by_statement(stmt)
+        .all(db)
         .await?
-        .unwrap_or(Stats {
-            checks: 0,
-            up: 0,
-            p50: None,
-            p95: None,
-            p99: None,
-        }))
+        .into_iter()
+        .map(|r| {
+            let stats = Stats {
+                checks: r.checks,
+                up: r.up,
+                p50: r.p50,
+                p95: r.p95,
+                p99: r.p99,
+            };
+            (r.target, stats)
+        })
+        .collect())
 }

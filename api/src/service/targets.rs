@@ -1,6 +1,6 @@
 //! Targets: validation and storage. Every input is checked here, whatever door it came through.
 
-use entity::{Frequency, monitor_results, urltargets};
+use entity::{Frequency, urltargets};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, SqlErr,
@@ -60,7 +60,7 @@ pub fn validate_frequency(minutes: i32) -> ApiResult<Frequency> {
     Frequency::try_from(minutes).map_err(|e| ApiError::BadInput(e.to_string()))
 }
 
-fn not_found(id: i32) -> ApiError {
+pub fn not_found(id: i32) -> ApiError {
     ApiError::NotFound(format!("no target with id {id}"))
 }
 
@@ -80,6 +80,14 @@ pub async fn get(db: &DatabaseConnection, id: i32) -> ApiResult<urltargets::Mode
         .one(db)
         .await?
         .ok_or_else(|| not_found(id))
+}
+
+/// The targets of `ids` that exist, in one statement.
+pub async fn get_many(db: &DatabaseConnection, ids: &[i32]) -> ApiResult<Vec<urltargets::Model>> {
+    Ok(urltargets::Entity::find()
+        .filter(urltargets::Column::UrltargetsPk.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
 }
 
 /// One page of targets by id, after `after`, optionally of one frequency or matching `search`.
@@ -180,18 +188,6 @@ pub async fn remove(db: &DatabaseConnection, id: i32) -> ApiResult<urltargets::M
     let current = get(db, id).await?;
     urltargets::Entity::delete_by_id(id).exec(db).await?;
     Ok(current)
-}
-
-/// The most recent result of a target, by slot.
-pub async fn latest_result(
-    db: &DatabaseConnection,
-    id: i32,
-) -> ApiResult<Option<monitor_results::Model>> {
-    Ok(monitor_results::Entity::find()
-        .filter(monitor_results::Column::UrltargetFk.eq(id))
-        .order_by_desc(monitor_results::Column::ScheduledAt)
-        .one(db)
-        .await?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 // Test helpers may unwrap: a failure is the test's answer.
 #![allow(clippy::unwrap_used)]
 
+mod cost;
 mod limits;
+mod websocket;
 
 use clap::Parser;
 use migration::testing::TestDb;

@@ -1,0 +1,205 @@
+//! Batch loading for the fields every node of a list asks for (`Target.latestResult`,
+//! `Target.results`, `Target.stats`, `Result.target`): the nodes of one list share a batch, and
+//! the first node that asks for a field loads it for all of them in one SQL statement, which
+//! the others then read. A page therefore costs one statement per field (and per distinct set of
+//! arguments) however many nodes it has — it was one per node.
+//!
+//! Not async-graphql's `DataLoader`: that one gathers the keys that arrive within a time window
+//! (1 ms), and a page whose nodes are polled across that window (a list over 30 nodes is polled
+//! in slices, and a busy runtime delays the next slice) was split into several statements, a
+//! count that depended on load. Here the batch is the list itself, known before any node
+//! resolves. Nothing outlives the request: every request reads what is stored now.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use entity::{monitor_results, urltargets};
+use sea_orm::DatabaseConnection;
+use tokio::sync::OnceCell;
+
+use crate::error::ApiError;
+use crate::service::results::{self, After, Filter, Stats};
+use crate::service::targets;
+
+/// What one statement loaded for a whole batch; one failure answers every node that asked.
+type Loaded<T> = Result<T, Arc<ApiError>>;
+
+/// A cell per set of arguments, filled by the first node that asks.
+type Cells<K, V> = Mutex<HashMap<K, Arc<OnceCell<Loaded<V>>>>>;
+
+/// `target`'s part of what a batch loaded (cloning that part only).
+fn pick<V: Clone>(loaded: &Loaded<HashMap<i32, V>>, target: i32) -> Loaded<Option<V>> {
+    match loaded {
+        Ok(all) => Ok(all.get(&target).cloned()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+fn cell<K: std::hash::Hash + Eq, V>(cells: &Cells<K, V>, key: K) -> Arc<OnceCell<Loaded<V>>> {
+    let mut cells = cells
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    cells.entry(key).or_default().clone()
+}
+
+/// Which page of results each target of a batch is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageShape {
+    /// Rows wanted (`limit + 1` are read, to know whether there is a next page).
+    pub limit: u64,
+    pub after: Option<After>,
+    pub filter: Filter,
+}
+
+/// The targets of one list: a page, a mutation's answer, the targets of a page of results, or
+/// one target alone.
+pub struct TargetBatch {
+    db: DatabaseConnection,
+    models: Vec<urltargets::Model>,
+    latest: OnceCell<Loaded<HashMap<i32, monitor_results::Model>>>,
+    pages: Cells<PageShape, HashMap<i32, Vec<monitor_results::Model>>>,
+    stats: Cells<Filter, HashMap<i32, Stats>>,
+    results: std::sync::OnceLock<Arc<ResultBatch>>,
+}
+
+impl TargetBatch {
+    pub fn new(db: DatabaseConnection, models: Vec<urltargets::Model>) -> Arc<TargetBatch> {
+        Arc::new(TargetBatch {
+            db,
+            models,
+            latest: OnceCell::new(),
+            pages: Mutex::default(),
+            stats: Mutex::default(),
+            results: std::sync::OnceLock::new(),
+        })
+    }
+
+    pub fn models(&self) -> &[urltargets::Model] {
+        &self.models
+    }
+
+    fn ids(&self) -> Vec<i32> {
+        let mut ids: Vec<i32> = self.models.iter().map(|m| m.urltargets_pk).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The most recent result of `target`, loaded for the whole batch.
+    pub async fn latest(&self, target: i32) -> Loaded<Option<monitor_results::Model>> {
+        let loaded = self
+            .latest
+            .get_or_init(|| async {
+                let rows = results::latest_of(&self.db, &self.ids()).await?;
+                Ok(rows.into_iter().map(|m| (m.urltarget_fk, m)).collect())
+            })
+            .await;
+        pick(loaded, target)
+    }
+
+    /// `target`'s page of results of `shape`, loaded for the whole batch; with a batch for the
+    /// results (their `target` is already known: these targets).
+    pub async fn page(&self, target: i32, shape: PageShape) -> Loaded<Vec<monitor_results::Model>> {
+        let cell = cell(&self.pages, shape);
+        let loaded = cell
+            .get_or_init(|| async {
+                let rows = results::pages_of(
+                    &self.db,
+                    &self.ids(),
+                    shape.limit,
+                    shape.after,
+                    &shape.filter,
+                )
+                .await?;
+                let mut by_target: HashMap<i32, Vec<monitor_results::Model>> = HashMap::new();
+                for row in rows {
+                    by_target.entry(row.urltarget_fk).or_default().push(row);
+                }
+                Ok(by_target)
+            })
+            .await;
+        Ok(pick(loaded, target)?.unwrap_or_default())
+    }
+
+    /// `target`'s statistics over the period of `filter`, computed for the whole batch.
+    pub async fn stats(&self, target: i32, filter: Filter) -> Loaded<Stats> {
+        let cell = cell(&self.stats, filter);
+        let loaded = cell
+            .get_or_init(|| async { Ok(results::stats_of(&self.db, &self.ids(), &filter).await?) })
+            .await;
+        Ok(pick(loaded, target)?.unwrap_or_default())
+    }
+
+    /// The batch of the results of these targets, one for all their pages: their `target` is
+    /// known without a statement, and shares one batch for what is asked of it next.
+    pub fn results_batch(&self) -> Arc<ResultBatch> {
+        self.results
+            .get_or_init(|| {
+                let known = self
+                    .models
+                    .iter()
+                    .map(|m| (m.urltargets_pk, m.clone()))
+                    .collect::<HashMap<_, _>>();
+                Arc::new(ResultBatch {
+                    db: self.db.clone(),
+                    target_ids: Vec::new(),
+                    targets: OnceCell::new_with(Some(Ok(Targets::new(&self.db, known)))),
+                })
+            })
+            .clone()
+    }
+}
+
+/// The targets of a batch of results, and a batch over them for what their nodes ask next.
+struct Targets {
+    by_id: HashMap<i32, urltargets::Model>,
+    batch: Arc<TargetBatch>,
+}
+
+impl Targets {
+    fn new(db: &DatabaseConnection, by_id: HashMap<i32, urltargets::Model>) -> Targets {
+        let batch = TargetBatch::new(db.clone(), by_id.values().cloned().collect());
+        Targets { by_id, batch }
+    }
+}
+
+/// The results of one list (a page, or one live result): `Result.target` is loaded for all of
+/// them at once.
+pub struct ResultBatch {
+    db: DatabaseConnection,
+    target_ids: Vec<i32>,
+    targets: OnceCell<Loaded<Targets>>,
+}
+
+impl ResultBatch {
+    pub fn new(db: DatabaseConnection, rows: &[monitor_results::Model]) -> Arc<ResultBatch> {
+        let mut target_ids: Vec<i32> = rows.iter().map(|r| r.urltarget_fk).collect();
+        target_ids.sort_unstable();
+        target_ids.dedup();
+        Arc::new(ResultBatch {
+            db,
+            target_ids,
+            targets: OnceCell::new(),
+        })
+    }
+
+    /// The target of a result of the batch, with the batch of the targets of all its results
+    /// (None when it was removed).
+    pub async fn target(&self, id: i32) -> Loaded<Option<(urltargets::Model, Arc<TargetBatch>)>> {
+        let loaded = self
+            .targets
+            .get_or_init(|| async {
+                let models = targets::get_many(&self.db, &self.target_ids).await?;
+                let by_id = models.into_iter().map(|m| (m.urltargets_pk, m)).collect();
+                Ok(Targets::new(&self.db, by_id))
+            })
+            .await;
+        match loaded {
+            Ok(targets) => Ok(targets
+                .by_id
+                .get(&id)
+                .map(|m| (m.clone(), targets.batch.clone()))),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! What a query may cost, counted from outside: the statements the real `pingpipe-api` sends
+//! (its `/metrics`), for pages of different sizes, and queries whose pages multiply refused
+//! before any statement is sent.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use entity::testing::{Process, free_addr};
+use migration::testing::TestDb;
+use serde_json::{Value, json};
+
+/// The dashboard's overview query (frontend/public/app.js), for a page of `$first` targets.
+const DASHBOARD_PAGE: &str = "query Targets($first: Int) {
+  targets(first: $first) {
+    nodes { id url frequency paused
+      latestResult { id httpStatus up failureClass durationMs scheduledAt startTime }
+      results(first: 30) { nodes { durationMs } }
+      stats { checks uptimeRatio }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}";
+
+/// `pingpipe_api_sql_statements_total` from the API's /metrics (0 before the first).
+async fn statements(addr: SocketAddr) -> u64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("pingpipe_api_sql_statements_total "))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+async fn post(addr: SocketAddr, query: &str, variables: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The statements one request costs: the counter's change across it (nothing else runs: the
+/// read cache is off and the readiness check's ping is not a statement).
+async fn statements_of(addr: SocketAddr, query: &str, variables: Value) -> (u64, Value) {
+    let before = statements(addr).await;
+    let answer = post(addr, query, variables).await;
+    (statements(addr).await - before, answer)
+}
+
+#[tokio::test]
+async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_query_none() {
+    let db = TestDb::migrated().await;
+    // 60 targets with 40 results each.
+    db.exec(
+        "INSERT INTO urltargets (urltarget, monitor_frequency)
+         SELECT 'http://127.0.0.1/' || i, 1 FROM generate_series(1, 60) i",
+    )
+    .await;
+    db.exec(
+        "INSERT INTO monitor_results (urltarget_fk, http_status, start_time, duration, scheduled_at)
+         SELECT t.urltargets_pk, 200, s, 10 + n, s
+         FROM urltargets t, generate_series(1, 40) n,
+              LATERAL (SELECT timestamptz '2026-11-30 00:00Z' + n * interval '1 minute') AS x(s)",
+    )
+    .await;
+    let addr = free_addr();
+    let args: Vec<String> = [
+        "--database-url",
+        &db.url,
+        "--listen",
+        &addr.to_string(),
+        "--api-tokens",
+        "cost-test-token-0123456789",
+        "--read-cache-entries",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut api = Process::spawn(env!("CARGO_BIN_EXE_pingpipe-api"), &args);
+    entity::testing::wait_for_status(addr, "/readyz", 200, Duration::from_secs(30), || api.log())
+        .await;
+
+    let mut counts = Vec::new();
+    for first in [5, 20, 50] {
+        let (count, answer) = statements_of(addr, DASHBOARD_PAGE, json!({"first": first})).await;
+        assert!(answer["errors"].is_null(), "{answer}");
+        let nodes = answer["data"]["targets"]["nodes"].as_array().unwrap();
+        // The page is whole: every target with its newest result and its 30 latest.
+        assert_eq!(nodes.len(), first);
+        for node in nodes {
+            assert_eq!(node["latestResult"]["durationMs"], 50, "{node}");
+            assert_eq!(node["results"]["nodes"].as_array().unwrap().len(), 30);
+            assert_eq!(node["stats"]["checks"], 40);
+        }
+        counts.push(count);
+    }
+    // The targets, their latest results, their result pages and their stats: four
+    // statements, not one per target.
+    assert_eq!(
+        counts,
+        [4, 4, 4],
+        "statements for pages of 5, 20, 50 targets"
+    );
+
+    // The report: 50 results, each with its target.
+    let (count, answer) = statements_of(
+        addr,
+        "{ results(frequency: 1, first: 50) { nodes { id target { id url } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        answer["data"]["results"]["nodes"].as_array().unwrap().len(),
+        50
+    );
+    assert_eq!(count, 2, "{answer}");
+
+    // 500 targets × 500 results × their target: refused with its cost, before any SQL.
+    let (count, answer) = statements_of(
+        addr,
+        "{ targets(first: 500) { nodes { results(first: 500) { nodes { target { url } } } } } }",
+        json!({}),
+    )
+    .await;
+    let error = &answer["errors"][0];
+    assert_eq!(error["extensions"]["code"], "QUERY_TOO_COMPLEX", "{answer}");
+    let cost = error["extensions"]["cost"].as_u64().unwrap();
+    assert!(cost > 500 * 500 * 2, "{answer}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains(&cost.to_string())
+    );
+    assert_eq!(count, 0, "statements sent for a refused query");
+    // The same through variables, and with `first` left to its default of 50 inside.
+    let (count, answer) = statements_of(
+        addr,
+        "query($n: Int) { targets(first: $n) { nodes { results { nodes { target { results { nodes { id } } } } } } } }",
+        json!({"n": 500}),
+    )
+    .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{answer}"
+    );
+    assert_eq!(count, 0);
+    // A first too large to multiply cannot overflow the count into a small one.
+    let huge = "{ targets(first: 2147483647) { nodes { results(first: 2147483647) { nodes { target { results(first: 2147483647) { nodes { id } } } } } } } }";
+    let (count, answer) = statements_of(addr, huge, json!({})).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{answer}"
+    );
+    assert_eq!(count, 0);
+    assert!(api.running(), "{}", api.log());
+    db.drop().await;
+}
