@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The dashboard's npm packages (uPlot for the page, playwright-core for its tests) and its
-# browser tests. Usage: frontend.sh deps|test
+# The dashboard's npm packages (uPlot for the page; React, GraphiQL and graphql-ws for
+# GraphiQL's page; playwright-core for the tests) and its browser tests.
+# Usage: frontend.sh deps|test
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 FRONTEND=$ROOT/frontend
 
-# npm ci when node_modules is missing or older than the lock file; it also copies uPlot's
-# files into frontend/public/vendor (package.json's postinstall).
+# npm ci when node_modules is missing or older than the lock file, or a vendored file is missing
+# (a checkout from before that file was vendored); it also copies the browser files into
+# frontend/public/vendor (package.json's postinstall).
 deps() {
   command -v npm >/dev/null || apt_install nodejs npm
   if [ ! -f "$FRONTEND/node_modules/.package-lock.json" ] \
     || [ "$FRONTEND/package-lock.json" -nt "$FRONTEND/node_modules/.package-lock.json" ] \
-    || [ ! -f "$FRONTEND/public/vendor/uPlot.esm.js" ]; then
+    || [ ! -f "$FRONTEND/public/vendor/uPlot.esm.js" ] \
+    || [ ! -f "$FRONTEND/public/vendor/graphiql.min.js" ]; then
     log "installing the dashboard's npm packages"
     (cd "$FRONTEND" && npm ci --no-audit --no-fund --loglevel=error)
   fi

@@ -1,11 +1,12 @@
 //! The GraphQL API over PostgreSQL: `POST /graphql` (GraphQL over HTTP), `GET /graphql`
-//! (GraphiQL, unless switched off), `/healthz`, `/readyz` (database reachable), `/metrics`.
-//! Mutations need a bearer token from `PINGPIPE_API_TOKENS`.
+//! (GraphiQL, served from the dashboard's folder, unless switched off), `/healthz`, `/readyz`
+//! (database reachable), `/metrics`. Mutations need a bearer token from `PINGPIPE_API_TOKENS`.
 
 pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod graphiql;
 pub mod graphql;
 pub mod live;
 pub mod service;
@@ -15,13 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use plumbing::Supervisor;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio_util::sync::CancellationToken;
@@ -227,18 +227,11 @@ fn json_response(body: Bytes) -> axum::response::Response {
 }
 
 /// The dashboard's and the API's policy: scripts, styles and connections from this origin only
-/// (no inline script), never framed, no base or form tricks.
+/// (no inline script), never framed, no base or form tricks. GraphiQL's page adds fonts from
+/// `data:` and one style's hash (`graphiql::page`).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'; object-src 'none'";
-
-/// GraphiQL's page as async-graphql builds it loads React and GraphiQL from unpkg.com with an
-/// inline bootstrap script: allowed on that page alone (serving it from this binary's own
-/// assets is still to do, issue #11).
-const GRAPHIQL_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
-     script-src 'self' 'unsafe-inline' https://unpkg.com; \
-     style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://graphql.org; \
-     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// Security headers on every response (a handler may set its own CSP first).
 fn security_headers(app: Router) -> Router {
@@ -256,21 +249,6 @@ fn security_headers(app: Router) -> Router {
             HeaderValue::from_static(value),
         ))
     })
-}
-
-async fn graphiql() -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            GRAPHIQL_CONTENT_SECURITY_POLICY,
-        )],
-        Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .finish(),
-        ),
-    )
 }
 
 fn describe_metrics() {
@@ -369,7 +347,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     };
     let mut graphql_route = axum::routing::post(graphql_handler);
     if config.graphiql {
-        graphql_route = graphql_route.get(graphiql);
+        let dir = Arc::new(config.frontend_dir.clone());
+        graphql_route = graphql_route.get(move || graphiql::page(dir.clone()));
     }
     let app = Router::new()
         .route("/graphql", graphql_route)
@@ -406,7 +385,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             ])
     };
     let app = app
-        .fallback_service(tower_http::services::ServeDir::new(&config.frontend_dir))
+        .fallback_service(
+            Router::new()
+                .fallback_service(tower_http::services::ServeDir::new(&config.frontend_dir))
+                .layer(axum::middleware::from_fn(graphiql::hide_page)),
+        )
         .layer(cors)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -146,3 +146,80 @@ test("removing a target asks first, then removes it", async () => {
   assert.deepEqual(targets.nodes, [{ url: watched }]);
   await stack.screenshot(page, "10-removed");
 });
+
+test("GraphiQL works offline from the api's own files: a query, the docs, a mutation, a subscription", async () => {
+  const context = await stack.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // Nothing but the api's host is reachable, as if offline: a script from a CDN would fail.
+  const foreign = [];
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (url.host === stack.apiAddr) return route.continue();
+    foreign.push(url.href);
+    return route.abort();
+  });
+  // What the page's Content-Security-Policy refuses, on every page load.
+  const violations = [];
+  await context.exposeFunction("reportViolation", (v) => violations.push(v));
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`),
+    );
+  });
+  const gq = await context.newPage();
+  const problems = [];
+  gq.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+  gq.on("pageerror", (e) => problems.push(e.message));
+  gq.on("websocket", (ws) => new URL(ws.url()).host !== stack.apiAddr && foreign.push(ws.url()));
+  const graphiql = (query) => gq.goto(`${stack.url}graphql?query=${encodeURIComponent(query)}`);
+  const run = () => gq.getByRole("button", { name: /^Execute query/ }).click();
+  /** The result pane's JSON, once it shows some for which `check` is true. */
+  const answer = (what, check) =>
+    until(what, async () => {
+      // CodeMirror indents with no-break spaces, which JSON does not take for white space.
+      const text = await gq.locator(".result-window").innerText();
+      const shown = JSON.parse(text.replaceAll("\u00a0", " "));
+      return check(shown) && shown;
+    });
+
+  await graphiql("{ frequencies }");
+  await run();
+  const shown = await answer("the query's answer", (json) => json.data);
+  assert.deepEqual(shown, { data: await stack.query("{ frequencies }") });
+
+  // The docs come from introspection.
+  await gq.getByRole("button", { name: "Show Documentation Explorer" }).click();
+  const docs = gq.locator(".graphiql-doc-explorer");
+  await docs.getByText("SubscriptionRoot").waitFor();
+  await docs.getByRole("link", { name: "Query", exact: true }).click();
+  await docs.getByText("frequencies").first().waitFor();
+  // A dialog (it inserts the one inline style the page's policy allows by hash).
+  await gq.getByRole("button", { name: "Open settings dialog" }).click();
+  await gq.getByRole("dialog").waitFor();
+  await stack.screenshot(gq, "11-graphiql-docs-settings");
+  await gq.keyboard.press("Escape");
+  await gq.getByRole("dialog").waitFor({ state: "detached" });
+
+  // A mutation, with the token in the Headers tab, adds a target; a subscription over
+  // /graphql/ws then shows its results as they come.
+  const url = `${stack.siteUrl}/ok?graphiql`;
+  await graphiql(`mutation { addTarget(url: "${url}", frequency: 1) { id } }`);
+  await gq.getByRole("button", { name: "Headers", exact: true }).click();
+  await gq.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror").click();
+  await gq.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${TOKEN}` }));
+  await run();
+  const added = await answer("the mutation's answer", (json) => json.data || json.errors);
+  assert.equal(added.errors, undefined, JSON.stringify(added.errors));
+  const id = added.data.addTarget.id;
+  await graphiql(`subscription { results(targetId: "${id}") { target { url } httpStatus } }`);
+  await run();
+  await answer("a result through the subscription", (json) =>
+    json.data?.results?.target.url === url && json.data.results.httpStatus === 200,
+  );
+  await stack.screenshot(gq, "12-graphiql-subscription");
+  await gq.getByRole("button", { name: /^Stop query/ }).click();
+
+  assert.deepEqual(violations, [], "Content-Security-Policy violations");
+  assert.deepEqual(problems, [], "console errors");
+  assert.deepEqual(foreign, [], "requests to another host");
+  await context.close();
+});

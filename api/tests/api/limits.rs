@@ -356,11 +356,12 @@ async fn the_apis_statements_are_cancelled_after_the_statement_timeout() {
     db.drop().await;
 }
 
-/// Every response — the dashboard's files, the API's answers, errors, the operations endpoint —
-/// carries the security headers; the dashboard's policy allows no inline script.
+/// Every response — the dashboard's files, GraphiQL's page, the API's answers, errors, the
+/// operations endpoint — carries the security headers; no policy allows inline script.
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
-    let app = crate::spawn_app().await;
+    let frontend = crate::FrontendDir::new();
+    let app = crate::spawn_app_with(&["--frontend-dir", frontend.path()]).await;
     let client = reqwest::Client::new();
     for (method, path) in [
         ("GET", "/"),
@@ -390,10 +391,8 @@ async fn every_response_carries_the_security_headers() {
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
         let csp = header("content-security-policy");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-        if path != "/graphql" || method == "POST" {
-            assert!(csp.contains("script-src 'self';"), "{path}: {csp}");
-            assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
-        }
+        assert!(csp.contains("script-src 'self';"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
     }
     app.finish().await;
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cost;
+mod graphiql;
 mod limits;
 mod websocket;
 
@@ -35,6 +36,45 @@ async fn spawn_app_with(extra: &[&str]) -> App {
         base,
         client: reqwest::Client::new(),
         shutdown,
+    }
+}
+
+/// The dashboard's folder as committed (frontend/public's files), copied into a temporary folder
+/// with a stand-in for GraphiQL's bundle, which `npm ci` would put in `vendor/`: the API's tests
+/// serve the real pages without needing npm. Removed when dropped.
+struct FrontendDir(std::path::PathBuf);
+
+impl FrontendDir {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("pingpipe-api-frontend-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(dir.join("vendor")).unwrap();
+        for entry in std::fs::read_dir(Self::committed()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+            }
+        }
+        std::fs::write(dir.join("vendor/graphiql.min.js"), "// stand-in\n").unwrap();
+        FrontendDir(dir)
+    }
+
+    /// frontend/public in the checkout being tested.
+    fn committed() -> std::path::PathBuf {
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
+            .join("../frontend/public")
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for FrontendDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -361,7 +401,8 @@ async fn targets_page_by_page_without_gap_or_repeat() {
 
 #[tokio::test]
 async fn health_readiness_metrics_and_graphiql_are_served() {
-    let app = spawn_app().await;
+    let frontend = FrontendDir::new();
+    let app = spawn_app_with(&["--frontend-dir", frontend.path()]).await;
     let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -370,12 +411,51 @@ async fn health_readiness_metrics_and_graphiql_are_served() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(get("/metrics").await.unwrap().status(), 200);
-    let page = get("/graphql").await.unwrap().text().await.unwrap();
-    assert!(
-        page.contains("graphiql"),
-        "{}",
-        &page[..page.len().min(200)]
+
+    // GraphiQL: our page, its scripts from this origin only, none inline.
+    let response = get("/graphql").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = response.text().await.unwrap();
+    let ours = std::fs::read_to_string(FrontendDir::committed().join("graphiql.html")).unwrap();
+    assert_eq!(
+        page, ours,
+        "GET /graphql serves frontend/public/graphiql.html"
     );
+    let scripts: Vec<&str> = page.split("<script").skip(1).collect();
+    assert!(
+        scripts.len() >= 4,
+        "React, ReactDOM, graphql-ws, GraphiQL, ours"
+    );
+    for script in scripts {
+        let (tag, rest) = script.split_once('>').unwrap();
+        let Some((_, src)) = tag.split_once("src=\"") else {
+            panic!("a script without src: <script{script}");
+        };
+        let src = src.split('"').next().unwrap();
+        assert!(
+            !src.contains(':') && !src.starts_with("//"),
+            "{src}: not this origin"
+        );
+        assert!(rest.starts_with("</script>"), "inline script after {src}");
+    }
+    // The policy: scripts and connections from this origin only; no host anywhere.
+    let directive = |name: &str| {
+        csp.split(';')
+            .map(str::trim)
+            .find(|d| d.split_whitespace().next() == Some(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(directive("script-src"), "script-src 'self'", "{csp}");
+    assert_eq!(directive("connect-src"), "connect-src 'self'", "{csp}");
+    assert_eq!(directive("default-src"), "default-src 'self'", "{csp}");
+    for word in ["unsafe-inline", "unsafe-eval", "unpkg", "http", "*"] {
+        assert!(!csp.contains(word), "{word} in {csp}");
+    }
     app.finish().await;
 }
 
