@@ -53,15 +53,23 @@ pub struct Config {
     /// `results`) selects counts `first` times, so 50 targets with 30 results each cost about
     /// 3,900. Dearer queries are refused before they run (QUERY_TOO_COMPLEX, with the cost).
     #[arg(long, env = "PINGPIPE_API_MAX_COST", default_value_t = 50_000)]
-    pub max_cost: usize,
+    pub max_cost: u64,
+
+    /// Most fields that read or write the database (`target`, `targets`, `results`,
+    /// `latestResult`, `stats`, mutations) one query may hold, each alias counted; the nodes of
+    /// a page share one statement per field, so the dashboard's pages need 3 or 4.
+    #[arg(long, env = "PINGPIPE_API_MAX_STATEMENTS", default_value_t = 50)]
+    pub max_statements: u64,
 
     /// Open WebSocket connections (/graphql/ws) one instance accepts; further upgrades get 503.
-    #[arg(long, env = "PINGPIPE_API_WS_MAX_CONNECTIONS", default_value_t = 1_000)]
-    pub ws_max_connections: usize,
+    #[arg(long, env = "PINGPIPE_API_WS_MAX_CONNECTIONS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub ws_max_connections: u32,
 
-    /// Subscriptions one WebSocket connection may hold at once.
-    #[arg(long, env = "PINGPIPE_API_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
-    pub ws_max_subscriptions: usize,
+    /// Subscriptions one WebSocket connection may hold at once (1 to 100,000).
+    #[arg(long, env = "PINGPIPE_API_WS_MAX_SUBSCRIPTIONS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ws_max_subscriptions: u32,
 
     /// Largest WebSocket message accepted; a larger one closes its connection.
     #[arg(long, env = "PINGPIPE_API_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]

@@ -152,7 +152,7 @@ struct Sockets {
     schema: ApiSchema,
     /// One permit per open connection.
     open: Arc<tokio::sync::Semaphore>,
-    subscriptions_per_connection: usize,
+    subscriptions_per_connection: u32,
     max_message_bytes: usize,
 }
 
@@ -160,7 +160,8 @@ struct Sockets {
 /// the same schema, and so the same depth, cost and time rules, as HTTP. An instance holds at
 /// most `open` connections (further upgrades get 503); each connection at most
 /// `subscriptions_per_connection` subscriptions at once; a message over `max_message_bytes`
-/// closes its connection.
+/// closes its connection, and so does not sending `connection_init` within
+/// [`WS_INIT_TIMEOUT`].
 async fn graphql_ws(
     State(sockets): State<Sockets>,
     protocol: async_graphql_axum::GraphQLProtocol,
@@ -185,14 +186,35 @@ async fn graphql_ws(
             data.insert(graphql::subscription::Slots::new(
                 sockets.subscriptions_per_connection,
             ));
-            async_graphql_axum::GraphQLWebSocket::new(stream, sockets.schema, protocol)
+            let initialised = Arc::new(AtomicBool::new(false));
+            let flag = initialised.clone();
+            let serve = async_graphql_axum::GraphQLWebSocket::new(stream, sockets.schema, protocol)
                 .with_data(data)
-                .serve()
-                .await;
+                .on_connection_init(move |_| {
+                    flag.store(true, Ordering::Relaxed);
+                    async { Ok(async_graphql::Data::default()) }
+                })
+                .serve();
+            tokio::pin!(serve);
+            tokio::select! {
+                () = &mut serve => {}
+                () = tokio::time::sleep(WS_INIT_TIMEOUT) => {
+                    if initialised.load(Ordering::Relaxed) {
+                        serve.await;
+                    } else {
+                        // graphql-transport-ws asks the server to close such a connection
+                        // (the socket is dropped: it holds a slot no one uses).
+                        tracing::debug!("WebSocket closed: no connection_init in time.");
+                    }
+                }
+            }
             metrics::gauge!(WS_CONNECTIONS).decrement(1);
             drop(permit);
         })
 }
+
+/// How long a WebSocket client has to send `connection_init` before its connection is closed.
+const WS_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Open WebSocket connections (gauge).
 pub const WS_CONNECTIONS: &str = "pingpipe_api_websocket_connections";
@@ -311,6 +333,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     };
     let rules = graphql::rules::Rules {
         max_cost: config.max_cost,
+        max_statements: config.max_statements,
         timeout: config.request_timeout.into(),
     };
     let introspection = config
@@ -319,7 +342,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let schema = graphql::build(Some(db.clone()), live, limits, rules, config.introspection);
     let sockets = Sockets {
         schema: schema.clone(),
-        open: Arc::new(tokio::sync::Semaphore::new(config.ws_max_connections)),
+        open: Arc::new(tokio::sync::Semaphore::new(
+            config.ws_max_connections as usize,
+        )),
         subscriptions_per_connection: config.ws_max_subscriptions,
         max_message_bytes: config.ws_max_message_bytes,
     };
@@ -391,9 +416,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                 .layer(axum::middleware::from_fn(graphiql::hide_page)),
         )
         .layer(cors)
+        // A second later than the operations' own limit, so that a query running too long is
+        // answered by it (a GraphQL error with code TIMEOUT), and this 408 is for the rest.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout.into(),
+            Duration::from(config.request_timeout) + Duration::from_secs(1),
         ))
         // Every route, every content type: a body announced larger than the limit is refused
         // with 413 before any of it is read, and one that grows past it while being read (no

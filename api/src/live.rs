@@ -9,17 +9,22 @@ use std::time::Duration;
 use entity::{channels, monitor_results};
 use plumbing::Backoff;
 use sea_orm::sea_query::ArrayType;
-use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    Statement, Value,
+};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::ReadCache;
 
-/// A new result and its target's frequency (minutes).
+/// A new result, its target's frequency (minutes) and its target (loaded once for every
+/// subscriber: a subscription that selects `target` sends no statement per event).
 #[derive(Debug, Clone)]
 pub struct LiveResult {
     pub result: monitor_results::Model,
     pub frequency: i32,
+    pub target: entity::urltargets::Model,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -51,9 +56,25 @@ async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>,
     ))
     .all(db)
     .await?;
+    let mut target_ids: Vec<i32> = rows.iter().map(|r| r.urltarget_fk).collect();
+    target_ids.sort_unstable();
+    target_ids.dedup();
+    let targets: std::collections::HashMap<i32, entity::urltargets::Model> =
+        entity::urltargets::Entity::find()
+            .filter(entity::urltargets::Column::UrltargetsPk.is_in(target_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|t| (t.urltargets_pk, t))
+            .collect();
     Ok(rows
         .into_iter()
-        .map(|r| LiveResult {
+        .filter_map(|r| {
+            // A target removed between the two statements: its result is gone too.
+            let target = targets.get(&r.urltarget_fk)?.clone();
+            Some((r, target))
+        })
+        .map(|(r, target)| LiveResult {
             result: monitor_results::Model {
                 monitor_results_pk: r.monitor_results_pk,
                 http_status: r.http_status,
@@ -64,6 +85,7 @@ async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>,
                 scheduled_at: r.scheduled_at,
             },
             frequency: r.monitor_frequency,
+            target,
         })
         .collect())
 }

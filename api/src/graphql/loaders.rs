@@ -183,6 +183,16 @@ impl ResultBatch {
         })
     }
 
+    /// A batch whose results' targets are known already (live results).
+    pub fn known(db: DatabaseConnection, targets: Vec<urltargets::Model>) -> Arc<ResultBatch> {
+        let by_id = targets.into_iter().map(|m| (m.urltargets_pk, m)).collect();
+        Arc::new(ResultBatch {
+            targets: OnceCell::new_with(Some(Ok(Targets::new(&db, by_id)))),
+            db,
+            target_ids: Vec::new(),
+        })
+    }
+
     /// The target of a result of the batch, with the batch of the targets of all its results
     /// (None when it was removed).
     pub async fn target(&self, id: i32) -> Loaded<Option<(urltargets::Model, Arc<TargetBatch>)>> {

@@ -83,9 +83,6 @@ impl Mutation {
     /// frequency) in one transaction — adds what is missing, sets `paused` where it differs and,
     /// with `prune`, removes targets the list does not name. Applying the same list twice
     /// changes nothing the second time.
-    // Each target of the list may come back with what is selected for it (those removed by
-    // `prune` are not counted: they are targets that were there before).
-    #[graphql(complexity = "targets.len().max(1).saturating_mul(child_complexity) + 1")]
     async fn apply_targets(
         &self,
         ctx: &Context<'_>,

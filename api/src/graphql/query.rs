@@ -7,8 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use super::loaders::ResultBatch;
 use super::types::{
-    ResultConnection, ResultCursor, Target, TargetCursor, page_args, page_cost, parse_id,
-    result_page,
+    ResultConnection, ResultCursor, Target, TargetCursor, page_args, parse_id, result_page,
 };
 use crate::error::IntoGql;
 use crate::service::{results, targets};
@@ -30,7 +29,6 @@ impl Query {
     }
 
     /// Targets by id, optionally of one frequency or with `search` in their URL.
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn targets(
         &self,
         ctx: &Context<'_>,
@@ -67,7 +65,6 @@ impl Query {
     /// of that frequency (`view_1m` … `view_30m`); optionally of one target, within
     /// [since, until).
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn results(
         &self,
         ctx: &Context<'_>,

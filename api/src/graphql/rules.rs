@@ -1,25 +1,31 @@
 //! The rules every operation is held to, over HTTP and over the WebSocket alike (an
-//! async-graphql extension, so both transports go through it): a cost limit that counts pages,
-//! a time limit for queries and mutations, and an `extensions.code` on every error sent.
+//! async-graphql extension, so both transports go through it): cost limits that count pages
+//! and statements (refused before validation), a time limit for queries and mutations, and an
+//! `extensions.code` on every error sent.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
-    NextSubscribe, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextSubscribe,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Request, Response, ServerError, ServerResult, Variables};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+
+/// As graphql-js' `MaxIntrospectionDepthRule`.
+const MAX_INTROSPECTION_DEPTH: u64 = 3;
 
 /// The limits, shared by every operation of a schema.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
-    /// Most an operation may cost (see [`super::types::page_cost`]): every field counts one,
-    /// and what a connection selects counts `first` times.
-    pub max_cost: usize,
+    /// Most an operation may cost (see [`super::cost`]): every field counts one, and what a
+    /// connection selects counts `first` times.
+    pub max_cost: u64,
+    /// Most fields that send a statement an operation may hold (each alias counts).
+    pub max_statements: u64,
     /// Longest a query or mutation may run (subscriptions run until closed).
     pub timeout: Duration,
 }
@@ -74,6 +80,73 @@ impl Extension for Rules {
         next.run(ctx, stream).map(add_codes).boxed()
     }
 
+    /// Refuses an operation that costs more than the limits, saying what it costs: right after
+    /// parsing, before async-graphql looks at the document (its recursion-depth check and its
+    /// validation expand every fragment spread, which a document of doubling fragments makes
+    /// exponential). The parsed document is kept for the rest of the request.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let document = async_graphql::parser::parse_query(&request.query)
+            .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
+        let cost = super::cost::of_document(&document, &request.variables);
+        let refuse = |message: String, code: &str, extra: [(&str, u64); 2]| {
+            let mut error = with_code(ServerError::new(message, None), code);
+            if let Some(extensions) = error.extensions.as_mut() {
+                for (name, value) in extra {
+                    extensions.set(name, value);
+                }
+            }
+            error
+        };
+        if cost.fields > self.max_cost {
+            return Err(refuse(
+                format!(
+                    "Query is too complex: it costs {}, more than the limit of {} (each field \
+                     counts 1 and what a connection selects counts `first` times; ask for \
+                     smaller pages or fewer fields)",
+                    cost.fields, self.max_cost
+                ),
+                "QUERY_TOO_COMPLEX",
+                [("cost", cost.fields), ("maxCost", self.max_cost)],
+            ));
+        }
+        if cost.statements > self.max_statements {
+            return Err(refuse(
+                format!(
+                    "Query is too complex: {} of its fields read or write the database, more \
+                     than the limit of {} (each alias counts)",
+                    cost.statements, self.max_statements
+                ),
+                "QUERY_TOO_COMPLEX",
+                [
+                    ("statements", cost.statements),
+                    ("maxStatements", self.max_statements),
+                ],
+            ));
+        }
+        if cost.introspection_depth > MAX_INTROSPECTION_DEPTH {
+            return Err(refuse(
+                format!(
+                    "Introspection is nested too deep: `fields`, `interfaces`, \
+                     `possibleTypes` and `inputFields` may nest {MAX_INTROSPECTION_DEPTH} \
+                     deep, here {}",
+                    cost.introspection_depth
+                ),
+                "QUERY_TOO_DEEP",
+                [
+                    ("depth", cost.introspection_depth),
+                    ("maxDepth", MAX_INTROSPECTION_DEPTH),
+                ],
+            ));
+        }
+        request.set_parsed_query(document);
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -84,34 +157,6 @@ impl Extension for Rules {
         next.run(ctx, query, variables)
             .await
             .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
-    }
-
-    /// Refuses, before anything runs, an operation that costs more than `max_cost`, saying
-    /// what it costs.
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        if result.complexity > self.max_cost {
-            let error = ServerError::new(
-                format!(
-                    "Query is too complex: it costs {}, more than the limit of {} (each field \
-                     counts 1 and what a connection selects counts `first` times; ask for \
-                     smaller pages or fewer fields)",
-                    result.complexity, self.max_cost
-                ),
-                None,
-            );
-            let mut error = with_code(error, "QUERY_TOO_COMPLEX");
-            if let Some(extensions) = error.extensions.as_mut() {
-                extensions.set("cost", result.complexity as u64);
-                extensions.set("maxCost", self.max_cost as u64);
-            }
-            return Err(vec![error]);
-        }
-        Ok(result)
     }
 
     /// Queries and mutations end after `timeout` with a `TIMEOUT` error, whichever transport

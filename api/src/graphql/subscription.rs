@@ -17,13 +17,13 @@ pub struct SubscriptionRoot;
 /// The subscriptions one WebSocket connection may still open (its session data).
 pub struct Slots {
     free: Arc<tokio::sync::Semaphore>,
-    max: usize,
+    max: u32,
 }
 
 impl Slots {
-    pub fn new(max: usize) -> Self {
+    pub fn new(max: u32) -> Self {
         Slots {
-            free: Arc::new(tokio::sync::Semaphore::new(max)),
+            free: Arc::new(tokio::sync::Semaphore::new(max as usize)),
             max,
         }
     }
@@ -79,7 +79,9 @@ impl SubscriptionRoot {
             let _held = &slot;
             let wanted = target.is_none_or(|t| t == live.result.urltarget_fk)
                 && frequency.is_none_or(|f| f == live.frequency);
-            std::future::ready(wanted.then(|| ProbeResult::one(&db, live.result.clone())))
+            std::future::ready(
+                wanted.then(|| ProbeResult::live(&db, live.result.clone(), live.target.clone())),
+            )
         }))
     }
 }

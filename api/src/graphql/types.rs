@@ -74,7 +74,6 @@ impl Target {
     }
 
     /// Its results, newest first, optionally within [since, until).
-    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn results(
         &self,
         ctx: &Context<'_>,
@@ -123,14 +122,6 @@ impl Target {
     }
 }
 
-/// What a connection field costs: `first` (its default when absent) times what is selected
-/// inside it, plus one; saturating, and capped so that adding up many such fields cannot
-/// overflow. A negative `first` costs nothing here; the resolver refuses it.
-pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
-    let rows = usize::try_from(first.unwrap_or(DEFAULT_PAGE)).unwrap_or(0);
-    rows.saturating_mul(child_complexity).min(1 << 40) + 1
-}
-
 /// Why a probe got no HTTP response.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum FailureClass {
@@ -167,9 +158,13 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
-    /// One result alone (a live one).
-    pub fn one(db: &DatabaseConnection, model: monitor_results::Model) -> ProbeResult {
-        let batch = ResultBatch::new(db.clone(), std::slice::from_ref(&model));
+    /// A live result, with its target.
+    pub fn live(
+        db: &DatabaseConnection,
+        model: monitor_results::Model,
+        target: urltargets::Model,
+    ) -> ProbeResult {
+        let batch = ResultBatch::known(db.clone(), vec![target]);
         ProbeResult { model, batch }
     }
 }

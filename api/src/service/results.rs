@@ -74,8 +74,8 @@ fn page_values(first: Value, limit: u64, after: Option<After>, filter: &Filter) 
     ]
 }
 
-/// A list of ids as one parameter, read by `$n::text::int[]` (no array support needed from the
-/// driver; the ids are integers, so the text is only digits and commas).
+/// A list of ids as one parameter, read by `$n::text::int[]` (an array literal; the ids are
+/// integers, so the text is only digits and commas).
 fn id_array(ids: &[i32]) -> Value {
     let list: Vec<String> = ids.iter().map(i32::to_string).collect();
     format!("{{{}}}", list.join(",")).into()
@@ -93,7 +93,8 @@ pub async fn pages_of(
     let sql = format!(
         "SELECT r.* FROM unnest($1::text::int[]) AS t(id) CROSS JOIN LATERAL ( \
            SELECT {COLUMNS} FROM monitor_results \
-           WHERE urltarget_fk = t.id AND {PAGE_CONDITIONS}) AS r"
+           WHERE urltarget_fk = t.id AND {PAGE_CONDITIONS}) AS r \
+         ORDER BY r.urltarget_fk, r.scheduled_at DESC, r.monitor_results_pk DESC"
     );
     let values = page_values(id_array(targets), limit, after, filter);
     Ok(

@@ -160,6 +160,51 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
         "{answer}"
     );
     assert_eq!(count, 0);
+    // Fragments that double at each level, costed as what they expand to (2^30 pages here; the
+    // parser allows chains of 32), refused before they are expanded; what a skipped branch
+    // selects counts as well.
+    let mut doubling = String::from("{ ...f0 }\n");
+    for level in 0..30 {
+        doubling.push_str(&format!(
+            "fragment f{level} on Query {{ ...f{next} ... on Query @skip(if: true) {{ ...f{next} }} }}\n",
+            next = level + 1
+        ));
+    }
+    doubling.push_str("fragment f30 on Query { targets(first: 1) { nodes { id } } }\n");
+    // The same spread twice in a row: within the parser's and async-graphql's recursion limit
+    // of 32, whose own check would walk all 2^30 expansions.
+    let mut plain = String::from("{ ...f0 }\n");
+    for level in 0..30 {
+        plain.push_str(&format!(
+            "fragment f{level} on Query {{ ...f{next} ...f{next} }}\n",
+            next = level + 1
+        ));
+    }
+    plain.push_str("fragment f30 on Query { frequencies }\n");
+    for document in [doubling, plain] {
+        let (count, answer) = statements_of(addr, &document, json!({})).await;
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+            "{answer}"
+        );
+        assert_eq!(count, 0);
+    }
+    // Each alias runs its own statement: 60 of them are over the default 50.
+    let aliases: String = (1..=60)
+        .map(|i| format!("t{i}: target(id: {i}) {{ id }} "))
+        .collect();
+    let (count, answer) = statements_of(addr, &format!("{{ {aliases} }}"), json!({})).await;
+    let error = &answer["errors"][0];
+    assert_eq!(error["extensions"]["code"], "QUERY_TOO_COMPLEX", "{answer}");
+    assert_eq!(error["extensions"]["statements"], 60, "{answer}");
+    assert_eq!(count, 0);
+    // 50 are allowed, and run 50 statements.
+    let aliases: String = (1..=50)
+        .map(|i| format!("t{i}: target(id: {i}) {{ id }} "))
+        .collect();
+    let (count, answer) = statements_of(addr, &format!("{{ {aliases} }}"), json!({})).await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    assert_eq!(count, 50);
     assert!(api.running(), "{}", api.log());
     db.drop().await;
 }

@@ -523,6 +523,24 @@ async fn the_standard_introspection_query_returns_the_whole_schema() {
     assert_eq!(code(&answer), "GRAPHQL_PARSE_FAILED", "{answer}");
     let answer = app.gql("{ nope }", serde_json::json!({}), None).await;
     assert_eq!(code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    // Introspection that nests its lists deeper than graphql-js allows (3) grows exponentially:
+    // refused, as is the same through a fragment.
+    let answer = app
+        .gql(
+            "{ __type(name: \"Target\") { fields { type { fields { type { fields { type { fields { name } } } } } } } } }",
+            serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(code(&answer), "QUERY_TOO_DEEP", "{answer}");
+    let answer = app
+        .gql(
+            "{ __schema { types { ...T } } } fragment T on __Type { fields { type { interfaces { possibleTypes { fields { name } } } } } }",
+            serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(code(&answer), "QUERY_TOO_DEEP", "{answer}");
     // An introspection query cannot smuggle data: mixed roots go through the limits.
     let answer = app
         .gql(

@@ -459,6 +459,41 @@ async fn health_readiness_metrics_and_graphiql_are_served() {
     app.finish().await;
 }
 
+/// Writes a result (status 204, 17 ms) of each of `targets` in slot `minute` through the ingest
+/// worker's own write path: rows and NOTIFY in one transaction, as live results come.
+async fn write_results(app: &App, targets: &[&str], minute: i64) {
+    let slot = chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap();
+    let store =
+        worker_ingest::store::Store::new(app.db.conn.clone(), "api-test".into(), "t".into());
+    let rows = targets
+        .iter()
+        .map(|target| {
+            (
+                worker_ingest::store::Row {
+                    target_id: target.parse().unwrap(),
+                    http_status: Some(204),
+                    failure_class: None,
+                    start_time: slot,
+                    duration_ms: 17,
+                    scheduled_at: slot,
+                },
+                worker_ingest::store::Reject {
+                    partition: 0,
+                    offset: minute,
+                    key: None,
+                    payload: None,
+                    reason: String::new(),
+                },
+            )
+        })
+        .collect();
+    let batch = worker_ingest::store::Batch {
+        rows,
+        ..Default::default()
+    };
+    store.write(&batch).await.unwrap();
+}
+
 /// Compares two id lists, reporting the first difference rather than both lists.
 fn assert_same_order(got: &[String], want: &[String]) {
     if let Some(i) = (0..got.len().max(want.len())).find(|i| got.get(*i) != want.get(*i)) {
@@ -705,8 +740,6 @@ async fn subscription_receives_a_result_written_by_the_ingest_path() {
     // The ingest worker's own write path: rows + NOTIFY in one transaction. Results of the other
     // target go out too and must be filtered away. Keep writing (a new slot each time) until the
     // subscription, registered asynchronously, sees one.
-    let store =
-        worker_ingest::store::Store::new(app.db.conn.clone(), "api-test".into(), "t".into());
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut minute = 0i64;
     let received = loop {
@@ -714,32 +747,8 @@ async fn subscription_receives_a_result_written_by_the_ingest_path() {
             tokio::time::Instant::now() < deadline,
             "no result arrived on the subscription"
         );
-        let slot = chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap();
         minute += 1;
-        let row = |target: &str| {
-            (
-                worker_ingest::store::Row {
-                    target_id: target.parse().unwrap(),
-                    http_status: Some(204),
-                    failure_class: None,
-                    start_time: slot,
-                    duration_ms: 17,
-                    scheduled_at: slot,
-                },
-                worker_ingest::store::Reject {
-                    partition: 0,
-                    offset: minute,
-                    key: None,
-                    payload: None,
-                    reason: String::new(),
-                },
-            )
-        };
-        let batch = worker_ingest::store::Batch {
-            rows: vec![row(&other), row(&id)],
-            ..Default::default()
-        };
-        store.write(&batch).await.unwrap();
+        write_results(&app, &[&other, &id], minute).await;
         if let Ok(Some(message)) =
             tokio::time::timeout(std::time::Duration::from_millis(500), ws.next()).await
         {

@@ -93,6 +93,44 @@ async fn first_error(ws: &mut Stream, id: &str, query: &str) -> Value {
 
 const SUBSCRIBE: &str = "subscription { results { id } }";
 
+async fn subscribe(ws: &mut Stream, id: &str) {
+    send(
+        ws,
+        json!({"id": id, "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
+    )
+    .await;
+}
+
+/// Writes results of `target` (a new slot each time) until each subscription of `ids` has
+/// received one; fails on an error for any of them.
+async fn results_reach(app: &crate::App, ws: &mut Stream, target: &str, ids: &[&str]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // A new slot each time, across calls: a slot already stored would not be announced again.
+    static MINUTE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let mut waiting: Vec<&str> = ids.to_vec();
+    while !waiting.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no result reached {waiting:?}"
+        );
+        let minute = MINUTE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        crate::write_results(app, &[target], minute).await;
+        while let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_millis(300), ws.next()).await
+        {
+            let Message::Text(text) = message.unwrap() else {
+                continue;
+            };
+            let message: Value = serde_json::from_str(&text).unwrap();
+            let id = message["id"].as_str().unwrap_or_default();
+            if waiting.contains(&id) {
+                assert!(errors(&message).is_empty(), "{message}");
+                waiting.retain(|w| *w != id);
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn connections_subscriptions_and_messages_are_limited() {
     let app = crate::spawn_app_with(&[
@@ -104,16 +142,22 @@ async fn connections_subscriptions_and_messages_are_limited() {
         "4096",
     ])
     .await;
-    // Two subscriptions on one connection; the third is refused with a clear error.
+    let target = app.add("http://127.0.0.1/ws", 1).await["data"]["addTarget"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Three subscriptions on a connection that may hold two: one of them (whichever the server
+    // reaches last) is refused with a clear error, the other two get results.
     let mut a = connect(&app.base).await;
-    for id in ["1", "2"] {
-        send(
-            &mut a,
-            json!({"id": id, "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
-        )
-        .await;
+    for id in ["1", "2", "3"] {
+        subscribe(&mut a, id).await;
     }
-    let error = first_error(&mut a, "3", SUBSCRIBE).await;
+    let (refused, error) = loop {
+        let message = next(&mut a).await;
+        if let Some(error) = errors(&message).first() {
+            break (message["id"].as_str().unwrap().to_owned(), error.clone());
+        }
+    };
     assert_eq!(error["extensions"]["code"], "LIMIT_EXCEEDED", "{error}");
     assert!(
         error["message"]
@@ -122,26 +166,17 @@ async fn connections_subscriptions_and_messages_are_limited() {
             .contains("2 subscriptions"),
         "{error}"
     );
-    // Ending one frees its slot: the next is accepted, the one after is refused again.
-    send(&mut a, json!({"id": "1", "type": "complete"})).await;
-    send(
-        &mut a,
-        json!({"id": "4", "type": "subscribe", "payload": {"query": SUBSCRIBE}}),
-    )
-    .await;
+    let live: Vec<&str> = ["1", "2", "3"]
+        .into_iter()
+        .filter(|id| *id != refused)
+        .collect();
+    results_reach(&app, &mut a, &target, &live).await;
+    // Ending one frees its slot: a new one gets results, and the one after is refused again.
+    send(&mut a, json!({"id": live[0], "type": "complete"})).await;
+    subscribe(&mut a, "4").await;
+    results_reach(&app, &mut a, &target, &["4", live[1]]).await;
     let error = first_error(&mut a, "5", SUBSCRIBE).await;
     assert_eq!(error["extensions"]["code"], "LIMIT_EXCEEDED", "{error}");
-    send(&mut a, json!({"type": "ping"})).await;
-    loop {
-        let message = next(&mut a).await;
-        assert!(
-            errors(&message).is_empty() || message["id"] != "4",
-            "{message}"
-        );
-        if message["type"] == "pong" {
-            break;
-        }
-    }
 
     // Three connections per instance: a fourth upgrade gets 503 until one closes.
     let b = connect(&app.base).await;
@@ -231,9 +266,9 @@ async fn operations_over_the_socket_keep_the_depth_cost_and_code_rules() {
 }
 
 /// A query over the socket has the HTTP request's time limit: one held up by a lock answers
-/// TIMEOUT once it is reached.
+/// TIMEOUT once it is reached, over the socket and over HTTP.
 #[tokio::test]
-async fn a_query_over_the_socket_ends_with_timeout_at_the_request_timeout() {
+async fn a_query_ends_with_timeout_at_the_request_timeout_over_the_socket_and_http() {
     use sqlx::Connection;
     let app = crate::spawn_app_with(&["--request-timeout", "1s"]).await;
     let mut holder = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
@@ -247,6 +282,14 @@ async fn a_query_over_the_socket_ends_with_timeout_at_the_request_timeout() {
     let error = first_error(&mut ws, "1", "{ targets { nodes { id } } }").await;
     assert_eq!(error["extensions"]["code"], "TIMEOUT", "{error}");
     assert!(started.elapsed() >= Duration::from_secs(1));
+    // Over HTTP the same query gets the same GraphQL error (not a bare 408).
+    let answer = app
+        .gql("{ targets { nodes { id } } }", json!({}), None)
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{answer}"
+    );
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
     // Once the lock is gone the same query is answered.
     let answer = reply(&mut ws, "2", "{ targets { nodes { id } } }").await;
@@ -255,5 +298,35 @@ async fn a_query_over_the_socket_ends_with_timeout_at_the_request_timeout() {
         json!([]),
         "{answer}"
     );
+    app.finish().await;
+}
+
+/// A client that never sends `connection_init` loses its connection (and its slot) after 10 s.
+#[tokio::test]
+async fn a_connection_without_connection_init_is_closed() {
+    let app = crate::spawn_app_with(&["--ws-max-connections", "1"]).await;
+    let mut idle = open(&app.base).await.expect("upgrade refused");
+    assert_eq!(open(&app.base).await.err(), Some(503));
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match idle.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "still open after 20 s");
+    // Its slot is free again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match open(&app.base).await {
+            Ok(_) => break,
+            Err(503) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("the slot was not freed: {status}"),
+        }
+    }
     app.finish().await;
 }
