@@ -67,7 +67,15 @@ async fn graphql_handler(
     .await
     {
         Ok(request) => request,
-        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        // Not a GraphQL request at all (bad JSON, no query): 400, with a GraphQL error and a
+        // code like every other refusal.
+        Err(e) => {
+            let body = serde_json::json!({"errors": [{
+                "message": format!("not a GraphQL request: {e}"),
+                "extensions": {"code": "BAD_REQUEST"},
+            }]});
+            return (axum::http::StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+        }
     };
     // The standard introspection queries nest deeper than data queries may: they go to a
     // schema that answers introspection alone, without the depth limit.

@@ -11,7 +11,7 @@ use async_graphql::extensions::{
     NextRequest, NextSubscribe,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, Response, ServerError, ServerResult, Variables};
+use async_graphql::{Pos, Request, Response, ServerError, ServerResult, Variables};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
@@ -34,6 +34,22 @@ impl ExtensionFactory for Rules {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(*self)
     }
+}
+
+/// A WebSocket connection's slot, held by a query while it runs.
+struct QuerySlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+/// Whether the operation `name` picks from `document` is a query or a mutation (false for a
+/// subscription, and when there is no such operation: validation says so).
+fn runs_once(document: &ExecutableDocument, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    };
+    operation.is_some_and(|op| op.node.ty != OperationType::Subscription)
 }
 
 /// Sets `code` on `error` unless it has one, and returns it.
@@ -143,6 +159,17 @@ impl Extension for Rules {
                 ],
             ));
         }
+        // Over the WebSocket a query or mutation takes one of its connection's slots while it
+        // runs (the permit lives in the request's data, dropped when it is answered); a
+        // subscription takes one in its resolver, for as long as it lasts.
+        if let Some(slots) = ctx.data_opt::<super::subscription::Slots>()
+            && runs_once(&document, request.operation_name.as_deref())
+        {
+            let slot = slots
+                .take()
+                .map_err(|e| e.into_server_error(Pos::default()))?;
+            request = request.data(QuerySlot(slot));
+        }
         request.set_parsed_query(document);
         next.run(ctx, request).await
     }
@@ -160,7 +187,7 @@ impl Extension for Rules {
     }
 
     /// Queries and mutations end after `timeout` with a `TIMEOUT` error, whichever transport
-    /// brought them (over HTTP the request's own timeout applies as well).
+    /// brought them (over HTTP the request's 408 comes a second later).
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,

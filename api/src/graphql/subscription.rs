@@ -14,7 +14,8 @@ use async_graphql::ErrorExtensions;
 
 pub struct SubscriptionRoot;
 
-/// The subscriptions one WebSocket connection may still open (its session data).
+/// The operations one WebSocket connection may still run at once (its session data):
+/// subscriptions, for as long as they last, and queries while they run.
 pub struct Slots {
     free: Arc<tokio::sync::Semaphore>,
     max: u32,
@@ -28,12 +29,12 @@ impl Slots {
         }
     }
 
-    /// A slot held as long as the subscription's stream lives, or an error saying the limit.
-    fn take(&self) -> async_graphql::Result<tokio::sync::OwnedSemaphorePermit> {
+    /// A slot held as long as the permit lives, or an error saying the limit.
+    pub fn take(&self) -> async_graphql::Result<tokio::sync::OwnedSemaphorePermit> {
         self.free.clone().try_acquire_owned().map_err(|_| {
             ApiError::LimitExceeded(format!(
-                "this connection already holds {} subscriptions, the most allowed; close one \
-                 (or open another connection)",
+                "this connection already runs {} subscriptions (or queries), the most allowed; \
+                 close one (or open another connection)",
                 self.max
             ))
             .extend()

@@ -523,6 +523,17 @@ async fn the_standard_introspection_query_returns_the_whole_schema() {
     assert_eq!(code(&answer), "GRAPHQL_PARSE_FAILED", "{answer}");
     let answer = app.gql("{ nope }", serde_json::json!({}), None).await;
     assert_eq!(code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    // Not GraphQL at all: 400, and still an error with a code.
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .body("{\"query\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(code(&answer), "BAD_REQUEST", "{answer}");
     // Introspection that nests its lists deeper than graphql-js allows (3) grows exponentially:
     // refused, as is the same through a fragment.
     let answer = app
