@@ -4,8 +4,9 @@
 //! this process (release build) over the real PostgreSQL, and a small HTTP/1.1 load generator
 //! (keep-alive connections, loopback only). Measures p50/p99 and requests/s for: one target's
 //! first page (`first: 100`), a page 1,000,000 rows deep (keyset cursor), `results(frequency: 1,
-//! first: 100)`, and one target's 24-hour stats. Baseline in the same run: the deep page through
-//! `OFFSET` pagination, timed in SQL.
+//! first: 100)`, the dashboard's page of 50 targets (latest result and 30 durations each), and
+//! one target's 24-hour stats. Baselines in the same run: the deep page through `OFFSET`
+//! pagination, and the dashboard page one node at a time (as before batching), timed in SQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +20,12 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 const TARGETS: i64 = 10_000;
+
+/// The dashboard's overview page (frontend/public/app.js): 50 targets, each with its latest
+/// result and the durations of its last 30.
+const DASHBOARD_PAGE: &str = "{ targets(first: 50) { nodes { id url frequency paused \
+    latestResult { id httpStatus up failureClass durationMs scheduledAt startTime } \
+    results(first: 30) { nodes { durationMs } } } pageInfo { hasNextPage endCursor } } }";
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
@@ -169,6 +176,10 @@ async fn main() {
             json!({"query": format!("{{ results(frequency: 1, first: 100) {{ {page} }} }}")}),
         ),
         (
+            "dashboard page (50 targets)",
+            json!({"query": DASHBOARD_PAGE}),
+        ),
+        (
             "one target, 24 h stats",
             json!({"query": "{ target(id: \"42\") { stats(since: \"".to_owned() + &(chrono::Utc::now() - chrono::Duration::hours(24)).to_rfc3339() + "\") { checks up uptimeRatio p50DurationMs p95DurationMs p99DurationMs } } }"}),
         ),
@@ -253,6 +264,36 @@ async fn main() {
         "baseline: the {depth}-deep page by OFFSET in SQL alone: p50 {:.0} ms, max {:.0} ms (5 runs)",
         percentile(&offset_ms, 50.0),
         offset_ms.last().unwrap()
+    );
+    // Baseline: the dashboard page's reads one node at a time, as the API ran them before its
+    // nested fields were batched (1 + 2 × 50 statements), in SQL alone (no HTTP, no GraphQL).
+    let mut per_node_ms = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let ids = db
+            .query_strings(
+                "SELECT urltargets_pk::text FROM urltargets ORDER BY urltargets_pk LIMIT 51",
+            )
+            .await;
+        for id in ids.iter().take(50) {
+            db.query_strings(&format!(
+                "SELECT monitor_results_pk::text FROM monitor_results WHERE urltarget_fk = {id} \
+                 ORDER BY scheduled_at DESC LIMIT 1"
+            ))
+            .await;
+            db.query_strings(&format!(
+                "SELECT duration::text FROM monitor_results WHERE urltarget_fk = {id} \
+                 ORDER BY scheduled_at DESC, monitor_results_pk DESC LIMIT 31"
+            ))
+            .await;
+        }
+        per_node_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    per_node_ms.sort_by(f64::total_cmp);
+    println!(
+        "baseline: the dashboard page one node at a time, 101 statements in SQL alone: p50 {:.2} ms, p99 {:.2} ms (50 runs, 1 connection)",
+        percentile(&per_node_ms, 50.0),
+        percentile(&per_node_ms, 99.0)
     );
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), running.wait()).await;
