@@ -66,7 +66,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub ws_max_connections: u32,
 
-    /// Subscriptions one WebSocket connection may hold at once (1 to 100,000).
+    /// Operations one WebSocket connection may run at once (1 to 100,000): subscriptions for
+    /// as long as they last, queries while they run.
     #[arg(long, env = "PINGPIPE_API_WS_MAX_SUBSCRIPTIONS", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub ws_max_subscriptions: u32,
@@ -75,8 +76,8 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_API_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ws_max_message_bytes: usize,
 
-    /// Longest a request may take before it is answered 408 (humantime, e.g. 10s); also the
-    /// longest a query or mutation sent over the WebSocket may run (TIMEOUT).
+    /// Longest a query or mutation may run, over HTTP or the WebSocket (then a TIMEOUT error);
+    /// an HTTP request still unanswered a second later gets 408 (humantime, e.g. 10s).
     #[arg(long, env = "PINGPIPE_API_REQUEST_TIMEOUT", default_value = "10s")]
     pub request_timeout: humantime::Duration,
 

@@ -189,7 +189,7 @@ async fn graphql_ws(
         .max_message_size(sockets.max_message_bytes)
         .max_frame_size(sockets.max_message_bytes)
         .on_upgrade(move |stream| async move {
-            metrics::gauge!(WS_CONNECTIONS).increment(1);
+            let _open = OpenConnection::new(permit);
             let mut data = async_graphql::Data::default();
             data.insert(graphql::subscription::Slots::new(
                 sockets.subscriptions_per_connection,
@@ -216,9 +216,24 @@ async fn graphql_ws(
                     }
                 }
             }
-            metrics::gauge!(WS_CONNECTIONS).decrement(1);
-            drop(permit);
         })
+}
+
+/// An open WebSocket connection: its slot and its place in the gauge, given back when it ends,
+/// however it ends (a panic included).
+struct OpenConnection(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl OpenConnection {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        metrics::gauge!(WS_CONNECTIONS).increment(1);
+        OpenConnection(permit)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!(WS_CONNECTIONS).decrement(1);
+    }
 }
 
 /// How long a WebSocket client has to send `connection_init` before its connection is closed.

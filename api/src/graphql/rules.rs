@@ -11,12 +11,16 @@ use async_graphql::extensions::{
     NextRequest, NextSubscribe,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Pos, Request, Response, ServerError, ServerResult, Variables};
+use async_graphql::{Request, Response, ServerError, ServerResult, Variables};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 /// As graphql-js' `MaxIntrospectionDepthRule`.
 const MAX_INTROSPECTION_DEPTH: u64 = 3;
+
+/// `__schema`/`__type` fields in one document (tools send one; aliases would repeat a whole
+/// schema in one answer).
+const MAX_INTROSPECTION_ROOTS: u64 = 5;
 
 /// The limits, shared by every operation of a schema.
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +113,25 @@ impl Extension for Rules {
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
         let cost = super::cost::of_document(&document, &request.variables);
+        if cost.too_deep {
+            let max = super::cost::MAX_RECURSION;
+            return Err(with_code(
+                ServerError::new(
+                    format!(
+                        "Query is nested too deep: selections (through fragments too) may nest \
+                         {max} deep"
+                    ),
+                    None,
+                ),
+                "QUERY_TOO_DEEP",
+            ));
+        }
+        if let Some(name) = &cost.unused {
+            return Err(with_code(
+                ServerError::new(format!("Fragment \"{name}\" is never used"), None),
+                "GRAPHQL_VALIDATION_FAILED",
+            ));
+        }
         let refuse = |message: String, code: &str, extra: [(&str, u64); 2]| {
             let mut error = with_code(ServerError::new(message, None), code);
             if let Some(extensions) = error.extensions.as_mut() {
@@ -159,15 +182,32 @@ impl Extension for Rules {
                 ],
             ));
         }
+        if cost.introspection_roots > MAX_INTROSPECTION_ROOTS {
+            return Err(refuse(
+                format!(
+                    "Query is too complex: it asks for `__schema` or `__type` {} times, more \
+                     than the limit of {MAX_INTROSPECTION_ROOTS}",
+                    cost.introspection_roots
+                ),
+                "QUERY_TOO_COMPLEX",
+                [
+                    ("introspections", cost.introspection_roots),
+                    ("maxIntrospections", MAX_INTROSPECTION_ROOTS),
+                ],
+            ));
+        }
         // Over the WebSocket a query or mutation takes one of its connection's slots while it
         // runs (the permit lives in the request's data, dropped when it is answered); a
         // subscription takes one in its resolver, for as long as it lasts.
         if let Some(slots) = ctx.data_opt::<super::subscription::Slots>()
             && runs_once(&document, request.operation_name.as_deref())
         {
-            let slot = slots
-                .take()
-                .map_err(|e| e.into_server_error(Pos::default()))?;
+            let slot = slots.take().map_err(|e| {
+                // No position: it is about the connection, not a place in the document.
+                let mut error = ServerError::new(e.message, None);
+                error.extensions = e.extensions;
+                error
+            })?;
             request = request.data(QuerySlot(slot));
         }
         request.set_parsed_query(document);

@@ -34,9 +34,12 @@ async fn statements(addr: SocketAddr) -> u64 {
         .map_or(0, |v| v.trim().parse().unwrap())
 }
 
+/// Posts a query; an answer that takes over 10 s (a server busy expanding what it should have
+/// refused) fails the test.
 async fn post(addr: SocketAddr, query: &str, variables: Value) -> Value {
     reqwest::Client::new()
         .post(format!("http://{addr}/graphql"))
+        .timeout(Duration::from_secs(10))
         .json(&json!({"query": query, "variables": variables}))
         .send()
         .await
@@ -160,32 +163,80 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
         "{answer}"
     );
     assert_eq!(count, 0);
-    // Fragments that double at each level, costed as what they expand to (2^30 pages here; the
-    // parser allows chains of 32), refused before they are expanded; what a skipped branch
-    // selects counts as well.
-    let mut doubling = String::from("{ ...f0 }\n");
-    for level in 0..30 {
-        doubling.push_str(&format!(
-            "fragment f{level} on Query {{ ...f{next} ... on Query @skip(if: true) {{ ...f{next} }} }}\n",
-            next = level + 1
-        ));
+    // Documents that make async-graphql walk every expansion before validating them, each
+    // refused before that, with the code that says why.
+    let doubling = |levels: usize, body: &str, last: &str| {
+        let mut document = String::from("{ ...f0 }\n");
+        for level in 0..levels {
+            document.push_str(&format!(
+                "fragment f{level} on Query {{ {} }}\n",
+                body.replace("NEXT", &format!("f{}", level + 1))
+            ));
+        }
+        document.push_str(&format!("fragment f{levels} on Query {{ {last} }}\n"));
+        document
+    };
+    let mut many_operations = doubling(12, "...NEXT ...NEXT", "frequencies");
+    many_operations = many_operations.replacen("{ ...f0 }\n", "", 1);
+    for op in 0..40 {
+        many_operations.push_str(&format!("query q{op} {{ ...f0 }}\n"));
     }
-    doubling.push_str("fragment f30 on Query { targets(first: 1) { nodes { id } } }\n");
-    // The same spread twice in a row: within the parser's and async-graphql's recursion limit
-    // of 32, whose own check would walk all 2^30 expansions.
-    let mut plain = String::from("{ ...f0 }\n");
-    for level in 0..30 {
-        plain.push_str(&format!(
-            "fragment f{level} on Query {{ ...f{next} ...f{next} }}\n",
-            next = level + 1
-        ));
-    }
-    plain.push_str("fragment f30 on Query { frequencies }\n");
-    for document in [doubling, plain] {
+    let cases = [
+        // Doubling (2^30), plain: within async-graphql's recursion limit of 32.
+        (
+            doubling(30, "...NEXT ...NEXT", "frequencies"),
+            "QUERY_TOO_COMPLEX",
+        ),
+        // Doubling under @skip: what a skipped branch selects counts too.
+        (
+            doubling(
+                15,
+                "...NEXT ... on Query @skip(if: true) { ...NEXT }",
+                "targets(first: 1) { nodes { id } }",
+            ),
+            "QUERY_TOO_COMPLEX",
+        ),
+        // Doubling down to a fragment that does not exist (costless until spreads counted).
+        (
+            doubling(31, "...NEXT ...NEXT", "...nope"),
+            "QUERY_TOO_COMPLEX",
+        ),
+        // 40 operations over one doubling fragment: every operation is checked.
+        (many_operations, "QUERY_TOO_COMPLEX"),
+        // Directives weigh what they hold, at every expansion.
+        (
+            doubling(
+                8,
+                "...NEXT ...NEXT",
+                &format!("frequencies {}", "@skip(if: false) ".repeat(400)),
+            ),
+            "QUERY_TOO_COMPLEX",
+        ),
+        // A chain of 3,000 fragments: too deep, not followed to its end.
+        (doubling(3000, "...NEXT", "frequencies"), "QUERY_TOO_DEEP"),
+        // A fragment nobody spreads.
+        (
+            "{ frequencies } fragment x on Query { frequencies }".to_owned(),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        // The schema six times over, by aliases.
+        (
+            format!(
+                "{{ {} }}",
+                (0..6)
+                    .map(|i| format!("s{i}: __schema {{ types {{ name }} }} "))
+                    .collect::<String>()
+            ),
+            "QUERY_TOO_COMPLEX",
+        ),
+    ];
+    for (document, code) in cases {
         let (count, answer) = statements_of(addr, &document, json!({})).await;
         assert_eq!(
-            answer["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
-            "{answer}"
+            answer["errors"][0]["extensions"]["code"],
+            code,
+            "{}…: {answer}",
+            &document[..document.len().min(120)]
         );
         assert_eq!(count, 0);
     }

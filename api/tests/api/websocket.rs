@@ -280,29 +280,44 @@ async fn a_query_ends_with_timeout_at_the_request_timeout_over_the_socket_and_ht
         .unwrap();
     let mut ws = connect(&app.base).await;
     let started = tokio::time::Instant::now();
-    // Two at once on a connection that may run one: one waits until the time limit, the other
-    // is refused (which is which depends on the order the server picks them up).
-    for id in ["1", "2"] {
-        send(
-            &mut ws,
-            json!({"id": id, "type": "subscribe",
-                   "payload": {"query": "{ targets { nodes { id } } }"}}),
+    // The first waits on the lock (seen waiting in pg_stat_activity), holding the connection's
+    // only slot: a second is refused, and the first ends at the time limit.
+    let query = "{ targets { nodes { id } } }";
+    send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
         )
-        .await;
-    }
-    let mut codes = std::collections::BTreeMap::new();
-    while codes.len() < 2 {
-        let message = next(&mut ws).await;
-        if let Some(error) = errors(&message).first() {
-            let code = error["extensions"]["code"].as_str().unwrap().to_owned();
-            codes
-                .entry(message["id"].as_str().unwrap().to_owned())
-                .or_insert(code);
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the query never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut codes: Vec<String> = codes.into_values().collect();
-    codes.sort();
-    assert_eq!(codes, ["LIMIT_EXCEEDED", "TIMEOUT"]);
+    let error = first_error(&mut ws, "2", query).await;
+    assert_eq!(error["extensions"]["code"], "LIMIT_EXCEEDED", "{error}");
+    assert!(error["locations"].is_null(), "{error}");
+    let error = loop {
+        let message = next(&mut ws).await;
+        if message["id"] == "1"
+            && let Some(error) = errors(&message).first()
+        {
+            break error.clone();
+        }
+    };
+    assert_eq!(error["extensions"]["code"], "TIMEOUT", "{error}");
     assert!(started.elapsed() >= Duration::from_secs(1));
     // Over HTTP the same query gets the same GraphQL error (not a bare 408).
     let answer = app
