@@ -19,10 +19,12 @@
 //!   `MaxIntrospectionDepthRule` allows 3; its standard introspection query needs 2), and
 //!   `introspection_roots`, the `__schema`/`__type` fields (aliases multiply an answer too).
 //! - `too_deep`: selections nested (through fragments too) past async-graphql's recursion limit
-//!   of 32, where this walk stops; `unused`: a fragment no operation spreads (GraphQL refuses
-//!   it, after validation has walked it).
+//!   of 32, where this walk stops; `too_wide`: more than 32 arguments or directives on one
+//!   selection, or 100 variables in one operation (rules compare those pairwise or look each
+//!   use up among them); `unused`: a fragment no operation spreads (GraphQL refuses it, after
+//!   validation has walked it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::parser::Positioned;
 use async_graphql::parser::types::{
@@ -37,6 +39,14 @@ use super::types::DEFAULT_PAGE;
 /// As async-graphql's recursion-depth check.
 pub const MAX_RECURSION: usize = 32;
 
+/// Arguments of one field or directive, directives of one selection: our schema's fields take
+/// at most 6, and async-graphql's validation compares arguments pairwise (a field with 22,000
+/// arguments spread twice cost it ~10^8 comparisons per fragment level).
+pub const MAX_ARGUMENTS: usize = 32;
+
+/// Variables of one operation (each use of one is looked up among them).
+pub const MAX_VARIABLES: usize = 100;
+
 /// The cost of a document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cost {
@@ -45,6 +55,9 @@ pub struct Cost {
     pub introspection_depth: u64,
     pub introspection_roots: u64,
     pub too_deep: bool,
+    /// Why it is refused for its width: too many arguments or directives on one selection, or
+    /// variables in one operation.
+    pub too_wide: Option<String>,
     pub unused: Option<Name>,
 }
 
@@ -55,6 +68,9 @@ struct Part {
     statements: u64,
     introspection_depth: u64,
     introspection_roots: u64,
+    /// How deep selections nest below this set, counted as async-graphql's recursion check
+    /// counts them (a field with a selection, a spread, an inline fragment: one level each).
+    height: usize,
 }
 
 impl Part {
@@ -67,6 +83,7 @@ impl Part {
             introspection_roots: self
                 .introspection_roots
                 .saturating_add(other.introspection_roots),
+            height: self.height.max(other.height),
         }
     }
 
@@ -74,6 +91,14 @@ impl Part {
     fn around(self, weight: u64) -> Part {
         Part {
             fields: self.fields.saturating_add(weight),
+            ..self
+        }
+    }
+
+    /// One level deeper.
+    fn nested(self) -> Part {
+        Part {
+            height: self.height + 1,
             ..self
         }
     }
@@ -106,8 +131,15 @@ pub fn of_document(document: &ExecutableDocument, variables: &Variables) -> Cost
     };
     let mut total = Part::default();
     let mut too_deep = false;
-    let mut reached: Vec<Name> = Vec::new();
+    let mut too_wide = None;
+    let mut reached: HashSet<Name> = HashSet::new();
     for operation in operations {
+        if operation.variable_definitions.len() > MAX_VARIABLES {
+            too_wide.get_or_insert(format!(
+                "{} variables in one operation",
+                operation.variable_definitions.len()
+            ));
+        }
         let defaults = operation
             .variable_definitions
             .iter()
@@ -122,18 +154,24 @@ pub fn of_document(document: &ExecutableDocument, variables: &Variables) -> Cost
             defaults,
             fragments: HashMap::new(),
             too_deep: false,
+            too_wide: None,
         };
         let part = walker
             .selection_set(&operation.selection_set.node, 0)
             .around(directives(&operation.directives));
+        // A fragment costed where it was shallow may be spread deeper elsewhere: the height
+        // of the whole operation says.
+        too_deep |= walker.too_deep || part.height > MAX_RECURSION;
         total = total.and(part);
-        too_deep |= walker.too_deep;
+        if let Some(why) = walker.too_wide {
+            too_wide.get_or_insert(why);
+        }
         reached.extend(walker.fragments.into_keys());
     }
     let unused = document
         .fragments
         .keys()
-        .find(|name| !reached.contains(name))
+        .find(|name| !reached.contains(*name))
         .cloned();
     Cost {
         fields: total.fields,
@@ -141,6 +179,7 @@ pub fn of_document(document: &ExecutableDocument, variables: &Variables) -> Cost
         introspection_depth: total.introspection_depth,
         introspection_roots: total.introspection_roots,
         too_deep,
+        too_wide,
         unused,
     }
 }
@@ -175,6 +214,14 @@ fn directives(directives: &[Positioned<Directive>]) -> u64 {
     })
 }
 
+/// The part of an argument's value the cost needs.
+enum Shape {
+    /// A number (None when not an integer).
+    Number(Option<i64>),
+    List(usize),
+    Other,
+}
+
 struct Walker<'a> {
     document: &'a ExecutableDocument,
     variables: &'a Variables,
@@ -183,6 +230,8 @@ struct Walker<'a> {
     /// which validation refuses, counts only its spreads here).
     fragments: HashMap<Name, Option<Part>>,
     too_deep: bool,
+    /// Why the document is refused for its width, if it is.
+    too_wide: Option<String>,
 }
 
 impl Walker<'_> {
@@ -195,12 +244,22 @@ impl Walker<'_> {
             .iter()
             .map(|item| match &item.node {
                 Selection::Field(field) => self.field(&field.node, depth),
-                Selection::InlineFragment(inline) => self
-                    .selection_set(&inline.node.selection_set.node, depth + 1)
-                    .around(1 + directives(&inline.node.directives)),
-                Selection::FragmentSpread(spread) => self
-                    .fragment(&spread.node.fragment_name.node, depth + 1)
-                    .around(1 + directives(&spread.node.directives)),
+                Selection::InlineFragment(inline) => {
+                    self.wide(&inline.node.directives, &[]);
+                    self.selection_set(&inline.node.selection_set.node, depth + 1)
+                        .nested()
+                        .around(1 + directives(&inline.node.directives))
+                }
+                Selection::FragmentSpread(spread) => {
+                    self.wide(&spread.node.directives, &[]);
+                    let name = &spread.node.fragment_name.node;
+                    let mut part = self.fragment(name, depth + 1);
+                    // One level deeper, as async-graphql counts it: when the fragment exists.
+                    if self.document.fragments.contains_key(name) {
+                        part = part.nested();
+                    }
+                    part.around(1 + directives(&spread.node.directives))
+                }
             })
             .fold(Part::default(), Part::and)
     }
@@ -229,7 +288,11 @@ impl Walker<'_> {
         } else {
             depth + 1
         };
-        let children = self.selection_set(&field.selection_set.node, nested);
+        let mut children = self.selection_set(&field.selection_set.node, nested);
+        if nested > depth {
+            children = children.nested();
+        }
+        self.wide(&field.directives, &field.arguments);
         let name = field.name.node.as_str();
         let times = self.multiplier(field).max(1);
         let weight = 1u64
@@ -245,6 +308,30 @@ impl Walker<'_> {
             introspection_roots: children
                 .introspection_roots
                 .saturating_add(u64::from(name == "__schema" || name == "__type")),
+            height: children.height,
+        }
+    }
+
+    /// Notes a selection with more directives or arguments than [`MAX_ARGUMENTS`]: some of
+    /// async-graphql's rules compare arguments pairwise.
+    fn wide(
+        &mut self,
+        directives: &[Positioned<Directive>],
+        arguments: &[(Positioned<Name>, Positioned<Value>)],
+    ) {
+        if self.too_wide.is_some() {
+            return;
+        }
+        if directives.len() > MAX_ARGUMENTS {
+            self.too_wide = Some(format!("{} directives on one selection", directives.len()));
+        } else if arguments.len() > MAX_ARGUMENTS {
+            self.too_wide = Some(format!("{} arguments on one field", arguments.len()));
+        } else if let Some(d) = directives
+            .iter()
+            .find(|d| d.node.arguments.len() > MAX_ARGUMENTS)
+        {
+            let n = d.node.arguments.len();
+            self.too_wide = Some(format!("{n} arguments on one directive"));
         }
     }
 
@@ -256,37 +343,36 @@ impl Walker<'_> {
                 .arguments
                 .iter()
                 .find(|(n, _)| n.node.as_str() == wanted)
-                .map(|(_, v)| {
-                    // Its variables replaced by the request's value or their default.
-                    v.node
-                        .clone()
-                        .into_const_with(|name| {
-                            Ok::<_, std::convert::Infallible>(self.variable(&name))
-                        })
-                        .unwrap_or(ConstValue::Null)
-                })
+                .map(|(_, v)| self.shape(&v.node))
         };
         if name == "applyTargets" {
             return match argument("targets") {
-                Some(ConstValue::List(list)) => list.len() as u64,
+                Some(Shape::List(len)) => len as u64,
                 _ => 1,
             };
         }
         match argument("first") {
             // Not an integer: validation refuses it.
-            Some(ConstValue::Number(n)) => n.as_i64().map_or(1, |n| n.max(0) as u64),
+            Some(Shape::Number(n)) => n.map_or(1, |n| n.max(0) as u64),
             _ if CONNECTIONS.contains(&name) => DEFAULT_PAGE as u64,
             _ => 1,
         }
     }
 
-    /// A variable's value: the request's, else its default, else null.
-    fn variable(&self, name: &Name) -> ConstValue {
-        self.variables
-            .get(name)
-            .or_else(|| self.defaults.get(name))
-            .cloned()
-            .unwrap_or(ConstValue::Null)
+    /// What an argument's value is, its variable looked up (by reference: a variable may be
+    /// large and is used many times) in the request, else in its default.
+    fn shape(&self, value: &Value) -> Shape {
+        let constant = match value {
+            Value::Variable(name) => self.variables.get(name).or_else(|| self.defaults.get(name)),
+            Value::Number(n) => return Shape::Number(n.as_i64()),
+            Value::List(items) => return Shape::List(items.len()),
+            _ => None,
+        };
+        match constant {
+            Some(ConstValue::Number(n)) => Shape::Number(n.as_i64()),
+            Some(ConstValue::List(items)) => Shape::List(items.len()),
+            _ => Shape::Other,
+        }
     }
 }
 
@@ -329,19 +415,20 @@ mod tests {
 
     #[test]
     fn fragments_are_costed_once_and_doubling_cannot_wrap() {
-        // 15 levels of fragments that each spread the one below twice (once inside an inline
-        // fragment: 30 levels of nesting, within the limit of 32): 2^15 pages of 500.
+        // 14 levels of fragments that each spread the one below twice (once inside an inline
+        // fragment: 28 levels of nesting, and 4 more below, within the limit of 32): 2^14 pages
+        // of 500.
         let mut query = String::from("{ ...f0 }\n");
-        for level in 0..15 {
+        for level in 0..14 {
             query.push_str(&format!(
                 "fragment f{level} on Query {{ ...f{next} ... on Query {{ ...f{next} }} }}\n",
                 next = level + 1
             ));
         }
-        query.push_str("fragment f15 on Query { targets(first: 500) { nodes { id } } }\n");
+        query.push_str("fragment f14 on Query { targets(first: 500) { nodes { id } } }\n");
         let doubled = cost(&query, serde_json::json!({}));
         assert!(!doubled.too_deep, "{doubled:?}");
-        assert!(doubled.fields > (1 << 15) * 500 * 2, "{doubled:?}");
+        assert!(doubled.fields > (1 << 14) * 500 * 2, "{doubled:?}");
         // Far past u64: saturates instead of wrapping to something small.
         let huge = "{ targets(first: 2147483647) { nodes { results(first: 2147483647) { nodes { target { results(first: 2147483647) { nodes { target { results(first: 2147483647) { nodes { id } } } } } } } } } } }";
         assert_eq!(cost(huge, serde_json::json!({})).fields, u64::MAX);
@@ -394,6 +481,34 @@ mod tests {
         chain.push_str("fragment f5000 on Query { frequencies }\n");
         let deep = cost(&chain, serde_json::json!({}));
         assert!(deep.too_deep, "{deep:?}");
+        // A fragment first costed where it is shallow and spread again deep down.
+        let mut nested = String::from("{ ...leaf ");
+        for _ in 0..32 {
+            nested.push_str("... on Query { ");
+        }
+        nested.push_str("...leaf ");
+        nested.push_str(&"} ".repeat(33));
+        nested.push_str("fragment leaf on Query { __typename }");
+        assert!(cost(&nested, serde_json::json!({})).too_deep);
+        // Too many arguments on a field or a directive, directives on a selection, variables.
+        let args: String = (0..33).map(|i| format!("a{i}: 0 ")).collect();
+        for document in [
+            format!("{{ frequencies({args}) }}"),
+            format!("{{ frequencies @skip({args}) }}"),
+            format!("{{ frequencies {} }}", "@skip(if: false) ".repeat(33)),
+            format!(
+                "query({}) {{ frequencies }}",
+                (0..101).map(|i| format!("$v{i}: Int ")).collect::<String>()
+            ),
+        ] {
+            let wide = cost(&document, serde_json::json!({}));
+            assert!(wide.too_wide.is_some(), "{document}");
+        }
+        let args: String = (0..32).map(|i| format!("a{i}: 0 ")).collect();
+        assert_eq!(
+            cost(&format!("{{ frequencies({args}) }}"), serde_json::json!({})).too_wide,
+            None
+        );
         // Aliased introspection roots add up.
         let roots: String = (0..6)
             .map(|i| format!("s{i}: __schema {{ queryType {{ name }} }} "))

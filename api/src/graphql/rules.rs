@@ -126,6 +126,20 @@ impl Extension for Rules {
                 "QUERY_TOO_DEEP",
             ));
         }
+        if let Some(why) = &cost.too_wide {
+            return Err(with_code(
+                ServerError::new(
+                    format!(
+                        "Query is too wide: {why} (at most {} arguments or directives on one \
+                         selection, {} variables in one operation)",
+                        super::cost::MAX_ARGUMENTS,
+                        super::cost::MAX_VARIABLES
+                    ),
+                    None,
+                ),
+                "QUERY_TOO_COMPLEX",
+            ));
+        }
         if let Some(name) = &cost.unused {
             return Err(with_code(
                 ServerError::new(format!("Fragment \"{name}\" is never used"), None),

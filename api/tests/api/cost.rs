@@ -190,7 +190,7 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
         // Doubling under @skip: what a skipped branch selects counts too.
         (
             doubling(
-                15,
+                14,
                 "...NEXT ... on Query @skip(if: true) { ...NEXT }",
                 "targets(first: 1) { nodes { id } }",
             ),
@@ -214,6 +214,28 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
         ),
         // A chain of 3,000 fragments: too deep, not followed to its end.
         (doubling(3000, "...NEXT", "frequencies"), "QUERY_TOO_DEEP"),
+        // One field with many arguments, spread twice through 31 fragments (async-graphql's
+        // validation compares arguments pairwise at every fragment level).
+        (
+            doubling(
+                31,
+                "...NEXT",
+                &format!(
+                    "a: frequencies({args}) a: frequencies({args})",
+                    args = (0..2000).map(|i| format!("x{i}: 0 ")).collect::<String>()
+                ),
+            ),
+            "QUERY_TOO_COMPLEX",
+        ),
+        // A fragment costed where it is shallow, spread again 33 levels down.
+        (
+            format!(
+                "{{ ...leaf {}...leaf {}}} fragment leaf on Query {{ __typename }}",
+                "... on Query { ".repeat(32),
+                "} ".repeat(32)
+            ),
+            "QUERY_TOO_DEEP",
+        ),
         // A fragment nobody spreads.
         (
             "{ frequencies } fragment x on Query { frequencies }".to_owned(),

@@ -292,7 +292,8 @@ async fn a_query_ends_with_timeout_at_the_request_timeout_over_the_socket_and_ht
     loop {
         let (waiting,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+             WHERE datname = current_database() AND wait_event_type = 'Lock'
+               AND pid <> pg_backend_pid() AND query ILIKE '%urltargets%'",
         )
         .fetch_one(&mut holder)
         .await
