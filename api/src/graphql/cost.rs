@@ -47,6 +47,10 @@ pub const MAX_ARGUMENTS: usize = 32;
 /// Variables of one operation (each use of one is looked up among them).
 pub const MAX_VARIABLES: usize = 100;
 
+/// Names (of operations, fragments, fields, aliases, arguments, variables, directives, types):
+/// async-graphql writes them into its messages, one message per error.
+pub const MAX_NAME_BYTES: usize = 128;
+
 /// The cost of a document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cost {
@@ -125,10 +129,15 @@ const CONNECTIONS: [&str; 2] = ["targets", "results"];
 
 /// The cost of `document`: all its operations together.
 pub fn of_document(document: &ExecutableDocument, variables: &Variables) -> Cost {
-    let operations: Vec<&OperationDefinition> = match &document.operations {
-        DocumentOperations::Single(op) => vec![&op.node],
-        DocumentOperations::Multiple(ops) => ops.values().map(|op| &op.node).collect(),
-    };
+    let (operations, names): (Vec<&OperationDefinition>, Vec<Option<&str>>) =
+        match &document.operations {
+            DocumentOperations::Single(op) => (vec![&op.node], vec![None]),
+            DocumentOperations::Multiple(ops) => ops
+                .iter()
+                .map(|(name, op)| (&op.node, Some(name.as_str())))
+                .unzip(),
+        };
+    let mut operation_names = names.into_iter();
     let mut total = Part::default();
     let mut too_deep = false;
     let mut too_wide = None;
@@ -153,12 +162,24 @@ pub fn of_document(document: &ExecutableDocument, variables: &Variables) -> Cost
             variables,
             defaults,
             fragments: HashMap::new(),
+            variable_sizes: HashMap::new(),
             too_deep: false,
             too_wide: None,
         };
+        // The operation's name, its variables' names and types, and its directives.
+        if let Some(name) = &operation_names.next().flatten() {
+            walker.name(name);
+        }
+        let mut declared = 0u64;
+        for definition in &operation.variable_definitions {
+            walker.name(&definition.node.name.node);
+            walker.name(&definition.node.var_type.node.to_string());
+            declared = declared.saturating_add(1);
+        }
+        let operation_directives = walker.directives(&operation.directives);
         let part = walker
             .selection_set(&operation.selection_set.node, 0)
-            .around(directives(&operation.directives));
+            .around(operation_directives.saturating_add(declared));
         // A fragment costed where it was shallow may be spread deeper elsewhere: the height
         // of the whole operation says.
         too_deep |= walker.too_deep || part.height > MAX_RECURSION;
@@ -184,34 +205,20 @@ pub fn of_document(document: &ExecutableDocument, variables: &Variables) -> Cost
     }
 }
 
-/// The nodes of a value as written (a list or object counts 1 plus its items), stopping at
-/// `depth` levels (deeper counts as too many).
-fn value_nodes(value: &Value, depth: usize) -> u64 {
+/// The nodes of a request's variable value, as [`Walker::value_nodes`] counts them.
+fn const_nodes(value: &ConstValue, depth: usize) -> u64 {
     if depth > MAX_RECURSION {
         return u64::MAX;
     }
     match value {
-        Value::List(items) => items
+        ConstValue::List(items) => items
             .iter()
-            .fold(1u64, |n, v| n.saturating_add(value_nodes(v, depth + 1))),
-        Value::Object(fields) => fields
+            .fold(1u64, |n, v| n.saturating_add(const_nodes(v, depth + 1))),
+        ConstValue::Object(fields) => fields
             .values()
-            .fold(1u64, |n, v| n.saturating_add(value_nodes(v, depth + 1))),
+            .fold(1u64, |n, v| n.saturating_add(const_nodes(v, depth + 1))),
         _ => 1,
     }
-}
-
-fn arguments(arguments: &[(Positioned<Name>, Positioned<Value>)]) -> u64 {
-    arguments
-        .iter()
-        .fold(0u64, |n, (_, v)| n.saturating_add(value_nodes(&v.node, 0)))
-}
-
-fn directives(directives: &[Positioned<Directive>]) -> u64 {
-    directives.iter().fold(0u64, |n, d| {
-        n.saturating_add(1)
-            .saturating_add(arguments(&d.node.arguments))
-    })
 }
 
 /// The part of an argument's value the cost needs.
@@ -229,12 +236,74 @@ struct Walker<'a> {
     /// Each named fragment's cost once computed; None while it is being computed (a cycle,
     /// which validation refuses, counts only its spreads here).
     fragments: HashMap<Name, Option<Part>>,
+    /// The nodes of each variable's value, once looked up (async-graphql copies the value into
+    /// every place the variable is used).
+    variable_sizes: HashMap<Name, u64>,
     too_deep: bool,
     /// Why the document is refused for its width, if it is.
     too_wide: Option<String>,
 }
 
 impl Walker<'_> {
+    /// Notes a name longer than [`MAX_NAME_BYTES`] (async-graphql repeats names in its
+    /// messages, one per error).
+    fn name(&mut self, name: &str) {
+        if name.len() > MAX_NAME_BYTES && self.too_wide.is_none() {
+            self.too_wide = Some(format!("a name of {} bytes", name.len()));
+        }
+    }
+
+    /// The nodes of a value as written (a list or object counts 1 plus its items; a variable,
+    /// the nodes of its value), stopping at [`MAX_RECURSION`] levels (deeper counts as too
+    /// many).
+    fn value_nodes(&mut self, value: &Value, depth: usize) -> u64 {
+        if depth > MAX_RECURSION {
+            return u64::MAX;
+        }
+        match value {
+            Value::List(items) => items.iter().fold(1u64, |n, v| {
+                n.saturating_add(self.value_nodes(v, depth + 1))
+            }),
+            Value::Object(fields) => fields.iter().fold(1u64, |n, (key, v)| {
+                self.name(key);
+                n.saturating_add(self.value_nodes(v, depth + 1))
+            }),
+            Value::Variable(name) => {
+                self.name(name);
+                if let Some(size) = self.variable_sizes.get(name) {
+                    return *size;
+                }
+                let size = self
+                    .variables
+                    .get(name)
+                    .or_else(|| self.defaults.get(name))
+                    .map_or(1, |v| const_nodes(v, 0));
+                self.variable_sizes.insert(name.clone(), size);
+                size
+            }
+            Value::Enum(name) => {
+                self.name(name);
+                1
+            }
+            _ => 1,
+        }
+    }
+
+    fn arguments(&mut self, arguments: &[(Positioned<Name>, Positioned<Value>)]) -> u64 {
+        arguments.iter().fold(0u64, |n, (name, v)| {
+            self.name(&name.node);
+            n.saturating_add(self.value_nodes(&v.node, 0))
+        })
+    }
+
+    fn directives(&mut self, directives: &[Positioned<Directive>]) -> u64 {
+        directives.iter().fold(0u64, |n, d| {
+            self.name(&d.node.name.node);
+            n.saturating_add(1)
+                .saturating_add(self.arguments(&d.node.arguments))
+        })
+    }
+
     fn selection_set(&mut self, set: &SelectionSet, depth: usize) -> Part {
         if depth > MAX_RECURSION {
             self.too_deep = true;
@@ -246,19 +315,23 @@ impl Walker<'_> {
                 Selection::Field(field) => self.field(&field.node, depth),
                 Selection::InlineFragment(inline) => {
                     self.wide(&inline.node.directives, &[]);
+                    if let Some(condition) = &inline.node.type_condition {
+                        self.name(&condition.node.on.node);
+                    }
                     self.selection_set(&inline.node.selection_set.node, depth + 1)
                         .nested()
-                        .around(1 + directives(&inline.node.directives))
+                        .around(1 + self.directives(&inline.node.directives))
                 }
                 Selection::FragmentSpread(spread) => {
                     self.wide(&spread.node.directives, &[]);
                     let name = &spread.node.fragment_name.node;
+                    self.name(name);
                     let mut part = self.fragment(name, depth + 1);
                     // One level deeper, as async-graphql counts it: when the fragment exists.
                     if self.document.fragments.contains_key(name) {
                         part = part.nested();
                     }
-                    part.around(1 + directives(&spread.node.directives))
+                    part.around(1 + self.directives(&spread.node.directives))
                 }
             })
             .fold(Part::default(), Part::and)
@@ -275,9 +348,10 @@ impl Walker<'_> {
             return Part::default();
         };
         self.fragments.insert(name.clone(), None);
+        self.name(&definition.node.type_condition.node.on.node);
         let part = self
             .selection_set(&definition.node.selection_set.node, depth)
-            .around(directives(&definition.node.directives));
+            .around(self.directives(&definition.node.directives));
         self.fragments.insert(name.clone(), Some(part));
         part
     }
@@ -293,11 +367,15 @@ impl Walker<'_> {
             children = children.nested();
         }
         self.wide(&field.directives, &field.arguments);
+        self.name(&field.name.node);
+        if let Some(alias) = &field.alias {
+            self.name(&alias.node);
+        }
         let name = field.name.node.as_str();
         let times = self.multiplier(field).max(1);
         let weight = 1u64
-            .saturating_add(arguments(&field.arguments))
-            .saturating_add(directives(&field.directives));
+            .saturating_add(self.arguments(&field.arguments))
+            .saturating_add(self.directives(&field.directives));
         Part {
             fields: times.saturating_mul(children.fields).saturating_add(weight),
             statements: children
@@ -376,6 +454,136 @@ impl Walker<'_> {
     }
 }
 
+/// The first two fields that share a response key in one selection set (merged through inline
+/// fragments and spreads, as async-graphql's `OverlappingFieldsCanBeMerged` merges them) but
+/// differ in name or arguments. That rule reports every such pair, with up to 34 errors per
+/// pair per enclosing selection set: a document of one differing field and 50,000 repeats
+/// asks it for tens of millions of errors. This stops at the first. Its work is bounded by the
+/// cost: each selection set walks what it spreads once.
+pub fn first_conflict(document: &ExecutableDocument) -> Option<String> {
+    let mut sets: Vec<&SelectionSet> = document
+        .operations
+        .iter()
+        .map(|(_, op)| &op.node.selection_set.node)
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|f| &f.node.selection_set.node),
+        )
+        .collect();
+    while let Some(set) = sets.pop() {
+        if let Some(conflict) = conflict_in(document, set) {
+            return Some(conflict);
+        }
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => sets.push(&field.node.selection_set.node),
+                Selection::InlineFragment(inline) => sets.push(&inline.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    None
+}
+
+fn conflict_in(document: &ExecutableDocument, set: &SelectionSet) -> Option<String> {
+    let mut outputs: HashMap<(Option<&str>, &str), &Field> = HashMap::new();
+    let mut visited: HashSet<&str> = HashSet::new();
+    let mut pending = vec![(None, set)];
+    while let Some((on_type, set)) = pending.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    let key = field.alias.as_ref().unwrap_or(&field.name).node.as_str();
+                    let Some(first) = outputs.get(&(on_type, key)) else {
+                        outputs.insert((on_type, key), field);
+                        continue;
+                    };
+                    let same = first.name.node == field.name.node
+                        && first.arguments.len() == field.arguments.len()
+                        && first.arguments.iter().all(|(name, value)| {
+                            field
+                                .get_argument(&name.node)
+                                .is_some_and(|v| v.node == value.node)
+                        });
+                    if !same {
+                        return Some(format!(
+                            "Fields \"{key}\" conflict: \"{}\" and \"{}\" with their arguments \
+                             are different fields. Use different aliases on the fields to fetch \
+                             both if this was intentional.",
+                            first.name.node, field.name.node
+                        ));
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    let on = inline
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|c| c.node.on.node.as_str());
+                    pending.push((on, &inline.node.selection_set.node));
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if let Some(fragment) = document.fragments.get(name)
+                        && visited.insert(name)
+                    {
+                        let on = Some(fragment.node.type_condition.node.on.node.as_str());
+                        pending.push((on, &fragment.node.selection_set.node));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// How deep brackets (`{`, `[`, `(`) nest in a query's text, outside strings and comments:
+/// checked before parsing, which recurses as deep.
+pub fn bracket_depth(query: &str) -> usize {
+    let bytes = query.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
+}
+
+/// Deepest bracket nesting parsed (selection sets are limited to 32 anyway).
+pub const MAX_BRACKETS: usize = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,12 +606,12 @@ mod tests {
             "query($n: Int = 7) { targets(first: $n) { nodes { id } } }",
             serde_json::json!({"n": 500}),
         );
-        assert_eq!(by_variable.fields, 500 * 2 + 2, "the argument counts 1");
+        assert_eq!(by_variable.fields, 500 * 2 + 2 + 1, "the argument and the variable count 1");
         let by_default = cost(
             "query($n: Int = 7) { targets(first: $n) { nodes { id } } }",
             serde_json::json!({}),
         );
-        assert_eq!(by_default.fields, 7 * 2 + 2);
+        assert_eq!(by_default.fields, 7 * 2 + 2 + 1);
         let unset = cost("{ targets { nodes { id } } }", serde_json::json!({}));
         assert_eq!(unset.fields, 50 * 2 + 1);
         let zero = cost(
@@ -509,6 +717,17 @@ mod tests {
             cost(&format!("{{ frequencies({args}) }}"), serde_json::json!({})).too_wide,
             None
         );
+        // Names longer than 128 bytes; variables weigh their value at each use.
+        let long = cost(
+            &format!("{{ {}: frequencies }}", "a".repeat(129)),
+            serde_json::json!({}),
+        );
+        assert!(long.too_wide.is_some());
+        let used = cost(
+            "{ a: frequencies @skip(if: $v) b: frequencies @skip(if: $v) }",
+            serde_json::json!({"v": [1, 2, 3, 4, 5, 6, 7, 8, 9]}),
+        );
+        assert!(used.fields > 2 * 10, "{used:?}");
         // Aliased introspection roots add up.
         let roots: String = (0..6)
             .map(|i| format!("s{i}: __schema {{ queryType {{ name }} }} "))
@@ -517,6 +736,25 @@ mod tests {
             cost(&format!("{{ {roots} }}"), serde_json::json!({})).introspection_roots,
             6
         );
+    }
+
+    #[test]
+    fn conflicting_fields_and_deep_brackets_are_found() {
+        let parse = |q: &str| async_graphql::parser::parse_query(q).unwrap();
+        assert!(first_conflict(&parse("{ a: frequencies a: frequencies }")).is_none());
+        assert!(first_conflict(&parse("{ a: frequencies a: target(id: 1) { id } }")).is_some());
+        // Through a spread and an inline fragment, and by arguments.
+        let spread = "{ ... on Query { t: target(id: 1) { id } } ...F } \
+                      fragment F on Query { t: target(id: 1) { url } }";
+        assert!(
+            first_conflict(&parse(spread)).is_none(),
+            "same field, same arguments"
+        );
+        let differ = "{ t: target(id: 1) { id } ... { t: target(id: 2) { id } } }";
+        assert!(first_conflict(&parse(differ)).is_some());
+        assert_eq!(bracket_depth("{ a(x: [[1]]) { b } }"), 4);
+        assert_eq!(bracket_depth("{ a(x: \"[[[[\") # {{{{\n }"), 2);
+        assert_eq!(bracket_depth("{ a(x: \"\"\"[[[ \\\"\"\" [[\"\"\") }"), 2);
     }
 
     #[test]

@@ -78,6 +78,10 @@ pub fn build_introspection(
 /// `__type` and `__typename` at its root (false when it does not parse).
 pub fn is_introspection(query: &str, operation_name: Option<&str>) -> bool {
     use async_graphql::parser::types::{DocumentOperations, Selection};
+    // Too deep to parse safely: the data schema's rules refuse it.
+    if cost::bracket_depth(query) > cost::MAX_BRACKETS {
+        return false;
+    }
     let Ok(document) = async_graphql::parser::parse_query(query) else {
         return false;
     };

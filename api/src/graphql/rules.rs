@@ -110,6 +110,19 @@ impl Extension for Rules {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        let brackets = super::cost::bracket_depth(&request.query);
+        if brackets > super::cost::MAX_BRACKETS {
+            return Err(with_code(
+                ServerError::new(
+                    format!(
+                        "Query is nested too deep: brackets nest {brackets} deep, at most {}",
+                        super::cost::MAX_BRACKETS
+                    ),
+                    None,
+                ),
+                "QUERY_TOO_DEEP",
+            ));
+        }
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
         let cost = super::cost::of_document(&document, &request.variables);
@@ -131,9 +144,10 @@ impl Extension for Rules {
                 ServerError::new(
                     format!(
                         "Query is too wide: {why} (at most {} arguments or directives on one \
-                         selection, {} variables in one operation)",
+                         selection, {} variables in one operation, names of {} bytes)",
                         super::cost::MAX_ARGUMENTS,
-                        super::cost::MAX_VARIABLES
+                        super::cost::MAX_VARIABLES,
+                        super::cost::MAX_NAME_BYTES
                     ),
                     None,
                 ),
@@ -208,6 +222,12 @@ impl Extension for Rules {
                     ("introspections", cost.introspection_roots),
                     ("maxIntrospections", MAX_INTROSPECTION_ROOTS),
                 ],
+            ));
+        }
+        if let Some(conflict) = super::cost::first_conflict(&document) {
+            return Err(with_code(
+                ServerError::new(conflict, None),
+                "GRAPHQL_VALIDATION_FAILED",
             ));
         }
         // Over the WebSocket a query or mutation takes one of its connection's slots while it

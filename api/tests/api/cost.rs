@@ -262,6 +262,55 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
         );
         assert_eq!(count, 0);
     }
+    // Documents whose errors async-graphql would multiply: one error, or refused before.
+    let repeats = "a: frequencies ".repeat(3000);
+    let (count, answer) = statements_of(
+        addr,
+        &format!("{{ ... on Query {{ a: target(id: 1) {{ id }} {repeats} }} }}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{answer}"
+    );
+    assert_eq!(answer["errors"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(count, 0);
+    let uses = vec!["$v"; 5000].join(" ");
+    let wide_variable = json!({"v": vec![0; 20_000]});
+    for (document, variables, code) in [
+        // A variable copied into every place it is used weighs its value each time.
+        (
+            format!("{{ frequencies @skip(if: [{uses}]) }}"),
+            wide_variable,
+            "QUERY_TOO_COMPLEX",
+        ),
+        // A long name, repeated in every message about it.
+        (
+            format!("query {} {{ frequencies }}", "q".repeat(5000)),
+            json!({}),
+            "QUERY_TOO_COMPLEX",
+        ),
+        // Brackets nested deeper than the parser should go.
+        (
+            format!(
+                "{{ frequencies(x: {}0{}) }}",
+                "[".repeat(100),
+                "]".repeat(100)
+            ),
+            json!({}),
+            "QUERY_TOO_DEEP",
+        ),
+    ] {
+        let (count, answer) = statements_of(addr, &document, variables).await;
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"],
+            code,
+            "{}…: {answer}",
+            &document[..document.len().min(80)]
+        );
+        assert_eq!(count, 0);
+    }
     // Each alias runs its own statement: 60 of them are over the default 50.
     let aliases: String = (1..=60)
         .map(|i| format!("t{i}: target(id: {i}) {{ id }} "))

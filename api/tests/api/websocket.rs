@@ -290,14 +290,18 @@ async fn a_query_ends_with_timeout_at_the_request_timeout_over_the_socket_and_ht
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (waiting,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'
-               AND pid <> pg_backend_pid() AND query ILIKE '%urltargets%'",
-        )
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
+        // From another connection: in the holder's transaction pg_stat_activity would be a
+        // snapshot taken at its first read.
+        let waiting: i64 = app
+            .db
+            .query_strings(
+                "SELECT count(*)::text FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query ILIKE '%urltargets%'",
+            )
+            .await[0]
+            .parse()
+            .unwrap();
         if waiting > 0 {
             break;
         }
