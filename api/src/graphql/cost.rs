@@ -606,7 +606,11 @@ mod tests {
             "query($n: Int = 7) { targets(first: $n) { nodes { id } } }",
             serde_json::json!({"n": 500}),
         );
-        assert_eq!(by_variable.fields, 500 * 2 + 2 + 1, "the argument and the variable count 1");
+        assert_eq!(
+            by_variable.fields,
+            500 * 2 + 2 + 1,
+            "the argument and the variable count 1"
+        );
         let by_default = cost(
             "query($n: Int = 7) { targets(first: $n) { nodes { id } } }",
             serde_json::json!({}),
