@@ -5,8 +5,9 @@
 //!
 //! - `fields`: every selection (field, fragment spread, inline fragment) counts 1, plus 1 per
 //!   directive and per node of its argument values; what a connection selects counts `first`
-//!   times (50 when not given; at least once, so `first: 0` hides nothing), what `applyTargets`
-//!   selects once per entry of its list. This bounds the values an answer can hold and also the
+//!   times (50 when not given; at least once, so `first: 0` hides nothing), the dearest of
+//!   `applyTargets`' report lists once per entry of its list (each entry lands in one). This
+//!   bounds the values an answer can hold and also the
 //!   work of async-graphql's recursion check and validation, which walk every fragment spread
 //!   expanded: a document of fragments that double at each level costs what it expands to, and
 //!   is refused before it is expanded (async-graphql's own count adds with a plain `+=`).
@@ -16,7 +17,7 @@
 //!   run its own.
 //! - `introspection_depth`: the deepest nesting of `fields`, `interfaces`, `possibleTypes` and
 //!   `inputFields`, which grows an introspection answer exponentially (graphql-js'
-//!   `MaxIntrospectionDepthRule` allows 3; its standard introspection query needs 2), and
+//!   `MaxIntrospectionDepthRule` refuses 3; its standard introspection query needs 1), and
 //!   `introspection_roots`, the `__schema`/`__type` fields (aliases multiply an answer too).
 //! - `too_deep`: selections nested (through fragments too) past async-graphql's recursion limit
 //!   of 32, where this walk stops; `too_wide`: more than 32 arguments or directives on one
@@ -128,7 +129,7 @@ const INTROSPECTION_LISTS: [&str; 4] = ["fields", "interfaces", "possibleTypes",
 const CONNECTIONS: [&str; 2] = ["targets", "results"];
 
 /// The cost of `document`: all its operations together.
-pub fn of_document(document: &ExecutableDocument, variables: &Variables) -> Cost {
+pub fn of_document(document: &ExecutableDocument, variables: &Variables, budget: u64) -> Cost {
     let (operations, names): (Vec<&OperationDefinition>, Vec<Option<&str>>) =
         match &document.operations {
             DocumentOperations::Single(op) => (vec![&op.node], vec![None]),
@@ -188,6 +189,19 @@ pub fn of_document(document: &ExecutableDocument, variables: &Variables) -> Cost
             too_wide.get_or_insert(why);
         }
         reached.extend(walker.fragments.into_keys());
+        // Each operation walks its fragments afresh (their variables' defaults differ): once
+        // the budget is spent, the rest cannot change the answer.
+        if total.fields > budget {
+            return Cost {
+                fields: total.fields,
+                statements: total.statements,
+                introspection_depth: total.introspection_depth,
+                introspection_roots: total.introspection_roots,
+                too_deep,
+                too_wide,
+                unused: None,
+            };
+        }
     }
     let unused = document
         .fragments
@@ -362,7 +376,21 @@ impl Walker<'_> {
         } else {
             depth + 1
         };
+        let name = field.name.node.as_str();
         let mut children = self.selection_set(&field.selection_set.node, nested);
+        // `applyTargets` reports each entry in one of its lists: its entries times its dearest
+        // list (and every list once more for itself), not times all of them together.
+        let mut dearest = None;
+        if name == "applyTargets" && nested > depth {
+            let mut most = 0u64;
+            for item in &field.selection_set.node.items {
+                let one = SelectionSet {
+                    items: vec![item.clone()],
+                };
+                most = most.max(self.selection_set(&one, nested).fields);
+            }
+            dearest = Some(most);
+        }
         if nested > depth {
             children = children.nested();
         }
@@ -371,13 +399,18 @@ impl Walker<'_> {
         if let Some(alias) = &field.alias {
             self.name(&alias.node);
         }
-        let name = field.name.node.as_str();
         let times = self.multiplier(field).max(1);
         let weight = 1u64
             .saturating_add(self.arguments(&field.arguments))
             .saturating_add(self.directives(&field.directives));
+        let fields = match dearest {
+            Some(dearest) => times
+                .saturating_mul(dearest)
+                .saturating_add(children.fields),
+            None => times.saturating_mul(children.fields),
+        };
         Part {
-            fields: times.saturating_mul(children.fields).saturating_add(weight),
+            fields: fields.saturating_add(weight),
             statements: children
                 .statements
                 .saturating_add(u64::from(STATEMENT_FIELDS.contains(&name))),
@@ -553,20 +586,14 @@ pub fn bracket_depth(query: &str) -> usize {
             }
             b'}' | b']' | b')' => depth = depth.saturating_sub(1),
             b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                     i += 1;
                 }
             }
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
-                        4
-                    } else {
-                        1
-                    };
-                }
-                i += 2;
+            // A block string, when it is closed (else the parser reads its quotes otherwise,
+            // and so does this scan: nothing after them is hidden).
+            b'"' if bytes[i..].starts_with(b"\"\"\"") && block_end(bytes, i + 3).is_some() => {
+                i = block_end(bytes, i + 3).unwrap_or(i) + 2;
             }
             b'"' => {
                 i += 1;
@@ -581,6 +608,22 @@ pub fn bracket_depth(query: &str) -> usize {
     deepest
 }
 
+/// Where the block string whose text starts at `from` is closed (the first of its closing
+/// quotes), skipping escaped `\"""`.
+fn block_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"\\\"\"\"") {
+            i += 4;
+        } else if bytes[i..].starts_with(b"\"\"\"") {
+            return Some(i);
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
 /// Deepest bracket nesting parsed (selection sets are limited to 32 anyway).
 pub const MAX_BRACKETS: usize = 64;
 
@@ -590,7 +633,7 @@ mod tests {
 
     fn cost(query: &str, variables: serde_json::Value) -> Cost {
         let document = async_graphql::parser::parse_query(query).unwrap();
-        of_document(&document, &Variables::from_json(variables))
+        of_document(&document, &Variables::from_json(variables), u64::MAX)
     }
 
     #[test]
@@ -743,6 +786,21 @@ mod tests {
     }
 
     #[test]
+    fn apply_targets_counts_its_entries_once_over_its_dearest_list() {
+        let entries: Vec<serde_json::Value> = (0..5000)
+            .map(|i| serde_json::json!({"url": format!("http://127.0.0.1/{i}"), "frequency": 5, "paused": false}))
+            .collect();
+        let all_lists = cost(
+            "mutation($t: [TargetInput!]!) { applyTargets(targets: $t) { \
+               added { id url } changed { id url } removed { id url } unchanged { id url } } }",
+            serde_json::json!({"t": entries}),
+        );
+        // 5,000 entries × 4 nodes of input, 5,000 × the dearest list (3), the lists once more.
+        assert!(all_lists.fields < 50_000, "{all_lists:?}");
+        assert!(all_lists.fields > 5000 * 3 + 5000 * 4, "{all_lists:?}");
+    }
+
+    #[test]
     fn conflicting_fields_and_deep_brackets_are_found() {
         let parse = |q: &str| async_graphql::parser::parse_query(q).unwrap();
         assert!(first_conflict(&parse("{ a: frequencies a: frequencies }")).is_none());
@@ -757,6 +815,9 @@ mod tests {
         let differ = "{ t: target(id: 1) { id } ... { t: target(id: 2) { id } } }";
         assert!(first_conflict(&parse(differ)).is_some());
         assert_eq!(bracket_depth("{ a(x: [[1]]) { b } }"), 4);
+        // A comment ends at a carriage return too; a block string never closed hides nothing.
+        assert_eq!(bracket_depth("{ # x\r a(x: [[[1]]]) }"), 5);
+        assert_eq!(bracket_depth("{ a(x: [\"\"\"\"], y: [[[1]]]) }"), 5);
         assert_eq!(bracket_depth("{ a(x: \"[[[[\") # {{{{\n }"), 2);
         assert_eq!(bracket_depth("{ a(x: \"\"\"[[[ \\\"\"\" [[\"\"\") }"), 2);
     }

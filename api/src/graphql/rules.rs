@@ -15,8 +15,8 @@ use async_graphql::{Request, Response, ServerError, ServerResult, Variables};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-/// As graphql-js' `MaxIntrospectionDepthRule`.
-const MAX_INTROSPECTION_DEPTH: u64 = 3;
+/// As graphql-js' `MaxIntrospectionDepthRule` (which refuses 3).
+const MAX_INTROSPECTION_DEPTH: u64 = 2;
 
 /// `__schema`/`__type` fields in one document (tools send one; aliases would repeat a whole
 /// schema in one answer).
@@ -125,7 +125,7 @@ impl Extension for Rules {
         }
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
-        let cost = super::cost::of_document(&document, &request.variables);
+        let cost = super::cost::of_document(&document, &request.variables, self.max_cost);
         if cost.too_deep {
             let max = super::cost::MAX_RECURSION;
             return Err(with_code(

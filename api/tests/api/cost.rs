@@ -236,6 +236,18 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
             ),
             "QUERY_TOO_DEEP",
         ),
+        // 6,000 operations over one fragment of 4,000 fields: the walk stops once the budget
+        // is spent instead of walking the fragment 6,000 times.
+        (
+            {
+                let fields: String = (0..4000).map(|i| format!("a{i}: frequencies ")).collect();
+                let operations: String = (0..6000)
+                    .map(|i| format!("query q{i} {{ ...f }}\n"))
+                    .collect();
+                format!("{operations}fragment f on Query {{ {fields} }}")
+            },
+            "QUERY_TOO_COMPLEX",
+        ),
         // A fragment nobody spreads.
         (
             "{ frequencies } fragment x on Query { frequencies }".to_owned(),
