@@ -2,6 +2,7 @@
 //! entities, the [`Frequency`] and [`FailureClass`] types, the [`ResultEvent`] that travels on
 //! Kafka, and the topic names. Nothing here does I/O.
 
+pub mod assertion;
 pub mod channels;
 pub mod config;
 pub mod event;
