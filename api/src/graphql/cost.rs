@@ -631,6 +631,19 @@ pub const MAX_BRACKETS: usize = 64;
 mod tests {
     use super::*;
 
+    /// Fragments `f0` … `f{levels}` on Query: each `body` with `NEXT` naming the one below,
+    /// the last `last`.
+    fn fragments(levels: usize, body: &str, last: &str) -> String {
+        let mut document: String = (0..levels)
+            .map(|level| {
+                let body = body.replace("NEXT", &format!("f{}", level + 1));
+                format!("fragment f{level} on Query {{ {body} }}\n")
+            })
+            .collect();
+        document.push_str(&format!("fragment f{levels} on Query {{ {last} }}\n"));
+        document
+    }
+
     fn cost(query: &str, variables: serde_json::Value) -> Cost {
         let document = async_graphql::parser::parse_query(query).unwrap();
         of_document(&document, &Variables::from_json(variables), u64::MAX)
@@ -673,14 +686,12 @@ mod tests {
         // 14 levels of fragments that each spread the one below twice (once inside an inline
         // fragment: 28 levels of nesting, and 4 more below, within the limit of 32): 2^14 pages
         // of 500.
-        let mut query = String::from("{ ...f0 }\n");
-        for level in 0..14 {
-            query.push_str(&format!(
-                "fragment f{level} on Query {{ ...f{next} ... on Query {{ ...f{next} }} }}\n",
-                next = level + 1
-            ));
-        }
-        query.push_str("fragment f14 on Query { targets(first: 500) { nodes { id } } }\n");
+        let query = "{ ...f0 }\n".to_owned()
+            + &fragments(
+                14,
+                "...NEXT ... on Query { ...NEXT }",
+                "targets(first: 500) { nodes { id } }",
+            );
         let doubled = cost(&query, serde_json::json!({}));
         assert!(!doubled.too_deep, "{doubled:?}");
         assert!(doubled.fields > (1 << 14) * 500 * 2, "{doubled:?}");
@@ -693,24 +704,10 @@ mod tests {
     #[test]
     fn what_async_graphql_would_expand_is_counted_before() {
         // Spreads of an unknown fragment still count: 2^31 of them.
-        let mut unknown = String::from("{ ...f0 }\n");
-        for level in 0..31 {
-            unknown.push_str(&format!(
-                "fragment f{level} on Query {{ ...f{next} ...f{next} }}\n",
-                next = level + 1
-            ));
-        }
-        unknown.push_str("fragment f31 on Query { ...nope }\n");
+        let unknown = "{ ...f0 }\n".to_owned() + &fragments(31, "...NEXT ...NEXT", "...nope");
         assert!(cost(&unknown, serde_json::json!({})).fields > 1 << 31);
         // Every operation counts, not only the one that runs.
-        let mut many = String::from("fragment f0 on Query { ...f1 ...f1 }\n");
-        for level in 1..10 {
-            many.push_str(&format!(
-                "fragment f{level} on Query {{ ...f{next} ...f{next} }}\n",
-                next = level + 1
-            ));
-        }
-        many.push_str("fragment f10 on Query { frequencies }\n");
+        let mut many = fragments(10, "...NEXT ...NEXT", "frequencies");
         for op in 0..100 {
             many.push_str(&format!("query q{op} {{ ...f0 }}\n"));
         }
@@ -726,14 +723,7 @@ mod tests {
             serde_json::json!({}),
         );
         assert_eq!(unused.unused.as_ref().map(|n| n.as_str()), Some("x"));
-        let mut chain = String::from("{ ...f0 }\n");
-        for level in 0..5000 {
-            chain.push_str(&format!(
-                "fragment f{level} on Query {{ ...f{} }}\n",
-                level + 1
-            ));
-        }
-        chain.push_str("fragment f5000 on Query { frequencies }\n");
+        let chain = "{ ...f0 }\n".to_owned() + &fragments(5000, "...NEXT", "frequencies");
         let deep = cost(&chain, serde_json::json!({}));
         assert!(deep.too_deep, "{deep:?}");
         // A fragment first costed where it is shallow and spread again deep down.

@@ -134,18 +134,7 @@ impl TargetBatch {
     /// known without a statement, and shares one batch for what is asked of it next.
     pub fn results_batch(&self) -> Arc<ResultBatch> {
         self.results
-            .get_or_init(|| {
-                let known = self
-                    .models
-                    .iter()
-                    .map(|m| (m.urltargets_pk, m.clone()))
-                    .collect::<HashMap<_, _>>();
-                Arc::new(ResultBatch {
-                    db: self.db.clone(),
-                    target_ids: Vec::new(),
-                    targets: OnceCell::new_with(Some(Ok(Targets::new(&self.db, known)))),
-                })
-            })
+            .get_or_init(|| ResultBatch::known(self.db.clone(), self.models.clone()))
             .clone()
     }
 }
@@ -183,7 +172,8 @@ impl ResultBatch {
         })
     }
 
-    /// A batch whose results' targets are known already (live results).
+    /// A batch whose results' targets are known already (live results, a target's own
+    /// results).
     pub fn known(db: DatabaseConnection, targets: Vec<urltargets::Model>) -> Arc<ResultBatch> {
         let by_id = targets.into_iter().map(|m| (m.urltargets_pk, m)).collect();
         Arc::new(ResultBatch {

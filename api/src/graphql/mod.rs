@@ -77,7 +77,7 @@ pub fn build_introspection(
 /// Whether the operation `operation_name` picks from `query` selects nothing but `__schema`,
 /// `__type` and `__typename` at its root (false when it does not parse).
 pub fn is_introspection(query: &str, operation_name: Option<&str>) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, Selection};
+    use async_graphql::parser::types::Selection;
     // Too deep to parse safely: the data schema's rules refuse it.
     if cost::bracket_depth(query) > cost::MAX_BRACKETS {
         return false;
@@ -85,20 +85,30 @@ pub fn is_introspection(query: &str, operation_name: Option<&str>) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(query) else {
         return false;
     };
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-        _ => None,
-    };
-    operation.is_some_and(|op| {
-        let items = &op.node.selection_set.node.items;
+    operation(&document, operation_name).is_some_and(|op| {
+        let items = &op.selection_set.node.items;
         !items.is_empty()
             && items.iter().all(|item| match &item.node {
                 Selection::Field(field) => field.node.name.node.starts_with("__"),
                 _ => false,
             })
     })
+}
+
+/// The operation `name` picks from `document` (without a name, the only one), as async-graphql
+/// picks it; None when there is no such operation (validation says so).
+pub fn operation<'a>(
+    document: &'a async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a async_graphql::parser::types::OperationDefinition> {
+    use async_graphql::parser::types::DocumentOperations;
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    };
+    operation.map(|op| &op.node)
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -46,14 +46,13 @@ struct QuerySlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 /// Whether the operation `name` picks from `document` is a query or a mutation (false for a
 /// subscription, and when there is no such operation: validation says so).
 fn runs_once(document: &ExecutableDocument, name: Option<&str>) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-        _ => None,
-    };
-    operation.is_some_and(|op| op.node.ty != OperationType::Subscription)
+    use async_graphql::parser::types::OperationType;
+    super::operation(document, name).is_some_and(|op| op.ty != OperationType::Subscription)
+}
+
+/// An error about the whole request (no position), with `code`.
+fn refusal(message: String, code: &str) -> ServerError {
+    with_code(ServerError::new(message, None), code)
 }
 
 /// Sets `code` on `error` unless it has one, and returns it.
@@ -112,56 +111,38 @@ impl Extension for Rules {
     ) -> ServerResult<Request> {
         let brackets = super::cost::bracket_depth(&request.query);
         if brackets > super::cost::MAX_BRACKETS {
-            return Err(with_code(
-                ServerError::new(
-                    format!(
-                        "Query is nested too deep: brackets nest {brackets} deep, at most {}",
-                        super::cost::MAX_BRACKETS
-                    ),
-                    None,
-                ),
-                "QUERY_TOO_DEEP",
-            ));
+            let message = format!(
+                "Query is nested too deep: brackets nest {brackets} deep, at most {}",
+                super::cost::MAX_BRACKETS
+            );
+            return Err(refusal(message, "QUERY_TOO_DEEP"));
         }
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
         let cost = super::cost::of_document(&document, &request.variables, self.max_cost);
         if cost.too_deep {
             let max = super::cost::MAX_RECURSION;
-            return Err(with_code(
-                ServerError::new(
-                    format!(
-                        "Query is nested too deep: selections (through fragments too) may nest \
-                         {max} deep"
-                    ),
-                    None,
-                ),
-                "QUERY_TOO_DEEP",
-            ));
+            let message = format!(
+                "Query is nested too deep: selections (through fragments too) may nest {max} deep"
+            );
+            return Err(refusal(message, "QUERY_TOO_DEEP"));
         }
         if let Some(why) = &cost.too_wide {
-            return Err(with_code(
-                ServerError::new(
-                    format!(
-                        "Query is too wide: {why} (at most {} arguments or directives on one \
-                         selection, {} variables in one operation, names of {} bytes)",
-                        super::cost::MAX_ARGUMENTS,
-                        super::cost::MAX_VARIABLES,
-                        super::cost::MAX_NAME_BYTES
-                    ),
-                    None,
-                ),
-                "QUERY_TOO_COMPLEX",
-            ));
+            let message = format!(
+                "Query is too wide: {why} (at most {} arguments or directives on one selection, \
+                 {} variables in one operation, names of {} bytes)",
+                super::cost::MAX_ARGUMENTS,
+                super::cost::MAX_VARIABLES,
+                super::cost::MAX_NAME_BYTES
+            );
+            return Err(refusal(message, "QUERY_TOO_COMPLEX"));
         }
         if let Some(name) = &cost.unused {
-            return Err(with_code(
-                ServerError::new(format!("Fragment \"{name}\" is never used"), None),
-                "GRAPHQL_VALIDATION_FAILED",
-            ));
+            let message = format!("Fragment \"{name}\" is never used");
+            return Err(refusal(message, "GRAPHQL_VALIDATION_FAILED"));
         }
         let refuse = |message: String, code: &str, extra: [(&str, u64); 2]| {
-            let mut error = with_code(ServerError::new(message, None), code);
+            let mut error = refusal(message, code);
             if let Some(extensions) = error.extensions.as_mut() {
                 for (name, value) in extra {
                     extensions.set(name, value);
@@ -225,10 +206,7 @@ impl Extension for Rules {
             ));
         }
         if let Some(conflict) = super::cost::first_conflict(&document) {
-            return Err(with_code(
-                ServerError::new(conflict, None),
-                "GRAPHQL_VALIDATION_FAILED",
-            ));
+            return Err(refusal(conflict, "GRAPHQL_VALIDATION_FAILED"));
         }
         // Over the WebSocket a query or mutation takes one of its connection's slots while it
         // runs (the permit lives in the request's data, dropped when it is answered); a
@@ -270,16 +248,13 @@ impl Extension for Rules {
     ) -> Response {
         match tokio::time::timeout(self.timeout, next.run(ctx, operation_name)).await {
             Ok(response) => response,
-            Err(_) => Response::from_errors(vec![with_code(
-                ServerError::new(
-                    format!(
-                        "the operation did not finish within {}",
-                        humantime::format_duration(self.timeout)
-                    ),
-                    None,
-                ),
-                "TIMEOUT",
-            )]),
+            Err(_) => {
+                let message = format!(
+                    "the operation did not finish within {}",
+                    humantime::format_duration(self.timeout)
+                );
+                Response::from_errors(vec![refusal(message, "TIMEOUT")])
+            }
         }
     }
 }

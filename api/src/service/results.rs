@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{Frequency, monitor_results};
+use sea_orm::sea_query::ArrayType;
 use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
 
 use crate::error::ApiResult;
@@ -74,11 +75,25 @@ fn page_values(first: Value, limit: u64, after: Option<After>, filter: &Filter) 
     ]
 }
 
-/// A list of ids as one parameter, read by `$n::text::int[]` (an array literal; the ids are
-/// integers, so the text is only digits and commas).
+/// A list of ids as one `int[]` parameter (as `live.rs` passes result ids).
 fn id_array(ids: &[i32]) -> Value {
-    let list: Vec<String> = ids.iter().map(i32::to_string).collect();
-    format!("{{{}}}", list.join(",")).into()
+    let ids = ids.iter().map(|id| Value::Int(Some(*id))).collect();
+    Value::Array(ArrayType::Int, Some(Box::new(ids)))
+}
+
+/// The results a statement selects (its columns: [`COLUMNS`]).
+async fn rows<I>(
+    db: &DatabaseConnection,
+    sql: String,
+    values: I,
+) -> ApiResult<Vec<monitor_results::Model>>
+where
+    I: IntoIterator<Item = Value>,
+{
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    Ok(monitor_results::Model::find_by_statement(statement)
+        .all(db)
+        .await?)
 }
 
 /// Up to `limit + 1` results of each of `targets`, newest first, in one statement (a lateral
@@ -91,21 +106,13 @@ pub async fn pages_of(
     filter: &Filter,
 ) -> ApiResult<Vec<monitor_results::Model>> {
     let sql = format!(
-        "SELECT r.* FROM unnest($1::text::int[]) AS t(id) CROSS JOIN LATERAL ( \
+        "SELECT r.* FROM unnest($1::int[]) AS t(id) CROSS JOIN LATERAL ( \
            SELECT {COLUMNS} FROM monitor_results \
            WHERE urltarget_fk = t.id AND {PAGE_CONDITIONS}) AS r \
          ORDER BY r.urltarget_fk, r.scheduled_at DESC, r.monitor_results_pk DESC"
     );
     let values = page_values(id_array(targets), limit, after, filter);
-    Ok(
-        monitor_results::Model::find_by_statement(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .all(db)
-        .await?,
-    )
+    rows(db, sql, values).await
 }
 
 /// The most recent result (by slot) of each of `targets` that has one, in one statement.
@@ -114,19 +121,11 @@ pub async fn latest_of(
     targets: &[i32],
 ) -> ApiResult<Vec<monitor_results::Model>> {
     let sql = format!(
-        "SELECT r.* FROM unnest($1::text::int[]) AS t(id) CROSS JOIN LATERAL ( \
+        "SELECT r.* FROM unnest($1::int[]) AS t(id) CROSS JOIN LATERAL ( \
            SELECT {COLUMNS} FROM monitor_results WHERE urltarget_fk = t.id \
            ORDER BY scheduled_at DESC, monitor_results_pk DESC LIMIT 1) AS r"
     );
-    Ok(
-        monitor_results::Model::find_by_statement(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [id_array(targets)],
-        ))
-        .all(db)
-        .await?,
-    )
+    rows(db, sql, [id_array(targets)]).await
 }
 
 /// Up to `limit + 1` results of every target at `frequency`, newest first, from its view
@@ -144,15 +143,7 @@ pub async fn of_frequency(
         frequency.view_name()
     );
     let values = page_values(filter.target.into(), limit, after, filter);
-    Ok(
-        monitor_results::Model::find_by_statement(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .all(db)
-        .await?,
-    )
+    rows(db, sql, values).await
 }
 
 /// Availability and response times of one target over a period.
@@ -191,7 +182,7 @@ pub async fn stats_of(
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) AS p95, \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY duration) AS p99 \
          FROM monitor_results \
-         WHERE urltarget_fk = ANY($1::text::int[]) \
+         WHERE urltarget_fk = ANY($1::int[]) \
            AND ($2::timestamptz IS NULL OR scheduled_at >= $2) \
            AND ($3::timestamptz IS NULL OR scheduled_at < $3) \
          GROUP BY urltarget_fk",
