@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use entity::testing::{Process, free_addr};
 use migration::testing::TestDb;
 use serde_json::{Value, json};
 
@@ -73,22 +72,7 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
               LATERAL (SELECT timestamptz '2026-11-30 00:00Z' + n * interval '1 minute') AS x(s)",
     )
     .await;
-    let addr = free_addr();
-    let args: Vec<String> = [
-        "--database-url",
-        &db.url,
-        "--listen",
-        &addr.to_string(),
-        "--api-tokens",
-        "cost-test-token-0123456789",
-        "--read-cache-entries",
-        "0",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut api = Process::spawn(env!("CARGO_BIN_EXE_pingpipe-api"), &args);
-    entity::testing::wait_for_status(addr, "/readyz", 200, Duration::from_secs(30), || api.log())
-        .await;
+    let (mut api, addr) = crate::spawn_binary(&db, &["--read-cache-entries", "0"]).await;
 
     let mut counts = Vec::new();
     for first in [5, 20, 50] {
@@ -165,19 +149,21 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
     assert_eq!(count, 0);
     // Documents that make async-graphql walk every expansion before validating them, each
     // refused before that, with the code that says why.
-    let doubling = |levels: usize, body: &str, last: &str| {
-        let mut document = String::from("{ ...f0 }\n");
-        for level in 0..levels {
-            document.push_str(&format!(
-                "fragment f{level} on Query {{ {} }}\n",
-                body.replace("NEXT", &format!("f{}", level + 1))
-            ));
-        }
+    // Fragments f0 … f{levels}: each `body` with NEXT naming the one below, the last `last`.
+    let fragments = |levels: usize, body: &str, last: &str| {
+        let mut document: String = (0..levels)
+            .map(|level| {
+                let body = body.replace("NEXT", &format!("f{}", level + 1));
+                format!("fragment f{level} on Query {{ {body} }}\n")
+            })
+            .collect();
         document.push_str(&format!("fragment f{levels} on Query {{ {last} }}\n"));
         document
     };
-    let mut many_operations = doubling(12, "...NEXT ...NEXT", "frequencies");
-    many_operations = many_operations.replacen("{ ...f0 }\n", "", 1);
+    let doubling = |levels: usize, body: &str, last: &str| {
+        "{ ...f0 }\n".to_owned() + &fragments(levels, body, last)
+    };
+    let mut many_operations = fragments(12, "...NEXT ...NEXT", "frequencies");
     for op in 0..40 {
         many_operations.push_str(&format!("query q{op} {{ ...f0 }}\n"));
     }
@@ -264,16 +250,6 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
             "QUERY_TOO_COMPLEX",
         ),
     ];
-    for (document, code) in cases {
-        let (count, answer) = statements_of(addr, &document, json!({})).await;
-        assert_eq!(
-            answer["errors"][0]["extensions"]["code"],
-            code,
-            "{}…: {answer}",
-            &document[..document.len().min(120)]
-        );
-        assert_eq!(count, 0);
-    }
     // Documents whose errors async-graphql would multiply: one error, or refused before.
     let repeats = "a: frequencies ".repeat(3000);
     let (count, answer) = statements_of(
@@ -290,7 +266,7 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
     assert_eq!(count, 0);
     let uses = vec!["$v"; 5000].join(" ");
     let wide_variable = json!({"v": vec![0; 20_000]});
-    for (document, variables, code) in [
+    let with_variables = [
         // A variable copied into every place it is used weighs its value each time.
         (
             format!("{{ frequencies @skip(if: [{uses}]) }}"),
@@ -313,13 +289,17 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
             json!({}),
             "QUERY_TOO_DEEP",
         ),
-    ] {
+    ];
+    let cases = cases
+        .into_iter()
+        .map(|(document, code)| (document, json!({}), code));
+    for (document, variables, code) in cases.chain(with_variables) {
         let (count, answer) = statements_of(addr, &document, variables).await;
         assert_eq!(
             answer["errors"][0]["extensions"]["code"],
             code,
             "{}…: {answer}",
-            &document[..document.len().min(80)]
+            &document[..document.len().min(120)]
         );
         assert_eq!(count, 0);
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use entity::testing::{Process, free_addr};
+use entity::testing::Process;
 use migration::testing::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -81,23 +81,7 @@ async fn post(addr: std::net::SocketAddr, content_type: &str, size: usize, chunk
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_limit_are_refused_with_413_before_they_are_read() {
     let db = TestDb::migrated().await;
-    let addr = free_addr();
-    let args: Vec<String> = [
-        "--database-url",
-        &db.url,
-        "--listen",
-        &addr.to_string(),
-        "--api-tokens",
-        "limits-test-token-0123456789",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut api = Process::spawn(env!("CARGO_BIN_EXE_pingpipe-api"), &args);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while entity::testing::http_status(addr, "/healthz").await != Some(200) {
-        assert!(tokio::time::Instant::now() < deadline, "{}", api.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (mut api, addr) = crate::spawn_binary(&db, &[]).await;
     let pid = api.child.id().unwrap();
     // A request within the limit works (and warms the server up before memory is measured).
     let answer = reqwest::Client::new()
@@ -130,25 +114,10 @@ async fn bodies_over_the_limit_are_refused_with_413_before_they_are_read() {
 /// A WebSocket upgrade as a browser sends it from `origin` (None: a non-browser client);
 /// returns the HTTP status of the answer (101 when the socket opened).
 async fn ws_upgrade(base: &str, origin: Option<&str>) -> u16 {
-    use tokio_tungstenite::tungstenite::Error;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = format!("{}/graphql/ws", base.replace("http://", "ws://"))
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    if let Some(origin) = origin {
-        request
-            .headers_mut()
-            .insert("Origin", origin.parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((_, response)) => response.status().as_u16(),
-        Err(Error::Http(response)) => response.status().as_u16(),
-        Err(e) => panic!("{e}"),
-    }
+    // An upgrade that succeeds was answered 101 (the client checks it).
+    crate::websocket::open_from(base, origin)
+        .await
+        .map_or_else(|status| status, |_| 101)
 }
 
 #[tokio::test]
@@ -444,15 +413,7 @@ async fn the_standard_introspection_query_returns_the_whole_schema() {
         if let Some(name) = operation {
             body["operationName"] = name.into();
         }
-        let answer: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/graphql", app.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = app.post_at(&app.base, &body, None).await;
         assert!(answer["errors"].is_null(), "{answer}");
         let schema = &answer["data"]["__schema"];
         assert_eq!(schema["queryType"]["name"], "Query");
@@ -503,26 +464,37 @@ async fn the_standard_introspection_query_returns_the_whole_schema() {
     for _ in 0..6 {
         deep = format!("latestResult {{ target {{ {deep} }} }}");
     }
-    let answer = app
-        .gql(
-            &format!("{{ targets {{ edges {{ node {{ {deep} }} }} }} }}"),
-            serde_json::json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(code(&answer), "QUERY_TOO_DEEP", "{answer}");
-    let answer = app
-        .gql(
-            "{ targets(first: 500) { nodes { results(first: 500) { nodes { id } } } } }",
-            serde_json::json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(code(&answer), "QUERY_TOO_COMPLEX", "{answer}");
-    let answer = app.gql("{ frequencies", serde_json::json!({}), None).await;
-    assert_eq!(code(&answer), "GRAPHQL_PARSE_FAILED", "{answer}");
-    let answer = app.gql("{ nope }", serde_json::json!({}), None).await;
-    assert_eq!(code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    let cases = [
+        (
+            format!("{{ targets {{ edges {{ node {{ {deep} }} }} }} }}"),
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            "{ targets(first: 500) { nodes { results(first: 500) { nodes { id } } } } }".into(),
+            "QUERY_TOO_COMPLEX",
+        ),
+        ("{ frequencies".into(), "GRAPHQL_PARSE_FAILED"),
+        ("{ nope }".into(), "GRAPHQL_VALIDATION_FAILED"),
+        // Introspection that nests its lists deeper than graphql-js allows (2) grows
+        // exponentially: refused, as is the same through a fragment.
+        (
+            "{ __type(name: \"Target\") { fields { type { fields { type { fields { type { fields { name } } } } } } } } }".into(),
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            "{ __schema { types { ...T } } } fragment T on __Type { fields { type { interfaces { possibleTypes { fields { name } } } } } }".into(),
+            "QUERY_TOO_DEEP",
+        ),
+        // An introspection query cannot smuggle data: mixed roots go through the limits.
+        (
+            format!("{{ __typename targets {{ edges {{ node {{ {deep} }} }} }} }}"),
+            "QUERY_TOO_DEEP",
+        ),
+    ];
+    for (query, expected) in cases {
+        let answer = app.gql(&query, serde_json::json!({}), None).await;
+        assert_eq!(code(&answer), expected, "{query}: {answer}");
+    }
     // Not GraphQL at all: 400, and still an error with a code.
     let response = reqwest::Client::new()
         .post(format!("{}/graphql", app.base))
@@ -534,32 +506,5 @@ async fn the_standard_introspection_query_returns_the_whole_schema() {
     assert_eq!(response.status(), 400);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(code(&answer), "BAD_REQUEST", "{answer}");
-    // Introspection that nests its lists deeper than graphql-js allows (3) grows exponentially:
-    // refused, as is the same through a fragment.
-    let answer = app
-        .gql(
-            "{ __type(name: \"Target\") { fields { type { fields { type { fields { type { fields { name } } } } } } } } }",
-            serde_json::json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(code(&answer), "QUERY_TOO_DEEP", "{answer}");
-    let answer = app
-        .gql(
-            "{ __schema { types { ...T } } } fragment T on __Type { fields { type { interfaces { possibleTypes { fields { name } } } } } }",
-            serde_json::json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(code(&answer), "QUERY_TOO_DEEP", "{answer}");
-    // An introspection query cannot smuggle data: mixed roots go through the limits.
-    let answer = app
-        .gql(
-            &format!("{{ __typename targets {{ edges {{ node {{ {deep} }} }} }} }}"),
-            serde_json::json!({}),
-            None,
-        )
-        .await;
-    assert_eq!(code(&answer), "QUERY_TOO_DEEP", "{answer}");
     app.finish().await;
 }

@@ -104,6 +104,36 @@ async fn serve(url: &str, shutdown: &CancellationToken, extra: &[&str]) -> Strin
     addr
 }
 
+/// The real `pingpipe-api` binary on `db` at a free loopback port, with a test token and
+/// `extra` options; returns once it answers ready.
+async fn spawn_binary(
+    db: &TestDb,
+    extra: &[&str],
+) -> (entity::testing::Process, std::net::SocketAddr) {
+    let addr = entity::testing::free_addr();
+    let listen = addr.to_string();
+    let mut args = vec![
+        "--database-url",
+        &db.url,
+        "--listen",
+        &listen,
+        "--api-tokens",
+        "binary-test-token-0123456789",
+    ];
+    args.extend_from_slice(extra);
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    let api = entity::testing::Process::spawn(env!("CARGO_BIN_EXE_pingpipe-api"), &args);
+    entity::testing::wait_for_status(
+        addr,
+        "/readyz",
+        200,
+        std::time::Duration::from_secs(30),
+        || api.log(),
+    )
+    .await;
+    (api, addr)
+}
+
 impl App {
     /// Posts a GraphQL request, with `token` as bearer token if given; returns the JSON body.
     async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
@@ -118,10 +148,14 @@ impl App {
         variables: Value,
         token: Option<&str>,
     ) -> Value {
-        let mut request = self
-            .client
-            .post(format!("{base}/graphql"))
-            .json(&json!({"query": query, "variables": variables}));
+        let body = json!({"query": query, "variables": variables});
+        self.post_at(base, &body, token).await
+    }
+
+    /// Posts a whole GraphQL request `body` (with `operationName`, say) to the server at `base`;
+    /// returns the JSON answer.
+    async fn post_at(&self, base: &str, body: &Value, token: Option<&str>) -> Value {
+        let mut request = self.client.post(format!("{base}/graphql")).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -699,9 +733,7 @@ async fn apply_targets_makes_the_stored_set_equal_the_list_and_is_idempotent() {
 
 #[tokio::test]
 async fn subscription_receives_a_result_written_by_the_ingest_path() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use futures_util::StreamExt;
 
     let app = spawn_app().await;
     let id = app.add("http://127.0.0.1/live", 1).await["data"]["addTarget"]["id"]
@@ -713,29 +745,13 @@ async fn subscription_receives_a_result_written_by_the_ingest_path() {
         .unwrap()
         .to_owned();
 
-    let mut request = format!("{}/graphql/ws", app.base.replace("http://", "ws://"))
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    ws.send(Message::text(
-        json!({"type": "connection_init"}).to_string(),
-    ))
-    .await
-    .unwrap();
-    let ack: Value =
-        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
-    assert_eq!(ack["type"], "connection_ack");
-    ws.send(Message::text(
+    let mut ws = websocket::connect(&app.base).await;
+    websocket::send(
+        &mut ws,
         json!({"id": "1", "type": "subscribe", "payload": {"query":
-            format!("subscription {{ results(targetId: \"{id}\") {{ httpStatus durationMs target {{ url }} }} }}")}})
-        .to_string(),
-    ))
-    .await
-    .unwrap();
+            format!("subscription {{ results(targetId: \"{id}\") {{ httpStatus durationMs target {{ url }} }} }}")}}),
+    )
+    .await;
 
     // The ingest worker's own write path: rows + NOTIFY in one transaction. Results of the other
     // target go out too and must be filtered away. Keep writing (a new slot each time) until the

@@ -14,6 +14,12 @@ type Stream =
 
 /// Opens a graphql-transport-ws connection; Err(status) when the upgrade is refused.
 async fn open(base: &str) -> Result<Stream, u16> {
+    open_from(base, None).await
+}
+
+/// The same, as a browser on the page `origin` opens it (None: a client that is not a browser,
+/// which sends no Origin).
+pub(crate) async fn open_from(base: &str, origin: Option<&str>) -> Result<Stream, u16> {
     let mut request = format!("{}/graphql/ws", base.replace("http://", "ws://"))
         .into_client_request()
         .unwrap();
@@ -21,6 +27,11 @@ async fn open(base: &str) -> Result<Stream, u16> {
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+    }
     match tokio_tungstenite::connect_async(request).await {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -31,19 +42,19 @@ async fn open(base: &str) -> Result<Stream, u16> {
 }
 
 /// Opens a connection and completes the protocol's handshake.
-async fn connect(base: &str) -> Stream {
+pub(crate) async fn connect(base: &str) -> Stream {
     let mut ws = open(base).await.expect("upgrade refused");
     send(&mut ws, json!({"type": "connection_init"})).await;
     assert_eq!(next(&mut ws).await["type"], "connection_ack");
     ws
 }
 
-async fn send(ws: &mut Stream, message: Value) {
+pub(crate) async fn send(ws: &mut Stream, message: Value) {
     ws.send(Message::text(message.to_string())).await.unwrap();
 }
 
 /// The next protocol message (pings of the transport itself skipped), within 10 s.
-async fn next(ws: &mut Stream) -> Value {
+pub(crate) async fn next(ws: &mut Stream) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -54,6 +65,19 @@ async fn next(ws: &mut Stream) -> Value {
             return serde_json::from_str(&text).unwrap();
         }
     }
+}
+
+/// Whether the server closes `ws` within `within` (whatever it sends before).
+async fn closed_within(ws: &mut Stream, within: Duration) -> bool {
+    let closed = async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, closed).await.is_ok()
 }
 
 /// The GraphQL errors of a `next` or `error` message (empty for other messages).
@@ -200,16 +224,10 @@ async fn connections_subscriptions_and_messages_are_limited() {
     let big = json!({"id": "9", "type": "subscribe",
                      "payload": {"query": format!("{{ frequencies }} # {}", "x".repeat(5000))}});
     send(&mut c, big).await;
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match c.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the connection stayed open after 5 KB");
+    assert!(
+        closed_within(&mut c, Duration::from_secs(10)).await,
+        "the connection stayed open after 5 KB"
+    );
     let error = first_error(&mut a, "6", "{ frequencies").await;
     assert_eq!(
         error["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
@@ -349,16 +367,10 @@ async fn a_connection_without_connection_init_is_closed() {
     let app = crate::spawn_app_with(&["--ws-max-connections", "1"]).await;
     let mut idle = open(&app.base).await.expect("upgrade refused");
     assert_eq!(open(&app.base).await.err(), Some(503));
-    let closed = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match idle.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "still open after 20 s");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(20)).await,
+        "still open after 20 s"
+    );
     // Its slot is free again.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
