@@ -112,6 +112,12 @@ pub async fn list(
                 "search is longer than {MAX_SEARCH_LEN} characters"
             )));
         }
+        // PostgreSQL's text cannot hold NUL (and no stored URL has one).
+        if search.contains('\0') {
+            return Err(ApiError::BadInput(
+                "search cannot contain a NUL character".into(),
+            ));
+        }
         // Literally: `%`, `_` and the escape character itself match only themselves.
         let literal = search
             .replace('\\', "\\\\")

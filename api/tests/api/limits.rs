@@ -233,6 +233,17 @@ async fn hostile_input_is_bad_user_input_naming_the_field() {
         .gql(search, serde_json::json!({"s": "x".repeat(1025)}), None)
         .await;
     assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    let answer = app
+        .gql(search, serde_json::json!({"s": "a\u{0}b"}), None)
+        .await;
+    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("NUL"),
+        "{answer}"
+    );
     // Nothing of the refused input was stored.
     let stored = app
         .gql(
