@@ -124,10 +124,10 @@ async fn main() {
          SELECT setval('urltargets_seq', {TARGETS});
          ALTER TABLE monitor_results DROP CONSTRAINT monitor_results_target_slot_key;
          DROP INDEX monitor_results_time_idx;
-         INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at)
+         INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, outcome)
              SELECT t, CASE WHEN s % 50 = 0 THEN NULL ELSE 200 END, CASE WHEN s % 50 = 0 THEN 'timeout' END,
                     now() - s * interval '1 minute' + interval '1 second', (s * 7 + t) % 900,
-                    now() - s * interval '1 minute'
+                    now() - s * interval '1 minute', CASE WHEN s % 50 = 0 THEN 'down' ELSE 'up' END
              FROM generate_series(1, {TARGETS}) t, generate_series(1, {per_target}) s;
          ALTER TABLE monitor_results ADD CONSTRAINT monitor_results_target_slot_key UNIQUE (urltarget_fk, scheduled_at);
          CREATE INDEX monitor_results_time_idx ON monitor_results (scheduled_at DESC, monitor_results_pk DESC);

@@ -8,11 +8,7 @@ use std::time::Duration;
 
 use entity::{channels, monitor_results};
 use plumbing::Backoff;
-use sea_orm::sea_query::ArrayType;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    Statement, Value,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -27,35 +23,13 @@ pub struct LiveResult {
     pub target: entity::urltargets::Model,
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Row {
-    monitor_results_pk: i64,
-    http_status: Option<i32>,
-    failure_class: Option<entity::FailureClass>,
-    start_time: chrono::DateTime<chrono::Utc>,
-    duration: i32,
-    urltarget_fk: i32,
-    scheduled_at: chrono::DateTime<chrono::Utc>,
-    monitor_frequency: i32,
-}
-
 async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>, sea_orm::DbErr> {
-    let ids = Value::Array(
-        ArrayType::BigInt,
-        Some(Box::new(
-            ids.into_iter().map(|i| Value::BigInt(Some(i))).collect(),
-        )),
-    );
-    let rows = Row::find_by_statement(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT r.monitor_results_pk, r.http_status, r.failure_class, r.start_time, r.duration, \
-                r.urltarget_fk, r.scheduled_at, t.monitor_frequency \
-         FROM monitor_results r JOIN urltargets t ON t.urltargets_pk = r.urltarget_fk \
-         WHERE r.monitor_results_pk = ANY($1) ORDER BY r.scheduled_at, r.monitor_results_pk",
-        [ids],
-    ))
-    .all(db)
-    .await?;
+    let rows = monitor_results::Entity::find()
+        .filter(monitor_results::Column::MonitorResultsPk.is_in(ids))
+        .order_by_asc(monitor_results::Column::ScheduledAt)
+        .order_by_asc(monitor_results::Column::MonitorResultsPk)
+        .all(db)
+        .await?;
     let mut target_ids: Vec<i32> = rows.iter().map(|r| r.urltarget_fk).collect();
     target_ids.sort_unstable();
     target_ids.dedup();
@@ -69,23 +43,14 @@ async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>,
             .collect();
     Ok(rows
         .into_iter()
-        .filter_map(|r| {
+        .filter_map(|result| {
             // A target removed between the two statements: its result is gone too.
-            let target = targets.get(&r.urltarget_fk)?.clone();
-            Some((r, target))
-        })
-        .map(|(r, target)| LiveResult {
-            result: monitor_results::Model {
-                monitor_results_pk: r.monitor_results_pk,
-                http_status: r.http_status,
-                failure_class: r.failure_class,
-                start_time: r.start_time,
-                duration: r.duration,
-                urltarget_fk: r.urltarget_fk,
-                scheduled_at: r.scheduled_at,
-            },
-            frequency: r.monitor_frequency,
-            target,
+            let target = targets.get(&result.urltarget_fk)?.clone();
+            Some(LiveResult {
+                result,
+                frequency: target.monitor_frequency.minutes(),
+                target,
+            })
         })
         .collect())
 }

@@ -3,19 +3,28 @@
 //! JSON on the wire, one event per Kafka record, keyed by the target id as decimal text. Every
 //! event carries `schema_version`; readers refuse versions they do not know and ignore fields
 //! they do not know, so a newer producer can add fields without breaking an older consumer.
+//!
+//! Version 2 (#12) adds the outcome (up, degraded, down), the assertions that failed, the time of
+//! each phase and the TLS session's details. Version 1 is still read: its outcome is derived as
+//! it always was (up for a 2xx or 3xx status) and the new fields are absent. The request's
+//! headers are never part of an event.
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::assertion::{Failure, MAX_ASSERTIONS, MAX_TEXT_BYTES};
+use crate::check::{Timings, TlsDetails, Verdict};
 use crate::{FailureClass, Frequency};
 
-/// The schema version this build writes and the only one it reads.
-pub const RESULT_EVENT_SCHEMA_VERSION: u32 = 1;
+/// The schema version this build writes.
+pub const RESULT_EVENT_SCHEMA_VERSION: u32 = 2;
+/// The schema versions this build reads.
+pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, 2];
 
 /// One probe of one target in one scheduled slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultEvent {
-    /// Always [`RESULT_EVENT_SCHEMA_VERSION`] when written by this build.
+    /// [`RESULT_EVENT_SCHEMA_VERSION`] when written by this build.
     pub schema_version: u32,
     /// `urltargets.urltargets_pk` of the probed target.
     pub target_id: i32,
@@ -29,17 +38,43 @@ pub struct ResultEvent {
     pub start_time: DateTime<Utc>,
     /// Total duration in milliseconds, DNS, connect and TLS included.
     pub duration_ms: i32,
-    /// Status of the final response; `None` exactly when `failure_class` is set.
+    /// Status of the final response; `None` exactly when there was no response.
     pub http_status: Option<i32>,
-    /// Why there was no response; `None` exactly when `http_status` is set.
+    /// Why the probe failed: no response (then `http_status` is `None`), or `assertion` (then
+    /// it is set).
     pub failure_class: Option<FailureClass>,
+    /// Version 2: up, degraded or down. Required in version 2; see [`ResultEvent::verdict`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Verdict>,
+    /// Version 2: the failed assertions, when `failure_class` is `assertion`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertion_failures: Vec<Failure>,
+    /// Version 2: phase times (see [`Timings`]); absent for phases not reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_ms: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ms: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_ms: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_ms: Option<i32>,
+    /// Version 2, HTTPS: the TLS version and the leaf certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_not_after: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_subject: Option<String>,
 }
 
-/// Statuses that count as up: a 2xx or 3xx final response. The one definition of "up" for
-/// the API's statistics, its `up` field and the dashboard (which reads that field).
+/// Statuses that count as up when a target has no assertions: a 2xx or 3xx final response.
 pub const UP_STATUSES: std::ops::RangeInclusive<i32> = 200..=399;
 
-/// Whether a check with this final status (none: no response) counts as up.
+/// Whether a check with this final status (none: no response) counts as up by that rule.
 pub fn is_up(http_status: Option<i32>) -> bool {
     http_status.is_some_and(|s| UP_STATUSES.contains(&s))
 }
@@ -59,9 +94,11 @@ pub enum Outcome {
 pub enum EventError {
     #[error("not a result event: {0}")]
     Malformed(#[from] serde_json::Error),
-    #[error("unknown schema_version {found}; this build reads {RESULT_EVENT_SCHEMA_VERSION}")]
+    #[error("unknown schema_version {found}; this build reads 1 and 2")]
     UnknownSchemaVersion { found: u64 },
-    #[error("exactly one of http_status and failure_class must be set")]
+    #[error(
+        "exactly one of http_status and failure_class must be set (both only with failure_class assertion)"
+    )]
     AmbiguousOutcome,
     #[error("http_status {0} is outside 100..=599")]
     InvalidStatus(i32),
@@ -75,6 +112,21 @@ pub enum EventError {
     NulInText { field: &'static str },
     #[error("target_id {0} is not a target key (keys start at 1)")]
     InvalidTarget(i32),
+    #[error("a version 2 event needs an outcome (up, degraded or down)")]
+    MissingOutcome,
+    #[error("outcome {outcome} contradicts failure_class {class} (a failure is down)")]
+    IncoherentVerdict {
+        outcome: &'static str,
+        class: String,
+    },
+    #[error(
+        "assertion_failures must list 1 to {MAX_ASSERTIONS} entries exactly when failure_class is assertion"
+    )]
+    AssertionFailures,
+    #[error("{field} {value} is outside 0..={MAX_DURATION_MS} ms")]
+    InvalidTiming { field: &'static str, value: i32 },
+    #[error("{field} is longer than {MAX_EVENT_TEXT_BYTES} bytes")]
+    TextTooLong { field: &'static str },
 }
 
 /// Longest duration a probe can report: a day (probes time out after seconds).
@@ -83,6 +135,8 @@ pub const MAX_DURATION_MS: i32 = 86_400_000;
 /// parses far more; a probe result outside these years is a forgery or a broken clock.
 pub const MIN_YEAR: i32 = 1970;
 pub const MAX_YEAR: i32 = 9999;
+/// Longest text a version 2 field may carry (a certificate's names, an expected or found value).
+pub const MAX_EVENT_TEXT_BYTES: usize = 4 * MAX_TEXT_BYTES;
 
 /// Just enough of an event to read its version before trusting the rest of the shape.
 #[derive(Deserialize)]
@@ -90,8 +144,17 @@ struct VersionProbe {
     schema_version: u64,
 }
 
+/// What a probe adds to its response in version 2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    pub failures: Vec<Failure>,
+    pub timings: Timings,
+    pub tls: Option<TlsDetails>,
+}
+
 impl ResultEvent {
-    /// An event of the current schema version.
+    /// An event of the current schema version. `verdict` `None` derives it as version 1 did;
+    /// `failure_class` `assertion` goes with a status and `report.failures`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         target_id: i32,
@@ -106,6 +169,11 @@ impl ResultEvent {
             Outcome::Status(status) => (Some(status), None),
             Outcome::Failure(class) => (None, Some(class)),
         };
+        let verdict = if is_up(http_status) {
+            Verdict::Up
+        } else {
+            Verdict::Down
+        };
         Self {
             schema_version: RESULT_EVENT_SCHEMA_VERSION,
             target_id,
@@ -116,16 +184,78 @@ impl ResultEvent {
             duration_ms,
             http_status,
             failure_class,
+            outcome: Some(verdict),
+            assertion_failures: Vec::new(),
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: None,
+            transfer_ms: None,
+            tls_version: None,
+            cert_not_after: None,
+            cert_issuer: None,
+            cert_subject: None,
         }
     }
 
-    /// The outcome, if exactly one of status and failure class is set.
+    /// This event with a checked verdict: the status stays, failed assertions make it down
+    /// with the class `assertion`, and the phases and TLS details are attached.
+    pub fn with_check(mut self, verdict: Verdict, report: CheckReport) -> Self {
+        self.outcome = Some(verdict);
+        if !report.failures.is_empty() && self.http_status.is_some() {
+            self.failure_class = Some(FailureClass::Assertion);
+            self.outcome = Some(Verdict::Down);
+        }
+        self.assertion_failures = report.failures;
+        let t = report.timings;
+        (
+            self.dns_ms,
+            self.connect_ms,
+            self.tls_ms,
+            self.ttfb_ms,
+            self.transfer_ms,
+        ) = (t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms);
+        if let Some(tls) = report.tls {
+            self.tls_version = Some(tls.tls_version);
+            self.cert_not_after = Some(tls.cert_not_after);
+            self.cert_issuer = Some(tls.cert_issuer);
+            self.cert_subject = Some(tls.cert_subject);
+        }
+        self
+    }
+
+    /// The outcome, if the status and failure class are coherent.
     pub fn outcome(&self) -> Result<Outcome, EventError> {
         match (self.http_status, self.failure_class) {
-            (Some(status), None) if (100..=599).contains(&status) => Ok(Outcome::Status(status)),
-            (Some(status), None) => Err(EventError::InvalidStatus(status)),
-            (None, Some(class)) => Ok(Outcome::Failure(class)),
+            (Some(status), None | Some(FailureClass::Assertion))
+                if (100..=599).contains(&status) =>
+            {
+                Ok(Outcome::Status(status))
+            }
+            (Some(status), None | Some(FailureClass::Assertion)) => {
+                Err(EventError::InvalidStatus(status))
+            }
+            (None, Some(class)) if class != FailureClass::Assertion => Ok(Outcome::Failure(class)),
             _ => Err(EventError::AmbiguousOutcome),
+        }
+    }
+
+    /// Up, degraded or down: as sent (version 2), or derived from the status (version 1).
+    pub fn verdict(&self) -> Verdict {
+        match self.outcome {
+            Some(verdict) => verdict,
+            None if self.failure_class.is_none() && is_up(self.http_status) => Verdict::Up,
+            None => Verdict::Down,
+        }
+    }
+
+    pub fn timings(&self) -> Timings {
+        Timings {
+            dns_ms: self.dns_ms,
+            connect_ms: self.connect_ms,
+            tls_ms: self.tls_ms,
+            ttfb_ms: self.ttfb_ms,
+            transfer_ms: self.transfer_ms,
         }
     }
 
@@ -142,15 +272,40 @@ impl ResultEvent {
     /// Reads and validates a record value: known schema version, every field present, a
     /// coherent outcome, and nothing PostgreSQL could refuse (times within [`MIN_YEAR`] to
     /// [`MAX_YEAR`], no NUL in text, a duration of at most a day). Unknown extra fields are
-    /// ignored.
+    /// ignored, and so are version 2's fields in a version 1 event.
     pub fn decode(bytes: &[u8]) -> Result<Self, EventError> {
         let probe: VersionProbe = serde_json::from_slice(bytes)?;
-        if probe.schema_version != u64::from(RESULT_EVENT_SCHEMA_VERSION) {
-            return Err(EventError::UnknownSchemaVersion {
+        let version = u32::try_from(probe.schema_version)
+            .ok()
+            .filter(|v| READABLE_SCHEMA_VERSIONS.contains(v))
+            .ok_or(EventError::UnknownSchemaVersion {
                 found: probe.schema_version,
-            });
+            })?;
+        let mut event: ResultEvent = serde_json::from_slice(bytes)?;
+        if version == 1 {
+            // A version 1 producer knows none of version 2's fields; whatever it sent under
+            // those names means something else.
+            let url = std::mem::take(&mut event.url);
+            let (status, class) = (event.http_status, event.failure_class);
+            event = ResultEvent {
+                schema_version: 1,
+                http_status: status,
+                failure_class: class,
+                outcome: None,
+                ..Self::new(
+                    event.target_id,
+                    url,
+                    event.frequency,
+                    event.scheduled_at,
+                    event.start_time,
+                    event.duration_ms,
+                    Outcome::Status(0),
+                )
+            };
+            if class == Some(FailureClass::Assertion) {
+                return Err(EventError::AmbiguousOutcome);
+            }
         }
-        let event: ResultEvent = serde_json::from_slice(bytes)?;
         event.outcome()?;
         if event.duration_ms < 0 {
             return Err(EventError::NegativeDuration(event.duration_ms));
@@ -162,10 +317,17 @@ impl ResultEvent {
             return Err(EventError::InvalidTarget(event.target_id));
         }
         for (field, time) in [
-            ("scheduled_at", event.scheduled_at),
-            ("start_time", event.start_time),
+            ("scheduled_at", Some(event.scheduled_at)),
+            ("start_time", Some(event.start_time)),
+            ("cert_not_after", event.cert_not_after),
         ] {
-            if !(MIN_YEAR..=MAX_YEAR).contains(&time.year()) {
+            let Some(time) = time else { continue };
+            let min = if field == "cert_not_after" {
+                1
+            } else {
+                MIN_YEAR
+            };
+            if !(min..=MAX_YEAR).contains(&time.year()) {
                 return Err(EventError::TimeOutOfRange {
                     field,
                     value: time.to_rfc3339(),
@@ -175,13 +337,63 @@ impl ResultEvent {
         if event.url.contains('\0') {
             return Err(EventError::NulInText { field: "url" });
         }
+        if version == 2 {
+            event.check_version_2()?;
+        }
         Ok(event)
+    }
+
+    fn check_version_2(&self) -> Result<(), EventError> {
+        let verdict = self.outcome.ok_or(EventError::MissingOutcome)?;
+        if let Some(class) = self.failure_class
+            && verdict != Verdict::Down
+        {
+            return Err(EventError::IncoherentVerdict {
+                outcome: verdict.as_str(),
+                class: class.to_string(),
+            });
+        }
+        let assertion = self.failure_class == Some(FailureClass::Assertion);
+        let listed = !self.assertion_failures.is_empty();
+        if assertion != listed || self.assertion_failures.len() > MAX_ASSERTIONS {
+            return Err(EventError::AssertionFailures);
+        }
+        for (field, value) in self.timings().phases() {
+            if let Some(value) = value
+                && !(0..=MAX_DURATION_MS).contains(&value)
+            {
+                return Err(EventError::InvalidTiming { field, value });
+            }
+        }
+        let texts = [
+            ("tls_version", self.tls_version.as_deref()),
+            ("cert_issuer", self.cert_issuer.as_deref()),
+            ("cert_subject", self.cert_subject.as_deref()),
+        ]
+        .into_iter()
+        .chain(self.assertion_failures.iter().flat_map(|f| {
+            [
+                ("assertion_failures.expected", Some(f.expected.as_str())),
+                ("assertion_failures.found", Some(f.found.as_str())),
+            ]
+        }));
+        for (field, text) in texts {
+            let Some(text) = text else { continue };
+            if text.contains('\0') {
+                return Err(EventError::NulInText { field });
+            }
+            if text.len() > MAX_EVENT_TEXT_BYTES {
+                return Err(EventError::TextTooLong { field });
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::{Timings, Verdict};
     use chrono::TimeZone;
 
     fn sample(outcome: Outcome) -> ResultEvent {
@@ -214,7 +426,8 @@ mod tests {
     fn event_json_is_readable_by_other_tools() {
         let value: serde_json::Value =
             serde_json::from_slice(&sample(Outcome::Status(404)).encode()).unwrap();
-        assert_eq!(value["schema_version"], 1);
+        assert_eq!(value["schema_version"], 2);
+        assert_eq!(value["outcome"], "down");
         assert_eq!(value["target_id"], 42);
         assert_eq!(value["frequency"], 5);
         assert_eq!(value["http_status"], 404);
@@ -237,10 +450,10 @@ mod tests {
     fn event_decode_refuses_unknown_schema_version() {
         let mut value: serde_json::Value =
             serde_json::from_slice(&sample(Outcome::Status(200)).encode()).unwrap();
-        value["schema_version"] = 2.into();
+        value["schema_version"] = 3.into();
         let err = ResultEvent::decode(&serde_json::to_vec(&value).unwrap()).unwrap_err();
         assert!(
-            matches!(err, EventError::UnknownSchemaVersion { found: 2 }),
+            matches!(err, EventError::UnknownSchemaVersion { found: 3 }),
             "{err}"
         );
     }
@@ -347,6 +560,119 @@ mod tests {
         assert!(matches!(
             ResultEvent::decode(&negative.encode()),
             Err(EventError::NegativeDuration(-5))
+        ));
+    }
+
+    /// What a version 1 producer (the prototype, an older monitor) wrote.
+    fn version_1(status: serde_json::Value, class: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "schema_version": 1, "target_id": 42, "url": "https://example.test/health",
+            "frequency": 5, "scheduled_at": "2026-11-26T12:00:00Z",
+            "start_time": "2026-11-26T12:00:01Z", "duration_ms": 87,
+            "http_status": status, "failure_class": class,
+        })
+    }
+
+    #[test]
+    fn version_1_events_are_read_with_the_outcome_derived_as_before() {
+        use serde_json::Value::Null;
+        for (status, class, verdict) in [
+            (200.into(), Null, Verdict::Up),
+            (399.into(), Null, Verdict::Up),
+            (500.into(), Null, Verdict::Down),
+            (Null, "timeout".into(), Verdict::Down),
+        ] {
+            let bytes = serde_json::to_vec(&version_1(status, class)).unwrap();
+            let event = ResultEvent::decode(&bytes).unwrap();
+            assert_eq!(event.schema_version, 1);
+            assert_eq!(event.outcome, None);
+            assert_eq!(event.verdict(), verdict);
+            assert_eq!(event.url, "https://example.test/health");
+        }
+        // Version 2's names mean nothing in version 1.
+        let mut v = version_1(200.into(), Null);
+        v["outcome"] = "down".into();
+        v["dns_ms"] = (-4).into();
+        let event = ResultEvent::decode(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!((event.verdict(), event.dns_ms), (Verdict::Up, None));
+        let v = version_1(200.into(), "assertion".into());
+        assert!(matches!(
+            ResultEvent::decode(&serde_json::to_vec(&v).unwrap()),
+            Err(EventError::AmbiguousOutcome)
+        ));
+    }
+
+    fn failed_assertion() -> ResultEvent {
+        let failure = Failure {
+            index: 0,
+            expected: "NOT_CONTAINS \"Error\"".into(),
+            found: "Internal Error".into(),
+        };
+        sample(Outcome::Status(200)).with_check(
+            Verdict::Up,
+            CheckReport {
+                failures: vec![failure],
+                timings: Timings {
+                    dns_ms: None,
+                    connect_ms: Some(1),
+                    tls_ms: Some(3),
+                    ttfb_ms: Some(10),
+                    transfer_ms: Some(2),
+                },
+                tls: None,
+            },
+        )
+    }
+
+    #[test]
+    fn version_2_events_carry_the_check() {
+        let event = failed_assertion();
+        assert_eq!(event.failure_class, Some(FailureClass::Assertion));
+        assert_eq!(event.verdict(), Verdict::Down);
+        let decoded = ResultEvent::decode(&event.encode()).unwrap();
+        assert_eq!(decoded, event);
+        assert_eq!(decoded.outcome().unwrap(), Outcome::Status(200));
+        assert_eq!(decoded.timings().tls_ms, Some(3));
+        assert_eq!(decoded.timings().dns_ms, None);
+    }
+
+    #[test]
+    fn version_2_events_must_be_coherent() {
+        let refused = |event: ResultEvent| ResultEvent::decode(&event.encode()).unwrap_err();
+        let mut e = sample(Outcome::Status(200));
+        e.outcome = None;
+        assert!(matches!(refused(e), EventError::MissingOutcome));
+        let mut e = sample(Outcome::Failure(FailureClass::Dns));
+        e.outcome = Some(Verdict::Up);
+        assert!(matches!(refused(e), EventError::IncoherentVerdict { .. }));
+        let mut e = failed_assertion();
+        e.assertion_failures.clear();
+        assert!(matches!(refused(e), EventError::AssertionFailures));
+        let mut e = sample(Outcome::Status(200));
+        e.assertion_failures = failed_assertion().assertion_failures;
+        assert!(matches!(refused(e), EventError::AssertionFailures));
+        let mut e = failed_assertion();
+        e.http_status = None;
+        assert!(matches!(refused(e), EventError::AmbiguousOutcome));
+        let mut e = failed_assertion();
+        e.ttfb_ms = Some(-1);
+        assert!(matches!(
+            refused(e),
+            EventError::InvalidTiming {
+                field: "ttfb_ms",
+                ..
+            }
+        ));
+        let mut e = failed_assertion();
+        e.assertion_failures[0].found = "a\0b".into();
+        assert!(matches!(refused(e), EventError::NulInText { .. }));
+        let mut e = failed_assertion();
+        e.cert_subject = Some("x".repeat(MAX_EVENT_TEXT_BYTES + 1));
+        assert!(matches!(
+            refused(e),
+            EventError::TextTooLong {
+                field: "cert_subject"
+            }
         ));
     }
 }

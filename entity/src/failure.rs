@@ -35,6 +35,10 @@ pub enum FailureClass {
     /// The response started but its body could not be read.
     #[sea_orm(string_value = "body")]
     Body,
+    /// A response came, and one of the target's assertions failed on it (the only class
+    /// stored together with a status).
+    #[sea_orm(string_value = "assertion")]
+    Assertion,
     /// Anything else; the worker's log says more.
     #[sea_orm(string_value = "other")]
     Other,
@@ -43,13 +47,13 @@ pub enum FailureClass {
 /// A string that is not a failure class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "failure class must be one of dns, connect, tls, timeout, redirect_limit, denied, body, other, got {0:?}"
+    "failure class must be one of dns, connect, tls, timeout, redirect_limit, denied, body, assertion, other, got {0:?}"
 )]
 pub struct FailureClassError(pub String);
 
 impl FailureClass {
     /// Every class, in the order of the CHECK constraint.
-    pub const ALL: [FailureClass; 8] = [
+    pub const ALL: [FailureClass; 9] = [
         FailureClass::Dns,
         FailureClass::Connect,
         FailureClass::Tls,
@@ -57,6 +61,7 @@ impl FailureClass {
         FailureClass::RedirectLimit,
         FailureClass::Denied,
         FailureClass::Body,
+        FailureClass::Assertion,
         FailureClass::Other,
     ];
 
@@ -70,6 +75,7 @@ impl FailureClass {
             FailureClass::RedirectLimit => "redirect_limit",
             FailureClass::Denied => "denied",
             FailureClass::Body => "body",
+            FailureClass::Assertion => "assertion",
             FailureClass::Other => "other",
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod assertion;
 pub mod channels;
+pub mod check;
 pub mod config;
 pub mod event;
 pub mod failure;
@@ -18,6 +19,7 @@ pub mod monitor_results;
 pub mod rejected_records;
 pub mod urltargets;
 
+pub use check::{Method, Timings, TlsDetails, Verdict};
 pub use event::{
     EventError, Outcome, RESULT_EVENT_SCHEMA_VERSION, ResultEvent, UP_STATUSES, is_up,
 };

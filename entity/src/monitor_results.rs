@@ -2,6 +2,9 @@
 
 use sea_orm::entity::prelude::*;
 
+use chrono::{DateTime, Utc};
+
+use crate::check::{AssertionFailures, Timings, TlsDetails, Verdict};
 use crate::{FailureClass, Outcome};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -18,6 +21,19 @@ pub struct Model {
     pub duration: i32,
     pub urltarget_fk: i32,
     pub scheduled_at: DateTimeUtc,
+    pub outcome: Verdict,
+    /// The assertions that failed (set when `failure_class` is `assertion`).
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub assertion_failures: Option<AssertionFailures>,
+    pub dns_ms: Option<i32>,
+    pub connect_ms: Option<i32>,
+    pub tls_ms: Option<i32>,
+    pub ttfb_ms: Option<i32>,
+    pub transfer_ms: Option<i32>,
+    pub tls_version: Option<String>,
+    pub cert_not_after: Option<DateTime<Utc>>,
+    pub cert_issuer: Option<String>,
+    pub cert_subject: Option<String>,
 }
 
 impl Model {
@@ -28,6 +44,27 @@ impl Model {
             (None, Some(class)) => Outcome::Failure(class),
             (None, None) => Outcome::Failure(FailureClass::Other),
         }
+    }
+}
+
+impl Model {
+    pub fn timings(&self) -> Timings {
+        Timings {
+            dns_ms: self.dns_ms,
+            connect_ms: self.connect_ms,
+            tls_ms: self.tls_ms,
+            ttfb_ms: self.ttfb_ms,
+            transfer_ms: self.transfer_ms,
+        }
+    }
+
+    pub fn tls(&self) -> Option<TlsDetails> {
+        Some(TlsDetails {
+            tls_version: self.tls_version.clone()?,
+            cert_not_after: self.cert_not_after?,
+            cert_issuer: self.cert_issuer.clone()?,
+            cert_subject: self.cert_subject.clone()?,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 use crate::Frequency;
+use crate::check::{Assertions, Method, RequestHeaders};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "urltargets")]
@@ -16,6 +17,21 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// A paused target is kept, with its results, but not probed.
     pub paused: bool,
+    /// What "up" means (`[]`: a status in 200..=399).
+    #[sea_orm(column_type = "JsonBinary")]
+    pub assertions: Assertions,
+    /// A passing response slower than this is degraded.
+    pub degraded_after_ms: Option<i32>,
+    pub method: Method,
+    /// Secret values: never returned by the API, never logged, never on Kafka.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub request_headers: RequestHeaders,
+    pub request_body: Option<String>,
+    /// Verify the server's certificate (against `ca_bundle` when set, the system's roots
+    /// otherwise).
+    pub tls_verify: bool,
+    /// PEM certificates to trust instead of the system's roots.
+    pub ca_bundle: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ mod m20261126_000005_target_lifecycle;
 mod m20261126_000006_read_indexes;
 mod m20261126_000007_ingest_bookkeeping;
 mod m20261126_000008_set_based_target_check;
+mod m20261130_000009_checks;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_read_indexes::Migration),
             Box::new(m20261126_000007_ingest_bookkeeping::Migration),
             Box::new(m20261126_000008_set_based_target_check::Migration),
+            Box::new(m20261130_000009_checks::Migration),
         ]
     }
 }

@@ -321,8 +321,8 @@ async fn main() {
             .conn
             .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, outcome) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 [
                     e.target_id.into(),
                     e.http_status.into(),
@@ -330,6 +330,7 @@ async fn main() {
                     e.start_time.into(),
                     e.duration_ms.into(),
                     e.scheduled_at.into(),
+                    e.verdict().as_str().into(),
                 ],
             ))
             .await

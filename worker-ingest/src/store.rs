@@ -27,10 +27,23 @@ pub struct Row {
     pub start_time: DateTime<Utc>,
     pub duration_ms: i32,
     pub scheduled_at: DateTime<Utc>,
+    /// `up`, `degraded` or `down` (version 1 events: derived from the status).
+    pub outcome: &'static str,
+    /// The failed assertions as JSON text.
+    pub assertion_failures: Option<String>,
+    pub timings: entity::Timings,
+    pub tls_version: Option<String>,
+    pub cert_not_after: Option<DateTime<Utc>>,
+    pub cert_issuer: Option<String>,
+    pub cert_subject: Option<String>,
 }
 
 impl From<&entity::ResultEvent> for Row {
     fn from(event: &entity::ResultEvent) -> Row {
+        let failures = (!event.assertion_failures.is_empty()).then(|| {
+            serde_json::to_string(&event.assertion_failures)
+                .expect("assertion failures are plain strings and numbers")
+        });
         Row {
             target_id: event.target_id,
             http_status: event.http_status,
@@ -38,6 +51,13 @@ impl From<&entity::ResultEvent> for Row {
             start_time: event.start_time,
             duration_ms: event.duration_ms,
             scheduled_at: event.scheduled_at,
+            outcome: event.verdict().as_str(),
+            assertion_failures: failures,
+            timings: event.timings(),
+            tls_version: event.tls_version.clone(),
+            cert_not_after: event.cert_not_after,
+            cert_issuer: event.cert_issuer.clone(),
+            cert_subject: event.cert_subject.clone(),
         }
     }
 }
@@ -277,27 +297,45 @@ async fn insert_part(
     part: &[&(Row, Reject)],
 ) -> Result<Vec<i64>, DbErr> {
     let col = |f: &dyn Fn(&Row) -> Value| part.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
-    let columns = [
-        array(ArrayType::Int, col(&|r| Value::Int(Some(r.target_id)))),
-        // Arrays cannot carry NULLs through the binder: 0 and '' stand for "none" and become
-        // NULL again in the statement.
+    // Arrays cannot carry NULLs through the binder: 0, -1 and '' stand for "none" and become
+    // NULL again in the statement.
+    let int = |f: &dyn Fn(&Row) -> Option<i32>, none: i32| {
         array(
             ArrayType::Int,
-            col(&|r| Value::Int(Some(r.http_status.unwrap_or(0)))),
-        ),
+            col(&|r| Value::Int(Some(f(r).unwrap_or(none)))),
+        )
+    };
+    let text = |f: &dyn Fn(&Row) -> Option<String>| {
         array(
             ArrayType::String,
-            col(&|r| Value::String(Some(r.failure_class.clone().unwrap_or_default()))),
-        ),
+            col(&|r| Value::String(Some(f(r).unwrap_or_default()))),
+        )
+    };
+    let time = |f: &dyn Fn(&Row) -> DateTime<Utc>| {
         array(
             ArrayType::ChronoDateTimeUtc,
-            col(&|r| Value::ChronoDateTimeUtc(Some(r.start_time))),
-        ),
-        array(ArrayType::Int, col(&|r| Value::Int(Some(r.duration_ms)))),
-        array(
-            ArrayType::ChronoDateTimeUtc,
-            col(&|r| Value::ChronoDateTimeUtc(Some(r.scheduled_at))),
-        ),
+            col(&|r| Value::ChronoDateTimeUtc(Some(f(r)))),
+        )
+    };
+    let columns = [
+        int(&|r| Some(r.target_id), 0),
+        int(&|r| r.http_status, 0),
+        text(&|r| r.failure_class.clone()),
+        time(&|r| r.start_time),
+        int(&|r| Some(r.duration_ms), 0),
+        time(&|r| r.scheduled_at),
+        text(&|r| Some(r.outcome.to_owned())),
+        text(&|r| r.assertion_failures.clone()),
+        int(&|r| r.timings.dns_ms, -1),
+        int(&|r| r.timings.connect_ms, -1),
+        int(&|r| r.timings.tls_ms, -1),
+        int(&|r| r.timings.ttfb_ms, -1),
+        int(&|r| r.timings.transfer_ms, -1),
+        text(&|r| r.tls_version.clone()),
+        // As RFC 3339 text: '' for none, like the other texts.
+        text(&|r| r.cert_not_after.map(|t| t.to_rfc3339())),
+        text(&|r| r.cert_issuer.clone()),
+        text(&|r| r.cert_subject.clone()),
     ];
     let mut skip_repeats = false;
     loop {
@@ -386,9 +424,9 @@ pub fn storable(text: &str) -> String {
     out
 }
 
-/// The statement inserting the rows given as six column arrays, returning the new keys; with
+/// The statement inserting the rows given as column arrays, returning the new keys; with
 /// `skip_repeats`, a row whose (target, slot) is stored already is skipped instead of failing.
-fn insert_rows(columns: &[Value; 6], skip_repeats: bool) -> Statement {
+fn insert_rows(columns: &[Value; 17], skip_repeats: bool) -> Statement {
     let on_conflict = if skip_repeats {
         " ON CONFLICT (urltarget_fk, scheduled_at) DO NOTHING"
     } else {
@@ -398,10 +436,18 @@ fn insert_rows(columns: &[Value; 6], skip_repeats: bool) -> Statement {
         DbBackend::Postgres,
         format!(
             "INSERT INTO monitor_results \
-                 (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at) \
-             SELECT t, NULLIF(s, 0), NULLIF(f, ''), st, d, sa \
-             FROM unnest($1::int[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::timestamptz[]) \
-                 AS v(t, s, f, st, d, sa){on_conflict} \
+                 (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, \
+                  outcome, assertion_failures, dns_ms, connect_ms, tls_ms, ttfb_ms, transfer_ms, \
+                  tls_version, cert_not_after, cert_issuer, cert_subject) \
+             SELECT t, NULLIF(s, 0), NULLIF(f, ''), st, d, sa, \
+                    o, NULLIF(af, '')::jsonb, NULLIF(dn, -1), NULLIF(cn, -1), NULLIF(tl, -1), \
+                    NULLIF(tt, -1), NULLIF(tr, -1), \
+                    NULLIF(tv, ''), NULLIF(na, '')::timestamptz, NULLIF(ci, ''), NULLIF(cs, '') \
+             FROM unnest($1::int[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], \
+                         $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::int[], \
+                         $11::int[], $12::int[], $13::int[], $14::text[], $15::text[], \
+                         $16::text[], $17::text[]) \
+                 AS v(t, s, f, st, d, sa, o, af, dn, cn, tl, tt, tr, tv, na, ci, cs){on_conflict} \
              RETURNING monitor_results_pk"
         ),
         columns.iter().cloned(),

@@ -132,6 +132,7 @@ pub enum FailureClass {
     RedirectLimit,
     Denied,
     Body,
+    Assertion,
     Other,
 }
 
@@ -145,6 +146,7 @@ impl From<entity::FailureClass> for FailureClass {
             entity::FailureClass::RedirectLimit => FailureClass::RedirectLimit,
             entity::FailureClass::Denied => FailureClass::Denied,
             entity::FailureClass::Body => FailureClass::Body,
+            entity::FailureClass::Assertion => FailureClass::Assertion,
             entity::FailureClass::Other => FailureClass::Other,
         }
     }

@@ -66,8 +66,8 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
     )
     .await;
     db.exec(
-        "INSERT INTO monitor_results (urltarget_fk, http_status, start_time, duration, scheduled_at)
-         SELECT t.urltargets_pk, 200, s, 10 + n, s
+        "INSERT INTO monitor_results (urltarget_fk, http_status, start_time, duration, scheduled_at, outcome)
+         SELECT t.urltargets_pk, 200, s, 10 + n, s, 'up'
          FROM urltargets t, generate_series(1, 40) n,
               LATERAL (SELECT timestamptz '2026-11-30 00:00Z' + n * interval '1 minute') AS x(s)",
     )

@@ -267,9 +267,9 @@ async fn latest_result_is_the_newest_slot() {
         .to_owned();
     app.db
         .exec(&format!(
-            "INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at) VALUES
-             ({id}, 200, NULL, '2026-11-26 12:00:01Z', 10, '2026-11-26 12:00:00Z'),
-             ({id}, NULL, 'timeout', '2026-11-26 12:01:01Z', 5000, '2026-11-26 12:01:00Z')"
+            "INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, outcome) VALUES
+             ({id}, 200, NULL, '2026-11-26 12:00:01Z', 10, '2026-11-26 12:00:00Z', 'up'),
+             ({id}, NULL, 'timeout', '2026-11-26 12:01:01Z', 5000, '2026-11-26 12:01:00Z', 'down')"
         ))
         .await;
     let body = app
@@ -503,14 +503,15 @@ async fn write_results(app: &App, targets: &[&str], minute: i64) {
         .iter()
         .map(|target| {
             (
-                worker_ingest::store::Row {
-                    target_id: target.parse().unwrap(),
-                    http_status: Some(204),
-                    failure_class: None,
-                    start_time: slot,
-                    duration_ms: 17,
-                    scheduled_at: slot,
-                },
+                worker_ingest::store::Row::from(&entity::ResultEvent::new(
+                    target.parse().unwrap(),
+                    "http://127.0.0.1:9/",
+                    entity::Frequency::OneMinute,
+                    slot,
+                    slot,
+                    17,
+                    entity::Outcome::Status(204),
+                )),
                 worker_ingest::store::Reject {
                     partition: 0,
                     offset: minute,
@@ -576,14 +577,15 @@ async fn ten_thousand_results_page_newest_first_without_gap_or_repeat() {
         .exec(
             "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES
                 (1, 'http://127.0.0.1/a', 1), (2, 'http://127.0.0.1/b', 1), (3, 'http://127.0.0.1/c', 5);
-             INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at)
+             INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, outcome)
              SELECT t, CASE WHEN i % 10 = 0 THEN NULL ELSE 200 END, CASE WHEN i % 10 = 0 THEN 'timeout' END,
                     '2026-11-01'::timestamptz + i * interval '1 minute', i % 100,
-                    '2026-11-01'::timestamptz + i * interval '1 minute'
+                    '2026-11-01'::timestamptz + i * interval '1 minute',
+                    CASE WHEN i % 10 = 0 THEN 'down' ELSE 'up' END
              FROM generate_series(0, 4999) i, (VALUES (1), (2)) t(t);
-             INSERT INTO monitor_results (urltarget_fk, http_status, start_time, duration, scheduled_at)
+             INSERT INTO monitor_results (urltarget_fk, http_status, start_time, duration, scheduled_at, outcome)
              SELECT 3, 200, '2026-11-01'::timestamptz + i * interval '5 minutes', 7,
-                    '2026-11-01'::timestamptz + i * interval '5 minutes'
+                    '2026-11-01'::timestamptz + i * interval '5 minutes', 'up'
              FROM generate_series(0, 299) i",
         )
         .await;
@@ -643,10 +645,11 @@ async fn stats_are_computed_over_the_period() {
     app.db
         .exec(
             "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES (1, 'http://127.0.0.1/a', 1);
-             INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at)
+             INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, outcome)
              SELECT 1, CASE WHEN i <= 90 THEN 200 WHEN i <= 95 THEN 503 END, CASE WHEN i > 95 THEN 'connect' END,
                     '2026-11-01'::timestamptz + i * interval '1 minute', i,
-                    '2026-11-01'::timestamptz + i * interval '1 minute'
+                    '2026-11-01'::timestamptz + i * interval '1 minute',
+                    CASE WHEN i <= 90 THEN 'up' ELSE 'down' END
              FROM generate_series(1, 100) i",
         )
         .await;
@@ -886,14 +889,15 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
     store
         .write(&worker_ingest::store::Batch {
             rows: vec![(
-                worker_ingest::store::Row {
-                    target_id: target,
-                    http_status: Some(200),
-                    failure_class: None,
-                    start_time: slot,
-                    duration_ms: 5,
-                    scheduled_at: slot,
-                },
+                worker_ingest::store::Row::from(&entity::ResultEvent::new(
+                    target,
+                    "http://127.0.0.1:9/",
+                    entity::Frequency::OneMinute,
+                    slot,
+                    slot,
+                    5,
+                    entity::Outcome::Status(200),
+                )),
                 worker_ingest::store::Reject {
                     partition: 0,
                     offset: 0,

@@ -148,20 +148,23 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
     // A response, a failure without one, and a key beyond the int4 range.
     exec(
         &db,
-        "INSERT INTO monitor_results (monitor_results_pk, http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at) VALUES
-            (1, 200, NULL, '2026-11-26 12:00:01Z', 15, 1, '2026-11-26 12:00:00Z'),
-            (3000000000, NULL, 'timeout', '2026-11-26 12:05:01Z', 5000, 1, '2026-11-26 12:05:00Z'),
-            (2, 404, NULL, '2026-11-26 12:00:02Z', 7, 2, '2026-11-26 12:00:00Z')",
+        "INSERT INTO monitor_results (monitor_results_pk, http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at, outcome) VALUES
+            (1, 200, NULL, '2026-11-26 12:00:01Z', 15, 1, '2026-11-26 12:00:00Z', 'up'),
+            (3000000000, NULL, 'timeout', '2026-11-26 12:05:01Z', 5000, 1, '2026-11-26 12:05:00Z', 'down'),
+            (2, 404, NULL, '2026-11-26 12:00:02Z', 7, 2, '2026-11-26 12:00:00Z', 'down')",
     )
     .await
     .unwrap();
 
-    let insert = |status: &str, class: &str, slot: &str| {
+    let insert_as = |status: &str, class: &str, slot: &str, outcome: &str, extra: (&str, &str)| {
         format!(
-            "INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at) \
-             VALUES ({status}, {class}, now(), 1, 1, '{slot}')"
+            "INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at, outcome{}) \
+             VALUES ({status}, {class}, now(), 1, 1, '{slot}', '{outcome}'{})",
+            extra.0, extra.1
         )
     };
+    let insert =
+        |status: &str, class: &str, slot: &str| insert_as(status, class, slot, "down", ("", ""));
     let err = exec(&db, &insert("200", "'dns'", "2026-11-26 13:00:00Z"))
         .await
         .unwrap_err();
@@ -178,6 +181,105 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
         .await
         .unwrap_err();
     assert!(err.contains("monitor_results_target_slot_key"), "{err}");
+
+    // A failed assertion is the one failure stored with its response, and a failure is down.
+    let failures = (
+        ", assertion_failures",
+        r#", '[{"index":0,"expected":"x","found":"y"}]'"#,
+    );
+    exec(
+        &db,
+        &insert_as(
+            "200",
+            "'assertion'",
+            "2026-11-26 13:30:00Z",
+            "down",
+            failures,
+        ),
+    )
+    .await
+    .unwrap();
+    for (status, class, outcome, extra, constraint) in [
+        (
+            "NULL",
+            "'assertion'",
+            "down",
+            ("", ""),
+            "monitor_results_outcome_check",
+        ),
+        (
+            "200",
+            "'assertion'",
+            "up",
+            ("", ""),
+            "monitor_results_verdict_check",
+        ),
+        (
+            "NULL",
+            "'timeout'",
+            "degraded",
+            ("", ""),
+            "monitor_results_verdict_check",
+        ),
+        (
+            "200",
+            "NULL",
+            "sideways",
+            ("", ""),
+            "monitor_results_verdict_check",
+        ),
+        (
+            "200",
+            "NULL",
+            "up",
+            (", ttfb_ms", ", -1"),
+            "monitor_results_timings_check",
+        ),
+        (
+            "200",
+            "NULL",
+            "up",
+            (", assertion_failures", ", '{}'"),
+            "monitor_results_assertion_failures_check",
+        ),
+    ] {
+        let err = exec(
+            &db,
+            &insert_as(status, class, "2026-11-26 13:40:00Z", outcome, extra),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains(constraint), "{constraint}: {err}");
+    }
+    exec(
+        &db,
+        "DELETE FROM monitor_results WHERE scheduled_at = '2026-11-26 13:30:00Z'",
+    )
+    .await
+    .unwrap();
+    // Targets: the method is one of three, and the lists are lists.
+    for (column, value, constraint) in [
+        ("method", "'PUT'", "urltargets_method_check"),
+        ("assertions", "'{}'", "urltargets_assertions_check"),
+        (
+            "request_headers",
+            "'\"x\"'",
+            "urltargets_request_headers_check",
+        ),
+        (
+            "degraded_after_ms",
+            "0",
+            "urltargets_degraded_after_ms_check",
+        ),
+    ] {
+        let err = exec(
+            &db,
+            &format!("UPDATE urltargets SET {column} = {value} WHERE urltargets_pk = 1"),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains(constraint), "{constraint}: {err}");
+    }
 
     // Each view shows the results of its frequency's targets only, failure class included.
     assert_eq!(
@@ -221,8 +323,8 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
     // moving a result to a missing target fails too.
     let err = exec(
         &db,
-        "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at) VALUES
-            (200, now(), 1, 2, '2026-11-26 14:00:00Z'), (200, now(), 1, 99, '2026-11-26 14:00:00Z')",
+        "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at, outcome) VALUES
+            (200, now(), 1, 2, '2026-11-26 14:00:00Z', 'up'), (200, now(), 1, 99, '2026-11-26 14:00:00Z', 'up')",
     )
     .await
     .unwrap_err();
@@ -309,9 +411,10 @@ async fn migrations_go_up_down_and_up_again_with_data_present() {
     exec(
         &db,
         "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES (1, 'http://127.0.0.1/', 2);
-         INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at) VALUES
-             (200, NULL, now(), 3, 1, '2026-11-26 12:00:00Z'),
-             (NULL, 'connect', now(), 1, 1, '2026-11-26 12:02:00Z');
+         INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at, outcome, assertion_failures) VALUES
+             (200, NULL, now(), 3, 1, '2026-11-26 12:00:00Z', 'up', NULL),
+             (NULL, 'connect', now(), 1, 1, '2026-11-26 12:02:00Z', 'down', NULL),
+             (503, 'assertion', now(), 1, 1, '2026-11-26 12:04:00Z', 'down', '[{\"index\":0,\"expected\":\"x\",\"found\":\"y\"}]');
          INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ('g', 't', 0, 1);
          INSERT INTO rejected_records (topic, partition, kafka_offset, reason) VALUES ('t', 0, 0, 'bad')",
     )
@@ -359,8 +462,8 @@ async fn removing_a_target_during_an_insert_leaves_no_orphan() {
     let inserting = db.conn.begin().await.unwrap();
     inserting
         .execute_unprepared(
-            "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at)
-             VALUES (200, now(), 1, 1, '2026-11-26 12:00:00Z')",
+            "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at, outcome)
+             VALUES (200, now(), 1, 1, '2026-11-26 12:00:00Z', 'up')",
         )
         .await
         .unwrap();
@@ -406,14 +509,50 @@ async fn removing_a_target_during_an_insert_leaves_no_orphan() {
     // And an insert for a target that is gone fails instead of leaving an orphan.
     let err = exec(
         &db,
-        "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at)
-         VALUES (200, now(), 1, 1, '2026-11-26 12:01:00Z')",
+        "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at, outcome)
+         VALUES (200, now(), 1, 1, '2026-11-26 12:01:00Z', 'up')",
     )
     .await
     .unwrap_err();
     assert!(
         err.contains("names target 1, which does not exist"),
         "{err}"
+    );
+    db.drop().await;
+}
+
+/// Results stored before outcomes existed get the one they had: up for a 2xx or 3xx status,
+/// down for any other status and for a failure.
+#[tokio::test]
+async fn checks_migration_gives_earlier_results_their_outcome() {
+    let db = TestDb::new().await;
+    let before_checks = Migrator::migrations().len() as u32 - 1;
+    Migrator::up(&db.conn, Some(before_checks)).await.unwrap();
+    exec(
+        &db,
+        "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES (1, 'http://127.0.0.1/', 1);
+         INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at) VALUES
+             (200, NULL, now(), 3, 1, '2026-11-26 12:00:00Z'),
+             (302, NULL, now(), 3, 1, '2026-11-26 12:01:00Z'),
+             (500, NULL, now(), 3, 1, '2026-11-26 12:02:00Z'),
+             (NULL, 'timeout', now(), 3, 1, '2026-11-26 12:03:00Z')",
+    )
+    .await
+    .unwrap();
+    Migrator::up(&db.conn, None).await.unwrap();
+    assert_eq!(
+        db.query_strings(
+            "SELECT coalesce(http_status::text, failure_class) || ' ' || outcome FROM view_1m ORDER BY scheduled_at"
+        )
+        .await,
+        ["200 up", "302 up", "500 down", "timeout down"]
+    );
+    assert_eq!(
+        db.query_strings(
+            "SELECT method || ' ' || tls_verify || ' ' || assertions::text || ' ' || request_headers::text FROM urltargets"
+        )
+        .await,
+        ["GET true [] []"]
     );
     db.drop().await;
 }

@@ -1,0 +1,333 @@
+//! What a target asks of its probe beyond the URL — the request to make, how to trust TLS, when
+//! a response is degraded — and what a probe reports beyond a status: an outcome, the phases'
+//! times and the server's certificate. Validation lives here so the API refuses exactly what the
+//! monitor could not use.
+
+use chrono::{DateTime, Utc};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::assertion::{Assertion, Failure};
+
+/// The request method of a probe.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    #[default]
+    #[sea_orm(string_value = "GET")]
+    Get,
+    #[sea_orm(string_value = "HEAD")]
+    Head,
+    #[sea_orm(string_value = "POST")]
+    Post,
+}
+
+impl Method {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A result's outcome: up, up but slower than the target's `degraded_after_ms`, or down.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    #[sea_orm(string_value = "up")]
+    Up,
+    #[sea_orm(string_value = "degraded")]
+    Degraded,
+    #[sea_orm(string_value = "down")]
+    Down,
+}
+
+impl Verdict {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Up => "up",
+            Verdict::Degraded => "degraded",
+            Verdict::Down => "down",
+        }
+    }
+}
+
+/// A request header the probe sends. The value is a secret: the API never returns it, the
+/// monitor never logs it, and it never travels on Kafka.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestHeader {
+    pub name: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for RequestHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestHeader")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `urltargets.request_headers` (a JSON array).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct RequestHeaders(pub Vec<RequestHeader>);
+
+/// `urltargets.assertions` (a JSON array).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct Assertions(pub Vec<Assertion>);
+
+/// `monitor_results.assertion_failures` (a JSON array).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct AssertionFailures(pub Vec<Failure>);
+
+/// Most request headers per target.
+pub const MAX_HEADERS: usize = 20;
+/// Longest header name, in bytes.
+pub const MAX_HEADER_NAME_BYTES: usize = 128;
+/// Longest header value, in bytes.
+pub const MAX_HEADER_VALUE_BYTES: usize = 4096;
+/// Largest request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest CA bundle (PEM), in bytes.
+pub const MAX_CA_BUNDLE_BYTES: usize = 64 * 1024;
+/// Largest `degraded_after_ms`: a day.
+pub const MAX_DEGRADED_AFTER_MS: i32 = 86_400_000;
+
+/// Headers the probe sets itself, because they frame the request or the connection; a user's
+/// value would make the request ambiguous.
+const RESERVED_HEADERS: [&str; 8] = [
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether `name` is an HTTP field name (RFC 9110 §5.1: a token).
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Checks request headers; the reason names the entry by position and name, never the value.
+pub fn validate_headers(headers: &[RequestHeader]) -> Result<(), String> {
+    if headers.len() > MAX_HEADERS {
+        return Err(format!(
+            "at most {MAX_HEADERS} headers, got {}",
+            headers.len()
+        ));
+    }
+    for (i, header) in headers.iter().enumerate() {
+        let name = &header.name;
+        if name.len() > MAX_HEADER_NAME_BYTES || !is_token(name) {
+            let shown: String = name.chars().take(40).collect();
+            return Err(format!(
+                "header {i} ({shown:?}): a name is 1 to {MAX_HEADER_NAME_BYTES} letters, digits or !#$%&'*+-.^_`|~"
+            ));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "header {i} ({name}): set by the probe itself, it cannot be given"
+            ));
+        }
+        let value = header.value.as_bytes();
+        if value.len() > MAX_HEADER_VALUE_BYTES {
+            return Err(format!(
+                "header {i} ({name}): the value is longer than {MAX_HEADER_VALUE_BYTES} bytes"
+            ));
+        }
+        // RFC 9110 §5.5: visible characters, spaces and tabs; no CR, LF or NUL.
+        if value
+            .iter()
+            .any(|b| (*b < 0x20 && *b != b'\t') || *b == 0x7f)
+        {
+            return Err(format!(
+                "header {i} ({name}): the value has a control character (CR, LF, NUL, …)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a request body against its method.
+pub fn validate_body(method: Method, body: Option<&str>) -> Result<(), String> {
+    let Some(body) = body else { return Ok(()) };
+    if method != Method::Post {
+        return Err(format!(
+            "a body is sent with POST only, not {}",
+            method.as_str()
+        ));
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(format!("the body is longer than {MAX_BODY_BYTES} bytes"));
+    }
+    if body.contains('\0') {
+        return Err("the body contains a NUL character".to_owned());
+    }
+    Ok(())
+}
+
+/// The certificates of a PEM bundle; at least one, nothing that is not a certificate.
+pub fn parse_ca_bundle(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    if pem.len() > MAX_CA_BUNDLE_BYTES {
+        return Err(format!(
+            "the CA bundle is longer than {MAX_CA_BUNDLE_BYTES} bytes"
+        ));
+    }
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the CA bundle is not PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(
+            "the CA bundle holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
+        );
+    }
+    Ok(certs)
+}
+
+/// Checks `degraded_after_ms`.
+pub fn validate_degraded_after(ms: Option<i32>) -> Result<(), String> {
+    match ms {
+        Some(ms) if !(1..=MAX_DEGRADED_AFTER_MS).contains(&ms) => Err(format!(
+            "degradedAfterMs must be 1..={MAX_DEGRADED_AFTER_MS}, got {ms}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// How long each phase of a probe took, in milliseconds; `None` for a phase not reached (or not
+/// needed: DNS for an IP literal, TLS for plain HTTP). Over redirects, each phase is the sum over
+/// the hops, so the phases never add up to more than the probe's duration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    #[serde(default)]
+    pub dns_ms: Option<i32>,
+    #[serde(default)]
+    pub connect_ms: Option<i32>,
+    #[serde(default)]
+    pub tls_ms: Option<i32>,
+    /// From the request sent to the response's head received.
+    #[serde(default)]
+    pub ttfb_ms: Option<i32>,
+    /// Reading the body (up to the cap, or until the assertions had what they need).
+    #[serde(default)]
+    pub transfer_ms: Option<i32>,
+}
+
+impl Timings {
+    pub fn phases(&self) -> [(&'static str, Option<i32>); 5] {
+        [
+            ("dns_ms", self.dns_ms),
+            ("connect_ms", self.connect_ms),
+            ("tls_ms", self.tls_ms),
+            ("ttfb_ms", self.ttfb_ms),
+            ("transfer_ms", self.transfer_ms),
+        ]
+    }
+}
+
+/// The TLS session of an HTTPS probe (its last hop) and its server's leaf certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsDetails {
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub tls_version: String,
+    pub cert_not_after: DateTime<Utc>,
+    /// Distinguished names as `CN=…, O=…`.
+    pub cert_issuer: String,
+    pub cert_subject: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, value: &str) -> RequestHeader {
+        RequestHeader {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn headers_are_refused_with_a_reason_that_never_shows_the_value() {
+        assert!(validate_headers(&[header("Authorization", "Bearer s3cret")]).is_ok());
+        for (bad, words) in [
+            (header("Bad Name", "x"), "header 0"),
+            (header("", "x"), "header 0"),
+            (header("Content-Length", "5"), "set by the probe"),
+            (
+                header("X-Token", "s3cret\r\nHost: evil"),
+                "control character",
+            ),
+            (header("X-Token", &"s".repeat(5000)), "longer than"),
+        ] {
+            let err = validate_headers(&[bad]).unwrap_err();
+            assert!(err.contains(words), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        let many: Vec<_> = (0..21).map(|i| header(&format!("X-{i}"), "v")).collect();
+        assert!(validate_headers(&many).unwrap_err().contains("at most 20"));
+    }
+
+    #[test]
+    fn bodies_go_with_post_only() {
+        assert!(validate_body(Method::Post, Some("{}")).is_ok());
+        assert!(validate_body(Method::Get, None).is_ok());
+        assert!(
+            validate_body(Method::Get, Some("x"))
+                .unwrap_err()
+                .contains("POST only")
+        );
+        assert!(
+            validate_body(Method::Post, Some("a\0b"))
+                .unwrap_err()
+                .contains("NUL")
+        );
+    }
+
+    #[test]
+    fn ca_bundles_must_hold_certificates() {
+        assert!(
+            parse_ca_bundle("not pem")
+                .unwrap_err()
+                .contains("no PEM certificate")
+        );
+        let broken = "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n";
+        assert!(parse_ca_bundle(broken).is_err());
+    }
+
+    #[test]
+    fn header_debug_output_hides_the_value() {
+        let shown = format!("{:?}", header("Authorization", "Bearer s3cret"));
+        assert!(
+            shown.contains("Authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+}
