@@ -28,6 +28,7 @@ use entity::ResultEvent;
 use entity::testing::{bootstrap_servers, consumer, create_topic, unique};
 use migration::testing::TestDb;
 use rdkafka::message::Message;
+use worker_monitor::check::CheckBuilder;
 use worker_monitor::guard::DenyList;
 use worker_monitor::probe::{ProbeSettings, Prober};
 
@@ -277,15 +278,16 @@ async fn run_baseline(
         max_redirects: 5,
         body_cap_bytes: 1 << 20,
         deny: Arc::new(DenyList::new(&[], false, false)),
-    })
-    .unwrap();
+    });
+    let check = Arc::new(CheckBuilder::new().unwrap().plain());
     let list = Arc::new(urls(bases, args.targets, hanging_percent));
     let next = Arc::new(AtomicUsize::new(0));
     let tick = Instant::now();
     let deadline = tick + args.minute;
     let mut workers = Vec::new();
     for _ in 0..args.baseline_pool {
-        let (prober, list, next) = (prober.clone(), list.clone(), next.clone());
+        let (prober, list, next, check) =
+            (prober.clone(), list.clone(), next.clone(), check.clone());
         workers.push(tokio::spawn(async move {
             let mut lags = Vec::new();
             loop {
@@ -294,7 +296,7 @@ async fn run_baseline(
                     return lags;
                 }
                 lags.push(tick.elapsed().as_secs_f64() * 1000.0);
-                prober.probe(&list[i]).await;
+                prober.probe(&list[i], &check).await;
             }
         }));
     }

@@ -1,6 +1,6 @@
 //! Server-side request forgery guard: addresses a probe must never reach.
 //!
-//! The check is made on the addresses a host name resolves to, inside the HTTP client's resolver,
+//! The check is made on the addresses a host name resolves to, by the probe's own resolution,
 //! so the address connected to is always one that passed (no window for DNS rebinding); on IP
 //! literals, which skip the resolver; and on every redirect hop (see `probe.rs`). Cloud metadata,
 //! link-local and unspecified addresses (`0.0.0.0`, `::`, which reach the local host) are always
@@ -11,9 +11,6 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Arc;
-
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// An IP network, `address/prefix` (a bare address is a /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,67 +160,40 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
-/// The error a probe fails with when every address of its host is denied. Found again in the
-/// error chain to classify the probe as `denied`.
-#[derive(Debug)]
-pub struct DeniedAddress(pub String);
-
-impl fmt::Display for DeniedAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "address denied by the probe deny-list: {}", self.0)
-    }
+/// Why a host has no address a probe may connect to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreachable {
+    #[error("name did not resolve: {0}")]
+    Dns(String),
+    #[error("address denied by the probe deny-list: {0}")]
+    Denied(String),
 }
 
-impl std::error::Error for DeniedAddress {}
-
-/// A name that did not resolve. Found again in the error chain to classify the probe as `dns`.
-#[derive(Debug)]
-pub struct DnsFailure(pub String);
-
-impl fmt::Display for DnsFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "name did not resolve: {}", self.0)
-    }
-}
-
-impl std::error::Error for DnsFailure {}
-
-/// The HTTP client's resolver: the system's (getaddrinfo) with denied addresses removed.
-#[derive(Debug, Clone)]
-pub struct GuardedResolver {
-    deny: Arc<DenyList>,
-}
-
-impl GuardedResolver {
-    pub fn new(deny: Arc<DenyList>) -> GuardedResolver {
-        GuardedResolver { deny }
-    }
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let deny = self.deny.clone();
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            // Port 0: the client puts in the URL's port.
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| DnsFailure(format!("{host}: {e}")))?
-                .collect();
-            if addrs.is_empty() {
-                return Err(DnsFailure(format!("{host}: no addresses")).into());
-            }
-            let allowed: Vec<SocketAddr> = addrs
-                .iter()
-                .copied()
-                .filter(|a| !deny.denies(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                let ips: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-                return Err(DeniedAddress(format!("{host} resolves to {}", ips.join(", "))).into());
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
+impl DenyList {
+    /// The addresses of `host` (a name; IP literals do not come here) a probe may connect to,
+    /// resolved by the system's resolver (getaddrinfo) with denied addresses removed. The
+    /// probe connects only to these, so no DNS answer given later can change where it goes.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Unreachable> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| Unreachable::Dns(format!("{host}: {e}")))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Unreachable::Dns(format!("{host}: no addresses")));
+        }
+        let allowed: Vec<SocketAddr> = addrs
+            .iter()
+            .copied()
+            .filter(|a| !self.denies(a.ip()))
+            .collect();
+        if allowed.is_empty() {
+            let ips: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+            return Err(Unreachable::Denied(format!(
+                "{host} resolves to {}",
+                ips.join(", ")
+            )));
+        }
+        Ok(allowed)
     }
 }
 

@@ -10,6 +10,7 @@
 //! missed; a result reaches Kafka in a committed transaction or not at all; a second instance
 //! with the same instance name and shard fences this one, which then stops with an error.
 
+pub mod check;
 pub mod config;
 pub mod guard;
 pub mod http;
@@ -54,8 +55,8 @@ pub enum MonitorError {
     },
     #[error("invalid database configuration: {0}")]
     Database(#[from] sea_orm::DbErr),
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(#[from] reqwest::Error),
+    #[error("cannot load the system's TLS trust store: {0}")]
+    Tls(#[from] rustls::Error),
     #[error(transparent)]
     Stopped(#[from] plumbing::Stopped),
 }
@@ -106,6 +107,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
     let db = plumbing::database::connect_lazy(&config.database, 2).await?;
 
+    let checks = targets::Checks::new(check::CheckBuilder::new()?);
     let prober = Prober::new(ProbeSettings {
         timeout: config.probe_timeout(),
         max_redirects: config.max_redirects,
@@ -115,7 +117,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             config.deny_private,
             config.deny_loopback,
         )),
-    })?;
+    });
 
     let transactional_id = config.transactional_id();
     let settings = PublisherSettings {
@@ -192,6 +194,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             config.targets_refresh.into(),
             targets_tx,
             readiness.clone(),
+            checks,
             shutdown.clone(),
         ),
     );
@@ -277,7 +280,7 @@ async fn probe_worker(
         let result = tokio::select! {
             // A probe still running when the shutdown deadline passes has no result to give.
             () = give_up.cancelled() => None,
-            result = prober.probe(&job.target.url) => Some(result),
+            result = prober.probe(&job.target.url, &job.target.check) => Some(result),
         };
         in_flight.decrement(1.0);
         let Some(result) = result else {
@@ -294,7 +297,8 @@ async fn probe_worker(
             result.start_time,
             result.duration_ms,
             result.outcome,
-        );
+        )
+        .with_check(result.verdict, result.report);
         // Fails only once the publisher has stopped taking results (it gave up, or failed).
         if results.send(Pending::new(&event)).await.is_err() {
             dropped.fetch_add(1, Ordering::Relaxed);

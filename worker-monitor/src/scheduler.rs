@@ -24,15 +24,29 @@ use entity::Frequency;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::check::Check;
 use crate::metric_names as m;
 
 /// A target as the monitor sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub id: i32,
     pub url: Arc<str>,
     pub frequency: Frequency,
+    /// Rebuilt only when its stored columns change, so the same check is the same `Arc`.
+    pub check: Arc<Check>,
 }
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.url == other.url
+            && self.frequency == other.frequency
+            && Arc::ptr_eq(&self.check, &other.check)
+    }
+}
+
+impl Eq for Target {}
 
 /// The active targets of this shard, by id.
 pub type TargetSet = Arc<HashMap<i32, Target>>;
@@ -270,10 +284,14 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     fn target(id: i32, frequency: Frequency) -> Target {
+        static PLAIN: std::sync::OnceLock<Arc<Check>> = std::sync::OnceLock::new();
+        let check =
+            PLAIN.get_or_init(|| Arc::new(crate::check::CheckBuilder::new().unwrap().plain()));
         Target {
             id,
             url: Arc::from(format!("http://127.0.0.1/{id}")),
             frequency,
+            check: check.clone(),
         }
     }
 

@@ -13,13 +13,66 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::check::{Check, CheckBuilder, StoredCheck};
 use crate::config::Shard;
 use crate::http::Readiness;
 use crate::metric_names as m;
 use crate::scheduler::{Target, TargetSet};
 
+/// The prepared checks of the last list, reused while their stored columns stay the same.
+pub struct Checks {
+    builder: CheckBuilder,
+    by_target: HashMap<i32, (StoredCheck, Arc<Check>)>,
+}
+
+impl Checks {
+    pub fn new(builder: CheckBuilder) -> Checks {
+        Checks {
+            builder,
+            by_target: HashMap::new(),
+        }
+    }
+
+    /// The check of `row`: the one prepared before if nothing changed, a new one otherwise.
+    fn of(&mut self, row: &urltargets::Model) -> Arc<Check> {
+        let stored = StoredCheck::from(row);
+        if let Some((known, check)) = self.by_target.get(&row.urltargets_pk)
+            && *known == stored
+        {
+            return check.clone();
+        }
+        let check = Arc::new(self.builder.build(&stored));
+        if let Some(reason) = &check.broken {
+            // The reason names headers by name, never their values.
+            tracing::warn!(
+                target_id = row.urltargets_pk,
+                reason,
+                "Target's check cannot be used; its probes report failure class other."
+            );
+        }
+        self.by_target
+            .insert(row.urltargets_pk, (stored, check.clone()));
+        check
+    }
+
+    /// Forgets the checks of targets no longer in the list.
+    fn retain(&mut self, targets: &HashMap<i32, Target>) {
+        self.by_target.retain(|id, _| targets.contains_key(id));
+        let in_use: std::collections::HashSet<&str> = self
+            .by_target
+            .values()
+            .filter_map(|(stored, _)| stored.ca_bundle.as_deref())
+            .collect();
+        self.builder.retain_bundles(&in_use);
+    }
+}
+
 /// The active targets whose id falls in `shard`.
-pub async fn load(db: &DatabaseConnection, shard: Shard) -> Result<HashMap<i32, Target>, DbErr> {
+pub async fn load(
+    db: &DatabaseConnection,
+    shard: Shard,
+    checks: &mut Checks,
+) -> Result<HashMap<i32, Target>, DbErr> {
     let rows = urltargets::Entity::find()
         .filter(urltargets::Column::Paused.eq(false))
         .filter(Expr::cust_with_values(
@@ -28,17 +81,20 @@ pub async fn load(db: &DatabaseConnection, shard: Shard) -> Result<HashMap<i32, 
         ))
         .all(db)
         .await?;
-    Ok(rows
+    let targets: HashMap<i32, Target> = rows
         .into_iter()
         .map(|row| {
             let target = Target {
                 id: row.urltargets_pk,
+                check: checks.of(&row),
                 url: Arc::from(row.urltarget),
                 frequency: row.monitor_frequency,
             };
             (target.id, target)
         })
-        .collect())
+        .collect();
+    checks.retain(&targets);
+    Ok(targets)
 }
 
 /// Re-reads the list every `every` and publishes it when it changed, until cancelled.
@@ -48,11 +104,12 @@ pub async fn refresh(
     every: Duration,
     out: watch::Sender<TargetSet>,
     readiness: Arc<Readiness>,
+    mut checks: Checks,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut failures = 0u32;
     loop {
-        match load(&db, shard).await {
+        match load(&db, shard, &mut checks).await {
             Ok(targets) => {
                 if failures > 0 {
                     tracing::info!(failures, "Target list readable again.");
