@@ -1,6 +1,7 @@
 //! Local HTTP(S) servers for probes to hit, all on loopback: an axum app with the statuses,
 //! redirects and delays the tests need, a listener that closes connections without answering,
-//! a port nobody listens on, and `openssl s_server` with a self-signed certificate.
+//! a port nobody listens on, `openssl s_server` with a self-signed certificate, and the app
+//! over HTTPS with certificates from a test CA made with rcgen.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 /// Requests the app has started and finished answering.
 #[derive(Debug, Default)]
@@ -40,11 +41,147 @@ pub async fn serve(ip: &str) -> Fixture {
         .route("/loop", get(|| async { redirect_to("/loop") }))
         .route("/to", get(to))
         .route("/sleep/{ms}", get(sleep))
+        .route("/health/up", get(|| async { health(true) }))
+        .route("/health/down", get(|| async { health(false) }))
+        .route("/text/ok", get(|| async { "All good" }))
+        .route(
+            "/text/error",
+            get(|| async { "500 Internal Error: the database is gone" }),
+        )
+        .route("/token", post(token).head(token))
         .with_state(counters.clone());
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Fixture { addr, counters }
+}
+
+/// A health endpoint in the style of Spring Boot's: status 200 either way, the truth in the body.
+fn health(db_ok: bool) -> Response {
+    let body = format!(
+        r#"{{"status":"UP","checks":[{{"name":"db","ok":{db_ok}}},{{"name":"cache","ok":true}}]}}"#
+    );
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The bearer token `/token` wants, and the body it wants with it.
+pub const TOKEN: &str = "Bearer pingpipe-fixture-s3cret-7c41";
+pub const TOKEN_BODY: &str = r#"{"ping":true}"#;
+
+/// `/token`: 200 for a POST with [`TOKEN`] and [`TOKEN_BODY`], 401 otherwise.
+async fn token(
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> StatusCode {
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v == TOKEN);
+    if method == axum::http::Method::POST && authorized && body == TOKEN_BODY {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    }
+}
+
+/// A test certificate authority: its certificate (PEM, for a target's CA bundle) and what
+/// signs the servers' certificates.
+pub struct TestCa {
+    pub pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Pingpipe Test CA");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Pingpipe");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        TestCa {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A certificate for 127.0.0.1 that expires at midnight UTC `days` days from today.
+    fn leaf(
+        &self,
+        days: i64,
+    ) -> (
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        use chrono::Datelike;
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "fixture.pingpipe.test");
+        let expiry = chrono::Utc::now() + chrono::Duration::days(days);
+        params.not_after =
+            rcgen::date_time_ymd(expiry.year(), expiry.month() as u8, expiry.day() as u8);
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        (vec![cert.der().clone()], key)
+    }
+}
+
+/// The fixture app over HTTPS on 127.0.0.1, with a certificate from `ca` that expires in
+/// `days` days.
+pub async fn serve_https(ca: &TestCa, days: i64) -> Fixture {
+    let (chain, key) = ca.leaf(days);
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = TlsListener {
+        listener,
+        acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    };
+    let counters = Arc::new(Counters::default());
+    let app = Router::new()
+        .route("/status/{code}", get(status))
+        .with_state(counters.clone());
+    tokio::spawn(async move { axum::serve(tls, app).await.unwrap() });
+    Fixture { addr, counters }
+}
+
+/// Accepts TCP connections and completes their TLS handshake (failed handshakes are dropped).
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.listener.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
 }
 
 fn redirect_to(location: &str) -> Response {

@@ -4,6 +4,7 @@
 // Test helpers may unwrap: a failure is the test's answer.
 #![allow(clippy::unwrap_used)]
 
+mod checks;
 mod fixture;
 mod helpers;
 
@@ -16,7 +17,7 @@ use helpers::{World, assert_no_duplicate_slots};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn each_kind_of_target_yields_one_result_per_slot_with_the_right_outcome() {
@@ -182,18 +183,23 @@ async fn targets_added_while_running_are_probed_in_their_first_period_and_paused
 }
 
 /// A monitor process of this world, logs captured.
-struct Process {
+pub(crate) struct Process {
     child: tokio::process::Child,
     stderr: tokio::task::JoinHandle<String>,
 }
 
 /// Its log is captured for assertions; set PINGPIPE_TEST_SHOW_LOGS to see it instead.
 fn spawn_monitor(world: &World, extra: &[&str]) -> Process {
+    spawn_monitor_logging(world, extra, "info")
+}
+
+/// [`spawn_monitor`] logging at `level` (`RUST_LOG`).
+pub(crate) fn spawn_monitor_logging(world: &World, extra: &[&str], level: &str) -> Process {
     let args = world.args(extra);
     let show = std::env::var_os("PINGPIPE_TEST_SHOW_LOGS").is_some();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-monitor"))
         .args(&args[1..])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", level)
         .stdout(Stdio::null())
         .stderr(if show {
             Stdio::inherit()
@@ -215,7 +221,7 @@ fn spawn_monitor(world: &World, extra: &[&str]) -> Process {
 }
 
 impl Process {
-    async fn exit(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn exit(mut self) -> (std::process::ExitStatus, String) {
         let status = tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("the monitor did not exit in time")
@@ -223,7 +229,7 @@ impl Process {
         (status, self.stderr.await.unwrap())
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let pid = self.child.id().unwrap().to_string();
         let ok = std::process::Command::new("kill")
             .args([signal, &pid])
