@@ -6,6 +6,7 @@
 
 mod helpers;
 mod robustness;
+mod versions;
 
 use std::process::Stdio;
 use std::time::Duration;
