@@ -115,8 +115,7 @@ impl Check {
     /// Whether the monitor can use this check; the reason names the field (as the API spells
     /// it) and the entry.
     fn validate(&self) -> Result<(), String> {
-        assertion::compile_all(&self.assertions.0)
-            .map_err(|e| format!("check.assertions: {e}"))?;
+        assertion::compile_all(&self.assertions.0).map_err(|e| format!("check.assertions: {e}"))?;
         check::validate_degraded_after(self.degraded_after_ms)
             .map_err(|e| format!("check.degradedAfterMs: {e}"))?;
         check::validate_headers(&self.headers.0).map_err(|e| format!("check.headers: {e}"))?;
