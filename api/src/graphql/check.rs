@@ -262,7 +262,7 @@ impl Check {
 /// An assertion a response failed.
 #[derive(SimpleObject)]
 pub struct AssertionFailure {
-    /// Its position in the target's `check.assertions` when the probe ran.
+    /// Its position in the target's `check.assertions` (from 0) when the probe ran.
     pub index: i32,
     /// What the assertion expected (shortened).
     pub expected: String,
