@@ -5,7 +5,8 @@
 //!
 //! - `fields`: every selection (field, fragment spread, inline fragment) counts 1, plus 1 per
 //!   directive and per node of its argument values; what a connection selects counts `first`
-//!   times (50 when not given; at least once, so `first: 0` hides nothing), the dearest of
+//!   times (50 when not given; at least once, so `first: 0` hides nothing), what a check's
+//!   `assertions` or a result's `assertionFailures` selects 20 times (their longest), the dearest of
 //!   `applyTargets`' report lists once per entry of its list (each entry lands in one). This
 //!   bounds the values an answer can hold and also the
 //!   work of async-graphql's recursion check and validation, which walk every fragment spread
@@ -127,6 +128,10 @@ const INTROSPECTION_LISTS: [&str; 4] = ["fields", "interfaces", "possibleTypes",
 
 /// Connection fields: pages of `first` nodes.
 const CONNECTIONS: [&str; 2] = ["targets", "results"];
+
+/// Lists of objects without `first`, bounded by what is stored: a check holds at most
+/// [`entity::assertion::MAX_ASSERTIONS`] assertions, and a result fails at most as many.
+const BOUNDED_LISTS: [&str; 2] = ["assertions", "assertionFailures"];
 
 /// The cost of `document`: all its operations together.
 pub fn of_document(document: &ExecutableDocument, variables: &Variables, budget: u64) -> Cost {
@@ -466,6 +471,7 @@ impl Walker<'_> {
             // Not an integer: validation refuses it.
             Some(Shape::Number(n)) => n.map_or(1, |n| n.max(0) as u64),
             _ if CONNECTIONS.contains(&name) => DEFAULT_PAGE as u64,
+            _ if BOUNDED_LISTS.contains(&name) => entity::assertion::MAX_ASSERTIONS as u64,
             _ => 1,
         }
     }
@@ -679,6 +685,12 @@ mod tests {
             serde_json::json!({}),
         );
         assert_eq!(zero.fields, 2 + 2, "a selection counts at least once");
+        // A check holds up to 20 assertions: what they select counts 20 times.
+        let assertions = cost(
+            "{ target(id: 1) { check { assertions { source value } } } }",
+            serde_json::json!({}),
+        );
+        assert_eq!(assertions.fields, 1 + 1 + 1 + 1 + 20 * 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The GraphQL schema: queries, mutations and the live results subscription.
 
+pub mod check;
 pub mod cost;
 pub mod loaders;
 pub mod mutation;

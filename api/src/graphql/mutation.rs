@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use sea_orm::DatabaseConnection;
 
+use super::check::{CheckInput, change_of};
 use super::types::{Target, parse_id};
 use crate::auth::Caller;
 use async_graphql::ErrorExtensions;
@@ -20,6 +21,9 @@ pub struct TargetInput {
     pub frequency: i32,
     #[graphql(default)]
     pub paused: bool,
+    /// The whole check (omitted: the default check); it replaces the stored one, and one that
+    /// differs counts the target as changed. A header without a value keeps the stored one.
+    pub check: Option<CheckInput>,
 }
 
 /// What `applyTargets` did.
@@ -40,20 +44,25 @@ fn require_token(ctx: &Context<'_>) -> async_graphql::Result<()> {
 
 #[Object]
 impl Mutation {
-    /// Starts watching `url` every `frequency` minutes (1, 2, 5, 10, 20 or 30).
+    /// Starts watching `url` every `frequency` minutes (1, 2, 5, 10, 20 or 30), with the
+    /// default check changed by `check`.
     async fn add_target(
         &self,
         ctx: &Context<'_>,
         url: String,
         frequency: i32,
+        check: Option<CheckInput>,
     ) -> async_graphql::Result<Target> {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let model = targets::add(db, &url, frequency).await.gql()?;
+        let model = targets::add(db, &url, frequency, &change_of(check))
+            .await
+            .gql()?;
         Ok(Target::one(db, model))
     }
 
-    /// Changes a target's URL, frequency or paused state; omitted fields stay as they are.
+    /// Changes a target's URL, frequency, paused state or check; omitted fields (in `check`
+    /// too) stay as they are, and null in `check` resets a field.
     async fn update_target(
         &self,
         ctx: &Context<'_>,
@@ -61,11 +70,13 @@ impl Mutation {
         url: Option<String>,
         frequency: Option<i32>,
         paused: Option<bool>,
+        check: Option<CheckInput>,
     ) -> async_graphql::Result<Target> {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
         let id = parse_id(&id).gql()?;
-        let model = targets::update(db, id, url.as_deref(), frequency, paused)
+        let check = check.map(Into::into);
+        let model = targets::update(db, id, url.as_deref(), frequency, paused, check.as_ref())
             .await
             .gql()?;
         Ok(Target::one(db, model))
@@ -80,7 +91,8 @@ impl Mutation {
     }
 
     /// Monitoring as code: makes the stored targets equal `targets` (keyed by URL and
-    /// frequency) in one transaction — adds what is missing, sets `paused` where it differs and,
+    /// frequency) in one transaction — adds what is missing, sets `paused` and the check where
+    /// they differ and,
     /// with `prune`, removes targets the list does not name. Applying the same list twice
     /// changes nothing the second time.
     async fn apply_targets(
@@ -97,6 +109,7 @@ impl Mutation {
                 url: t.url,
                 frequency: t.frequency,
                 paused: t.paused,
+                check: change_of(t.check),
             })
             .collect();
         let applied = targets::apply(db, &desired, prune).await.gql()?;

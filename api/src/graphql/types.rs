@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::{monitor_results, urltargets};
 use sea_orm::DatabaseConnection;
 
+use super::check::{AssertionFailure, Check, Outcome, Phase, PhaseStats, TlsDetails};
 use super::loaders::{PageShape, ResultBatch, TargetBatch};
 
 use crate::error::{ApiError, ApiResult, IntoGql};
@@ -73,6 +74,11 @@ impl Target {
         self.model.created_at
     }
 
+    /// What its probe sends and what counts as up (header values are write-only).
+    async fn check(&self) -> Check {
+        Check(self.model.clone())
+    }
+
     /// Its results, newest first, optionally within [since, until).
     async fn results(
         &self,
@@ -122,7 +128,8 @@ impl Target {
     }
 }
 
-/// Why a probe got no HTTP response.
+/// Why a probe failed: no HTTP response (DNS … OTHER), or a response that failed an assertion
+/// (ASSERTION).
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum FailureClass {
     Dns,
@@ -132,6 +139,7 @@ pub enum FailureClass {
     RedirectLimit,
     Denied,
     Body,
+    /// A response (its status is set) that failed one or more assertions.
     Assertion,
     Other,
 }
@@ -190,14 +198,61 @@ impl ProbeResult {
         self.model.http_status
     }
 
-    /// Whether this check counts as up: a final response with a 2xx or 3xx status.
+    /// Whether this check counts as up: its outcome is UP or DEGRADED (not DOWN).
     async fn up(&self) -> bool {
-        entity::is_up(self.model.http_status)
+        self.model.outcome != entity::Verdict::Down
     }
 
-    /// Why there was no response; null when there was one.
+    /// UP, DEGRADED (passed, slower than the target's `degradedAfterMs`) or DOWN.
+    async fn outcome(&self) -> Outcome {
+        self.model.outcome.into()
+    }
+
+    /// Why the probe failed: why there was no response (then `httpStatus` is null), or
+    /// ASSERTION (then `httpStatus` is set and `assertionFailures` says which); null when it
+    /// did not fail.
     async fn failure_class(&self) -> Option<FailureClass> {
         self.model.failure_class.map(Into::into)
+    }
+
+    /// The assertions the response failed, with what was expected and found; non-empty
+    /// exactly when `failureClass` is ASSERTION.
+    async fn assertion_failures(&self) -> Vec<AssertionFailure> {
+        self.model
+            .assertion_failures
+            .as_ref()
+            .map(|f| f.0.iter().map(Into::into).collect())
+            .unwrap_or_default()
+    }
+
+    /// Milliseconds resolving the host name; null when not reached or not needed (an IP).
+    async fn dns_ms(&self) -> Option<i32> {
+        self.model.dns_ms
+    }
+
+    /// Milliseconds opening the TCP connection; null when not reached.
+    async fn connect_ms(&self) -> Option<i32> {
+        self.model.connect_ms
+    }
+
+    /// Milliseconds of the TLS handshake; null when not reached, or plain HTTP.
+    async fn tls_ms(&self) -> Option<i32> {
+        self.model.tls_ms
+    }
+
+    /// Milliseconds from the request sent to the response's head; null when not reached.
+    async fn ttfb_ms(&self) -> Option<i32> {
+        self.model.ttfb_ms
+    }
+
+    /// Milliseconds reading the body; null when not reached.
+    async fn transfer_ms(&self) -> Option<i32> {
+        self.model.transfer_ms
+    }
+
+    /// The TLS version and the server's certificate (HTTPS only; null otherwise).
+    async fn tls(&self) -> Option<TlsDetails> {
+        self.model.tls().map(TlsDetails)
     }
 
     async fn start_time(&self) -> DateTime<Utc> {
@@ -326,11 +381,17 @@ impl Stats {
         self.0.checks
     }
 
-    /// Probes that got a 2xx or 3xx response.
+    /// Probes whose outcome is UP or DEGRADED.
     async fn up(&self) -> i64 {
         self.0.up
     }
 
+    /// Probes whose outcome is DEGRADED (counted in `up` too).
+    async fn degraded(&self) -> i64 {
+        self.0.degraded
+    }
+
+    /// Probes whose outcome is DOWN.
     async fn down(&self) -> i64 {
         self.0.checks - self.0.up
     }
@@ -350,6 +411,20 @@ impl Stats {
 
     async fn p99_duration_ms(&self) -> Option<f64> {
         self.0.p99
+    }
+
+    /// The median and 95th percentile of each phase over the probes that reached it: always
+    /// the five phases, in the order DNS, CONNECT, TLS, TTFB, TRANSFER.
+    async fn phases(&self) -> Vec<PhaseStats> {
+        Phase::ALL
+            .into_iter()
+            .zip(self.0.phases)
+            .map(|(phase, (p50_ms, p95_ms))| PhaseStats {
+                phase,
+                p50_ms,
+                p95_ms,
+            })
+            .collect()
     }
 }
 

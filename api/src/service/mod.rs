@@ -1,4 +1,5 @@
 //! What the GraphQL resolvers call: validated operations on the database.
 
+pub mod checks;
 pub mod results;
 pub mod targets;

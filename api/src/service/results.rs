@@ -149,47 +149,75 @@ pub async fn of_frequency(
 }
 
 /// Availability and response times of one target over a period.
-#[derive(Debug, Clone, Default, PartialEq, FromQueryResult)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
     pub checks: i64,
+    /// Outcome up or degraded.
     pub up: i64,
+    pub degraded: i64,
     pub p50: Option<f64>,
     pub p95: Option<f64>,
     pub p99: Option<f64>,
+    /// (p50, p95) of each phase over the results that reached it, in the order of
+    /// [`PHASES`].
+    pub phases: [(Option<f64>, Option<f64>); 5],
 }
+
+/// The phase columns, in the order the API shows them.
+pub const PHASES: [&str; 5] = ["dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "transfer_ms"];
 
 #[derive(FromQueryResult)]
 struct StatsRow {
     target: i32,
     checks: i64,
     up: i64,
+    degraded: i64,
     p50: Option<f64>,
     p95: Option<f64>,
     p99: Option<f64>,
+    dns_ms_p50: Option<f64>,
+    dns_ms_p95: Option<f64>,
+    connect_ms_p50: Option<f64>,
+    connect_ms_p95: Option<f64>,
+    tls_ms_p50: Option<f64>,
+    tls_ms_p95: Option<f64>,
+    ttfb_ms_p50: Option<f64>,
+    ttfb_ms_p95: Option<f64>,
+    transfer_ms_p50: Option<f64>,
+    transfer_ms_p95: Option<f64>,
 }
 
 /// Computed by PostgreSQL, for each of `targets` with results in the period (one statement): a
-/// check is up when its status is in [`entity::UP_STATUSES`].
+/// check is up when its stored outcome is up or degraded. A phase's percentiles are over the
+/// results that reached it (`percentile_cont` skips NULLs), NULL when none did.
 pub async fn stats_of(
     db: &DatabaseConnection,
     targets: &[i32],
     filter: &Filter,
 ) -> ApiResult<HashMap<i32, Stats>> {
+    let phases: String = PHASES
+        .iter()
+        .map(|p| {
+            format!(
+                ", percentile_cont(0.50) WITHIN GROUP (ORDER BY {p}) AS {p}_p50, \
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY {p}) AS {p}_p95"
+            )
+        })
+        .collect();
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
             "SELECT urltarget_fk AS target, count(*) AS checks, \
-                count(*) FILTER (WHERE http_status BETWEEN {} AND {}) AS up, \
+                count(*) FILTER (WHERE outcome IN ('up', 'degraded')) AS up, \
+                count(*) FILTER (WHERE outcome = 'degraded') AS degraded, \
                 percentile_cont(0.50) WITHIN GROUP (ORDER BY duration) AS p50, \
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) AS p95, \
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY duration) AS p99 \
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY duration) AS p99{phases} \
          FROM monitor_results \
          WHERE urltarget_fk = ANY($1::int[]) \
            AND ($2::timestamptz IS NULL OR scheduled_at >= $2) \
            AND ($3::timestamptz IS NULL OR scheduled_at < $3) \
-         GROUP BY urltarget_fk",
-            entity::UP_STATUSES.start(),
-            entity::UP_STATUSES.end()
+         GROUP BY urltarget_fk"
         ),
         [id_array(targets), filter.since.into(), filter.until.into()],
     );
@@ -201,9 +229,17 @@ pub async fn stats_of(
             let stats = Stats {
                 checks: r.checks,
                 up: r.up,
+                degraded: r.degraded,
                 p50: r.p50,
                 p95: r.p95,
                 p99: r.p99,
+                phases: [
+                    (r.dns_ms_p50, r.dns_ms_p95),
+                    (r.connect_ms_p50, r.connect_ms_p95),
+                    (r.tls_ms_p50, r.tls_ms_p95),
+                    (r.ttfb_ms_p50, r.ttfb_ms_p95),
+                    (r.transfer_ms_p50, r.transfer_ms_p95),
+                ],
             };
             (r.target, stats)
         })

@@ -6,6 +6,7 @@ use sea_orm::{
     QuerySelect, Set, SqlErr,
 };
 
+use super::checks::{Check, CheckChange};
 use crate::error::{ApiError, ApiResult};
 
 /// Longest URL the schema stores (`varchar(1024)`).
@@ -131,14 +132,20 @@ pub async fn list(
     Ok(query.limit(limit + 1).all(db).await?)
 }
 
+/// Adds a target with the default check changed by `check` (a header without a value is
+/// refused: a new target stores none to keep).
 pub async fn add(
     db: &DatabaseConnection,
     url: &str,
     frequency: i32,
+    check: &CheckChange,
 ) -> ApiResult<urltargets::Model> {
     let url = validate_url(url)?;
     let frequency = validate_frequency(frequency)?;
-    insert(db, &url, frequency, false).await
+    let check = Check::default()
+        .changed(check, &[])
+        .map_err(ApiError::BadInput)?;
+    insert(db, &url, frequency, false, check).await
 }
 
 /// Stores a new, already validated target; a (url, frequency) pair that exists is a user error.
@@ -147,31 +154,43 @@ async fn insert(
     url: &str,
     frequency: Frequency,
     paused: bool,
+    check: Check,
 ) -> ApiResult<urltargets::Model> {
-    let model = urltargets::ActiveModel {
+    let mut model = urltargets::ActiveModel {
         urltarget: Set(url.to_owned()),
         monitor_frequency: Set(frequency),
         created_at: Set(chrono::Utc::now()),
         paused: Set(paused),
         ..Default::default()
     };
+    check.set_on(&mut model);
     model
         .insert(db)
         .await
         .map_err(|e| conflict(e, url, frequency))
 }
 
+/// Changes what is given of a target; `check` changes the fields of its check it gives (a header
+/// without a value keeps the value stored under its name).
 pub async fn update(
     db: &DatabaseConnection,
     id: i32,
     url: Option<&str>,
     frequency: Option<i32>,
     paused: Option<bool>,
+    check: Option<&CheckChange>,
 ) -> ApiResult<urltargets::Model> {
     let url = url.map(validate_url).transpose()?;
     let frequency = frequency.map(validate_frequency).transpose()?;
     let current = get(db, id).await?;
+    let check = check
+        .map(|change| Check::of(&current).changed(change, &current.request_headers.0))
+        .transpose()
+        .map_err(ApiError::BadInput)?;
     let mut model: urltargets::ActiveModel = current.clone().into();
+    if let Some(check) = check {
+        check.set_on(&mut model);
+    }
     if let Some(url) = &url {
         model.urltarget = Set(url.clone());
     }
@@ -239,6 +258,8 @@ pub struct Desired {
     pub url: String,
     pub frequency: i32,
     pub paused: bool,
+    /// Made to the default check (not to the stored one): the list says the whole check.
+    pub check: CheckChange,
 }
 
 /// What `apply` did, target by target.
@@ -251,9 +272,10 @@ pub struct Applied {
 }
 
 /// Makes the stored targets equal `desired` (keyed by URL and frequency), in one transaction:
-/// adds what is missing, updates `paused` where it differs, and with `prune` removes what the
-/// list does not name. Applying the same list again changes nothing. Every entry is validated
-/// before anything is written.
+/// adds what is missing, updates `paused` and the check where they differ, and with `prune`
+/// removes what the list does not name. Applying the same list again changes nothing (a header
+/// without a value keeps the stored one, so it is unchanged too). Every entry is validated
+/// before anything is written; a refusal names the entry.
 pub async fn apply(
     db: &DatabaseConnection,
     desired: &[Desired],
@@ -268,7 +290,8 @@ pub async fn apply(
         )));
     }
     // Keyed by (url, minutes): every lookup below is a hash lookup, so the call is linear.
-    let mut wanted: Vec<(String, Frequency, bool)> = Vec::with_capacity(desired.len());
+    let mut wanted: Vec<(String, Frequency, bool, &CheckChange)> =
+        Vec::with_capacity(desired.len());
     let mut listed: HashSet<(String, i32)> = HashSet::with_capacity(desired.len());
     for (i, d) in desired.iter().enumerate() {
         let url = validate_url(&d.url)
@@ -281,7 +304,7 @@ pub async fn apply(
                 frequency.minutes()
             )));
         }
-        wanted.push((url, frequency, d.paused));
+        wanted.push((url, frequency, d.paused, &d.check));
     }
     let txn = db.begin().await?;
     let existing = urltargets::Entity::find()
@@ -292,19 +315,33 @@ pub async fn apply(
         .iter()
         .map(|t| ((t.urltarget.as_str(), t.monitor_frequency.minutes()), t))
         .collect();
+    // Every check is resolved (a header without a value takes the stored one) and validated
+    // before the first write: a refusal leaves everything as it was.
+    let mut planned = Vec::with_capacity(wanted.len());
+    for (i, (url, frequency, paused, change)) in wanted.into_iter().enumerate() {
+        let stored = by_key.get(&(url.as_str(), frequency.minutes())).copied();
+        let stored_headers = stored.map_or(&[][..], |t| t.request_headers.0.as_slice());
+        let check = Check::default()
+            .changed(change, stored_headers)
+            .map_err(|e| ApiError::BadInput(format!("targets[{i}] ({url}): {e}")))?;
+        planned.push((url, frequency, paused, check, stored));
+    }
     let mut applied = Applied::default();
-    for (url, frequency, paused) in &wanted {
-        match by_key.get(&(url.as_str(), frequency.minutes())) {
-            Some(t) if t.paused == *paused => applied.unchanged.push((*t).clone()),
+    for (url, frequency, paused, check, stored) in planned {
+        match stored {
+            Some(t) if t.paused == paused && Check::of(t) == check => {
+                applied.unchanged.push(t.clone());
+            }
             Some(t) => {
-                let mut model: urltargets::ActiveModel = (*t).clone().into();
-                model.paused = Set(*paused);
+                let mut model: urltargets::ActiveModel = t.clone().into();
+                model.paused = Set(paused);
+                check.set_on(&mut model);
                 applied.changed.push(model.update(&txn).await?);
             }
             None => {
                 applied
                     .added
-                    .push(insert(&txn, url, *frequency, *paused).await?);
+                    .push(insert(&txn, &url, frequency, paused, check).await?);
             }
         }
     }

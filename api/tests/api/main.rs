@@ -4,6 +4,7 @@
 // Test helpers may unwrap: a failure is the test's answer.
 #![allow(clippy::unwrap_used)]
 
+mod checks;
 mod cost;
 mod graphiql;
 mod limits;
