@@ -297,9 +297,7 @@ pub fn compile_all(assertions: &[Assertion]) -> Result<Vec<Compiled>, Invalid> {
             a.compile().map_err(|e| {
                 Invalid(format!(
                     "assertion {} ({} {}): {e}",
-                    i + 1,
-                    a.source,
-                    a.comparison
+                    i, a.source, a.comparison
                 ))
             })
         })
@@ -682,7 +680,7 @@ mod tests {
                 a,
             ];
             let err = compile_all(&list).unwrap_err().0;
-            assert!(err.starts_with("assertion 2 ("), "{err}");
+            assert!(err.starts_with("assertion 1 ("), "{err}");
             assert!(err.contains(says), "{err} should say {says}");
         }
         let too_many = vec![assertion(Source::Status, None, Comparison::Equals, Some("200")); 21];

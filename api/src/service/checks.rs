@@ -224,7 +224,7 @@ mod tests {
                 }]),
                 ..CheckChange::default()
             },
-            "check.assertions: assertion 1 (STATUS CONTAINS)",
+            "check.assertions: assertion 0 (STATUS CONTAINS)",
         );
         bad(
             CheckChange {

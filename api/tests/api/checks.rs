@@ -224,25 +224,25 @@ fn bad_checks() -> Vec<(Value, &'static str)> {
             second_assertion(
                 json!({"source": "BODY_JSON", "property": "$[", "comparison": "EQUALS", "value": "1"}),
             ),
-            "check.assertions: assertion 2 (BODY_JSON EQUALS): \"$[\" is not a JSONPath",
+            "check.assertions: assertion 1 (BODY_JSON EQUALS): \"$[\" is not a JSONPath",
         ),
         (
             second_assertion(json!({"source": "BODY_TEXT", "comparison": "MATCHES", "value": "("})),
-            "check.assertions: assertion 2 (BODY_TEXT MATCHES): \"(\" is not a usable regular expression",
+            "check.assertions: assertion 1 (BODY_TEXT MATCHES): \"(\" is not a usable regular expression",
         ),
         (
             second_assertion(json!({"source": "STATUS", "comparison": "CONTAINS", "value": "2"})),
-            "check.assertions: assertion 2 (STATUS CONTAINS): CONTAINS cannot be used with STATUS",
+            "check.assertions: assertion 1 (STATUS CONTAINS): CONTAINS cannot be used with STATUS",
         ),
         (
             second_assertion(
                 json!({"source": "RESPONSE_TIME_MS", "comparison": "IN_RANGE", "value": "5-1"}),
             ),
-            "check.assertions: assertion 2 (RESPONSE_TIME_MS IN_RANGE): \"5-1\" is not a range",
+            "check.assertions: assertion 1 (RESPONSE_TIME_MS IN_RANGE): \"5-1\" is not a range",
         ),
         (
             second_assertion(json!({"source": "HEADER", "comparison": "NOT_EMPTY"})),
-            "check.assertions: assertion 2 (HEADER NOT_EMPTY): HEADER needs the header's name",
+            "check.assertions: assertion 1 (HEADER NOT_EMPTY): HEADER needs the header's name",
         ),
         (
             json!({"assertions": many}),
