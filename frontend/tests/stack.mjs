@@ -4,9 +4,11 @@
 
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -72,13 +74,44 @@ export class Stack {
     stack.topic = `pingpipe.ui-test-${id}`;
     execFileSync("bash", [join(ROOT, "scripts", "kafka.sh"), "create-topic", stack.topic, "2"], { stdio: "inherit" });
 
-    // The site being watched: /ok answers 200, /fail 503.
+    // The site being watched: /ok answers 200, /fail 503, /health a JSON health document
+    // (`{"status":"UP",…}`, for assertions on the body), /slow 200 after 300 ms. It notes each
+    // request's path and Authorization header, to show what the probe sent.
+    stack.requests = [];
     stack.site = http.createServer((req, res) => {
+      stack.requests.push({ url: req.url, at: Date.now(), authorization: req.headers.authorization });
+      if (stack.requests.length > 10_000) stack.requests.splice(0, 5_000);
+      if (req.url.startsWith("/slow")) {
+        setTimeout(() => {
+          res.writeHead(200, { "Content-Type": "text/plain" });
+          res.end("slow\n");
+        }, 300);
+        return;
+      }
+      if (req.url.startsWith("/health")) {
+        res.writeHead(200, { "Content-Type": "application/json", "X-Service": "pingpipe-fixture" });
+        res.end(JSON.stringify({ status: "UP", checks: [{ name: "db", ok: true }] }));
+        return;
+      }
       res.writeHead(req.url.startsWith("/fail") ? 503 : 200, { "Content-Type": "text/plain" });
       res.end("pingpipe ui test\n");
     });
     await new Promise((r) => stack.site.listen(0, "127.0.0.1", r));
     stack.siteUrl = `http://127.0.0.1:${stack.site.address().port}`;
+
+    // The same site over HTTPS, with a self-signed certificate made now by openssl that expires
+    // in 10 days (the monitor watches it with tlsVerify off).
+    stack.certDir = mkdtempSync(join(tmpdir(), "pingpipe-ui-cert-"));
+    const [key, cert] = [join(stack.certDir, "key.pem"), join(stack.certDir, "cert.pem")];
+    execFileSync("openssl", [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+      "-keyout", key, "-out", cert, "-days", "10", "-subj", "/CN=127.0.0.1/O=Pingpipe UI test",
+      "-addext", "subjectAltName=IP:127.0.0.1",
+    ], { stdio: "ignore" });
+    stack.tlsSite = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) =>
+      stack.site.emit("request", req, res));
+    await new Promise((r) => stack.tlsSite.listen(0, "127.0.0.1", r));
+    stack.tlsSiteUrl = `https://127.0.0.1:${stack.tlsSite.address().port}`;
 
     stack.apiAddr = `127.0.0.1:${await freePort()}`;
     stack.children = {};
@@ -134,11 +167,11 @@ export class Stack {
     return `http://${this.apiAddr}/`;
   }
 
-  /** A GraphQL query straight to the api, to check what the page claims. */
-  async query(query, variables = {}) {
+  /** A GraphQL query straight to the api, to check what the page claims (`auth`: with the token). */
+  async query(query, variables = {}, { auth = false } = {}) {
     const response = await fetch(`http://${this.apiAddr}/graphql`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...(auth ? { Authorization: `Bearer ${TOKEN}` } : {}) },
       body: JSON.stringify({ query, variables }),
     });
     const body = await response.json();
@@ -169,6 +202,8 @@ export class Stack {
       if (child && child.exitCode === null) await terminate(child);
     }
     this.site?.close();
+    this.tlsSite?.close();
+    if (this.certDir) rmSync(this.certDir, { recursive: true, force: true });
     if (this.dbName) {
       execFileSync("psql", [DATABASE_URL, "-q", "-c", `DROP DATABASE IF EXISTS ${this.dbName} WITH (FORCE)`]);
     }
