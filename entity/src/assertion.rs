@@ -45,7 +45,7 @@ pub enum Comparison {
 }
 
 /// One assertion as the user writes it (and as it is stored).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Assertion {
     pub source: Source,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,6 +255,8 @@ impl Assertion {
             Comparison::Matches => Expected::Regex(
                 regex::RegexBuilder::new(value)
                     .size_limit(MAX_REGEX_BYTES)
+                    // The lazy DFA's cache, per regex: the monitor holds one per target.
+                    .dfa_size_limit(MAX_REGEX_BYTES)
                     .build()
                     .map_err(|e| {
                         Invalid(format!("{value:?} is not a usable regular expression: {e}"))

@@ -75,6 +75,7 @@ async fn fixtures(started: Arc<AtomicUsize>) -> Vec<String> {
                     async { "ok" }
                 }),
             )
+            .route("/json20k", get(|| async { json_20k() }))
             .route(
                 "/hang",
                 get(|| async {
@@ -91,13 +92,42 @@ async fn fixtures(started: Arc<AtomicUsize>) -> Vec<String> {
     bases
 }
 
-fn urls(bases: &[String], n: usize, hanging_percent: usize) -> Vec<String> {
+/// A health document of about 20 KB: the database check among 200 others.
+fn json_20k() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let mut checks: Vec<String> = (0..200)
+        .map(|i| {
+            format!(r#"{{"name":"service-{i:03}","ok":true,"latency_ms":{i},"note":"nominal"}}"#)
+        })
+        .collect();
+    checks.insert(
+        150,
+        r#"{"name":"db","ok":true,"latency_ms":3,"note":"primary"}"#.to_owned(),
+    );
+    let body = format!(r#"{{"status":"UP","checks":[{}]}}"#, checks.join(","));
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+}
+
+/// What the targets of one run are given: the path they probe and their assertions (JSON).
+struct Scenario {
+    label: &'static str,
+    path: &'static str,
+    hanging_percent: usize,
+    assertions: Option<&'static str>,
+}
+
+/// A JSONPath (RFC 9535 filter) and a regular expression on the 20 KB body.
+const ASSERTIONS: &str = r#"[{"source":"BODY_JSON","property":"$.checks[?@.name=='db'].ok","comparison":"EQUALS","value":"true"},{"source":"BODY_TEXT","comparison":"MATCHES","value":"\"status\"\\s*:\\s*\"UP\""}]"#;
+
+fn urls(bases: &[String], n: usize, hanging_percent: usize, ok_path: &str) -> Vec<String> {
     (0..n)
         .map(|i| {
             let path = if i % 100 < hanging_percent {
                 "hang"
             } else {
-                "ok"
+                ok_path
             };
             format!("{}/{path}?t={i}", bases[i % bases.len()])
         })
@@ -138,16 +168,20 @@ struct Figures {
     cpu_percent: f64,
     peak_rss_mib: f64,
     commit_latency_ms: Vec<f64>,
+    /// Results in the period whose outcome was up.
+    up: usize,
 }
 
-async fn run_monitor(args: &Args, bases: &[String], hanging_percent: usize) -> Figures {
+async fn run_monitor(args: &Args, bases: &[String], scenario: &Scenario) -> Figures {
     let db = TestDb::migrated().await;
     let topic = create_topic(6).await;
-    let list = urls(bases, args.targets, hanging_percent);
+    let list = urls(bases, args.targets, scenario.hanging_percent, scenario.path);
     // One statement for all targets.
     let quoted: Vec<String> = list.iter().map(|u| format!("'{u}'")).collect();
+    let assertions = scenario.assertions.unwrap_or("[]").replace('\'', "''");
     db.exec(&format!(
-        "INSERT INTO urltargets (urltarget, monitor_frequency) SELECT u, 1 FROM unnest(ARRAY[{}]) u",
+        "INSERT INTO urltargets (urltarget, monitor_frequency, assertions) \
+         SELECT u, 1, '{assertions}'::jsonb FROM unnest(ARRAY[{}]) u",
         quoted.join(",")
     ))
     .await;
@@ -253,8 +287,13 @@ async fn run_monitor(args: &Args, bases: &[String], hanging_percent: usize) -> F
         })
         .collect();
     commit_latency_ms.sort_by(f64::total_cmp);
+    let up = in_window
+        .iter()
+        .filter(|(e, _)| e.verdict() == entity::Verdict::Up)
+        .count();
     Figures {
-        label: format!("pingpipe, {hanging_percent}% hanging"),
+        label: format!("pingpipe, {}", scenario.label),
+        up,
         probes_per_s: in_window.len() as f64 / period.as_secs_f64(),
         lag_ms,
         missed,
@@ -280,7 +319,7 @@ async fn run_baseline(
         deny: Arc::new(DenyList::new(&[], false, false)),
     });
     let check = Arc::new(CheckBuilder::new().unwrap().plain());
-    let list = Arc::new(urls(bases, args.targets, hanging_percent));
+    let list = Arc::new(urls(bases, args.targets, hanging_percent, "ok"));
     let next = Arc::new(AtomicUsize::new(0));
     let tick = Instant::now();
     let deadline = tick + args.minute;
@@ -328,6 +367,7 @@ async fn run_baseline(
             cpu_percent: f64::NAN,
             peak_rss_mib: f64::NAN,
             commit_latency_ms: Vec::new(),
+            up: probed,
         },
         peak_burst,
     )
@@ -376,10 +416,35 @@ async fn main() {
         "commit p99"
     );
     for hanging in [0, 5] {
-        let ours = run_monitor(&args, &bases, hanging).await;
-        print(&ours, "");
+        let scenario = Scenario {
+            label: if hanging == 0 {
+                "healthy"
+            } else {
+                "5% hanging"
+            },
+            path: "ok",
+            hanging_percent: hanging,
+            assertions: None,
+        };
+        let ours = run_monitor(&args, &bases, &scenario).await;
+        print(&ours, &format!("up {}", ours.up));
         let (baseline, burst) = run_baseline(&args, &bases, hanging, started.clone()).await;
         print(&baseline, &format!("peak burst {burst} probes/s"));
+    }
+    // Checks (#12): the same 20 KB JSON body without assertions (the body is not read) and with
+    // a JSONPath and a regular expression (read up to the cap, parsed, matched).
+    for (label, assertions) in [
+        ("20 KB JSON, no assertions", None),
+        ("20 KB JSON, JSONPath + regex", Some(ASSERTIONS)),
+    ] {
+        let scenario = Scenario {
+            label,
+            path: "json20k",
+            hanging_percent: 0,
+            assertions,
+        };
+        let ours = run_monitor(&args, &bases, &scenario).await;
+        print(&ours, &format!("up {}", ours.up));
     }
     println!(
         "(lags and latencies in ms; cpu % of one core; missed = targets without a result in the measured period)"

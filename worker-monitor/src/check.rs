@@ -24,7 +24,8 @@ pub struct Check {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Option<Bytes>,
     pub tls: Arc<ClientConfig>,
-    pub assertions: Vec<Compiled>,
+    /// Shared by every target with the same list (compiled once).
+    pub assertions: Arc<[Compiled]>,
     /// Whether an assertion reads the body (otherwise it is not read at all).
     pub need_body: bool,
     pub degraded_after_ms: Option<u64>,
@@ -93,6 +94,9 @@ pub struct CheckBuilder {
     system: Arc<ClientConfig>,
     unverified: Arc<ClientConfig>,
     bundles: HashMap<String, Arc<ClientConfig>>,
+    /// Compiled assertion lists by their stored form: 50,000 targets with the same list hold
+    /// one compiled copy (a compiled regular expression and its caches take tens of KiB).
+    compiled: HashMap<Vec<assertion::Assertion>, Arc<[Compiled]>>,
 }
 
 impl CheckBuilder {
@@ -107,6 +111,7 @@ impl CheckBuilder {
             system,
             unverified,
             bundles: HashMap::new(),
+            compiled: HashMap::new(),
         })
     }
 
@@ -126,7 +131,7 @@ impl CheckBuilder {
             headers: Vec::new(),
             body: stored.body.clone().map(Bytes::from),
             tls: self.system.clone(),
-            assertions: Vec::new(),
+            assertions: Arc::from(Vec::new()),
             need_body: false,
             degraded_after_ms: stored
                 .degraded_after_ms
@@ -140,7 +145,17 @@ impl CheckBuilder {
     }
 
     fn prepare(&mut self, stored: &StoredCheck, check: &mut Check) -> Result<(), String> {
-        check.assertions = assertion::compile_all(&stored.assertions).map_err(|e| e.0)?;
+        check.assertions = match self.compiled.get(&stored.assertions) {
+            Some(compiled) => compiled.clone(),
+            None => {
+                let compiled: Arc<[Compiled]> = assertion::compile_all(&stored.assertions)
+                    .map_err(|e| e.0)?
+                    .into();
+                self.compiled
+                    .insert(stored.assertions.clone(), compiled.clone());
+                compiled
+            }
+        };
         check.need_body = assertion::need_body(&check.assertions);
         check::validate_headers(&stored.headers)?;
         check::validate_body(stored.method, stored.body.as_deref())?;
@@ -181,9 +196,11 @@ impl CheckBuilder {
         Ok(config)
     }
 
-    /// Forgets CA bundles no target uses any more.
-    pub fn retain_bundles(&mut self, in_use: &std::collections::HashSet<&str>) {
+    /// Forgets CA bundles and assertion lists no target uses any more (only this builder
+    /// holds them).
+    pub fn forget_unused(&mut self, in_use: &std::collections::HashSet<&str>) {
         self.bundles.retain(|pem, _| in_use.contains(pem.as_str()));
+        self.compiled.retain(|_, list| Arc::strong_count(list) > 1);
     }
 }
 
@@ -286,5 +303,23 @@ mod tests {
             ..StoredCheck::default()
         });
         assert!(!Arc::ptr_eq(&a.tls, &off.tls));
+    }
+
+    #[test]
+    fn targets_with_the_same_assertions_share_one_compiled_list() {
+        let mut builder = CheckBuilder::new().unwrap();
+        let stored = StoredCheck {
+            assertions: serde_json::from_str(
+                r#"[{"source":"BODY_TEXT","comparison":"MATCHES","value":"UP|OK"}]"#,
+            )
+            .unwrap(),
+            ..StoredCheck::default()
+        };
+        let (a, b) = (builder.build(&stored), builder.build(&stored));
+        assert!(Arc::ptr_eq(&a.assertions, &b.assertions));
+        assert!(a.need_body);
+        drop((a, b));
+        builder.forget_unused(&std::collections::HashSet::new());
+        assert!(builder.compiled.is_empty());
     }
 }

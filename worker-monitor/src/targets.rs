@@ -63,7 +63,7 @@ impl Checks {
             .values()
             .filter_map(|(stored, _)| stored.ca_bundle.as_deref())
             .collect();
-        self.builder.retain_bundles(&in_use);
+        self.builder.forget_unused(&in_use);
     }
 }
 
