@@ -47,7 +47,7 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_PROBE_MAX_REDIRECTS", default_value_t = 5)]
     pub max_redirects: usize,
 
-    /// Bytes of the response body read (and discarded) before the probe stops reading.
+    /// Most bytes of a response body read, when an assertion reads the body (else none are).
     #[arg(long, env = "PINGPIPE_PROBE_BODY_CAP_BYTES", default_value_t = 1024 * 1024)]
     pub body_cap_bytes: usize,
 
