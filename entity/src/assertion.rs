@@ -98,6 +98,9 @@ pub struct Observed<'a> {
     pub body: Option<&'a [u8]>,
     pub response_time_ms: u64,
     pub cert_expires_in_days: Option<i64>,
+    /// Texts a failure must never show (the request's header values: a server that echoes
+    /// the request would otherwise put them into `found`).
+    pub secrets: &'a [&'a str],
 }
 
 /// A failed assertion: what was expected and what was found, both shortened for display.
@@ -109,10 +112,16 @@ pub struct Failure {
     pub found: String,
 }
 
+/// What replaces a secret in a failure.
+pub const REDACTED: &str = "[redacted]";
+
+/// `text` cut to [`MAX_SHOWN_CHARS`] characters, with NUL (which no text column holds) shown as
+/// U+FFFD.
 fn shorten(text: &str) -> String {
+    let text = text.replace('\0', "\u{FFFD}");
     match text.char_indices().nth(MAX_SHOWN_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+        None => text,
     }
 }
 
@@ -205,6 +214,11 @@ impl Assertion {
                 return Err(Invalid(format!(
                     "a property or value is longer than {MAX_TEXT_BYTES} bytes"
                 )));
+            }
+            if text.contains('\0') {
+                return Err(Invalid(
+                    "a property or value contains a NUL character".into(),
+                ));
             }
         }
         let property = self.property.as_deref().filter(|p| !p.trim().is_empty());
@@ -336,10 +350,16 @@ impl Compiled {
     /// assertion's position, for the failure.
     pub fn check(&self, index: usize, observed: &Observed<'_>) -> Result<(), Failure> {
         let a = &self.assertion;
-        let fail = |found: String| Failure {
-            index,
-            expected: shorten(&self.describe()),
-            found: shorten(&found),
+        let fail = |mut found: String| {
+            // Before shortening, so no prefix of a secret survives the cut.
+            for secret in observed.secrets.iter().filter(|s| !s.is_empty()) {
+                found = found.replace(secret, REDACTED);
+            }
+            Failure {
+                index,
+                expected: shorten(&self.describe()),
+                found: shorten(&found),
+            }
         };
         match a.source {
             Source::Status => match observed.status {
@@ -714,5 +734,31 @@ mod tests {
             r#"{"source":"BODY_TEXT","comparison":"CONTAINS","value":"ok"}"#
         );
         assert_eq!(serde_json::from_str::<Assertion>(&stored).unwrap(), text);
+    }
+
+    #[test]
+    fn failures_never_show_a_secret_or_a_nul() {
+        let echo = b"you sent Authorization: Bearer s3cret-token and \0 a NUL";
+        let contains_nope = assertion(Source::BodyText, None, Comparison::Contains, Some("nope"));
+        let observed = Observed {
+            status: Some(200),
+            body: Some(echo),
+            secrets: &["Bearer s3cret-token"],
+            ..Observed::default()
+        };
+        let failure = check(&contains_nope, &observed).unwrap_err();
+        assert!(!failure.found.contains("s3cret"), "{failure:?}");
+        assert!(failure.found.contains(REDACTED), "{failure:?}");
+        assert!(!failure.found.contains('\0'), "{failure:?}");
+        // A secret cut in half by the shortening is redacted before the cut.
+        let long = format!("{}Bearer s3cret-token", "x".repeat(MAX_SHOWN_CHARS - 5));
+        let observed = Observed {
+            body: Some(long.as_bytes()),
+            ..observed
+        };
+        let failure = check(&contains_nope, &observed).unwrap_err();
+        assert!(!failure.found.contains("Beare"), "{failure:?}");
+        let nul = assertion(Source::BodyText, None, Comparison::Contains, Some("a\0b"));
+        assert!(nul.compile().unwrap_err().0.contains("NUL"));
     }
 }

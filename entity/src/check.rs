@@ -74,7 +74,7 @@ impl Verdict {
 
 /// A request header the probe sends. The value is a secret: the API never returns it, the
 /// monitor never logs it, and it never travels on Kafka.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RequestHeader {
     pub name: String,
     pub value: String,
@@ -143,8 +143,12 @@ pub fn validate_headers(headers: &[RequestHeader]) -> Result<(), String> {
             headers.len()
         ));
     }
+    let mut seen = std::collections::HashSet::new();
     for (i, header) in headers.iter().enumerate() {
         let name = &header.name;
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(format!("header {i} ({name}): given twice"));
+        }
         if name.len() > MAX_HEADER_NAME_BYTES || !is_token(name) {
             let shown: String = name.chars().take(40).collect();
             return Err(format!(
@@ -200,6 +204,9 @@ pub fn parse_ca_bundle(pem: &str) -> Result<Vec<CertificateDer<'static>>, String
             "the CA bundle is longer than {MAX_CA_BUNDLE_BYTES} bytes"
         ));
     }
+    if pem.contains('\0') {
+        return Err("the CA bundle contains a NUL character".to_owned());
+    }
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("the CA bundle is not PEM: {e}"))?;
@@ -209,6 +216,24 @@ pub fn parse_ca_bundle(pem: &str) -> Result<Vec<CertificateDer<'static>>, String
         );
     }
     Ok(certs)
+}
+
+/// Checks that the assertions can be judged on what `method` gets: a HEAD response has no body.
+pub fn validate_method_assertions(method: Method, assertions: &[Assertion]) -> Result<(), String> {
+    use crate::assertion::Source;
+    if method != Method::Head {
+        return Ok(());
+    }
+    match assertions
+        .iter()
+        .position(|a| matches!(a.source, Source::BodyText | Source::BodyJson))
+    {
+        Some(i) => Err(format!(
+            "assertion {i} ({}): a HEAD response has no body to check; use GET",
+            assertions[i].source
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks `degraded_after_ms`.
@@ -235,7 +260,7 @@ pub struct Timings {
     /// From the request sent to the response's head received.
     #[serde(default)]
     pub ttfb_ms: Option<i32>,
-    /// Reading the body (up to the cap, or until the assertions had what they need).
+    /// Reading the body, to its end or the cap (only when an assertion reads it).
     #[serde(default)]
     pub transfer_ms: Option<i32>,
 }
@@ -291,6 +316,8 @@ mod tests {
             assert!(err.contains(words), "{err}");
             assert!(!err.contains("s3cret"), "{err}");
         }
+        let twice = validate_headers(&[header("X-A", "1"), header("x-a", "2")]).unwrap_err();
+        assert!(twice.contains("given twice"), "{twice}");
         let many: Vec<_> = (0..21).map(|i| header(&format!("X-{i}"), "v")).collect();
         assert!(validate_headers(&many).unwrap_err().contains("at most 20"));
     }
@@ -320,6 +347,17 @@ mod tests {
         );
         let broken = "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n";
         assert!(parse_ca_bundle(broken).is_err());
+    }
+
+    #[test]
+    fn head_requests_cannot_check_a_body() {
+        let body: Vec<Assertion> = serde_json::from_str(
+            r#"[{"source":"STATUS","comparison":"EQUALS","value":"200"},{"source":"BODY_TEXT","comparison":"CONTAINS","value":"x"}]"#,
+        )
+        .unwrap();
+        let err = validate_method_assertions(Method::Head, &body).unwrap_err();
+        assert!(err.starts_with("assertion 1 (BODY_TEXT)"), "{err}");
+        assert!(validate_method_assertions(Method::Get, &body).is_ok());
     }
 
     #[test]

@@ -58,12 +58,14 @@ impl Model {
         }
     }
 
+    /// The TLS details, when the probe had a session (an empty issuer or subject — legal in
+    /// X.509 — is stored as NULL and read back as empty).
     pub fn tls(&self) -> Option<TlsDetails> {
         Some(TlsDetails {
             tls_version: self.tls_version.clone()?,
             cert_not_after: self.cert_not_after?,
-            cert_issuer: self.cert_issuer.clone()?,
-            cert_subject: self.cert_subject.clone()?,
+            cert_issuer: self.cert_issuer.clone().unwrap_or_default(),
+            cert_subject: self.cert_subject.clone().unwrap_or_default(),
         })
     }
 }

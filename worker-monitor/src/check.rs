@@ -48,7 +48,7 @@ impl std::fmt::Debug for Check {
 }
 
 /// The stored columns a check is made of; a change in any of them rebuilds the check.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct StoredCheck {
     pub assertions: Vec<assertion::Assertion>,
     pub degraded_after_ms: Option<i32>,
@@ -157,6 +157,7 @@ impl CheckBuilder {
             }
         };
         check.need_body = assertion::need_body(&check.assertions);
+        check::validate_method_assertions(stored.method, &stored.assertions)?;
         check::validate_headers(&stored.headers)?;
         check::validate_body(stored.method, stored.body.as_deref())?;
         for (i, header) in stored.headers.iter().enumerate() {

@@ -287,8 +287,12 @@ async fn probe_worker(
             dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        metrics::counter!(m::MONITOR_PROBES, "outcome" => outcome_label(result.outcome))
-            .increment(1);
+        metrics::counter!(
+            m::MONITOR_PROBES,
+            "outcome" => outcome_label(result.outcome),
+            "verdict" => result.verdict.as_str()
+        )
+        .increment(1);
         let event = ResultEvent::new(
             job.target.id,
             job.target.url.as_ref(),

@@ -1,6 +1,7 @@
 //! Metric names, in one place. Served in Prometheus format at `/metrics`.
 
-/// Probes finished, by `outcome` (an HTTP status class like `2xx`, or a failure class).
+/// Probes finished, by `outcome` (an HTTP status class like `2xx`, or a failure class) and
+/// `verdict` (`up`, `degraded`, `down`: what the target's check made of it).
 pub const MONITOR_PROBES: &str = "pingpipe_monitor_probes_total";
 /// Seconds from a slot to its probe's start.
 pub const MONITOR_SCHEDULE_LAG: &str = "pingpipe_monitor_schedule_lag_seconds";

@@ -41,6 +41,10 @@ pub const USER_AGENT: &str = concat!(
     " (availability probe)"
 );
 
+/// How long a connection attempt to one of several addresses of a name may take before the next
+/// address is tried.
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_secs(1);
+
 /// How probes are made.
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
@@ -178,9 +182,21 @@ fn tls_details(session: &rustls::ClientConnection) -> Option<TlsDetails> {
     Some(TlsDetails {
         tls_version: version,
         cert_not_after: not_after,
-        cert_issuer: cert.issuer().to_string(),
-        cert_subject: cert.subject().to_string(),
+        cert_issuer: storable_name(&cert.issuer().to_string()),
+        cert_subject: storable_name(&cert.subject().to_string()),
     })
+}
+
+/// Longest issuer or subject kept, in characters.
+const MAX_NAME_CHARS: usize = 1024;
+
+/// A distinguished name as the server sent it, made storable: NUL shown as U+FFFD, at most
+/// [`MAX_NAME_CHARS`] characters (a hostile certificate can carry anything).
+fn storable_name(name: &str) -> String {
+    name.chars()
+        .take(MAX_NAME_CHARS)
+        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 impl Prober {
@@ -223,7 +239,13 @@ impl Prober {
                 let passed = if check.assertions.is_empty() {
                     entity::is_up(Some(status))
                 } else {
+                    let secrets: Vec<&str> = check
+                        .headers
+                        .iter()
+                        .filter_map(|(_, v)| v.to_str().ok())
+                        .collect();
                     let observed = Observed {
+                        secrets: &secrets,
                         status: Some(answer.status),
                         headers: &answer.headers,
                         body: answer.body.as_deref(),
@@ -269,12 +291,13 @@ impl Prober {
         let mut url = origin.clone();
         let mut method = check.method.clone();
         let mut body = check.body.clone();
-        let mut visited: HashSet<Url> = HashSet::new();
+        // A repeat is the same request again: POST → 303 → GET of the same URL is not a loop.
+        let mut visited: HashSet<(Method, Url)> = HashSet::new();
         loop {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(FailureClass::Other);
             }
-            visited.insert(url.clone());
+            visited.insert((method.clone(), url.clone()));
             // The target's headers are secrets for its own origin only.
             let headers: &[_] = if same_origin(&url, &origin) {
                 &check.headers
@@ -291,9 +314,6 @@ impl Prober {
                 .and_then(|l| l.to_str().ok())
                 .and_then(|l| url.join(l).ok());
             if let (true, Some(next)) = (status.is_redirection(), location) {
-                if visited.contains(&next) {
-                    return Err(FailureClass::RedirectLimit);
-                }
                 if visited.len() > self.settings.max_redirects {
                     return Err(FailureClass::RedirectLimit);
                 }
@@ -305,6 +325,9 @@ impl Prober {
                 if to_get {
                     method = Method::GET;
                     body = None;
+                }
+                if visited.contains(&(method.clone(), next.clone())) {
+                    return Err(FailureClass::RedirectLimit);
                 }
                 url = next;
                 continue;
@@ -389,8 +412,22 @@ impl Prober {
         let from = Instant::now();
         let mut tcp = None;
         let mut timed_out = false;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
+        let count = addrs.len();
+        for (i, addr) in addrs.into_iter().enumerate() {
+            // An address that does not answer (a blackholed IPv6 route, say) gets a second
+            // before the next one is tried; the last one has what is left of the timeout.
+            let attempt = if i + 1 < count {
+                match tokio::time::timeout(NEXT_ADDRESS_AFTER, TcpStream::connect(addr)).await {
+                    Ok(attempt) => attempt,
+                    Err(_) => {
+                        timed_out = true;
+                        continue;
+                    }
+                }
+            } else {
+                TcpStream::connect(addr).await
+            };
+            match attempt {
                 Ok(stream) => {
                     tcp = Some(stream);
                     break;
@@ -494,6 +531,12 @@ mod tests {
         );
         assert_eq!(ip("http://[::1]:8080/x"), Some("::1".parse().unwrap()));
         assert_eq!(ip("http://localhost/"), None);
+    }
+
+    #[test]
+    fn certificate_names_are_made_storable() {
+        assert_eq!(storable_name("CN=a\0b"), "CN=a\u{FFFD}b");
+        assert_eq!(storable_name(&"x".repeat(5000)).len(), MAX_NAME_CHARS);
     }
 
     #[test]

@@ -19,26 +19,25 @@ use crate::http::Readiness;
 use crate::metric_names as m;
 use crate::scheduler::{Target, TargetSet};
 
-/// The prepared checks of the last list, reused while their stored columns stay the same.
+/// The prepared checks of the last list, one per distinct stored check: the 50,000 targets
+/// that keep the default share one, and a check is prepared again only when its columns change.
 pub struct Checks {
     builder: CheckBuilder,
-    by_target: HashMap<i32, (StoredCheck, Arc<Check>)>,
+    interned: HashMap<StoredCheck, Arc<Check>>,
 }
 
 impl Checks {
     pub fn new(builder: CheckBuilder) -> Checks {
         Checks {
             builder,
-            by_target: HashMap::new(),
+            interned: HashMap::new(),
         }
     }
 
-    /// The check of `row`: the one prepared before if nothing changed, a new one otherwise.
+    /// The check of `row`: the one prepared before for the same columns, a new one otherwise.
     fn of(&mut self, row: &urltargets::Model) -> Arc<Check> {
         let stored = StoredCheck::from(row);
-        if let Some((known, check)) = self.by_target.get(&row.urltargets_pk)
-            && *known == stored
-        {
+        if let Some(check) = self.interned.get(&stored) {
             return check.clone();
         }
         let check = Arc::new(self.builder.build(&stored));
@@ -50,18 +49,18 @@ impl Checks {
                 "Target's check cannot be used; its probes report failure class other."
             );
         }
-        self.by_target
-            .insert(row.urltargets_pk, (stored, check.clone()));
+        self.interned.insert(stored, check.clone());
         check
     }
 
-    /// Forgets the checks of targets no longer in the list.
-    fn retain(&mut self, targets: &HashMap<i32, Target>) {
-        self.by_target.retain(|id, _| targets.contains_key(id));
+    /// Forgets the checks no target of the new list uses (the list holds the others).
+    fn retain(&mut self) {
+        self.interned
+            .retain(|_, check| Arc::strong_count(check) > 1);
         let in_use: std::collections::HashSet<&str> = self
-            .by_target
-            .values()
-            .filter_map(|(stored, _)| stored.ca_bundle.as_deref())
+            .interned
+            .keys()
+            .filter_map(|stored| stored.ca_bundle.as_deref())
             .collect();
         self.builder.forget_unused(&in_use);
     }
@@ -93,7 +92,7 @@ pub async fn load(
             (target.id, target)
         })
         .collect();
-    checks.retain(&targets);
+    checks.retain();
     Ok(targets)
 }
 

@@ -5,7 +5,10 @@ use crate::metric_names as m;
 
 /// Registers the help text of every monitor metric.
 pub fn describe_metrics() {
-    metrics::describe_counter!(m::MONITOR_PROBES, "Probes finished, by outcome.");
+    metrics::describe_counter!(
+        m::MONITOR_PROBES,
+        "Probes finished, by outcome (status class or failure class) and verdict (up, degraded, down)."
+    );
     metrics::describe_histogram!(
         m::MONITOR_SCHEDULE_LAG,
         metrics::Unit::Seconds,

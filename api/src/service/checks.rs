@@ -116,6 +116,8 @@ impl Check {
     /// it) and the entry.
     fn validate(&self) -> Result<(), String> {
         assertion::compile_all(&self.assertions.0).map_err(|e| format!("check.assertions: {e}"))?;
+        check::validate_method_assertions(self.method, &self.assertions.0)
+            .map_err(|e| format!("check.assertions: {e}"))?;
         check::validate_degraded_after(self.degraded_after_ms)
             .map_err(|e| format!("check.degradedAfterMs: {e}"))?;
         check::validate_headers(&self.headers.0).map_err(|e| format!("check.headers: {e}"))?;

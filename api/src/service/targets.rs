@@ -183,6 +183,9 @@ pub async fn update(
     let url = url.map(validate_url).transpose()?;
     let frequency = frequency.map(validate_frequency).transpose()?;
     let current = get(db, id).await?;
+    if let Some(new_url) = &url {
+        carries_headers_elsewhere(&current, new_url, check)?;
+    }
     let check = check
         .map(|change| Check::of(&current).changed(change, &current.request_headers.0))
         .transpose()
@@ -206,6 +209,39 @@ pub async fn update(
         .update(db)
         .await
         .map_err(|e| conflict(e, &shown_url, shown_frequency))
+}
+
+/// Header values are write-only: a target moved to another origin (scheme, host or port) must
+/// not take its stored values along, or whoever may change URLs could read them at a server of
+/// theirs. Such a move must give the headers again with their values (or `[]`).
+fn carries_headers_elsewhere(
+    current: &urltargets::Model,
+    new_url: &str,
+    check: Option<&CheckChange>,
+) -> ApiResult<()> {
+    let origin = |u: &str| {
+        url::Url::parse(u).ok().map(|u| {
+            (
+                u.scheme().to_owned(),
+                u.host_str().map(str::to_owned),
+                u.port_or_known_default(),
+            )
+        })
+    };
+    if current.request_headers.0.is_empty() || origin(new_url) == origin(&current.urltarget) {
+        return Ok(());
+    }
+    let given_anew = check
+        .and_then(|c| c.headers.as_ref())
+        .is_some_and(|headers| headers.iter().all(|h| h.value.is_some()));
+    if given_anew {
+        return Ok(());
+    }
+    Err(ApiError::BadInput(
+        "check.headers: the URL moves to another origin; give the headers again with their \
+         values (stored values never go to another origin), or [] to drop them"
+            .to_owned(),
+    ))
 }
 
 /// Removes a target and (by cascade) its results; returns what was removed.

@@ -276,6 +276,25 @@ fn bad_checks() -> Vec<(Value, &'static str)> {
             json!({"caBundle": "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n"}),
             "check.caBundle: ",
         ),
+        // What PostgreSQL could not store, or a check that could never be judged.
+        (
+            second_assertion(
+                json!({"source": "BODY_TEXT", "comparison": "CONTAINS", "value": "a\u{0}b"}),
+            ),
+            "check.assertions: assertion 1 (BODY_TEXT CONTAINS): a property or value contains a NUL character",
+        ),
+        (
+            json!({"caBundle": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n\u{0}"}),
+            "check.caBundle: the CA bundle contains a NUL character",
+        ),
+        (
+            json!({"method": "HEAD", "assertions": [{"source": "BODY_TEXT", "comparison": "NOT_CONTAINS", "value": "Error"}]}),
+            "check.assertions: assertion 0 (BODY_TEXT): a HEAD response has no body to check",
+        ),
+        (
+            json!({"headers": [{"name": "X-A", "value": "1"}, {"name": "x-a", "value": "2"}]}),
+            "check.headers: header 1 (x-a): given twice",
+        ),
         (
             json!({"headers": [{"name": "X-Unknown"}]}),
             "check.headers: header 0 (\"X-Unknown\") has no value, and this target stores none",
@@ -729,6 +748,150 @@ async fn stats_count_degraded_and_phase_percentiles() {
     assert_eq!(
         empty["data"]["target"]["stats"],
         json!({"checks": 0, "degraded": 0, "phases": phases})
+    );
+    app.finish().await;
+}
+
+/// A version 1 record — as the prototype or an older monitor wrote it, produced here with kcat —
+/// goes through the real ingest worker and reads back through GraphQL with the outcome derived
+/// as before and none of version 2's fields.
+#[tokio::test]
+async fn a_version_1_record_produced_with_kcat_is_readable_through_graphql() {
+    use clap::Parser;
+    use std::io::Write;
+
+    let app = spawn_app().await;
+    let id = app.add("http://127.0.0.1:9/v1", 1).await["data"]["addTarget"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let topic = entity::testing::create_topic(1).await;
+    let mut kcat = std::process::Command::new("kcat")
+        .args([
+            "-b",
+            &entity::testing::bootstrap_servers(),
+            "-P",
+            "-t",
+            &topic,
+            "-K",
+            "|",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat is installed by scripts/kafka.sh");
+    let mut stdin = kcat.stdin.take().unwrap();
+    for (slot, status) in [("12:00", 200), ("12:01", 503)] {
+        writeln!(
+            stdin,
+            r#"{id}|{{"schema_version":1,"target_id":{id},"url":"http://127.0.0.1:9/v1","frequency":1,"scheduled_at":"2026-11-26T{slot}:00Z","start_time":"2026-11-26T{slot}:01Z","duration_ms":42,"http_status":{status},"failure_class":null}}"#
+        )
+        .unwrap();
+    }
+    drop(stdin);
+    assert!(kcat.wait().unwrap().success(), "kcat failed");
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let config = worker_ingest::Config::parse_from([
+        "pingpipe-ingest",
+        "--database-url",
+        &app.db.url,
+        "--kafka-bootstrap-servers",
+        &entity::testing::bootstrap_servers(),
+        "--topic",
+        &topic,
+        "--group",
+        &entity::testing::unique("api-v1"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let ingest = worker_ingest::start(config, stop.clone()).await.unwrap();
+
+    let query = "query($id: ID!) { target(id: $id) { results(first: 5) { nodes { httpStatus outcome up failureClass assertionFailures { index } dnsMs connectMs tlsMs ttfbMs transferMs tls { version } } } } }";
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let nodes = loop {
+        let body = app.gql(query, json!({"id": id}), None).await;
+        let nodes = body["data"]["target"]["results"]["nodes"].clone();
+        if nodes.as_array().is_some_and(|n| n.len() == 2) {
+            break nodes;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the two version 1 results never became readable: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let none = json!({"failureClass": null, "assertionFailures": [], "dnsMs": null, "connectMs": null, "tlsMs": null, "ttfbMs": null, "transferMs": null, "tls": null});
+    let mut down = json!({"httpStatus": 503, "outcome": "DOWN", "up": false});
+    let mut up = json!({"httpStatus": 200, "outcome": "UP", "up": true});
+    for v in [&mut down, &mut up] {
+        v.as_object_mut()
+            .unwrap()
+            .extend(none.as_object().unwrap().clone());
+    }
+    assert_eq!(nodes, json!([down, up]));
+    ingest.shutdown();
+    ingest.wait().await.unwrap();
+    app.finish().await;
+}
+
+/// Stored header values never go to another origin: moving a target there needs the headers
+/// again, with their values; a move within the origin keeps them.
+#[tokio::test]
+async fn moving_a_target_to_another_origin_needs_its_headers_again() {
+    let app = spawn_app().await;
+    let secret = json!({"headers": [{"name": "Authorization", "value": "Bearer kept-9f2e"}]});
+    let added = add(&app, "https://a.example.test/health", secret).await;
+    let id = added["data"]["addTarget"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let update = "mutation($id: ID!, $url: String, $check: CheckInput) { updateTarget(id: $id, url: $url, check: $check) { url check { headerNames } } }";
+    let moved = |url: &str, check: Value| {
+        app.gql(
+            update,
+            json!({"id": id, "url": url, "check": check}),
+            Some(TOKEN),
+        )
+    };
+    let before = stored(&app).await;
+    for (url, check) in [
+        ("https://evil.example.test/health", Value::Null),
+        ("http://a.example.test/health", Value::Null),
+        ("https://a.example.test:8443/health", Value::Null),
+        (
+            "https://evil.example.test/health",
+            json!({"headers": [{"name": "Authorization"}]}),
+        ),
+    ] {
+        let body = moved(url, check).await;
+        let (code, message) = error(&body);
+        assert_eq!(code, "BAD_USER_INPUT", "{url}: {body}");
+        assert!(message.contains("moves to another origin"), "{message}");
+        assert_eq!(stored(&app).await, before, "{url}");
+    }
+    // Within the origin the stored value stays.
+    let body = moved("https://a.example.test/other", Value::Null).await;
+    assert_eq!(
+        body["data"]["updateTarget"]["check"]["headerNames"],
+        json!(["Authorization"]),
+        "{body}"
+    );
+    assert!(stored(&app).await[0].contains("kept-9f2e"));
+    // Elsewhere with the value given again, or with no headers at all.
+    let body = moved(
+        "https://b.example.test/",
+        json!({"headers": [{"name": "Authorization", "value": "Bearer new-1c7a"}]}),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["updateTarget"]["url"], "https://b.example.test/",
+        "{body}"
+    );
+    let body = moved("https://c.example.test/", json!({"headers": []})).await;
+    assert_eq!(
+        body["data"]["updateTarget"]["check"]["headerNames"],
+        json!([]),
+        "{body}"
     );
     app.finish().await;
 }

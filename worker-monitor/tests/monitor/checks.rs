@@ -46,6 +46,7 @@ fn assertion(
 async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
     let world = World::new().await;
     let app = fixture::serve("127.0.0.1").await;
+    let elsewhere = fixture::serve("127.0.0.3").await;
     let ca = TestCa::new();
     let expiring = fixture::serve_https(&ca, 3).await;
     let lasting = fixture::serve_https(&ca, 90).await;
@@ -68,6 +69,10 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
     let wrong_token = format!(
         "method = 'POST', request_body = '{TOKEN_BODY}', request_headers = '{}'::jsonb",
         json!([{"name": "Authorization", "value": "Bearer wrong"}])
+    );
+    let with_token = format!(
+        "request_headers = '{}'::jsonb",
+        json!([{"name": "Authorization", "value": TOKEN}])
     );
     let up = |s| (Outcome::Status(s), Verdict::Up);
     let failed = |s| (Outcome::Status(s), Verdict::Down);
@@ -153,6 +158,33 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
             up(200),
         ),
         (
+            "echoed secret",
+            app.url("/echo"),
+            format!(
+                "{with_token}, {}",
+                assertion("BODY_TEXT", None, "CONTAINS", Some("nope"))
+            ),
+            failed(200),
+        ),
+        (
+            "same origin keeps headers",
+            app.url("/to?url=/auth"),
+            with_token.clone(),
+            up(200),
+        ),
+        (
+            "other origin gets none",
+            app.url(&format!("/to?url={}", elsewhere.url("/auth"))),
+            with_token.clone(),
+            (Outcome::Status(401), Verdict::Down),
+        ),
+        (
+            "post then see other",
+            app.url("/see-other"),
+            "method = 'POST', request_body = 'x'".into(),
+            up(200),
+        ),
+        (
             "by name",
             format!("http://localhost:{}/status/200", app.addr.port()),
             "method = 'GET'".into(),
@@ -162,7 +194,11 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
     let mut expected: HashMap<i32, Case> = HashMap::new();
     for (i, (name, url, set, (outcome, verdict))) in cases.into_iter().enumerate() {
         // URLs are unique per frequency; the fixtures ignore the query.
-        let url = format!("{url}?case={i}");
+        let url = if url.contains('?') {
+            format!("{url}&case={i}")
+        } else {
+            format!("{url}?case={i}")
+        };
         let id = world.add_target(&url, 1).await;
         world
             .db
@@ -269,6 +305,12 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
             .unwrap()
             .contains("Pingpipe Test CA"),
         "{expiring_cert:?}"
+    );
+    // A server that echoes the request shows "[redacted]" where the header value was.
+    let echoed = first("echoed secret");
+    assert!(
+        echoed.assertion_failures[0].found.contains("[redacted]"),
+        "{echoed:?}"
     );
     // Unverified TLS still reports the certificate.
     assert!(first("unverified").cert_not_after.is_some());

@@ -49,6 +49,13 @@ pub async fn serve(ip: &str) -> Fixture {
             get(|| async { "500 Internal Error: the database is gone" }),
         )
         .route("/token", post(token).head(token))
+        .route("/auth", get(auth))
+        .route("/echo", get(echo))
+        .route(
+            "/see-other",
+            post(|| async { (StatusCode::SEE_OTHER, [(header::LOCATION, "/see-other")]) })
+                .get(|| async { "seen" }),
+        )
         .with_state(counters.clone());
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -82,6 +89,27 @@ async fn token(
     } else {
         StatusCode::UNAUTHORIZED
     }
+}
+
+/// `/auth`: 200 for a request with [`TOKEN`], 401 otherwise.
+async fn auth(headers: axum::http::HeaderMap) -> StatusCode {
+    if headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v == TOKEN)
+    {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    }
+}
+
+/// `/echo`: the request's Authorization header, in the body (as httpbin and debug pages do).
+async fn echo(headers: axum::http::HeaderMap) -> String {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    format!("you sent Authorization: {auth}")
 }
 
 /// A test certificate authority: its certificate (PEM, for a target's CA bundle) and what

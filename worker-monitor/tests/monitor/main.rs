@@ -426,7 +426,7 @@ async fn two_shards_probe_every_target_exactly_once_and_report_metrics() {
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
     for name in [
-        "pingpipe_monitor_probes_total{outcome=\"2xx\"}",
+        "pingpipe_monitor_probes_total{outcome=\"2xx\",verdict=\"up\"}",
         "pingpipe_monitor_schedule_lag_seconds_bucket",
         "pingpipe_monitor_transactions_total{result=\"committed\"}",
         "pingpipe_monitor_publish_latency_seconds_bucket",
