@@ -115,6 +115,26 @@ pub struct Failure {
 /// What replaces a secret in a failure.
 pub const REDACTED: &str = "[redacted]";
 
+/// `text` with every secret replaced by [`REDACTED`]: as it is, and as a JSON document or a
+/// PHP-style JSON encoder writes it (`"`, `\\`, control characters and `/` escaped), longest
+/// secret first so no part of a longer one stays.
+fn redact(mut text: String, secrets: &[&str]) -> String {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let json = serde_json::to_string(secret).expect("a string serializes");
+        let json = json[1..json.len() - 1].to_owned();
+        forms.push(json.replace('/', "\\/"));
+        forms.push(json);
+        forms.push((*secret).to_owned());
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    for form in forms {
+        text = text.replace(&form, REDACTED);
+    }
+    text
+}
+
 /// `text` cut to [`MAX_SHOWN_CHARS`] characters, with NUL (which no text column holds) shown as
 /// U+FFFD.
 fn shorten(text: &str) -> String {
@@ -350,11 +370,15 @@ impl Compiled {
     /// assertion's position, for the failure.
     pub fn check(&self, index: usize, observed: &Observed<'_>) -> Result<(), Failure> {
         let a = &self.assertion;
-        let fail = |mut found: String| {
-            // Before shortening, so no prefix of a secret survives the cut.
-            for secret in observed.secrets.iter().filter(|s| !s.is_empty()) {
-                found = found.replace(secret, REDACTED);
-            }
+        let fail = |found: String| {
+            // Only what the server sent can echo the request (a status or a time cannot), and
+            // before shortening, so no prefix of a secret survives the cut.
+            let found = match a.source {
+                Source::Header | Source::BodyText | Source::BodyJson => {
+                    redact(found, observed.secrets)
+                }
+                _ => found,
+            };
             Failure {
                 index,
                 expected: shorten(&self.describe()),
@@ -758,6 +782,24 @@ mod tests {
         };
         let failure = check(&contains_nope, &observed).unwrap_err();
         assert!(!failure.found.contains("Beare"), "{failure:?}");
+        // Escaped as JSON (and `/` as PHP writes it), and a secret inside a longer one.
+        let secrets = ["Basic dXNlcjpw/YXNz\"x", "Basic dXNlcjpw"];
+        let escaped = br#"{"auth":"Basic dXNlcjpw\/YXNz\"x"}"#;
+        let observed = Observed {
+            body: Some(escaped),
+            secrets: &secrets,
+            ..Observed::default()
+        };
+        let failure = check(&contains_nope, &observed).unwrap_err();
+        assert!(!failure.found.contains("dXNlcjpw"), "{failure:?}");
+        // A status is never redacted, whatever a header holds.
+        let status = assertion(Source::Status, None, Comparison::Equals, Some("200"));
+        let observed = Observed {
+            status: Some(503),
+            secrets: &["5"],
+            ..Observed::default()
+        };
+        assert_eq!(check(&status, &observed).unwrap_err().found, "503");
         let nul = assertion(Source::BodyText, None, Comparison::Contains, Some("a\0b"));
         assert!(nul.compile().unwrap_err().0.contains("NUL"));
     }

@@ -114,11 +114,13 @@ pub const MAX_CA_BUNDLE_BYTES: usize = 64 * 1024;
 /// Largest `degraded_after_ms`: a day.
 pub const MAX_DEGRADED_AFTER_MS: i32 = 86_400_000;
 
-/// Headers the probe sets itself, because they frame the request or the connection; a user's
-/// value would make the request ambiguous.
-const RESERVED_HEADERS: [&str; 8] = [
+/// Headers the probe sets itself, because they frame the request or the connection (a user's
+/// value would make the request ambiguous) or name where it goes (`Host`: the stored secrets go
+/// to the URL's origin only, not to another site on the same address).
+const RESERVED_HEADERS: [&str; 9] = [
     "connection",
     "content-length",
+    "host",
     "keep-alive",
     "proxy-connection",
     "te",
@@ -146,14 +148,14 @@ pub fn validate_headers(headers: &[RequestHeader]) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for (i, header) in headers.iter().enumerate() {
         let name = &header.name;
-        if !seen.insert(name.to_ascii_lowercase()) {
-            return Err(format!("header {i} ({name}): given twice"));
-        }
         if name.len() > MAX_HEADER_NAME_BYTES || !is_token(name) {
             let shown: String = name.chars().take(40).collect();
             return Err(format!(
                 "header {i} ({shown:?}): a name is 1 to {MAX_HEADER_NAME_BYTES} letters, digits or !#$%&'*+-.^_`|~"
             ));
+        }
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(format!("header {i} ({name}): given twice"));
         }
         if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(format!(
@@ -173,6 +175,12 @@ pub fn validate_headers(headers: &[RequestHeader]) -> Result<(), String> {
         {
             return Err(format!(
                 "header {i} ({name}): the value has a control character (CR, LF, NUL, …)"
+            ));
+        }
+        // A server trims them before it echoes the value; the probe redacts the value as stored.
+        if header.value.trim() != header.value {
+            return Err(format!(
+                "header {i} ({name}): the value starts or ends with a space"
             ));
         }
     }
@@ -306,6 +314,8 @@ mod tests {
             (header("Bad Name", "x"), "header 0"),
             (header("", "x"), "header 0"),
             (header("Content-Length", "5"), "set by the probe"),
+            (header("Host", "elsewhere.test"), "set by the probe"),
+            (header("X-Token", " s3cret"), "starts or ends with a space"),
             (
                 header("X-Token", "s3cret\r\nHost: evil"),
                 "control character",

@@ -22,6 +22,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 pub struct Check {
     pub method: hyper::Method,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The header values as stored, for redacting them from what a failure shows.
+    pub secrets: Vec<String>,
     pub body: Option<Bytes>,
     pub tls: Arc<ClientConfig>,
     /// Shared by every target with the same list (compiled once).
@@ -129,6 +131,7 @@ impl CheckBuilder {
                 Method::Post => hyper::Method::POST,
             },
             headers: Vec::new(),
+            secrets: Vec::new(),
             body: stored.body.clone().map(Bytes::from),
             tls: self.system.clone(),
             assertions: Arc::from(Vec::new()),
@@ -167,6 +170,7 @@ impl CheckBuilder {
                 .map_err(|_| format!("header {i} ({}): not a header value", header.name))?;
             value.set_sensitive(true);
             check.headers.push((name, value));
+            check.secrets.push(header.value.clone());
         }
         check.tls = match (stored.tls_verify, &stored.ca_bundle) {
             (false, _) => self.unverified.clone(),

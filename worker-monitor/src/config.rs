@@ -38,8 +38,9 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_MONITOR_CONCURRENCY", default_value_t = 2000)]
     pub concurrency: usize,
 
-    /// Longest a probe may take, DNS to last body byte. Default: 10s, and never more than 80% of
-    /// the shortest period (one "minute").
+    /// Longest a probe may take, DNS to the response's head (or the last body byte read, when an
+    /// assertion reads the body). Default: 10s, and never more than 80% of the shortest period
+    /// (one "minute").
     #[arg(long, env = "PINGPIPE_PROBE_TIMEOUT")]
     pub probe_timeout: Option<humantime::Duration>,
 

@@ -42,8 +42,9 @@ pub const USER_AGENT: &str = concat!(
 );
 
 /// How long a connection attempt to one of several addresses of a name may take before the next
-/// address is tried.
-const NEXT_ADDRESS_AFTER: Duration = Duration::from_secs(1);
+/// address is tried (longer than Linux's first SYN retransmission, 1 s, so one lost SYN does not
+/// skip a working address).
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_secs(2);
 
 /// How probes are made.
 #[derive(Debug, Clone)]
@@ -239,11 +240,7 @@ impl Prober {
                 let passed = if check.assertions.is_empty() {
                     entity::is_up(Some(status))
                 } else {
-                    let secrets: Vec<&str> = check
-                        .headers
-                        .iter()
-                        .filter_map(|(_, v)| v.to_str().ok())
-                        .collect();
+                    let secrets: Vec<&str> = check.secrets.iter().map(String::as_str).collect();
                     let observed = Observed {
                         secrets: &secrets,
                         status: Some(answer.status),
@@ -414,15 +411,13 @@ impl Prober {
         let mut timed_out = false;
         let count = addrs.len();
         for (i, addr) in addrs.into_iter().enumerate() {
-            // An address that does not answer (a blackholed IPv6 route, say) gets a second
+            // An address that does not answer (a blackholed IPv6 route, say) gets two seconds
             // before the next one is tried; the last one has what is left of the timeout.
             let attempt = if i + 1 < count {
                 match tokio::time::timeout(NEXT_ADDRESS_AFTER, TcpStream::connect(addr)).await {
                     Ok(attempt) => attempt,
-                    Err(_) => {
-                        timed_out = true;
-                        continue;
-                    }
+                    // Not the probe's timeout: what the last address says decides the class.
+                    Err(_) => continue,
                 }
             } else {
                 TcpStream::connect(addr).await
@@ -432,7 +427,7 @@ impl Prober {
                     tcp = Some(stream);
                     break;
                 }
-                Err(e) => timed_out |= e.kind() == std::io::ErrorKind::TimedOut,
+                Err(e) => timed_out = e.kind() == std::io::ErrorKind::TimedOut,
             }
         }
         trace.record(Phase::Connect, from);

@@ -183,13 +183,13 @@ pub async fn update(
     let url = url.map(validate_url).transpose()?;
     let frequency = frequency.map(validate_frequency).transpose()?;
     let current = get(db, id).await?;
-    if let Some(new_url) = &url {
-        carries_headers_elsewhere(&current, new_url, check)?;
-    }
-    let check = check
+    let change = check;
+    let check = change
         .map(|change| Check::of(&current).changed(change, &current.request_headers.0))
         .transpose()
         .map_err(ApiError::BadInput)?;
+    // After the check itself is known to be valid, so a bad entry is named first.
+    carries_headers_elsewhere(&current, url.as_deref(), change)?;
     let mut model: urltargets::ActiveModel = current.clone().into();
     if let Some(check) = check {
         check.set_on(&mut model);
@@ -211,14 +211,24 @@ pub async fn update(
         .map_err(|e| conflict(e, &shown_url, shown_frequency))
 }
 
-/// Header values are write-only: a target moved to another origin (scheme, host or port) must
-/// not take its stored values along, or whoever may change URLs could read them at a server of
-/// theirs. Such a move must give the headers again with their values (or `[]`).
+/// Header values are write-only: a change that would send the stored values somewhere else must
+/// give them again, with their values (or `[]`) — or whoever may change targets could read them
+/// at a server of theirs. That is a move to another origin (scheme, host or port), and a change
+/// of trust: verification switched off, or another CA bundle.
 fn carries_headers_elsewhere(
     current: &urltargets::Model,
-    new_url: &str,
+    new_url: Option<&str>,
     check: Option<&CheckChange>,
 ) -> ApiResult<()> {
+    if current.request_headers.0.is_empty() {
+        return Ok(());
+    }
+    let given_anew = check
+        .and_then(|c| c.headers.as_ref())
+        .is_some_and(|headers| headers.iter().all(|h| h.value.is_some()));
+    if given_anew {
+        return Ok(());
+    }
     let origin = |u: &str| {
         url::Url::parse(u).ok().map(|u| {
             (
@@ -228,20 +238,22 @@ fn carries_headers_elsewhere(
             )
         })
     };
-    if current.request_headers.0.is_empty() || origin(new_url) == origin(&current.urltarget) {
+    let moves = new_url.is_some_and(|u| origin(u) != origin(&current.urltarget));
+    let unverified = check.and_then(|c| c.tls_verify) == Some(false) && current.tls_verify;
+    let other_bundle = check
+        .and_then(|c| c.ca_bundle.as_ref())
+        .is_some_and(|bundle| bundle.is_some() && *bundle != current.ca_bundle);
+    let why = if moves {
+        "the URL moves to another origin"
+    } else if unverified || other_bundle {
+        "the target trusts other certificates"
+    } else {
         return Ok(());
-    }
-    let given_anew = check
-        .and_then(|c| c.headers.as_ref())
-        .is_some_and(|headers| headers.iter().all(|h| h.value.is_some()));
-    if given_anew {
-        return Ok(());
-    }
-    Err(ApiError::BadInput(
-        "check.headers: the URL moves to another origin; give the headers again with their \
-         values (stored values never go to another origin), or [] to drop them"
-            .to_owned(),
-    ))
+    };
+    Err(ApiError::BadInput(format!(
+        "check.headers: {why}; give the headers again with their values (stored values never \
+         go to another server), or [] to drop them"
+    )))
 }
 
 /// Removes a target and (by cascade) its results; returns what was removed.

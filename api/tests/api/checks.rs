@@ -292,6 +292,10 @@ fn bad_checks() -> Vec<(Value, &'static str)> {
             "check.assertions: assertion 0 (BODY_TEXT): a HEAD response has no body to check",
         ),
         (
+            json!({"headers": [{"name": "Host", "value": "elsewhere.example.test"}]}),
+            "check.headers: header 0 (Host): set by the probe itself",
+        ),
+        (
             json!({"headers": [{"name": "X-A", "value": "1"}, {"name": "x-a", "value": "2"}]}),
             "check.headers: header 1 (x-a): given twice",
         ),
@@ -868,6 +872,17 @@ async fn moving_a_target_to_another_origin_needs_its_headers_again() {
         assert_eq!(code, "BAD_USER_INPUT", "{url}: {body}");
         assert!(message.contains("moves to another origin"), "{message}");
         assert_eq!(stored(&app).await, before, "{url}");
+    }
+    // Trusting other certificates is the same as moving.
+    for check in [
+        json!({"tlsVerify": false}),
+        json!({"caBundle": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}),
+    ] {
+        let body = moved("https://a.example.test/health", check.clone()).await;
+        let (code, message) = error(&body);
+        assert_eq!(code, "BAD_USER_INPUT", "{check}: {body}");
+        assert!(message.contains("trusts other certificates"), "{message}");
+        assert_eq!(stored(&app).await, before, "{check}");
     }
     // Within the origin the stored value stays.
     let body = moved("https://a.example.test/other", Value::Null).await;

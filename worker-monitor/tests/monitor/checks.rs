@@ -60,7 +60,9 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
     let no_error = assertion("BODY_TEXT", None, "NOT_CONTAINS", Some("Error"));
     let json_type = assertion("HEADER", Some("content-type"), "CONTAINS", Some("json"));
     let status_2xx = assertion("STATUS", None, "IN_RANGE", Some("200-299"));
-    let fast = assertion("RESPONSE_TIME_MS", None, "LESS_THAN", Some("250"));
+    // Thresholds far from a loopback answer's time (a loaded CI machine) and below the slow
+    // fixture's 600 ms.
+    let fast = assertion("RESPONSE_TIME_MS", None, "LESS_THAN", Some("550"));
     let cert_14 = assertion("CERT_EXPIRES_IN_DAYS", None, "GREATER_THAN", Some("14"));
     let token_headers = format!(
         "method = 'POST', request_body = '{TOKEN_BODY}', request_headers = '{}'::jsonb",
@@ -111,13 +113,13 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
         (
             "not degraded",
             app.url("/status/200"),
-            "degraded_after_ms = 300".into(),
+            "degraded_after_ms = 550".into(),
             up(200),
         ),
         (
             "degraded",
             app.url("/sleep/600"),
-            "degraded_after_ms = 300".into(),
+            "degraded_after_ms = 550".into(),
             (Outcome::Status(200), Verdict::Degraded),
         ),
         (
@@ -183,6 +185,12 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
             app.url("/see-other"),
             "method = 'POST', request_body = 'x'".into(),
             up(200),
+        ),
+        (
+            "post looping by 307",
+            app.url("/again"),
+            "method = 'POST', request_body = 'x'".into(),
+            (Outcome::Failure(FailureClass::RedirectLimit), Verdict::Down),
         ),
         (
             "by name",
@@ -276,17 +284,17 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
             .contains("text/plain")
     );
     assert_eq!(first("status fails").assertion_failures[0].found, "503");
-    // The certificate that expires in 3 days (midnight UTC): DOWN, its expiry shown.
+    // The certificate that expires in 3½ days: DOWN, its expiry shown.
     let expiring_cert = first("cert expiring");
-    let days_left = (expiring_cert.cert_not_after.unwrap() - Utc::now()).num_hours();
-    assert!((24..=72).contains(&days_left), "{expiring_cert:?}");
+    let hours_left = (expiring_cert.cert_not_after.unwrap() - Utc::now()).num_hours();
+    assert!((80..=84).contains(&hours_left), "{expiring_cert:?}");
     assert!(
         expiring_cert.assertion_failures[0]
             .expected
             .contains("GREATER_THAN 14")
     );
     assert!(
-        ["2 days", "3 days"].contains(&expiring_cert.assertion_failures[0].found.as_str()),
+        expiring_cert.assertion_failures[0].found == "3 days",
         "{expiring_cert:?}"
     );
     assert_eq!(expiring_cert.tls_version.as_deref(), Some("TLSv1.3"));

@@ -53,8 +53,19 @@ pub async fn serve(ip: &str) -> Fixture {
         .route("/echo", get(echo))
         .route(
             "/see-other",
-            post(|| async { (StatusCode::SEE_OTHER, [(header::LOCATION, "/see-other")]) })
-                .get(|| async { "seen" }),
+            post(|uri: axum::http::Uri| async move {
+                (StatusCode::SEE_OTHER, [(header::LOCATION, uri.to_string())])
+            })
+            .get(|| async { "seen" }),
+        )
+        .route(
+            "/again",
+            post(|uri: axum::http::Uri| async move {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, uri.to_string())],
+                )
+            }),
         )
         .with_state(counters.clone());
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
@@ -103,6 +114,9 @@ async fn auth(headers: axum::http::HeaderMap) -> StatusCode {
     }
 }
 
+// `/see-other` answers a POST with a 303 to its own URL (then GET: 200); `/again` answers a
+// POST with a 307 to its own URL, a loop.
+
 /// `/echo`: the request's Authorization header, in the body (as httpbin and debug pages do).
 async fn echo(headers: axum::http::HeaderMap) -> String {
     let auth = headers
@@ -137,7 +151,7 @@ impl TestCa {
         }
     }
 
-    /// A certificate for 127.0.0.1 that expires at midnight UTC `days` days from today.
+    /// A certificate for 127.0.0.1 that expires `days` and a half days from now.
     fn leaf(
         &self,
         days: i64,
@@ -145,14 +159,12 @@ impl TestCa {
         Vec<rustls::pki_types::CertificateDer<'static>>,
         rustls::pki_types::PrivateKeyDer<'static>,
     ) {
-        use chrono::Datelike;
         let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "fixture.pingpipe.test");
-        let expiry = chrono::Utc::now() + chrono::Duration::days(days);
-        params.not_after =
-            rcgen::date_time_ymd(expiry.year(), expiry.month() as u8, expiry.day() as u8);
+        // Half a day past the whole days, so "days left" is `days` whenever the test runs.
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::hours(days * 24 + 12);
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
