@@ -9,6 +9,7 @@ pub mod config;
 pub mod event;
 pub mod failure;
 pub mod frequency;
+pub mod state;
 pub mod topics;
 
 #[cfg(feature = "testing")]
