@@ -6,6 +6,7 @@
 
 mod helpers;
 mod robustness;
+mod states;
 mod versions;
 
 use std::process::Stdio;
