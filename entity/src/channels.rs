@@ -6,10 +6,6 @@
 /// transaction, so PostgreSQL delivers it at commit.
 pub const RESULTS: &str = "pingpipe_results";
 
-/// A target's state changed; the payload is `target,from,to,since` (states in lower case, since
-/// as RFC 3339), sent by the ingest worker at the commit that decided it.
-pub const STATES: &str = "pingpipe_states";
-
 /// Something an API mutation changed (no payload): every API instance drops its read cache.
 pub const CHANGES: &str = "pingpipe_changes";
 

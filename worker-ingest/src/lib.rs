@@ -14,7 +14,6 @@ pub mod config;
 pub mod consumer;
 pub mod metric_names;
 pub mod reset;
-pub mod states;
 pub mod store;
 pub mod writer;
 

@@ -8,7 +8,7 @@
 //! `ON CONFLICT DO NOTHING`). After the rows, `pg_notify` announces their ids;
 //! PostgreSQL delivers it at commit.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::channels;
@@ -104,8 +104,6 @@ impl Batch {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub inserted: u64,
-    /// Targets' state changes the batch decided.
-    pub state_changes: u64,
     pub conflicts: u64,
     pub rejected: u64,
 }
@@ -189,25 +187,15 @@ impl Store {
         // Rows in parts: a part PostgreSQL refuses for its data is split until the records
         // responsible are found; they are parked with PostgreSQL's reason, the rest is stored.
         let mut new_ids: Vec<i64> = Vec::new();
-        let mut stored: Vec<crate::states::Stored<'_>> = Vec::new();
         let mut parts: Vec<Entries<'_>> = vec![rows];
         while let Some(part) = parts.pop() {
             if part.is_empty() {
                 continue;
             }
             match insert_part(&txn, &part).await {
-                Ok(keys) => {
-                    written.conflicts += (part.len() - keys.len()) as u64;
-                    let rows: HashMap<(i32, DateTime<Utc>), &Row> = part
-                        .iter()
-                        .map(|(row, _)| ((row.target_id, row.scheduled_at), row))
-                        .collect();
-                    for (id, target, slot) in keys {
-                        new_ids.push(id);
-                        if let Some(row) = rows.get(&(target, slot)) {
-                            stored.push(crate::states::Stored { id, row });
-                        }
-                    }
+                Ok(ids) => {
+                    written.conflicts += (part.len() - ids.len()) as u64;
+                    new_ids.extend(ids);
                 }
                 Err(e) if is_data_error(&e) && part.len() > 1 => {
                     let (left, right) = part.split_at(part.len() / 2);
@@ -231,7 +219,6 @@ impl Store {
             }
         }
         written.inserted = new_ids.len() as u64;
-        written.state_changes = crate::states::decide(&txn, &stored).await?;
 
         if !rejects.is_empty() {
             let col = |f: &dyn Fn(&Reject) -> Value| rejects.iter().map(f).collect::<Vec<_>>();
@@ -308,7 +295,7 @@ type Entries<'a> = Vec<&'a (Row, Reject)>;
 async fn insert_part(
     txn: &DatabaseTransaction,
     part: &[&(Row, Reject)],
-) -> Result<Vec<(i64, i32, DateTime<Utc>)>, DbErr> {
+) -> Result<Vec<i64>, DbErr> {
     let col = |f: &dyn Fn(&Row) -> Value| part.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
     // Arrays cannot carry NULLs through the binder: 0, -1 and '' stand for "none" and become
     // NULL again in the statement.
@@ -361,13 +348,7 @@ async fn insert_part(
                 attempt.commit().await?;
                 return inserted
                     .iter()
-                    .map(|row| {
-                        Ok((
-                            row.try_get_by_index::<i64>(0)?,
-                            row.try_get_by_index::<i32>(1)?,
-                            row.try_get_by_index::<DateTime<Utc>>(2)?,
-                        ))
-                    })
+                    .map(|row| row.try_get_by_index::<i64>(0))
                     .collect();
             }
             Err(e) => {
@@ -467,7 +448,7 @@ fn insert_rows(columns: &[Value; 17], skip_repeats: bool) -> Statement {
                          $11::int[], $12::int[], $13::int[], $14::text[], $15::text[], \
                          $16::text[], $17::text[]) \
                  AS v(t, s, f, st, d, sa, o, af, dn, cn, tl, tt, tr, tv, na, ci, cs){on_conflict} \
-             RETURNING monitor_results_pk, urltarget_fk, scheduled_at"
+             RETURNING monitor_results_pk"
         ),
         columns.iter().cloned(),
     )

@@ -526,10 +526,7 @@ async fn removing_a_target_during_an_insert_leaves_no_orphan() {
 #[tokio::test]
 async fn checks_migration_gives_earlier_results_their_outcome() {
     let db = TestDb::new().await;
-    let before_checks = Migrator::migrations()
-        .iter()
-        .position(|m| m.name().ends_with("_000009_checks"))
-        .unwrap() as u32;
+    let before_checks = Migrator::migrations().len() as u32 - 1;
     Migrator::up(&db.conn, Some(before_checks)).await.unwrap();
     exec(
         &db,

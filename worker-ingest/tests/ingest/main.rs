@@ -6,7 +6,6 @@
 
 mod helpers;
 mod robustness;
-mod states;
 mod versions;
 
 use std::process::Stdio;
