@@ -6,16 +6,22 @@
 //! a slot at or before the last one applied (late, or repeated by a replay) changes nothing.
 //!
 //! The rules (thresholds per target, see [`Thresholds`]):
-//! - a state other than the current one is confirmed after enough consecutive results of it:
-//!   DOWN and DEGRADED after `failures_before_down`, UP after `successes_before_up`; leaving DOWN
-//!   takes `successes_before_up` passing results (UP or DEGRADED), and the state then is the last
-//!   one's;
-//! - while DOWN results are being counted the state shows PENDING (failing, not yet confirmed);
+//! - DOWN is confirmed after `failures_before_down` consecutive DOWN results, DEGRADED after as
+//!   many consecutive results that are not UP (a DOWN result counts toward DEGRADED too, so a
+//!   target alternating between DOWN and DEGRADED is DEGRADED, never UP); UP again after
+//!   `successes_before_up` consecutive UP results; leaving DOWN takes `successes_before_up`
+//!   passing results (UP or DEGRADED), and the state then is the last one's;
+//! - while DOWN results are being counted the state shows PENDING, since the first of them;
 //! - confirming DOWN opens an incident, opened at the first failing slot and confirmed at the
 //!   slot that reached the threshold, caused by the first failing result; leaving DOWN resolves
 //!   it at the first passing slot;
 //! - before its first result a target is UNKNOWN; its first passing result makes it UP or
 //!   DEGRADED at once, while DOWN is confirmed by the threshold as always.
+//!
+//! Results are applied in the order they arrive, each after the last slot applied: live, the
+//! order of the target's partition; a rebuild must feed them in that same order (by result key)
+//! for the same decisions — a result that arrives after a later slot (a probe that outlived the
+//! next one) is ignored by both.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -88,15 +94,43 @@ pub struct Observation {
     pub result_id: i64,
 }
 
-/// The start of a run of results that may become a state.
+/// A run of consecutive results of one kind, and how it began.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Streak {
-    /// The state the run would confirm (for a run leaving DOWN: UP, standing for "passing").
-    pub toward: State,
+pub struct Run {
     pub count: u32,
     pub first_slot: DateTime<Utc>,
     pub first_result: i64,
     pub first_cause: Option<String>,
+}
+
+impl Run {
+    fn extend(run: &mut Option<Run>, o: &Observation) {
+        match run {
+            Some(r) => r.count += 1,
+            None => {
+                *run = Some(Run {
+                    count: 1,
+                    first_slot: o.slot,
+                    first_result: o.result_id,
+                    first_cause: o.cause.clone(),
+                })
+            }
+        }
+    }
+
+    fn reached(run: &Option<Run>, needed: u32) -> bool {
+        run.as_ref().is_some_and(|r| r.count >= needed.max(1))
+    }
+}
+
+/// The runs a tracker counts: DOWN results, results that are not UP (DOWN or DEGRADED: a DOWN
+/// result counts toward DEGRADED too), passing results (UP or DEGRADED) and UP results.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runs {
+    pub down: Option<Run>,
+    pub not_up: Option<Run>,
+    pub passing: Option<Run>,
+    pub up: Option<Run>,
 }
 
 /// A DOWN incident, open or resolved.
@@ -135,7 +169,8 @@ pub struct Tracker {
     pub state: State,
     pub since: Option<DateTime<Utc>>,
     pub last_slot: Option<DateTime<Utc>>,
-    pub streak: Option<Streak>,
+    #[serde(default)]
+    pub runs: Runs,
     pub incident: Option<Incident>,
 }
 
@@ -145,18 +180,26 @@ impl Default for Tracker {
             state: State::Unknown,
             since: None,
             last_slot: None,
-            streak: None,
+            runs: Runs::default(),
             incident: None,
         }
     }
 }
 
 impl Tracker {
-    /// The state people see: PENDING while failures are being counted.
+    /// The state people see: PENDING while DOWN results are being counted.
     pub fn shown(&self) -> State {
-        match &self.streak {
-            Some(s) if s.toward == State::Down && self.state != State::Down => State::Pending,
+        match &self.runs.down {
+            Some(_) if self.state != State::Down => State::Pending,
             _ => self.state,
+        }
+    }
+
+    /// Since when the shown state holds: for PENDING, the first failing slot.
+    pub fn shown_since(&self) -> Option<DateTime<Utc>> {
+        match (&self.runs.down, self.shown()) {
+            (Some(run), State::Pending) => Some(run.first_slot),
+            _ => self.since,
         }
     }
 
@@ -168,43 +211,74 @@ impl Tracker {
         }
         self.last_slot = Some(o.slot);
         let shown_before = self.shown();
+        let runs = &mut self.runs;
+        match o.verdict {
+            Verdict::Down => {
+                Run::extend(&mut runs.down, o);
+                Run::extend(&mut runs.not_up, o);
+                (runs.passing, runs.up) = (None, None);
+            }
+            Verdict::Degraded => {
+                Run::extend(&mut runs.not_up, o);
+                Run::extend(&mut runs.passing, o);
+                (runs.down, runs.up) = (None, None);
+            }
+            Verdict::Up => {
+                Run::extend(&mut runs.passing, o);
+                Run::extend(&mut runs.up, o);
+                (runs.down, runs.not_up) = (None, None);
+            }
+        }
         let mut decisions = Vec::new();
-        let seen = State::of(o.verdict);
-        // Leaving DOWN counts passing results alike; otherwise each state counts its own.
-        let toward = match (self.state, seen) {
-            (State::Down, State::Up | State::Degraded) => State::Up,
-            (_, seen) => seen,
-        };
-        if toward == self.state {
-            self.streak = None;
-        } else if self.state == State::Unknown && toward != State::Down {
-            // A first passing result of a new target: no run to wait for.
-            self.streak = None;
-            self.set(seen, o.slot, shown_before, &mut decisions);
-        } else {
-            let streak = match self.streak.take() {
-                Some(mut s) if s.toward == toward => {
-                    s.count += 1;
-                    s
+        let (fail, pass) = (t.failures_before_down, t.successes_before_up);
+        match self.state {
+            State::Down if Run::reached(&self.runs.passing, pass) => {
+                let run = self.runs.passing.clone().expect("reached");
+                self.set(
+                    State::of(o.verdict),
+                    run.first_slot,
+                    shown_before,
+                    &mut decisions,
+                );
+                if let Some(mut incident) = self.incident.take() {
+                    incident.resolved_at = Some(run.first_slot);
+                    incident.closed_by = Some(run.first_result);
+                    decisions.push(Decision::Resolved(incident));
                 }
-                _ => Streak {
-                    toward,
-                    count: 1,
-                    first_slot: o.slot,
-                    first_result: o.result_id,
-                    first_cause: o.cause.clone(),
-                },
-            };
-            let needed = match toward {
-                State::Down | State::Degraded => t.failures_before_down,
-                _ => t.successes_before_up,
             }
-            .max(1);
-            if streak.count >= needed {
-                self.confirm(streak, seen, o, shown_before, &mut decisions);
-            } else {
-                self.streak = Some(streak);
+            State::Down => {}
+            _ if Run::reached(&self.runs.down, fail) => {
+                let run = self.runs.down.clone().expect("reached");
+                self.set(State::Down, run.first_slot, shown_before, &mut decisions);
+                let incident = Incident {
+                    opened_at: run.first_slot,
+                    confirmed_at: o.slot,
+                    cause: run.first_cause,
+                    opened_by: run.first_result,
+                    resolved_at: None,
+                    closed_by: None,
+                };
+                self.incident = Some(incident.clone());
+                decisions.push(Decision::Opened(incident));
             }
+            // A new target's first passing result: no run to wait for.
+            State::Unknown if o.verdict != Verdict::Down => {
+                self.set(State::of(o.verdict), o.slot, shown_before, &mut decisions);
+            }
+            State::Up if Run::reached(&self.runs.not_up, fail) => {
+                let run = self.runs.not_up.clone().expect("reached");
+                self.set(
+                    State::Degraded,
+                    run.first_slot,
+                    shown_before,
+                    &mut decisions,
+                );
+            }
+            State::Degraded if Run::reached(&self.runs.up, pass) => {
+                let run = self.runs.up.clone().expect("reached");
+                self.set(State::Up, run.first_slot, shown_before, &mut decisions);
+            }
+            _ => {}
         }
         // PENDING begins and ends without a confirmed change: announce it too.
         let shown_after = self.shown();
@@ -213,52 +287,21 @@ impl Tracker {
                 .iter()
                 .any(|d| matches!(d, Decision::Changed { .. }))
         {
+            // Entering PENDING: since the first failing slot; leaving it: the confirmed state,
+            // unchanged, since when it held.
+            let since = self.shown_since();
             decisions.push(Decision::Changed {
                 from: shown_before,
                 to: shown_after,
-                since: o.slot,
+                since: since.unwrap_or(o.slot),
             });
         }
         decisions
     }
 
-    fn confirm(
-        &mut self,
-        streak: Streak,
-        seen: State,
-        o: &Observation,
-        from: State,
-        decisions: &mut Vec<Decision>,
-    ) {
-        if streak.toward == State::Down {
-            let incident = Incident {
-                opened_at: streak.first_slot,
-                confirmed_at: o.slot,
-                cause: streak.first_cause.clone(),
-                opened_by: streak.first_result,
-                resolved_at: None,
-                closed_by: None,
-            };
-            self.set(State::Down, streak.first_slot, from, decisions);
-            self.incident = Some(incident.clone());
-            decisions.push(Decision::Opened(incident));
-        } else if self.state == State::Down {
-            // Back from DOWN: the state of the last passing result, since the first one.
-            self.set(seen, streak.first_slot, from, decisions);
-            if let Some(mut incident) = self.incident.take() {
-                incident.resolved_at = Some(streak.first_slot);
-                incident.closed_by = Some(streak.first_result);
-                decisions.push(Decision::Resolved(incident));
-            }
-        } else {
-            self.set(streak.toward, streak.first_slot, from, decisions);
-        }
-    }
-
     fn set(&mut self, to: State, since: DateTime<Utc>, from: State, decisions: &mut Vec<Decision>) {
         self.state = to;
         self.since = Some(since);
-        self.streak = None;
         if from != to {
             decisions.push(Decision::Changed { from, to, since });
         }
@@ -437,5 +480,33 @@ mod tests {
         assert_eq!(live, rebuilt);
         assert_eq!(live_decisions, all_at_once);
         assert!(!incidents(&all_at_once).is_empty());
+    }
+
+    #[test]
+    fn down_counts_toward_degraded_and_pending_shows_since_the_first_failure() {
+        let (tracker, decisions) = run(&[U, D, D, G, D, D, G, D, D, G]);
+        assert_eq!(tracker.state, State::Degraded, "{decisions:?}");
+        assert_eq!(tracker.since, Some(slot(1)));
+        assert!(incidents(&decisions).is_empty());
+        let (tracker, decisions) = run(&[U, U, D, D]);
+        assert_eq!(tracker.shown(), State::Pending);
+        assert_eq!(tracker.shown_since(), Some(slot(2)));
+        assert!(decisions.iter().any(|(n, d)| *n == 2
+            && *d
+                == Decision::Changed {
+                    from: State::Up,
+                    to: State::Pending,
+                    since: slot(2)
+                }));
+        // Back from PENDING: UP as it was, since it was.
+        let (tracker, decisions) = run(&[U, U, D, U]);
+        assert_eq!((tracker.shown(), tracker.since), (State::Up, Some(slot(0))));
+        assert!(decisions.iter().any(|(n, d)| *n == 3
+            && *d
+                == Decision::Changed {
+                    from: State::Pending,
+                    to: State::Up,
+                    since: slot(0)
+                }));
     }
 }
