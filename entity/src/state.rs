@@ -94,6 +94,20 @@ pub struct Observation {
     pub result_id: i64,
 }
 
+/// What an incident says caused it: the failure class, or for a failed assertion which one
+/// and what it expected (`assertion 1: BODY_TEXT NOT_CONTAINS Error`).
+pub fn cause(
+    failure_class: Option<&str>,
+    failures: &[crate::assertion::Failure],
+) -> Option<String> {
+    match (failure_class, failures.first()) {
+        (Some("assertion"), Some(first)) => {
+            Some(format!("assertion {}: {}", first.index, first.expected))
+        }
+        (class, _) => class.map(str::to_owned),
+    }
+}
+
 /// A run of consecutive results of one kind, and how it began.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Run {
@@ -162,14 +176,16 @@ pub enum Decision {
     Resolved(Incident),
 }
 
-/// A target's state between results (stored per target; see the module's rules).
+/// A target's state between results (stored per target as JSON; see the module's rules). Every
+/// field has a default, so a tracker stored by an older build still reads (a field added later
+/// starts empty) and [`Tracker::restore`] never stops a target for its stored form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Tracker {
     /// The confirmed state (never PENDING: see [`Tracker::shown`]).
     pub state: State,
     pub since: Option<DateTime<Utc>>,
     pub last_slot: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub runs: Runs,
     pub incident: Option<Incident>,
 }
@@ -187,6 +203,16 @@ impl Default for Tracker {
 }
 
 impl Tracker {
+    /// A stored tracker, or — when its JSON is not one (damaged, or from a build that shaped it
+    /// differently) — a fresh one and why, for the caller to log: a target starts over rather
+    /// than stopping its partition.
+    pub fn restore(json: &str) -> (Tracker, Option<String>) {
+        match serde_json::from_str(json) {
+            Ok(tracker) => (tracker, None),
+            Err(e) => (Tracker::default(), Some(e.to_string())),
+        }
+    }
+
     /// The state people see: PENDING while DOWN results are being counted.
     pub fn shown(&self) -> State {
         match &self.runs.down {
@@ -508,5 +534,37 @@ mod tests {
                     to: State::Up,
                     since: slot(0)
                 }));
+    }
+
+    #[test]
+    fn stored_trackers_read_back_and_a_damaged_one_starts_over() {
+        let (tracker, _) = run(&[U, D, D, D]);
+        let json = serde_json::to_string(&tracker).unwrap();
+        assert_eq!(Tracker::restore(&json), (tracker, None));
+        // An older form without `runs`: read, with empty runs.
+        let older = r#"{"state":"DOWN","since":"2026-11-30T12:01:00Z","last_slot":"2026-11-30T12:03:00Z","incident":null}"#;
+        let (tracker, why) = Tracker::restore(older);
+        assert_eq!(
+            (tracker.state, tracker.runs, why),
+            (State::Down, Runs::default(), None)
+        );
+        let (tracker, why) = Tracker::restore(r#"{"state":"SIDEWAYS"}"#);
+        assert_eq!(tracker, Tracker::default());
+        assert!(why.unwrap().contains("SIDEWAYS"));
+    }
+
+    #[test]
+    fn an_incident_names_the_failed_assertion() {
+        let failure = crate::assertion::Failure {
+            index: 1,
+            expected: "BODY_TEXT NOT_CONTAINS Error".into(),
+            found: "500 Internal Error".into(),
+        };
+        assert_eq!(
+            cause(Some("assertion"), &[failure]).as_deref(),
+            Some("assertion 1: BODY_TEXT NOT_CONTAINS Error")
+        );
+        assert_eq!(cause(Some("timeout"), &[]).as_deref(), Some("timeout"));
+        assert_eq!(cause(None, &[]), None);
     }
 }
