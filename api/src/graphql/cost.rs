@@ -148,6 +148,7 @@ pub fn of_document(document: &ExecutableDocument, variables: &Variables, budget:
     let mut too_deep = false;
     let mut too_wide = None;
     let mut reached: HashSet<Name> = HashSet::new();
+    let mut spent = false;
     for operation in operations {
         if operation.variable_definitions.len() > MAX_VARIABLES {
             too_wide.get_or_insert(format!(
@@ -197,22 +198,20 @@ pub fn of_document(document: &ExecutableDocument, variables: &Variables, budget:
         // Each operation walks its fragments afresh (their variables' defaults differ): once
         // the budget is spent, the rest cannot change the answer.
         if total.fields > budget {
-            return Cost {
-                fields: total.fields,
-                statements: total.statements,
-                introspection_depth: total.introspection_depth,
-                introspection_roots: total.introspection_roots,
-                too_deep,
-                too_wide,
-                unused: None,
-            };
+            spent = true;
+            break;
         }
     }
-    let unused = document
-        .fragments
-        .keys()
-        .find(|name| !reached.contains(*name))
-        .cloned();
+    // A walk stopped early has not reached every fragment it would have: none is called unused.
+    let unused = if spent {
+        None
+    } else {
+        document
+            .fragments
+            .keys()
+            .find(|name| !reached.contains(*name))
+            .cloned()
+    };
     Cost {
         fields: total.fields,
         statements: total.statements,
