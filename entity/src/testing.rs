@@ -98,6 +98,24 @@ pub fn transactional_producer(transactional_id: &str) -> ThreadedProducer<Defaul
     producer
 }
 
+/// Produces `records` (key, value; neither may hold `|` or a newline) to `topic` with kcat,
+/// outside any transaction and any Rust code of ours: what any Kafka tool, or the prototype,
+/// can write. kcat is installed by `scripts/kafka.sh`.
+pub fn kcat_produce(topic: &str, records: &[(String, String)]) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("kcat")
+        .args(["-b", &bootstrap_servers(), "-P", "-t", topic, "-K", "|"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat is installed by scripts/kafka.sh");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    for (key, value) in records {
+        writeln!(stdin, "{key}|{value}").expect("kcat reads its input");
+    }
+    drop(stdin);
+    assert!(child.wait().expect("kcat ran").success(), "kcat failed");
+}
+
 /// Enqueues one record in the producer's open transaction.
 pub fn send(
     producer: &ThreadedProducer<DefaultProducerContext>,

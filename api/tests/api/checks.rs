@@ -762,7 +762,6 @@ async fn stats_count_degraded_and_phase_percentiles() {
 #[tokio::test]
 async fn a_version_1_record_produced_with_kcat_is_readable_through_graphql() {
     use clap::Parser;
-    use std::io::Write;
 
     let app = spawn_app().await;
     let id = app.add("http://127.0.0.1:9/v1", 1).await["data"]["addTarget"]["id"]
@@ -770,29 +769,16 @@ async fn a_version_1_record_produced_with_kcat_is_readable_through_graphql() {
         .unwrap()
         .to_owned();
     let topic = entity::testing::create_topic(1).await;
-    let mut kcat = std::process::Command::new("kcat")
-        .args([
-            "-b",
-            &entity::testing::bootstrap_servers(),
-            "-P",
-            "-t",
-            &topic,
-            "-K",
-            "|",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("kcat is installed by scripts/kafka.sh");
-    let mut stdin = kcat.stdin.take().unwrap();
-    for (slot, status) in [("12:00", 200), ("12:01", 503)] {
-        writeln!(
-            stdin,
-            r#"{id}|{{"schema_version":1,"target_id":{id},"url":"http://127.0.0.1:9/v1","frequency":1,"scheduled_at":"2026-11-26T{slot}:00Z","start_time":"2026-11-26T{slot}:01Z","duration_ms":42,"http_status":{status},"failure_class":null}}"#
-        )
-        .unwrap();
-    }
-    drop(stdin);
-    assert!(kcat.wait().unwrap().success(), "kcat failed");
+    let records: Vec<(String, String)> = [("12:00", 200), ("12:01", 503)]
+        .into_iter()
+        .map(|(slot, status)| {
+            let value = format!(
+                r#"{{"schema_version":1,"target_id":{id},"url":"http://127.0.0.1:9/v1","frequency":1,"scheduled_at":"2026-11-26T{slot}:00Z","start_time":"2026-11-26T{slot}:01Z","duration_ms":42,"http_status":{status},"failure_class":null}}"#
+            );
+            (id.clone(), value)
+        })
+        .collect();
+    entity::testing::kcat_produce(&topic, &records);
 
     let stop = tokio_util::sync::CancellationToken::new();
     let config = worker_ingest::Config::parse_from([

@@ -9,28 +9,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{World, events};
 
-/// Produces `value` with `key` through kcat (no transaction: what any tool can do).
-fn kcat(topic: &str, key: &str, value: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("kcat")
-        .args([
-            "-b",
-            &entity::testing::bootstrap_servers(),
-            "-P",
-            "-t",
-            topic,
-            "-K",
-            "|",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("kcat is installed by scripts/kafka.sh");
-    let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{key}|{value}").unwrap();
-    drop(stdin);
-    assert!(child.wait().unwrap().success(), "kcat failed");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_1_and_version_2_events_are_stored_with_every_field() {
     let world = World::with_targets(3).await;
@@ -38,12 +16,16 @@ async fn version_1_and_version_2_events_are_stored_with_every_field() {
         unreachable!()
     };
     // Version 1, as the prototype wrote it: a 503 is down, a 200 up.
-    for (slot, status) in [("12:00", 503), ("12:01", 200)] {
-        let value = format!(
-            r#"{{"schema_version":1,"target_id":{v1_target},"url":"http://127.0.0.1/0","frequency":1,"scheduled_at":"2026-11-26T{slot}:00Z","start_time":"2026-11-26T{slot}:01Z","duration_ms":42,"http_status":{status},"failure_class":null}}"#
-        );
-        kcat(&world.topic, &v1_target.to_string(), &value);
-    }
+    let records: Vec<(String, String)> = [("12:00", 503), ("12:01", 200)]
+        .into_iter()
+        .map(|(slot, status)| {
+            let value = format!(
+                r#"{{"schema_version":1,"target_id":{v1_target},"url":"http://127.0.0.1/0","frequency":1,"scheduled_at":"2026-11-26T{slot}:00Z","start_time":"2026-11-26T{slot}:01Z","duration_ms":42,"http_status":{status},"failure_class":null}}"#
+            );
+            (v1_target.to_string(), value)
+        })
+        .collect();
+    entity::testing::kcat_produce(&world.topic, &records);
     // Version 2: a 200 whose body failed an assertion, over HTTPS, every phase timed.
     let base = events(&[v2_target], 0, 1).remove(0);
     let not_after = chrono::DateTime::parse_from_rfc3339("2026-12-03T00:00:00Z")
