@@ -85,9 +85,8 @@ enum Phase {
 struct Trace {
     started: Instant,
     phases: [Option<u64>; 5],
+    /// The final hop's session (each HTTPS hop replaces it, a plain one clears it).
     tls: Option<TlsDetails>,
-    /// Days until the final hop's certificate expires (negative once expired).
-    cert_days: Option<i64>,
 }
 
 impl Trace {
@@ -96,7 +95,6 @@ impl Trace {
             started,
             phases: [None; 5],
             tls: None,
-            cert_days: None,
         }
     }
 
@@ -247,7 +245,10 @@ impl Prober {
                         headers: &answer.headers,
                         body: answer.body.as_deref(),
                         response_time_ms: duration_ms,
-                        cert_expires_in_days: trace.cert_days,
+                        cert_expires_in_days: report
+                            .tls
+                            .as_ref()
+                            .map(|d| days_until(d.cert_not_after)),
                     };
                     report.failures = check
                         .assertions
@@ -456,13 +457,10 @@ impl Prober {
                     FailureClass::Connect
                 }
             })?;
-            let details = tls_details(session.get_ref().1);
-            trace.cert_days = details.as_ref().map(|d| days_until(d.cert_not_after));
-            trace.tls = details;
+            trace.tls = tls_details(session.get_ref().1);
             Box::new(session)
         } else {
             trace.tls = None;
-            trace.cert_days = None;
             Box::new(tcp)
         };
 
