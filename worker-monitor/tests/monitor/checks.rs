@@ -233,11 +233,7 @@ async fn assertions_degraded_headers_and_tls_are_judged_as_the_target_says() {
     );
     let mut log = world.reader("read_committed");
     let ids: Vec<i32> = expected.keys().copied().collect();
-    log.wait_for(WAIT, "two results of every target", |events| {
-        ids.iter()
-            .all(|id| events.iter().filter(|e| e.target_id == *id).count() >= 2)
-    })
-    .await;
+    log.wait_for_each(WAIT, &ids, 2).await;
     monitor.signal("-TERM");
     let (status, monitor_log) = monitor.exit().await;
     assert!(status.success(), "{monitor_log}");

@@ -114,6 +114,16 @@ impl EventLog {
         }
     }
 
+    /// Reads until every target of `ids` has `n` results or more; panics after `within`.
+    pub async fn wait_for_each(&mut self, within: Duration, ids: &[i32], n: usize) {
+        let what = format!("{n} results of every target");
+        self.wait_for(within, &what, |events| {
+            ids.iter()
+                .all(|id| events.iter().filter(|e| e.target_id == *id).count() >= n)
+        })
+        .await;
+    }
+
     pub fn of(&self, target_id: i32) -> Vec<&ResultEvent> {
         self.events
             .iter()

@@ -87,11 +87,7 @@ async fn each_kind_of_target_yields_one_result_per_slot_with_the_right_outcome()
 
     let mut log = world.reader("read_committed");
     let ids: Vec<i32> = expected.keys().copied().collect();
-    log.wait_for(WAIT, "two results of every target", |events| {
-        ids.iter()
-            .all(|id| events.iter().filter(|e| e.target_id == *id).count() >= 2)
-    })
-    .await;
+    log.wait_for_each(WAIT, &ids, 2).await;
     running.shutdown();
     running.wait().await.unwrap();
     log.drain();
@@ -410,11 +406,7 @@ async fn two_shards_probe_every_target_exactly_once_and_report_metrics() {
     assert_ne!(first.transactional_id, second.transactional_id);
 
     let mut log = world.reader("read_committed");
-    log.wait_for(WAIT, "three results of every target", |events| {
-        ids.iter()
-            .all(|id| events.iter().filter(|e| e.target_id == *id).count() >= 3)
-    })
-    .await;
+    log.wait_for_each(WAIT, &ids, 3).await;
 
     let client = reqwest::Client::new();
     let get = |path: &str| {
