@@ -90,12 +90,58 @@ impl std::fmt::Debug for RequestHeader {
 }
 
 /// `urltargets.request_headers` (a JSON array).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, FromJsonQueryResult,
+)]
 pub struct RequestHeaders(pub Vec<RequestHeader>);
 
 /// `urltargets.assertions` (a JSON array).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, FromJsonQueryResult,
+)]
 pub struct Assertions(pub Vec<Assertion>);
+
+/// A target's whole check as `urltargets` stores it: what the API writes and the monitor
+/// prepares. The default is today's rule: GET, a status in 200..=399, the system's roots.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoredCheck {
+    pub assertions: Assertions,
+    pub degraded_after_ms: Option<i32>,
+    pub method: Method,
+    pub headers: RequestHeaders,
+    pub body: Option<String>,
+    pub tls_verify: bool,
+    pub ca_bundle: Option<String>,
+}
+
+impl Default for StoredCheck {
+    fn default() -> Self {
+        StoredCheck {
+            assertions: Assertions::default(),
+            degraded_after_ms: None,
+            method: Method::Get,
+            headers: RequestHeaders::default(),
+            body: None,
+            tls_verify: true,
+            ca_bundle: None,
+        }
+    }
+}
+
+impl StoredCheck {
+    /// The check stored on `target`.
+    pub fn of(target: &crate::urltargets::Model) -> StoredCheck {
+        StoredCheck {
+            assertions: target.assertions.clone(),
+            degraded_after_ms: target.degraded_after_ms,
+            method: target.method,
+            headers: target.request_headers.clone(),
+            body: target.request_body.clone(),
+            tls_verify: target.tls_verify,
+            ca_bundle: target.ca_bundle.clone(),
+        }
+    }
+}
 
 /// `monitor_results.assertion_failures` (a JSON array).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]

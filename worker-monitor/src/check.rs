@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use entity::Method;
 use entity::assertion::{self, Compiled};
-use entity::check::{self, RequestHeader};
-use entity::{Method, urltargets};
+use entity::check::{self, StoredCheck};
 use hyper::body::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -46,46 +46,6 @@ impl std::fmt::Debug for Check {
             .field("degraded_after_ms", &self.degraded_after_ms)
             .field("broken", &self.broken)
             .finish_non_exhaustive()
-    }
-}
-
-/// The stored columns a check is made of; a change in any of them rebuilds the check.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct StoredCheck {
-    pub assertions: Vec<assertion::Assertion>,
-    pub degraded_after_ms: Option<i32>,
-    pub method: Method,
-    pub headers: Vec<RequestHeader>,
-    pub body: Option<String>,
-    pub tls_verify: bool,
-    pub ca_bundle: Option<String>,
-}
-
-impl From<&urltargets::Model> for StoredCheck {
-    fn from(row: &urltargets::Model) -> Self {
-        StoredCheck {
-            assertions: row.assertions.0.clone(),
-            degraded_after_ms: row.degraded_after_ms,
-            method: row.method,
-            headers: row.request_headers.0.clone(),
-            body: row.request_body.clone(),
-            tls_verify: row.tls_verify,
-            ca_bundle: row.ca_bundle.clone(),
-        }
-    }
-}
-
-impl Default for StoredCheck {
-    fn default() -> Self {
-        StoredCheck {
-            assertions: Vec::new(),
-            degraded_after_ms: None,
-            method: Method::Get,
-            headers: Vec::new(),
-            body: None,
-            tls_verify: true,
-            ca_bundle: None,
-        }
     }
 }
 
@@ -148,22 +108,22 @@ impl CheckBuilder {
     }
 
     fn prepare(&mut self, stored: &StoredCheck, check: &mut Check) -> Result<(), String> {
-        check.assertions = match self.compiled.get(&stored.assertions) {
+        check.assertions = match self.compiled.get(&stored.assertions.0) {
             Some(compiled) => compiled.clone(),
             None => {
-                let compiled: Arc<[Compiled]> = assertion::compile_all(&stored.assertions)
+                let compiled: Arc<[Compiled]> = assertion::compile_all(&stored.assertions.0)
                     .map_err(|e| e.0)?
                     .into();
                 self.compiled
-                    .insert(stored.assertions.clone(), compiled.clone());
+                    .insert(stored.assertions.0.clone(), compiled.clone());
                 compiled
             }
         };
         check.need_body = assertion::need_body(&check.assertions);
-        check::validate_method_assertions(stored.method, &stored.assertions)?;
-        check::validate_headers(&stored.headers)?;
+        check::validate_method_assertions(stored.method, &stored.assertions.0)?;
+        check::validate_headers(&stored.headers.0)?;
         check::validate_body(stored.method, stored.body.as_deref())?;
-        for (i, header) in stored.headers.iter().enumerate() {
+        for (i, header) in stored.headers.0.iter().enumerate() {
             let name = HeaderName::from_bytes(header.name.as_bytes())
                 .map_err(|_| format!("header {i} ({}): not a header name", header.name))?;
             let mut value = HeaderValue::from_str(&header.value)
@@ -284,10 +244,10 @@ mod tests {
     fn a_broken_stored_check_says_why_without_the_header_value() {
         let mut builder = CheckBuilder::new().unwrap();
         let stored = StoredCheck {
-            headers: vec![RequestHeader {
+            headers: check::RequestHeaders(vec![check::RequestHeader {
                 name: "X-Token".into(),
                 value: "s3cret\nx".into(),
-            }],
+            }]),
             ..StoredCheck::default()
         };
         let check = builder.build(&stored);

@@ -13,7 +13,9 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{Check, CheckBuilder, StoredCheck};
+use entity::check::StoredCheck;
+
+use crate::check::{Check, CheckBuilder};
 use crate::config::Shard;
 use crate::http::Readiness;
 use crate::metric_names as m;
@@ -36,7 +38,7 @@ impl Checks {
 
     /// The check of `row`: the one prepared before for the same columns, a new one otherwise.
     fn of(&mut self, row: &urltargets::Model) -> Arc<Check> {
-        let stored = StoredCheck::from(row);
+        let stored = StoredCheck::of(row);
         if let Some(check) = self.interned.get(&stored) {
             return check.clone();
         }

@@ -38,55 +38,22 @@ pub struct CheckChange {
     pub ca_bundle: Option<Option<String>>,
 }
 
-/// A whole check, as stored in `urltargets`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub assertions: Assertions,
-    pub degraded_after_ms: Option<i32>,
-    pub method: Method,
-    pub headers: RequestHeaders,
-    pub body: Option<String>,
-    pub tls_verify: bool,
-    pub ca_bundle: Option<String>,
-}
+/// A whole check, as stored in `urltargets` (the type the monitor reads too).
+pub use entity::check::StoredCheck as Check;
 
-impl Default for Check {
-    /// Today's rule: GET, a status in 200..=399, the system's roots.
-    fn default() -> Self {
-        Check {
-            assertions: Assertions::default(),
-            degraded_after_ms: None,
-            method: Method::Get,
-            headers: RequestHeaders::default(),
-            body: None,
-            tls_verify: true,
-            ca_bundle: None,
-        }
-    }
-}
-
-impl Check {
-    /// The check stored on `target`.
-    pub fn of(target: &urltargets::Model) -> Check {
-        Check {
-            assertions: target.assertions.clone(),
-            degraded_after_ms: target.degraded_after_ms,
-            method: target.method,
-            headers: target.request_headers.clone(),
-            body: target.request_body.clone(),
-            tls_verify: target.tls_verify,
-            ca_bundle: target.ca_bundle.clone(),
-        }
-    }
-
+/// What the API does to a stored check: change it from an input, and write it.
+pub trait CheckEdit: Sized {
     /// This check with `change` made, header values left out taken from `stored` (by name,
     /// case-insensitively), and validated. The error names the field and the reason, never a
     /// header's value.
-    pub fn changed(
-        mut self,
-        change: &CheckChange,
-        stored: &[RequestHeader],
-    ) -> Result<Check, String> {
+    fn changed(self, change: &CheckChange, stored: &[RequestHeader]) -> Result<Check, String>;
+
+    /// Sets the check's columns on `model`.
+    fn set_on(self, model: &mut urltargets::ActiveModel);
+}
+
+impl CheckEdit for Check {
+    fn changed(mut self, change: &CheckChange, stored: &[RequestHeader]) -> Result<Check, String> {
         if let Some(assertions) = &change.assertions {
             self.assertions = Assertions(assertions.clone());
         }
@@ -108,29 +75,11 @@ impl Check {
         if let Some(bundle) = &change.ca_bundle {
             self.ca_bundle.clone_from(bundle);
         }
-        self.validate()?;
+        validate(&self)?;
         Ok(self)
     }
 
-    /// Whether the monitor can use this check; the reason names the field (as the API spells
-    /// it) and the entry.
-    fn validate(&self) -> Result<(), String> {
-        assertion::compile_all(&self.assertions.0).map_err(|e| format!("check.assertions: {e}"))?;
-        check::validate_method_assertions(self.method, &self.assertions.0)
-            .map_err(|e| format!("check.assertions: {e}"))?;
-        check::validate_degraded_after(self.degraded_after_ms)
-            .map_err(|e| format!("check.degradedAfterMs: {e}"))?;
-        check::validate_headers(&self.headers.0).map_err(|e| format!("check.headers: {e}"))?;
-        check::validate_body(self.method, self.body.as_deref())
-            .map_err(|e| format!("check.body: {e}"))?;
-        if let Some(bundle) = &self.ca_bundle {
-            check::parse_ca_bundle(bundle).map_err(|e| format!("check.caBundle: {e}"))?;
-        }
-        Ok(())
-    }
-
-    /// Sets the check's columns on `model`.
-    pub fn set_on(self, model: &mut urltargets::ActiveModel) {
+    fn set_on(self, model: &mut urltargets::ActiveModel) {
         model.assertions = Set(self.assertions);
         model.degraded_after_ms = Set(self.degraded_after_ms);
         model.method = Set(self.method);
@@ -139,6 +88,23 @@ impl Check {
         model.tls_verify = Set(self.tls_verify);
         model.ca_bundle = Set(self.ca_bundle);
     }
+}
+
+/// Whether the monitor can use `check`; the reason names the field (as the API spells it) and
+/// the entry.
+fn validate(check: &Check) -> Result<(), String> {
+    assertion::compile_all(&check.assertions.0).map_err(|e| format!("check.assertions: {e}"))?;
+    check::validate_method_assertions(check.method, &check.assertions.0)
+        .map_err(|e| format!("check.assertions: {e}"))?;
+    check::validate_degraded_after(check.degraded_after_ms)
+        .map_err(|e| format!("check.degradedAfterMs: {e}"))?;
+    check::validate_headers(&check.headers.0).map_err(|e| format!("check.headers: {e}"))?;
+    check::validate_body(check.method, check.body.as_deref())
+        .map_err(|e| format!("check.body: {e}"))?;
+    if let Some(bundle) = &check.ca_bundle {
+        check::parse_ca_bundle(bundle).map_err(|e| format!("check.caBundle: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The headers `given`, a header without a value taking the value stored under its name.

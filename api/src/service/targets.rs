@@ -6,7 +6,7 @@ use sea_orm::{
     QuerySelect, Set, SqlErr,
 };
 
-use super::checks::{Check, CheckChange};
+use super::checks::{Check, CheckChange, CheckEdit};
 use crate::error::{ApiError, ApiResult};
 
 /// Longest URL the schema stores (`varchar(1024)`).
