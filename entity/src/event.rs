@@ -285,24 +285,21 @@ impl ResultEvent {
         if version == 1 {
             // A version 1 producer knows none of version 2's fields; whatever it sent under
             // those names means something else.
-            let url = std::mem::take(&mut event.url);
-            let (status, class) = (event.http_status, event.failure_class);
             event = ResultEvent {
-                schema_version: 1,
-                http_status: status,
-                failure_class: class,
                 outcome: None,
-                ..Self::new(
-                    event.target_id,
-                    url,
-                    event.frequency,
-                    event.scheduled_at,
-                    event.start_time,
-                    event.duration_ms,
-                    Outcome::Status(0),
-                )
+                assertion_failures: Vec::new(),
+                dns_ms: None,
+                connect_ms: None,
+                tls_ms: None,
+                ttfb_ms: None,
+                transfer_ms: None,
+                tls_version: None,
+                cert_not_after: None,
+                cert_issuer: None,
+                cert_subject: None,
+                ..event
             };
-            if class == Some(FailureClass::Assertion) {
+            if event.failure_class == Some(FailureClass::Assertion) {
                 return Err(EventError::AmbiguousOutcome);
             }
         }
