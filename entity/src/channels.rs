@@ -9,6 +9,10 @@ pub const RESULTS: &str = "pingpipe_results";
 /// Something an API mutation changed (no payload): every API instance drops its read cache.
 pub const CHANGES: &str = "pingpipe_changes";
 
+/// A target's state changed: the payload is one [`crate::state::StateChange`] as JSON. Sent
+/// in the transaction that decided it (the ingest worker's batch, its sweep, a rebuild).
+pub const STATES: &str = "pingpipe_states";
+
 /// PostgreSQL's payload limit is 8000 bytes; stay below it.
 pub const PAYLOAD_MAX: usize = 7900;
 

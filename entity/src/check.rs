@@ -70,6 +70,13 @@ impl Verdict {
             Verdict::Down => "down",
         }
     }
+
+    /// The verdict a stored `outcome` names.
+    pub fn parse(text: &str) -> Option<Verdict> {
+        [Verdict::Up, Verdict::Degraded, Verdict::Down]
+            .into_iter()
+            .find(|v| v.as_str() == text)
+    }
 }
 
 /// A request header the probe sends. The value is a secret: the API never returns it, the

@@ -1,9 +1,8 @@
-//! A target's state and its incidents, decided from its results in slot order (#13, started).
+//! A target's state and its incidents, decided from its results in slot order (#13).
 //!
-//! Pure and deterministic: the ingest worker feeds each target's new results, in slot order, to
-//! the target's [`Tracker`] inside the batch's transaction, and a rebuild feeds the stored
-//! results of a period to a fresh one — the same results give the same decisions. A result for
-//! a slot at or before the last one applied (late, or repeated by a replay) changes nothing.
+//! Pure and deterministic: the ingest worker feeds each target's new results to the target's
+//! [`Tracker`] inside the batch's transaction, and a rebuild feeds the stored results of a
+//! period to a fresh one — the same results give the same decisions.
 //!
 //! The rules (thresholds per target, see [`Thresholds`]):
 //! - DOWN is confirmed after `failures_before_down` consecutive DOWN results, DEGRADED after as
@@ -15,13 +14,18 @@
 //! - confirming DOWN opens an incident, opened at the first failing slot and confirmed at the
 //!   slot that reached the threshold, caused by the first failing result; leaving DOWN resolves
 //!   it at the first passing slot;
+//! - a result inside a maintenance window shows MAINTENANCE and counts for nothing: no incident
+//!   opens, an open one stays open, and counting starts again after the window;
+//! - with no result for two periods the ingest worker marks the target UNKNOWN; its next result
+//!   brings the state back as it was (nothing is decided from a gap);
 //! - before its first result a target is UNKNOWN; its first passing result makes it UP or
 //!   DEGRADED at once, while DOWN is confirmed by the threshold as always.
 //!
-//! Results are applied in the order they arrive, each after the last slot applied: live, the
-//! order of the target's partition; a rebuild must feed them in that same order (by result key)
-//! for the same decisions — a result that arrives after a later slot (a probe that outlived the
-//! next one) is ignored by both.
+//! Order: results are applied in the order they arrived (live, the order of the target's
+//! partition; a rebuild, the order of their keys, which the ingest worker assigns in that same
+//! order), each only when its slot is after every slot that arrived before it — a result that
+//! arrives after a later slot (a probe that outlived the next one) or again (a replay) is
+//! ignored by both, so the state never moves backwards.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -39,7 +43,7 @@ pub enum State {
     Down,
     Paused,
     Maintenance,
-    /// No result yet (or, once the ingest worker watches for it, none for two periods).
+    /// No result yet, or none for two periods.
     Unknown,
 }
 
@@ -54,6 +58,21 @@ impl State {
             State::Maintenance => "maintenance",
             State::Unknown => "unknown",
         }
+    }
+
+    /// The state [`State::as_str`] names.
+    pub fn parse(text: &str) -> Option<State> {
+        [
+            State::Up,
+            State::Degraded,
+            State::Pending,
+            State::Down,
+            State::Paused,
+            State::Maintenance,
+            State::Unknown,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 
     fn of(verdict: Verdict) -> State {
@@ -92,23 +111,22 @@ pub struct Observation {
     pub cause: Option<String>,
     /// `monitor_results_pk`.
     pub result_id: i64,
+    /// The slot falls inside a maintenance window that covers the target.
+    pub in_maintenance: bool,
 }
 
-/// What an incident says caused it: the failure class, or for a failed assertion which one
-/// and what it expected (`assertion 1: BODY_TEXT NOT_CONTAINS Error`).
-pub fn cause(
-    failure_class: Option<&str>,
-    failures: &[crate::assertion::Failure],
-) -> Option<String> {
-    match (failure_class, failures.first()) {
-        (Some("assertion"), Some(first)) => {
-            Some(format!("assertion {}: {}", first.index, first.expected))
-        }
-        (class, _) => class.map(str::to_owned),
-    }
+/// A change of what people see, as announced on [`crate::channels::STATES`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateChange {
+    pub target: i32,
+    pub from: State,
+    pub to: State,
+    /// When the new state began (a slot).
+    pub since: DateTime<Utc>,
 }
 
-/// A run of consecutive results of one kind, and how it began.
+/// A run of consecutive results of one kind, and how it began. The count stops at the largest
+/// threshold (no run needs more), so a target that keeps passing stops changing its tracker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Run {
     pub count: u32,
@@ -118,9 +136,9 @@ pub struct Run {
 }
 
 impl Run {
-    fn extend(run: &mut Option<Run>, o: &Observation) {
+    fn extend(run: &mut Option<Run>, o: &Observation, cap: u32) {
         match run {
-            Some(r) => r.count += 1,
+            Some(r) => r.count = (r.count + 1).min(cap.max(r.count)),
             None => {
                 *run = Some(Run {
                     count: 1,
@@ -164,7 +182,7 @@ pub struct Incident {
 /// What applying a result decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// The state changed (`since`: when the new state began, a slot).
+    /// The state people see changed (`since`: when the new state began, a slot).
     Changed {
         from: State,
         to: State,
@@ -178,16 +196,21 @@ pub enum Decision {
 
 /// A target's state between results (stored per target as JSON; see the module's rules). Every
 /// field has a default, so a tracker stored by an older build still reads (a field added later
-/// starts empty) and [`Tracker::restore`] never stops a target for its stored form.
+/// starts empty, one removed is ignored) and [`Tracker::restore`] never stops a target for its
+/// stored form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Tracker {
-    /// The confirmed state (never PENDING: see [`Tracker::shown`]).
+    /// The confirmed state: UNKNOWN before the first result, then UP, DEGRADED or DOWN (what
+    /// people see may differ: see [`Tracker::shown`]).
     pub state: State,
     pub since: Option<DateTime<Utc>>,
-    pub last_slot: Option<DateTime<Utc>>,
     pub runs: Runs,
     pub incident: Option<Incident>,
+    /// Set while results arrive inside a maintenance window: the first such slot.
+    pub maintenance_since: Option<DateTime<Utc>>,
+    /// Set when results stopped arriving (the ingest worker's sweep): the first missing slot.
+    pub unknown_since: Option<DateTime<Utc>>,
 }
 
 impl Default for Tracker {
@@ -195,9 +218,10 @@ impl Default for Tracker {
         Tracker {
             state: State::Unknown,
             since: None,
-            last_slot: None,
             runs: Runs::default(),
             incident: None,
+            maintenance_since: None,
+            unknown_since: None,
         }
     }
 }
@@ -213,59 +237,125 @@ impl Tracker {
         }
     }
 
-    /// The state people see: PENDING while DOWN results are being counted.
+    /// The state people see: UNKNOWN while results are missing, MAINTENANCE inside a window,
+    /// PENDING while DOWN results are being counted, the confirmed state otherwise.
     pub fn shown(&self) -> State {
-        match &self.runs.down {
-            Some(_) if self.state != State::Down => State::Pending,
-            _ => self.state,
+        if self.unknown_since.is_some() {
+            State::Unknown
+        } else if self.maintenance_since.is_some() {
+            State::Maintenance
+        } else if self.runs.down.is_some() && self.state != State::Down {
+            State::Pending
+        } else {
+            self.state
         }
     }
 
-    /// Since when the shown state holds: for PENDING, the first failing slot.
+    /// Since when the shown state holds (a slot).
     pub fn shown_since(&self) -> Option<DateTime<Utc>> {
-        match (&self.runs.down, self.shown()) {
-            (Some(run), State::Pending) => Some(run.first_slot),
+        match self.shown() {
+            State::Unknown if self.unknown_since.is_some() => self.unknown_since,
+            State::Maintenance => self.maintenance_since,
+            State::Pending => self.runs.down.as_ref().map(|run| run.first_slot),
             _ => self.since,
         }
     }
 
-    /// Applies one result; what it decided, in order. A result for a slot at or before the last
-    /// one applied decides nothing.
-    pub fn apply(&mut self, t: Thresholds, o: &Observation) -> Vec<Decision> {
-        if self.last_slot.is_some_and(|last| o.slot <= last) {
-            return Vec::new();
+    /// No result since `since` (the first missing slot): UNKNOWN until the next one, which
+    /// brings back the state as it was (the runs are kept, nothing is decided from the gap).
+    pub fn mark_unknown(&mut self, since: DateTime<Utc>) -> Option<Decision> {
+        let from = self.shown();
+        if self.unknown_since.is_some() {
+            return None;
         }
-        self.last_slot = Some(o.slot);
-        let shown_before = self.shown();
+        self.unknown_since = Some(since);
+        Some(Decision::Changed {
+            from,
+            to: State::Unknown,
+            since,
+        })
+    }
+
+    /// Applies the results of one target in the order they arrived, each only when its slot is
+    /// after every slot applied before it (`last_slot`: the latest slot among the target's
+    /// results that arrived earlier); a late or repeated result decides nothing. The decisions,
+    /// each with the result that made it.
+    pub fn apply_in_order<'a>(
+        &mut self,
+        t: Thresholds,
+        mut last_slot: Option<DateTime<Utc>>,
+        observations: impl IntoIterator<Item = &'a Observation>,
+    ) -> Vec<(i64, Decision)> {
+        let mut decisions = Vec::new();
+        for o in observations {
+            if last_slot.is_some_and(|last| o.slot <= last) {
+                continue;
+            }
+            last_slot = Some(o.slot);
+            decisions.extend(self.apply(t, o).into_iter().map(|d| (o.result_id, d)));
+        }
+        decisions
+    }
+
+    /// Applies one result (the caller keeps slot order: see [`Tracker::apply_in_order`]); what
+    /// it decided: the change people see first, then the incident opened or resolved.
+    pub fn apply(&mut self, t: Thresholds, o: &Observation) -> Vec<Decision> {
+        let before = self.shown();
+        self.unknown_since = None;
+        let mut decisions = Vec::new();
+        if o.in_maintenance {
+            // Nothing counts inside a window; the confirmed state (and an open incident) waits.
+            self.runs = Runs::default();
+            self.maintenance_since.get_or_insert(o.slot);
+        } else {
+            self.maintenance_since = None;
+            self.count(t, o);
+            self.decide(t, o, &mut decisions);
+        }
+        let after = self.shown();
+        if after != before {
+            let since = self.shown_since().unwrap_or(o.slot);
+            decisions.insert(
+                0,
+                Decision::Changed {
+                    from: before,
+                    to: after,
+                    since,
+                },
+            );
+        }
+        decisions
+    }
+
+    fn count(&mut self, t: Thresholds, o: &Observation) {
+        let cap = t.failures_before_down.max(t.successes_before_up).max(1);
         let runs = &mut self.runs;
         match o.verdict {
             Verdict::Down => {
-                Run::extend(&mut runs.down, o);
-                Run::extend(&mut runs.not_up, o);
+                Run::extend(&mut runs.down, o, cap);
+                Run::extend(&mut runs.not_up, o, cap);
                 (runs.passing, runs.up) = (None, None);
             }
             Verdict::Degraded => {
-                Run::extend(&mut runs.not_up, o);
-                Run::extend(&mut runs.passing, o);
+                Run::extend(&mut runs.not_up, o, cap);
+                Run::extend(&mut runs.passing, o, cap);
                 (runs.down, runs.up) = (None, None);
             }
             Verdict::Up => {
-                Run::extend(&mut runs.passing, o);
-                Run::extend(&mut runs.up, o);
+                Run::extend(&mut runs.passing, o, cap);
+                Run::extend(&mut runs.up, o, cap);
                 (runs.down, runs.not_up) = (None, None);
             }
         }
-        let mut decisions = Vec::new();
+    }
+
+    fn decide(&mut self, t: Thresholds, o: &Observation, decisions: &mut Vec<Decision>) {
         let (fail, pass) = (t.failures_before_down, t.successes_before_up);
+        let first = |run: &Option<Run>| run.clone().expect("a reached run exists");
         match self.state {
             State::Down if Run::reached(&self.runs.passing, pass) => {
-                let run = self.runs.passing.clone().expect("reached");
-                self.set(
-                    State::of(o.verdict),
-                    run.first_slot,
-                    shown_before,
-                    &mut decisions,
-                );
+                let run = first(&self.runs.passing);
+                (self.state, self.since) = (State::of(o.verdict), Some(run.first_slot));
                 if let Some(mut incident) = self.incident.take() {
                     incident.resolved_at = Some(run.first_slot);
                     incident.closed_by = Some(run.first_result);
@@ -274,8 +364,8 @@ impl Tracker {
             }
             State::Down => {}
             _ if Run::reached(&self.runs.down, fail) => {
-                let run = self.runs.down.clone().expect("reached");
-                self.set(State::Down, run.first_slot, shown_before, &mut decisions);
+                let run = first(&self.runs.down);
+                (self.state, self.since) = (State::Down, Some(run.first_slot));
                 let incident = Incident {
                     opened_at: run.first_slot,
                     confirmed_at: o.slot,
@@ -289,47 +379,17 @@ impl Tracker {
             }
             // A new target's first passing result: no run to wait for.
             State::Unknown if o.verdict != Verdict::Down => {
-                self.set(State::of(o.verdict), o.slot, shown_before, &mut decisions);
+                (self.state, self.since) = (State::of(o.verdict), Some(o.slot));
             }
             State::Up if Run::reached(&self.runs.not_up, fail) => {
-                let run = self.runs.not_up.clone().expect("reached");
-                self.set(
-                    State::Degraded,
-                    run.first_slot,
-                    shown_before,
-                    &mut decisions,
-                );
+                let run = first(&self.runs.not_up);
+                (self.state, self.since) = (State::Degraded, Some(run.first_slot));
             }
             State::Degraded if Run::reached(&self.runs.up, pass) => {
-                let run = self.runs.up.clone().expect("reached");
-                self.set(State::Up, run.first_slot, shown_before, &mut decisions);
+                let run = first(&self.runs.up);
+                (self.state, self.since) = (State::Up, Some(run.first_slot));
             }
             _ => {}
-        }
-        // PENDING begins and ends without a confirmed change: announce it too.
-        let shown_after = self.shown();
-        if shown_after != shown_before
-            && !decisions
-                .iter()
-                .any(|d| matches!(d, Decision::Changed { .. }))
-        {
-            // Entering PENDING: since the first failing slot; leaving it: the confirmed state,
-            // unchanged, since when it held.
-            let since = self.shown_since();
-            decisions.push(Decision::Changed {
-                from: shown_before,
-                to: shown_after,
-                since: since.unwrap_or(o.slot),
-            });
-        }
-        decisions
-    }
-
-    fn set(&mut self, to: State, since: DateTime<Utc>, from: State, decisions: &mut Vec<Decision>) {
-        self.state = to;
-        self.since = Some(since);
-        if from != to {
-            decisions.push(Decision::Changed { from, to, since });
         }
     }
 }
@@ -349,6 +409,7 @@ mod tests {
             verdict,
             cause: (verdict == Verdict::Down).then(|| "timeout".to_owned()),
             result_id: 1000 + n,
+            in_maintenance: false,
         }
     }
 
@@ -437,14 +498,107 @@ mod tests {
     fn late_and_repeated_results_change_nothing() {
         let mut tracker = Tracker::default();
         let t = Thresholds::default();
-        for n in 0..3 {
-            tracker.apply(t, &obs(n, D));
-        }
+        let down: Vec<Observation> = (0..3).map(|n| obs(n, D)).collect();
+        tracker.apply_in_order(t, None, &down);
         assert_eq!(tracker.state, State::Down);
         let before = tracker.clone();
-        assert!(tracker.apply(t, &obs(2, U)).is_empty());
-        assert!(tracker.apply(t, &obs(1, U)).is_empty());
-        assert_eq!(tracker, before);
+        // Slot 2 again, then slot 1 late: after slot 2 arrived, neither counts.
+        let late = [obs(2, U), obs(1, U)];
+        assert!(tracker.apply_in_order(t, Some(slot(2)), &late).is_empty());
+        // In one batch: slot 5 arrives before slot 4, which is then ignored.
+        let batch = [obs(5, U), obs(4, U)];
+        let decided = tracker.apply_in_order(t, Some(slot(2)), &batch);
+        assert_eq!(tracker, {
+            let mut expected = before.clone();
+            expected.apply(t, &obs(5, U));
+            expected
+        });
+        assert!(decided.iter().all(|(id, _)| *id == 1005), "{decided:?}");
+    }
+
+    #[test]
+    fn runs_stop_counting_at_the_threshold_so_a_steady_target_stops_changing() {
+        let t = Thresholds::default();
+        let mut tracker = Tracker::default();
+        for n in 0..3 {
+            tracker.apply(t, &obs(n, U));
+        }
+        let steady = tracker.clone();
+        for n in 3..50 {
+            assert!(tracker.apply(t, &obs(n, U)).is_empty());
+        }
+        assert_eq!(tracker, steady);
+        assert_eq!(tracker.runs.up.as_ref().unwrap().count, 3);
+    }
+
+    #[test]
+    fn unknown_comes_back_to_the_state_it_was_without_an_incident() {
+        let t = Thresholds::default();
+        let (mut tracker, _) = run(&[U, U]);
+        assert_eq!(
+            tracker.mark_unknown(slot(2)),
+            Some(Decision::Changed {
+                from: State::Up,
+                to: State::Unknown,
+                since: slot(2)
+            })
+        );
+        assert_eq!(tracker.mark_unknown(slot(3)), None, "marked once");
+        assert_eq!(
+            (tracker.shown(), tracker.shown_since()),
+            (State::Unknown, Some(slot(2)))
+        );
+        let back = tracker.apply(t, &obs(6, U));
+        assert_eq!(
+            back,
+            [Decision::Changed {
+                from: State::Unknown,
+                to: State::Up,
+                since: slot(0)
+            }]
+        );
+        // Failing before and after the gap: still counted as one run.
+        let (mut tracker, _) = run(&[U, D, D]);
+        tracker.mark_unknown(slot(3));
+        let decided = tracker.apply(t, &obs(7, D));
+        assert!(matches!(decided[1], Decision::Opened(ref i) if i.opened_at == slot(1)));
+    }
+
+    #[test]
+    fn nothing_counts_inside_a_window_and_an_open_incident_stays_open() {
+        let t = Thresholds::default();
+        let inside = |n: i64, v: Verdict| Observation {
+            in_maintenance: true,
+            ..obs(n, v)
+        };
+        let (mut tracker, _) = run(&[U, D, D]);
+        let mut decided = Vec::new();
+        for n in 3..10 {
+            decided.extend(tracker.apply(t, &inside(n, D)));
+        }
+        assert_eq!(
+            decided,
+            [Decision::Changed {
+                from: State::Pending,
+                to: State::Maintenance,
+                since: slot(3)
+            }]
+        );
+        // After the window the count starts again: two failures are PENDING, not DOWN.
+        tracker.apply(t, &obs(10, D));
+        tracker.apply(t, &obs(11, D));
+        assert_eq!(tracker.shown(), State::Pending);
+        assert_eq!(tracker.shown_since(), Some(slot(10)));
+        // Down before the window: the incident stays open through it and after it.
+        let (mut tracker, _) = run(&[D, D, D]);
+        tracker.apply(t, &inside(3, U));
+        tracker.apply(t, &inside(4, U));
+        assert_eq!(tracker.shown(), State::Maintenance);
+        assert!(tracker.incident.is_some());
+        tracker.apply(t, &obs(5, U));
+        assert_eq!(tracker.shown(), State::Down);
+        let resolved = tracker.apply(t, &obs(6, U));
+        assert!(matches!(resolved[1], Decision::Resolved(ref i) if i.resolved_at == Some(slot(5))));
     }
 
     #[test]
@@ -488,20 +642,23 @@ mod tests {
         let mut live = Tracker::default();
         let mut live_decisions = Vec::new();
         let t = Thresholds::default();
-        for (n, v) in verdicts.iter().enumerate() {
-            let n = n as i64;
-            // A replay repeats the previous two results before each new one.
-            for back in [n - 2, n - 1] {
-                if back >= 0 {
-                    assert!(
-                        live.apply(t, &obs(back, verdicts[back as usize]))
-                            .is_empty()
-                    );
-                }
+        let all: Vec<Observation> = verdicts
+            .iter()
+            .enumerate()
+            .map(|(n, v)| obs(n as i64, *v))
+            .collect();
+        let mut n = 0;
+        while n < all.len() {
+            // Batches of 1 to 4 results, each preceded by a replay of the previous two.
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let len = 1 + (x >> 40) as usize % 4;
+            let end = (n + len).min(all.len());
+            let last = n.checked_sub(1).map(|i| all[i].slot);
+            let batch = all[n.saturating_sub(2)..end].iter();
+            for (id, d) in live.apply_in_order(t, last, batch) {
+                live_decisions.push((id - 1000, d));
             }
-            for d in live.apply(t, &obs(n, *v)) {
-                live_decisions.push((n, d));
-            }
+            n = end;
         }
         assert_eq!(live, rebuilt);
         assert_eq!(live_decisions, all_at_once);
@@ -551,20 +708,5 @@ mod tests {
         let (tracker, why) = Tracker::restore(r#"{"state":"SIDEWAYS"}"#);
         assert_eq!(tracker, Tracker::default());
         assert!(why.unwrap().contains("SIDEWAYS"));
-    }
-
-    #[test]
-    fn an_incident_names_the_failed_assertion() {
-        let failure = crate::assertion::Failure {
-            index: 1,
-            expected: "BODY_TEXT NOT_CONTAINS Error".into(),
-            found: "500 Internal Error".into(),
-        };
-        assert_eq!(
-            cause(Some("assertion"), &[failure]).as_deref(),
-            Some("assertion 1: BODY_TEXT NOT_CONTAINS Error")
-        );
-        assert_eq!(cause(Some("timeout"), &[]).as_deref(), Some("timeout"));
-        assert_eq!(cause(None, &[]), None);
     }
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use entity::config::{DatabaseArgs, KafkaArgs};
+use entity::config::{DatabaseArgs, KafkaArgs, StateArgs};
 
 /// Pingpipe's ingest worker: reads committed results from Kafka (read_committed) and stores each
 /// exactly once in PostgreSQL, together with the consumer's position.
@@ -16,6 +16,20 @@ pub struct Config {
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
+
+    #[command(flatten)]
+    pub states: StateArgs,
+
+    /// Length of a "minute" of the targets' frequencies, as the monitor is told (shorter in
+    /// tests): a target's period is its frequency times this.
+    #[arg(long, env = "PINGPIPE_MINUTE", default_value = "60s")]
+    pub minute: humantime::Duration,
+
+    /// A target without a result for two of its periods plus this is UNKNOWN (the margin covers
+    /// probes in flight and batches on their way). Only partitions this worker has caught up
+    /// with are watched.
+    #[arg(long, env = "PINGPIPE_UNKNOWN_GRACE", default_value = "30s")]
+    pub unknown_grace: humantime::Duration,
 
     /// Kafka consumer group; instances of one group split the partitions.
     #[arg(long, env = "PINGPIPE_INGEST_GROUP", default_value = "pingpipe-ingest")]
@@ -79,6 +93,19 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Recomputes target states and incidents from the stored results, with the thresholds as
+    /// they are now (e.g. after changing them): what the worker would have decided had they been
+    /// so all along. Incidents of the period are replaced; safe while the worker runs.
+    RebuildStates {
+        /// Start of the period (RFC 3339, e.g. 2026-11-01T00:00:00Z): incidents opened from
+        /// then on are recomputed, one still open then is resolved again from the results. By
+        /// default every stored result.
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only these targets (repeatable; default all).
+        #[arg(long = "target")]
+        targets: Vec<i32>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -90,5 +117,21 @@ pub enum ResetTo {
 impl Config {
     pub fn batch_wait(&self) -> Duration {
         self.batch_wait.into()
+    }
+
+    /// How often the partitions this worker owns are watched for targets without results: a
+    /// quarter of a minute, between 250 ms and 5 s.
+    pub fn sweep_every(&self) -> Duration {
+        (Duration::from(self.minute) / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
+    }
+
+    pub fn state_policy(&self) -> crate::store::StatePolicy {
+        crate::store::StatePolicy {
+            defaults: self.states.thresholds(),
+            silence: states::Silence {
+                minute: self.minute.into(),
+                grace: self.unknown_grace.into(),
+            },
+        }
     }
 }

@@ -17,7 +17,7 @@
 //! `/readyz` says not ready, the log says ERROR until an operator resets the positions
 //! (`pingpipe-ingest reset-positions`), which this loop notices.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -176,6 +176,8 @@ pub struct Loop {
     pub topic: String,
     pub batch_max: usize,
     pub batch_wait: Duration,
+    /// How often the owned partitions are watched for targets without results.
+    pub sweep_every: Duration,
     pub progress: Arc<Progress>,
     pub stop: CancellationToken,
     /// Between failed position lookups (up to 1 s: this thread also serves rebalances).
@@ -207,7 +209,11 @@ impl Loop {
         // Per partition we own: the offset of the next record to store.
         let mut next: HashMap<i32, i64> = HashMap::new();
         let mut ahead: HashMap<i32, i64> = HashMap::new();
+        // Partitions far behind their log's end: their targets' results are on the way, not
+        // missing, so they are not watched until caught up.
+        let mut behind: HashSet<i32> = HashSet::new();
         let mut last_lag = Instant::now();
+        let mut last_sweep = Instant::now();
         let mut result = Ok(());
         while !self.stop.is_cancelled() {
             let polled = self.consumer.poll(Duration::from_millis(20));
@@ -237,8 +243,12 @@ impl Loop {
                 self.hand_over(p, false);
             }
             if last_lag.elapsed() >= LAG_EVERY {
-                self.check_positions(&mut next, &mut ahead);
+                self.check_positions(&mut next, &mut ahead, &mut behind);
                 last_lag = Instant::now();
+            }
+            if last_sweep.elapsed() >= self.sweep_every {
+                self.request_sweep(&next, &ahead, &behind, &mut pending);
+                last_sweep = Instant::now();
             }
         }
         // Stopping: what was gathered gets one attempt; the writers end when their queues do.
@@ -304,6 +314,79 @@ impl Loop {
         }
     }
 
+    /// Asks each writer to watch its partitions (caught up, not ahead, not paused) for targets
+    /// without results, with the next batch it gets — at once when it is free. A partition with
+    /// nothing in the batch joins it at its current position, which the transaction guards like
+    /// any other. A partition nothing was read from since it was assigned (its monitor is
+    /// silent, say) is watched at its stored position when its log holds nothing more.
+    fn request_sweep(
+        &self,
+        next: &HashMap<i32, i64>,
+        ahead: &HashMap<i32, i64>,
+        behind: &HashSet<i32>,
+        pending: &mut [Pending],
+    ) {
+        let mut watched: Vec<(i32, i64)> = next
+            .iter()
+            .filter(|(partition, _)| !ahead.contains_key(partition) && !behind.contains(partition))
+            .map(|(partition, position)| (*partition, *position))
+            .collect();
+        watched.extend(self.idle_partitions(next, ahead));
+        let writers = pending.len() as i32;
+        for (index, p) in pending.iter_mut().enumerate() {
+            let mine: Vec<(i32, i64)> = watched
+                .iter()
+                .filter(|(partition, _)| partition.rem_euclid(writers) as usize == index)
+                .filter(|(partition, _)| !p.paused.contains(partition))
+                .copied()
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            for (partition, position) in &mine {
+                p.batch
+                    .positions
+                    .entry(*partition)
+                    .or_insert((*position, *position));
+            }
+            p.batch.sweep = mine.into_iter().map(|(partition, _)| partition).collect();
+            p.batch.sweep.sort_unstable();
+            self.hand_over(p, true);
+        }
+    }
+
+    /// Assigned partitions nothing was read from yet whose log ends at their stored position
+    /// (or within a batch of it), with that position.
+    fn idle_partitions(
+        &self,
+        next: &HashMap<i32, i64>,
+        ahead: &HashMap<i32, i64>,
+    ) -> Vec<(i32, i64)> {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return Vec::new();
+        };
+        let mut idle = Vec::new();
+        for element in assignment.elements() {
+            let partition = element.partition();
+            if next.contains_key(&partition) || ahead.contains_key(&partition) {
+                continue;
+            }
+            let Ok(stored) = self.runtime.block_on(self.store.position(partition)) else {
+                continue;
+            };
+            let Ok((_, high)) =
+                self.consumer
+                    .fetch_watermarks(&self.topic, partition, Duration::from_secs(1))
+            else {
+                continue;
+            };
+            if stored <= high && high - stored <= self.batch_max as i64 {
+                idle.push((partition, stored));
+            }
+        }
+        idle
+    }
+
     fn set_paused(&self, partitions: &[i32], pause: bool) {
         let mut tpl = TopicPartitionList::new();
         for partition in partitions {
@@ -356,6 +439,11 @@ impl Loop {
                 metrics::counter!(m::INGEST_ROWS).increment(written.inserted);
                 metrics::counter!(m::INGEST_CONFLICTS).increment(written.conflicts);
                 metrics::counter!(m::INGEST_REJECTS).increment(written.rejected);
+                metrics::counter!(m::STATE_CHANGES).increment(written.state_changes);
+                metrics::counter!(m::INCIDENTS_OPENED).increment(written.incidents_opened);
+                metrics::counter!(m::INCIDENTS_RESOLVED).increment(written.incidents_resolved);
+                metrics::counter!(m::INCIDENTS_REPEATED).increment(written.incidents_repeated);
+                metrics::counter!(m::DECISIONS_FAILED).increment(written.decisions_failed);
                 self.commit_to_kafka(&positions);
             }
             Report::Lost(partition) => {
@@ -478,7 +566,12 @@ impl Loop {
     /// arriving are older than what is stored. That must not go unnoticed, nor clear itself
     /// when the new log grows past the old position: the partition is paused and reported until
     /// an operator resets its stored position; then it starts again from the new position.
-    fn check_positions(&self, next: &mut HashMap<i32, i64>, ahead: &mut HashMap<i32, i64>) {
+    fn check_positions(
+        &self,
+        next: &mut HashMap<i32, i64>,
+        ahead: &mut HashMap<i32, i64>,
+        behind: &mut HashSet<i32>,
+    ) {
         let flagged: Vec<(i32, i64)> = ahead.iter().map(|(p, n)| (*p, *n)).collect();
         for (partition, position) in flagged {
             self.check_reset(partition, position, next, ahead);
@@ -495,8 +588,13 @@ impl Loop {
             else {
                 continue;
             };
-            metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string())
-                .set((high - position).max(0) as f64);
+            let lag = (high - position).max(0);
+            metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string()).set(lag as f64);
+            if lag > self.batch_max as i64 {
+                behind.insert(partition);
+            } else {
+                behind.remove(&partition);
+            }
             if position > high {
                 ahead.insert(partition, position);
                 self.set_paused(&[partition], true);

@@ -116,7 +116,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let consumer = consumer::create_consumer(&config)?;
     tracing::info!(group = config.group, topic = config.kafka.topic, %http_addr, "Starting the ingest worker.");
 
-    let store = Store::new(db, config.group.clone(), config.kafka.topic.clone());
+    let store = Store::new(
+        db,
+        config.group.clone(),
+        config.kafka.topic.clone(),
+        config.state_policy(),
+    );
     let (report_tx, reports) = std::sync::mpsc::channel();
     let mut queues = Vec::with_capacity(writers);
     for index in 0..writers {
@@ -142,6 +147,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         topic: config.kafka.topic.clone(),
         batch_max: config.batch_max.max(1),
         batch_wait: config.batch_wait(),
+        sweep_every: config.sweep_every(),
         progress: progress.clone(),
         stop: shutdown.clone(),
         lookup_backoff: std::cell::RefCell::new(plumbing::Backoff::new(

@@ -28,6 +28,29 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
+            Some(Command::RebuildStates { since, targets }) => {
+                let db = plumbing::database::connect_lazy(&config.database, 2).await?;
+                let targets = (!targets.is_empty()).then_some(targets.as_slice());
+                let rebuilt = states::rebuild(
+                    &db,
+                    since,
+                    targets,
+                    config.states.thresholds(),
+                    &states::no_maintenance,
+                )
+                .await?;
+                println!(
+                    "rebuilt {} targets from {} results: {} incidents ({} written, {} removed), \
+                     {} states changed",
+                    rebuilt.targets,
+                    rebuilt.results,
+                    rebuilt.incidents,
+                    rebuilt.written,
+                    rebuilt.removed,
+                    rebuilt.changes.len()
+                );
+                Ok(())
+            }
             None => {
                 let running = worker_ingest::start(config, shutdown).await?;
                 running.wait().await?;

@@ -16,8 +16,28 @@ pub const INGEST_REJECTS: &str = "pingpipe_ingest_rejected_total";
 pub const INGEST_CONFLICTS: &str = "pingpipe_ingest_conflicts_total";
 /// Failed batch writes that will be retried.
 pub const INGEST_RETRIES: &str = "pingpipe_ingest_write_retries_total";
+/// Changes of a target's state, by the state it changed `to`.
+pub const STATE_CHANGES: &str = "pingpipe_ingest_state_changes_total";
+/// Incidents opened / resolved.
+pub const INCIDENTS_OPENED: &str = "pingpipe_ingest_incidents_opened_total";
+pub const INCIDENTS_RESOLVED: &str = "pingpipe_ingest_incidents_resolved_total";
+/// Incidents decided again that were stored already (should stay 0).
+pub const INCIDENTS_REPEATED: &str = "pingpipe_ingest_incidents_repeated_total";
+/// Batches whose state decisions PostgreSQL refused (their results are stored; rebuild).
+pub const DECISIONS_FAILED: &str = "pingpipe_ingest_state_decisions_failed_total";
 
 pub fn describe() {
+    metrics::describe_counter!(STATE_CHANGES, "Changes of a target's state.");
+    metrics::describe_counter!(INCIDENTS_OPENED, "Incidents opened.");
+    metrics::describe_counter!(INCIDENTS_RESOLVED, "Incidents resolved.");
+    metrics::describe_counter!(
+        INCIDENTS_REPEATED,
+        "Incidents decided again that were stored already (should stay 0)."
+    );
+    metrics::describe_counter!(
+        DECISIONS_FAILED,
+        "Batches whose state decisions PostgreSQL refused (results stored; run rebuild-states)."
+    );
     metrics::describe_counter!(INGEST_ROWS, "Result rows inserted.");
     metrics::describe_histogram!(INGEST_BATCH_SIZE, "Records per written batch.");
     metrics::describe_histogram!(

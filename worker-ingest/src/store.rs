@@ -5,18 +5,23 @@
 //! partition was taken away from us), nothing of the batch is written. Rows go in with one
 //! `INSERT … SELECT FROM unnest(…)`, and the unique (target, slot) key turns a repeat into a
 //! counted conflict instead of a second row (the batch is inserted again from a savepoint with
-//! `ON CONFLICT DO NOTHING`). After the rows, `pg_notify` announces their ids;
-//! PostgreSQL delivers it at commit.
+//! `ON CONFLICT DO NOTHING`). The positions are guarded first, so a consumer that lost a
+//! partition stops there, before it writes or decides anything. After the rows, the targets'
+//! states are decided from the rows as stored (see the `states` crate), and the partitions due a
+//! sweep are watched for targets without results; `pg_notify` announces the new rows and the
+//! state changes, which PostgreSQL delivers at commit.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::channels;
+use entity::state::Thresholds;
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqlErr,
     Statement, TransactionTrait, sqlx,
 };
+use states::{Silence, Stored};
 
 /// One result to insert.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +86,8 @@ pub struct Batch {
     pub rejects: Vec<Reject>,
     /// Per partition: the position the database holds now, and the one to store.
     pub positions: BTreeMap<i32, (i64, i64)>,
+    /// Partitions (among `positions`) whose targets to watch for missing results.
+    pub sweep: Vec<i32>,
 }
 
 impl Batch {
@@ -97,6 +104,7 @@ impl Batch {
         self.rows.retain(|(_, r)| r.partition != partition);
         self.rejects.retain(|r| r.partition != partition);
         self.positions.remove(&partition);
+        self.sweep.retain(|p| *p != partition);
     }
 }
 
@@ -106,6 +114,14 @@ pub struct Written {
     pub inserted: u64,
     pub conflicts: u64,
     pub rejected: u64,
+    /// Changes of the state people see (UNKNOWN marks included).
+    pub state_changes: u64,
+    pub incidents_opened: u64,
+    pub incidents_resolved: u64,
+    /// Incidents found stored already, or not open when resolved (should stay 0).
+    pub incidents_repeated: u64,
+    /// Batches whose decisions were refused by PostgreSQL and left out (logged as ERROR).
+    pub decisions_failed: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,12 +133,33 @@ pub enum StoreError {
     Db(#[from] DbErr),
 }
 
+/// How states are decided.
+#[derive(Debug, Clone, Copy)]
+pub struct StatePolicy {
+    pub defaults: Thresholds,
+    pub silence: Silence,
+}
+
+impl Default for StatePolicy {
+    /// The configuration's defaults.
+    fn default() -> Self {
+        StatePolicy {
+            defaults: Thresholds::default(),
+            silence: Silence {
+                minute: std::time::Duration::from_secs(60),
+                grace: std::time::Duration::from_secs(30),
+            },
+        }
+    }
+}
+
 /// The database side of one consumer group on one topic.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
     group: String,
     topic: String,
+    policy: StatePolicy,
 }
 
 fn array(ty: ArrayType, values: Vec<Value>) -> Value {
@@ -130,8 +167,13 @@ fn array(ty: ArrayType, values: Vec<Value>) -> Value {
 }
 
 impl Store {
-    pub fn new(db: DatabaseConnection, group: String, topic: String) -> Store {
-        Store { db, group, topic }
+    pub fn new(db: DatabaseConnection, group: String, topic: String, policy: StatePolicy) -> Store {
+        Store {
+            db,
+            group,
+            topic,
+            policy,
+        }
     }
 
     /// The stored position of `partition` (0 when it has none yet, which is recorded).
@@ -155,6 +197,29 @@ impl Store {
     pub async fn write(&self, batch: &Batch) -> Result<Written, StoreError> {
         let txn = self.db.begin().await?;
         let mut written = Written::default();
+
+        // Positions first: a consumer that lost a partition stops here, before it writes or
+        // decides anything, and the owner's batches for a partition run one after the other.
+        for (partition, (expected, next)) in &batch.positions {
+            let moved = txn
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE consumer_positions SET next_offset = $1, updated_at = now() \
+                     WHERE group_id = $2 AND topic = $3 AND partition = $4 AND next_offset = $5",
+                    [
+                        (*next).into(),
+                        self.group.clone().into(),
+                        self.topic.clone().into(),
+                        (*partition).into(),
+                        (*expected).into(),
+                    ],
+                ))
+                .await?;
+            if moved.rows_affected() != 1 {
+                txn.rollback().await?;
+                return Err(StoreError::PartitionLost(*partition));
+            }
+        }
 
         // Targets that exist, locked against removal until we commit. The answer comes back in
         // heap order, not key order (an updated target moves in the heap), hence a set.
@@ -186,16 +251,16 @@ impl Store {
 
         // Rows in parts: a part PostgreSQL refuses for its data is split until the records
         // responsible are found; they are parked with PostgreSQL's reason, the rest is stored.
-        let mut new_ids: Vec<i64> = Vec::new();
+        let mut new_rows: Vec<Stored> = Vec::new();
         let mut parts: Vec<Entries<'_>> = vec![rows];
         while let Some(part) = parts.pop() {
             if part.is_empty() {
                 continue;
             }
             match insert_part(&txn, &part).await {
-                Ok(ids) => {
-                    written.conflicts += (part.len() - ids.len()) as u64;
-                    new_ids.extend(ids);
+                Ok(stored) => {
+                    written.conflicts += (part.len() - stored.len()) as u64;
+                    new_rows.extend(stored);
                 }
                 Err(e) if is_data_error(&e) && part.len() > 1 => {
                     let (left, right) = part.split_at(part.len() / 2);
@@ -218,7 +283,8 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        written.inserted = new_ids.len() as u64;
+        written.inserted = new_rows.len() as u64;
+        let new_ids: Vec<i64> = new_rows.iter().map(|r| r.id).collect();
 
         if !rejects.is_empty() {
             let col = |f: &dyn Fn(&Reject) -> Value| rejects.iter().map(f).collect::<Vec<_>>();
@@ -243,26 +309,7 @@ impl Store {
             written.rejected = result.rows_affected();
         }
 
-        for (partition, (expected, next)) in &batch.positions {
-            let moved = txn
-                .execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "UPDATE consumer_positions SET next_offset = $1, updated_at = now() \
-                     WHERE group_id = $2 AND topic = $3 AND partition = $4 AND next_offset = $5",
-                    [
-                        (*next).into(),
-                        self.group.clone().into(),
-                        self.topic.clone().into(),
-                        (*partition).into(),
-                        (*expected).into(),
-                    ],
-                ))
-                .await?;
-            if moved.rows_affected() != 1 {
-                txn.rollback().await?;
-                return Err(StoreError::PartitionLost(*partition));
-            }
-        }
+        self.decide(&txn, batch, new_rows, &mut written).await?;
 
         if !new_ids.is_empty() {
             txn.execute_raw(Statement::from_sql_and_values(
@@ -286,16 +333,88 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Decides the states of the stored rows' targets and sweeps the partitions due, in a
+    /// savepoint: decisions PostgreSQL refuses for their data are left out (ERROR: a rebuild
+    /// recomputes them) rather than holding back the results; any other error fails the batch
+    /// (retried whole).
+    async fn decide(
+        &self,
+        txn: &DatabaseTransaction,
+        batch: &Batch,
+        rows: Vec<Stored>,
+        written: &mut Written,
+    ) -> Result<(), DbErr> {
+        if rows.is_empty() && batch.sweep.is_empty() {
+            return Ok(());
+        }
+        let partition_of: HashMap<i32, i32> = batch
+            .rows
+            .iter()
+            .map(|(row, record)| (row.target_id, record.partition))
+            .collect();
+        let stored: Vec<(Stored, i32)> = rows
+            .into_iter()
+            .map(|s| {
+                let partition = partition_of.get(&s.target_id).copied().unwrap_or_default();
+                (s, partition)
+            })
+            .collect();
+        let savepoint = txn.begin().await?;
+        let attempt = async {
+            let decided = states::decide(
+                &savepoint,
+                &stored,
+                self.policy.defaults,
+                &states::no_maintenance,
+            )
+            .await?;
+            let swept =
+                states::sweep(&savepoint, &batch.sweep, Utc::now(), self.policy.silence).await?;
+            Ok::<_, DbErr>((decided, swept))
+        }
+        .await;
+        match attempt {
+            Ok((decided, swept)) => {
+                savepoint.commit().await?;
+                written.state_changes += (decided.changes.len() + swept.len()) as u64;
+                written.incidents_opened += decided.opened;
+                written.incidents_resolved += decided.resolved;
+                written.incidents_repeated += decided.repeated;
+                if decided.repeated > 0 {
+                    tracing::warn!(
+                        repeated = decided.repeated,
+                        "Incidents decided again were found stored already; kept once."
+                    );
+                }
+                Ok(())
+            }
+            Err(e) if is_data_error(&e) || matches!(e, DbErr::Custom(_) | DbErr::Type(_)) => {
+                savepoint.rollback().await?;
+                written.decisions_failed += 1;
+                tracing::error!(
+                    results = stored.len(),
+                    error = %e,
+                    "PostgreSQL refused the state decisions of a batch; its results are stored \
+                     without them. Recompute the states with `pingpipe-ingest rebuild-states`."
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 type Entries<'a> = Vec<&'a (Row, Reject)>;
 
-/// Inserts `part` in a savepoint, returning the new keys; nothing of it when it fails. A
+/// Inserts `part` in a savepoint, returning the new rows as stored; nothing of it when it fails. A
 /// repeated (target, slot) is rare (the monitor publishes each slot once), and `ON CONFLICT`
 /// costs every row an extra index probe: insert plainly first, and only when the unique key
 /// objects, again from the savepoint with `ON CONFLICT` (repeats are then skipped).
 async fn insert_part(
     txn: &DatabaseTransaction,
     part: &[&(Row, Reject)],
-) -> Result<Vec<i64>, DbErr> {
+) -> Result<Vec<Stored>, DbErr> {
     let col = |f: &dyn Fn(&Row) -> Value| part.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
     // Arrays cannot carry NULLs through the binder: 0, -1 and '' stand for "none" and become
     // NULL again in the statement.
@@ -346,10 +465,7 @@ async fn insert_part(
         {
             Ok(inserted) => {
                 attempt.commit().await?;
-                return inserted
-                    .iter()
-                    .map(|row| row.try_get_by_index::<i64>(0))
-                    .collect();
+                return inserted.iter().map(Stored::from_row).collect();
             }
             Err(e) => {
                 attempt.rollback().await?;
@@ -424,7 +540,8 @@ pub fn storable(text: &str) -> String {
     out
 }
 
-/// The statement inserting the rows given as column arrays, returning the new keys; with
+/// The statement inserting the rows given as column arrays, returning the new rows as the
+/// states need them (see [`Stored::from_row`]); with
 /// `skip_repeats`, a row whose (target, slot) is stored already is skipped instead of failing.
 fn insert_rows(columns: &[Value; 17], skip_repeats: bool) -> Statement {
     let on_conflict = if skip_repeats {
@@ -435,7 +552,7 @@ fn insert_rows(columns: &[Value; 17], skip_repeats: bool) -> Statement {
     Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
-            "INSERT INTO monitor_results \
+            "INSERT INTO monitor_results AS r \
                  (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, \
                   outcome, assertion_failures, dns_ms, connect_ms, tls_ms, ttfb_ms, transfer_ms, \
                   tls_version, cert_not_after, cert_issuer, cert_subject) \
@@ -448,7 +565,8 @@ fn insert_rows(columns: &[Value; 17], skip_repeats: bool) -> Statement {
                          $11::int[], $12::int[], $13::int[], $14::text[], $15::text[], \
                          $16::text[], $17::text[]) \
                  AS v(t, s, f, st, d, sa, o, af, dn, cn, tl, tt, tr, tv, na, ci, cs){on_conflict} \
-             RETURNING monitor_results_pk"
+             RETURNING r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, {cause}",
+            cause = states::CAUSE_SQL,
         ),
         columns.iter().cloned(),
     )

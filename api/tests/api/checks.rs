@@ -516,8 +516,12 @@ fn event(
 }
 
 async fn write(app: &App, events: &[entity::ResultEvent]) {
-    let store =
-        worker_ingest::store::Store::new(app.db.conn.clone(), "checks-test".into(), "t".into());
+    let store = worker_ingest::store::Store::new(
+        app.db.conn.clone(),
+        "checks-test".into(),
+        "t".into(),
+        Default::default(),
+    );
     let rows = events
         .iter()
         .enumerate()

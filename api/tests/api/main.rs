@@ -498,8 +498,12 @@ async fn health_readiness_metrics_and_graphiql_are_served() {
 /// worker's own write path: rows and NOTIFY in one transaction, as live results come.
 async fn write_results(app: &App, targets: &[&str], minute: i64) {
     let slot = chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap();
-    let store =
-        worker_ingest::store::Store::new(app.db.conn.clone(), "api-test".into(), "t".into());
+    let store = worker_ingest::store::Store::new(
+        app.db.conn.clone(),
+        "api-test".into(),
+        "t".into(),
+        Default::default(),
+    );
     let rows = targets
         .iter()
         .map(|target| {
@@ -885,8 +889,12 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
         .parse()
         .unwrap();
     let slot = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-    let store =
-        worker_ingest::store::Store::new(app.db.conn.clone(), "cache-test".into(), "t".into());
+    let store = worker_ingest::store::Store::new(
+        app.db.conn.clone(),
+        "cache-test".into(),
+        "t".into(),
+        Default::default(),
+    );
     store
         .write(&worker_ingest::store::Batch {
             rows: vec![(

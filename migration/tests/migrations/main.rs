@@ -416,7 +416,10 @@ async fn migrations_go_up_down_and_up_again_with_data_present() {
              (NULL, 'connect', now(), 1, 1, '2026-11-26 12:02:00Z', 'down', NULL),
              (503, 'assertion', now(), 1, 1, '2026-11-26 12:04:00Z', 'down', '[{\"index\":0,\"expected\":\"x\",\"found\":\"y\"}]');
          INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ('g', 't', 0, 1);
-         INSERT INTO rejected_records (topic, partition, kafka_offset, reason) VALUES ('t', 0, 0, 'bad')",
+         INSERT INTO rejected_records (topic, partition, kafka_offset, reason) VALUES ('t', 0, 0, 'bad');
+         UPDATE urltargets SET failures_before_down = 5, successes_before_up = 1;
+         INSERT INTO target_states (urltarget_fk, state, state_since, kafka_partition, tracker) VALUES (1, 'down', '2026-11-26 12:02:00Z', 0, '{\"state\":\"DOWN\"}');
+         INSERT INTO incidents (urltarget_fk, cause, opened_at, confirmed_at, opened_by) VALUES (1, 'connect', '2026-11-26 12:02:00Z', '2026-11-26 12:04:00Z', 2)",
     )
     .await
     .unwrap();
@@ -526,7 +529,10 @@ async fn removing_a_target_during_an_insert_leaves_no_orphan() {
 #[tokio::test]
 async fn checks_migration_gives_earlier_results_their_outcome() {
     let db = TestDb::new().await;
-    let before_checks = Migrator::migrations().len() as u32 - 1;
+    let before_checks = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261130_000009_checks")
+        .unwrap() as u32;
     Migrator::up(&db.conn, Some(before_checks)).await.unwrap();
     exec(
         &db,

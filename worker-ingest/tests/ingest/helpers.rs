@@ -77,6 +77,7 @@ impl World {
             self.db.conn.clone(),
             self.group.clone(),
             self.topic.clone(),
+            self.config(&[]).state_policy(),
         )
     }
 

@@ -6,6 +6,7 @@
 
 mod helpers;
 mod robustness;
+mod states;
 mod versions;
 
 use std::process::Stdio;
@@ -278,6 +279,7 @@ async fn a_lost_partition_writes_nothing_and_a_repeated_slot_is_a_conflict() {
         )],
         rejects: Vec::new(),
         positions: [(0, (from, to))].into(),
+        sweep: Vec::new(),
     };
     // Both saw position 0; the new owner stores offsets 0..10 first.
     assert_eq!(old_owner.position(0).await.unwrap(), 0);

@@ -1,0 +1,711 @@
+//! Target states and incidents in PostgreSQL (#13): the statements around the pure
+//! [`entity::state::Tracker`], shared by the ingest worker (which decides, in the transaction
+//! that stores the results and moves the consumer positions) and by a rebuild (the command and
+//! the API's mutation).
+//!
+//! Guarantees:
+//! - **once**: a decision is written in the transaction of the results that made it, so a
+//!   crash, a kill or a replay repeats none and loses none; an incident is unique per
+//!   (target, state, first failing slot), so even a bug could not store one twice;
+//! - **one writer per target**: the ingest worker that owns the target's partition decides
+//!   for it (the batch's positions are guarded first); a rebuild takes the same row locks, in
+//!   the same order (by target), so the two wait for each other instead of interleaving;
+//! - **the same from the same results**: live and rebuild feed the tracker the same results in
+//!   the same order — by result key, which the ingest worker assigns in arrival order (one
+//!   batch's rows go in with one `INSERT … SELECT FROM unnest`, in record order, from a
+//!   sequence without a per-session cache) — each after the latest slot that arrived before it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use entity::Verdict;
+use entity::channels;
+use entity::state::{Decision, Incident, Observation, State, StateChange, Thresholds, Tracker};
+use sea_orm::sea_query::{ArrayType, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, TransactionTrait,
+};
+
+/// What caused a failing result, in SQL over `monitor_results` (alias `r`): its failure class
+/// (`timeout`), its status when that was the failure (`status 503`), or for a failed assertion
+/// which one and what it expected (`assertion 1: BODY_TEXT NOT_CONTAINS Error`).
+pub const CAUSE_SQL: &str = "CASE WHEN r.failure_class = 'assertion' \
+         AND jsonb_typeof(r.assertion_failures -> 0) = 'object' \
+     THEN 'assertion ' || coalesce(r.assertion_failures -> 0 ->> 'index', '?') || ': ' \
+          || coalesce(r.assertion_failures -> 0 ->> 'expected', '') \
+     ELSE coalesce(r.failure_class, 'status ' || r.http_status) END";
+
+/// A stored result, as the tracker needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub id: i64,
+    pub target_id: i32,
+    pub slot: DateTime<Utc>,
+    pub verdict: Verdict,
+    pub cause: Option<String>,
+}
+
+impl Stored {
+    /// From a row of `id, target, slot, outcome, cause` (in that order).
+    pub fn from_row(row: &QueryResult) -> Result<Stored, DbErr> {
+        let outcome: String = row.try_get_by_index(3)?;
+        Ok(Stored {
+            id: row.try_get_by_index(0)?,
+            target_id: row.try_get_by_index(1)?,
+            slot: row.try_get_by_index(2)?,
+            verdict: Verdict::parse(&outcome).ok_or_else(|| {
+                DbErr::Custom(format!("unknown outcome {outcome:?} in a stored result"))
+            })?,
+            cause: row.try_get_by_index(4)?,
+        })
+    }
+
+    fn observation(&self, in_maintenance: bool) -> Observation {
+        Observation {
+            slot: self.slot,
+            verdict: self.verdict,
+            cause: (self.verdict == Verdict::Down)
+                .then(|| self.cause.clone())
+                .flatten(),
+            result_id: self.id,
+            in_maintenance,
+        }
+    }
+}
+
+/// Whether a target's slot falls inside a maintenance window (none yet: always false).
+pub type InMaintenance<'a> = &'a (dyn Fn(i32, DateTime<Utc>) -> bool + Sync);
+
+/// No maintenance window anywhere.
+pub fn no_maintenance(_: i32, _: DateTime<Utc>) -> bool {
+    false
+}
+
+/// What deciding wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub changes: Vec<StateChange>,
+    pub opened: u64,
+    pub resolved: u64,
+    /// Incidents found stored already (none, unless something decided twice).
+    pub repeated: u64,
+    /// Trackers whose stored JSON could not be read: they started over (logged).
+    pub restarted: u64,
+}
+
+fn array(ty: ArrayType, values: Vec<Value>) -> Value {
+    Value::Array(ty, Some(Box::new(values)))
+}
+
+fn ints(values: impl IntoIterator<Item = i32>) -> Value {
+    array(
+        ArrayType::Int,
+        values.into_iter().map(|v| Value::Int(Some(v))).collect(),
+    )
+}
+
+fn bigints(values: impl IntoIterator<Item = i64>) -> Value {
+    array(
+        ArrayType::BigInt,
+        values.into_iter().map(|v| Value::BigInt(Some(v))).collect(),
+    )
+}
+
+fn texts(values: impl IntoIterator<Item = String>) -> Value {
+    array(
+        ArrayType::String,
+        values.into_iter().map(|v| Value::String(Some(v))).collect(),
+    )
+}
+
+/// A time as text for an array ('' for none; the statements turn it back into NULL).
+fn time_text(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// One target's tracker as read under its row lock.
+struct Held {
+    tracker: Tracker,
+    stored_json: String,
+    thresholds: Thresholds,
+    /// The latest slot among the target's results stored before the ones being applied.
+    last_slot: Option<DateTime<Utc>>,
+}
+
+/// Decides the state of the targets of `stored` (results just inserted in `txn`, each with
+/// the partition it arrived on), in `txn`: locks their `target_states` rows (creating the
+/// missing ones), applies their results in arrival order, writes the trackers that changed,
+/// the incidents opened and resolved, and announces the changes.
+pub async fn decide(
+    txn: &impl ConnectionTrait,
+    stored: &[(Stored, i32)],
+    defaults: Thresholds,
+    in_maintenance: InMaintenance<'_>,
+) -> Result<Decided, DbErr> {
+    let mut by_target: BTreeMap<i32, (i32, Vec<&Stored>)> = BTreeMap::new();
+    for (s, partition) in stored {
+        let entry = by_target
+            .entry(s.target_id)
+            .or_insert((*partition, Vec::new()));
+        entry.0 = *partition;
+        entry.1.push(s);
+    }
+    if by_target.is_empty() {
+        return Ok(Decided::default());
+    }
+    for (_, results) in by_target.values_mut() {
+        results.sort_by_key(|s| s.id);
+    }
+    // Lock in target order (a rebuild locks in the same order): the statement locks every
+    // conflicting row, updated or not (PostgreSQL manual, INSERT, "ON CONFLICT DO UPDATE").
+    let targets: Vec<i32> = by_target.keys().copied().collect();
+    txn.execute_raw(stmt(
+        "INSERT INTO target_states (urltarget_fk, state, kafka_partition) \
+         SELECT t, 'unknown', p FROM unnest($1::int[], $2::int[]) AS u(t, p) ORDER BY t \
+         ON CONFLICT (urltarget_fk) DO UPDATE SET kafka_partition = EXCLUDED.kafka_partition \
+         WHERE target_states.kafka_partition IS DISTINCT FROM EXCLUDED.kafka_partition",
+        vec![
+            ints(targets.iter().copied()),
+            ints(by_target.values().map(|(p, _)| *p)),
+        ],
+    ))
+    .await?;
+    let firsts = by_target.values().map(|(_, r)| r[0].id);
+    let rows = txn
+        .query_all_raw(stmt(
+            "SELECT u.t, s.tracker::text, t.failures_before_down, t.successes_before_up, l.slot \
+             FROM unnest($1::int[], $2::bigint[]) AS u(t, first_new) \
+             JOIN target_states s ON s.urltarget_fk = u.t \
+             JOIN urltargets t ON t.urltargets_pk = u.t \
+             LEFT JOIN LATERAL ( \
+                 SELECT r.scheduled_at AS slot FROM monitor_results r \
+                 WHERE r.urltarget_fk = u.t AND r.monitor_results_pk < u.first_new \
+                 ORDER BY r.scheduled_at DESC LIMIT 1) l ON true",
+            vec![ints(targets.iter().copied()), bigints(firsts)],
+        ))
+        .await?;
+    let mut held: BTreeMap<i32, Held> = BTreeMap::new();
+    let mut decided = Decided::default();
+    for row in &rows {
+        let target: i32 = row.try_get_by_index(0)?;
+        let stored_json: String = row.try_get_by_index(1)?;
+        let (tracker, damaged) = read_tracker(target, &stored_json);
+        decided.restarted += u64::from(damaged);
+        held.insert(
+            target,
+            Held {
+                tracker,
+                stored_json,
+                thresholds: thresholds(
+                    defaults,
+                    row.try_get_by_index(2)?,
+                    row.try_get_by_index(3)?,
+                ),
+                last_slot: row.try_get_by_index(4)?,
+            },
+        );
+    }
+
+    let mut writes = Writes::default();
+    for (target, (_, results)) in &by_target {
+        // A target removed meanwhile has no row (its results were refused before this).
+        let Some(h) = held.get_mut(target) else {
+            continue;
+        };
+        let observations: Vec<Observation> = results
+            .iter()
+            .map(|s| s.observation(in_maintenance(*target, s.slot)))
+            .collect();
+        let decisions = h
+            .tracker
+            .apply_in_order(h.thresholds, h.last_slot, &observations);
+        writes.add(*target, &h.tracker, &h.stored_json, decisions);
+    }
+    writes.write(txn, &mut decided).await?;
+    Ok(decided)
+}
+
+fn thresholds(defaults: Thresholds, fail: Option<i32>, pass: Option<i32>) -> Thresholds {
+    let own =
+        |v: Option<i32>, default: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
+    Thresholds {
+        failures_before_down: own(fail, defaults.failures_before_down),
+        successes_before_up: own(pass, defaults.successes_before_up),
+    }
+}
+
+/// The stored tracker, or a fresh one when it cannot be read (true: logged as such).
+fn read_tracker(target: i32, json: &str) -> (Tracker, bool) {
+    match Tracker::restore(json) {
+        (tracker, None) => (tracker, false),
+        (tracker, Some(why)) => {
+            tracing::error!(
+                target_id = target,
+                error = why,
+                "The stored state of target {target} cannot be read; it starts over (a rebuild \
+                 recomputes it from the stored results)."
+            );
+            (tracker, true)
+        }
+    }
+}
+
+/// What a set of targets' decisions write, gathered to be written with one statement each.
+#[derive(Default)]
+struct Writes {
+    trackers: Vec<(i32, String, State, Option<DateTime<Utc>>)>,
+    opened: Vec<(i32, Incident)>,
+    resolved: Vec<(i32, Incident)>,
+    changes: Vec<StateChange>,
+}
+
+impl Writes {
+    fn add(
+        &mut self,
+        target: i32,
+        tracker: &Tracker,
+        stored_json: &str,
+        decisions: Vec<(i64, Decision)>,
+    ) {
+        let json = serde_json::to_string(tracker).expect("a tracker is plain data");
+        // Compared as values: PostgreSQL's jsonb text orders keys its own way.
+        let unchanged = serde_json::from_str::<serde_json::Value>(stored_json).ok()
+            == serde_json::to_value(tracker).ok();
+        if !unchanged {
+            self.trackers
+                .push((target, json, tracker.shown(), tracker.shown_since()));
+        }
+        for (_, decision) in decisions {
+            match decision {
+                Decision::Changed { from, to, since } => self.changes.push(StateChange {
+                    target,
+                    from,
+                    to,
+                    since,
+                }),
+                Decision::Opened(incident) => self.opened.push((target, incident)),
+                Decision::Resolved(incident) => self.resolved.push((target, incident)),
+            }
+        }
+    }
+
+    async fn write(self, txn: &impl ConnectionTrait, decided: &mut Decided) -> Result<(), DbErr> {
+        if !self.trackers.is_empty() {
+            let t = &self.trackers;
+            txn.execute_raw(stmt(
+                "UPDATE target_states s SET tracker = u.tr::jsonb, state = u.st, \
+                     state_since = NULLIF(u.ss, '')::timestamptz, updated_at = now() \
+                 FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS u(t, tr, st, ss) \
+                 WHERE s.urltarget_fk = u.t",
+                vec![
+                    ints(t.iter().map(|w| w.0)),
+                    texts(t.iter().map(|w| w.1.clone())),
+                    texts(t.iter().map(|w| w.2.as_str().to_owned())),
+                    texts(t.iter().map(|w| time_text(w.3))),
+                ],
+            ))
+            .await?;
+        }
+        if !self.opened.is_empty() {
+            let o = &self.opened;
+            let inserted = txn
+                .execute_raw(stmt(
+                    "INSERT INTO incidents \
+                         (urltarget_fk, state, cause, opened_at, confirmed_at, opened_by) \
+                     SELECT t, 'down', NULLIF(c, ''), oa::timestamptz, ca::timestamptz, ob \
+                     FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::bigint[]) \
+                         AS u(t, c, oa, ca, ob) \
+                     ON CONFLICT (urltarget_fk, state, opened_at) DO NOTHING",
+                    vec![
+                        ints(o.iter().map(|(t, _)| *t)),
+                        texts(o.iter().map(|(_, i)| i.cause.clone().unwrap_or_default())),
+                        texts(o.iter().map(|(_, i)| i.opened_at.to_rfc3339())),
+                        texts(o.iter().map(|(_, i)| i.confirmed_at.to_rfc3339())),
+                        bigints(o.iter().map(|(_, i)| i.opened_by)),
+                    ],
+                ))
+                .await?
+                .rows_affected();
+            decided.opened += inserted;
+            decided.repeated += o.len() as u64 - inserted;
+        }
+        if !self.resolved.is_empty() {
+            let r = &self.resolved;
+            let updated = txn
+                .execute_raw(stmt(
+                    "UPDATE incidents i SET resolved_at = u.ra::timestamptz, closed_by = u.cb \
+                     FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[]) \
+                         AS u(t, oa, ra, cb) \
+                     WHERE i.urltarget_fk = u.t AND i.state = 'down' \
+                       AND i.opened_at = u.oa::timestamptz AND i.resolved_at IS NULL",
+                    vec![
+                        ints(r.iter().map(|(t, _)| *t)),
+                        texts(r.iter().map(|(_, i)| i.opened_at.to_rfc3339())),
+                        texts(r.iter().map(|(_, i)| time_text(i.resolved_at))),
+                        bigints(r.iter().map(|(_, i)| i.closed_by.unwrap_or_default())),
+                    ],
+                ))
+                .await?
+                .rows_affected();
+            decided.resolved += updated;
+            decided.repeated += r.len() as u64 - updated;
+        }
+        announce(txn, &self.changes).await?;
+        decided.changes.extend(self.changes);
+        Ok(())
+    }
+}
+
+/// Announces `changes` on [`channels::STATES`] (delivered when the transaction commits).
+async fn announce(txn: &impl ConnectionTrait, changes: &[StateChange]) -> Result<(), DbErr> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let payloads = changes
+        .iter()
+        .map(|c| serde_json::to_string(c).expect("a state change is plain data"));
+    txn.execute_raw(stmt(
+        "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+        vec![channels::STATES.into(), texts(payloads)],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// How long without a result makes a target UNKNOWN: two of its periods (its frequency in
+/// minutes times `minute`) plus `grace`, for probes in flight and batches on their way.
+#[derive(Debug, Clone, Copy)]
+pub struct Silence {
+    pub minute: std::time::Duration,
+    pub grace: std::time::Duration,
+}
+
+/// Marks UNKNOWN the targets of `partitions` (whose positions `txn` has guarded) that have
+/// had no result for two periods as of `now` (paused targets aside), announcing each change.
+/// The state's start is the first missing slot.
+pub async fn sweep(
+    txn: &impl ConnectionTrait,
+    partitions: &[i32],
+    now: DateTime<Utc>,
+    silence: Silence,
+) -> Result<Vec<StateChange>, DbErr> {
+    if partitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let minute_ms = i64::try_from(silence.minute.as_millis()).unwrap_or(i64::MAX);
+    let grace_ms = i64::try_from(silence.grace.as_millis()).unwrap_or(i64::MAX);
+    let rows = txn
+        .query_all_raw(stmt(
+            "WITH due AS ( \
+                 SELECT s.urltarget_fk AS t, s.state AS was, \
+                        l.slot + t.monitor_frequency * $3::bigint * interval '1 millisecond' AS since \
+                 FROM target_states s \
+                 JOIN urltargets t ON t.urltargets_pk = s.urltarget_fk \
+                 CROSS JOIN LATERAL ( \
+                     SELECT r.scheduled_at AS slot FROM monitor_results r \
+                     WHERE r.urltarget_fk = s.urltarget_fk \
+                     ORDER BY r.scheduled_at DESC LIMIT 1) l \
+                 WHERE s.kafka_partition = ANY($1) AND s.state <> 'unknown' AND NOT t.paused \
+                   AND l.slot + (2 * t.monitor_frequency * $3::bigint + $4::bigint) \
+                       * interval '1 millisecond' < $2 \
+                 ORDER BY s.urltarget_fk \
+                 FOR UPDATE OF s) \
+             UPDATE target_states s SET state = 'unknown', state_since = due.since, \
+                 tracker = jsonb_set(s.tracker, '{unknown_since}', to_jsonb(due.since)), \
+                 updated_at = now() \
+             FROM due WHERE s.urltarget_fk = due.t \
+             RETURNING due.t, due.was, due.since",
+            vec![
+                ints(partitions.iter().copied()),
+                Value::ChronoDateTimeUtc(Some(now)),
+                minute_ms.into(),
+                grace_ms.into(),
+            ],
+        ))
+        .await?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let was: String = row.try_get_by_index(1)?;
+        changes.push(StateChange {
+            target: row.try_get_by_index(0)?,
+            from: State::parse(&was).unwrap_or(State::Unknown),
+            to: State::Unknown,
+            since: row.try_get_by_index(2)?,
+        });
+    }
+    changes.sort_by_key(|c| c.target);
+    announce(txn, &changes).await?;
+    Ok(changes)
+}
+
+/// What a rebuild did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    pub targets: u64,
+    pub results: u64,
+    /// Incidents of the period as the rebuild decided them.
+    pub incidents: u64,
+    /// Incidents written (new or different) and removed (no longer decided).
+    pub written: u64,
+    pub removed: u64,
+    pub changes: Vec<StateChange>,
+}
+
+/// Targets rebuilt per transaction: each transaction holds their rows' locks (the ingest
+/// worker waits for those targets meanwhile) and their period's results in memory.
+const REBUILD_CHUNK: usize = 20;
+
+/// Recomputes the states of `targets` (all when `None`) and their incidents opened at or after
+/// `since` (all stored results when `None`) from the stored results, with the thresholds and
+/// windows as they are now — what the ingest worker would have decided had they been so all
+/// along. The period always runs to now: the rebuilt tracker is the target's current state.
+///
+/// An incident opened before `since` and still open at `since` is the starting point: the
+/// replay starts DOWN with it and resolves it (again) when the results say so. A target's
+/// UNKNOWN mark stays (it is about the absence of results, not about them).
+pub async fn rebuild(
+    db: &DatabaseConnection,
+    since: Option<DateTime<Utc>>,
+    targets: Option<&[i32]>,
+    defaults: Thresholds,
+    in_maintenance: InMaintenance<'_>,
+) -> Result<Rebuilt, DbErr> {
+    let ids: Vec<i32> = match targets {
+        Some(ids) => {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        }
+        None => db
+            .query_all_raw(stmt(
+                "SELECT urltargets_pk FROM urltargets ORDER BY urltargets_pk",
+                vec![],
+            ))
+            .await?
+            .iter()
+            .map(|row| row.try_get_by_index::<i32>(0))
+            .collect::<Result<_, _>>()?,
+    };
+    let mut report = Rebuilt::default();
+    for chunk in ids.chunks(REBUILD_CHUNK) {
+        let txn = db.begin().await?;
+        rebuild_chunk(&txn, chunk, since, defaults, in_maintenance, &mut report).await?;
+        txn.commit().await?;
+    }
+    Ok(report)
+}
+
+async fn rebuild_chunk(
+    txn: &impl ConnectionTrait,
+    chunk: &[i32],
+    since: Option<DateTime<Utc>>,
+    defaults: Thresholds,
+    in_maintenance: InMaintenance<'_>,
+    report: &mut Rebuilt,
+) -> Result<(), DbErr> {
+    let since_value = Value::ChronoDateTimeUtc(since);
+    // Rows for targets with results and none yet (results stored before states existed), then
+    // every row locked in target order, as the ingest worker locks them.
+    txn.execute_raw(stmt(
+        "INSERT INTO target_states (urltarget_fk, state) \
+         SELECT t, 'unknown' FROM unnest($1::int[]) AS t \
+         WHERE EXISTS (SELECT 1 FROM monitor_results r WHERE r.urltarget_fk = t) \
+         ORDER BY t ON CONFLICT (urltarget_fk) DO NOTHING",
+        vec![ints(chunk.iter().copied())],
+    ))
+    .await?;
+    let rows = txn
+        .query_all_raw(stmt(
+            "SELECT s.urltarget_fk, s.tracker::text, t.failures_before_down, \
+                    t.successes_before_up \
+             FROM target_states s JOIN urltargets t ON t.urltargets_pk = s.urltarget_fk \
+             WHERE s.urltarget_fk = ANY($1) ORDER BY s.urltarget_fk FOR UPDATE OF s",
+            vec![ints(chunk.iter().copied())],
+        ))
+        .await?;
+    let mut held: BTreeMap<i32, Held> = BTreeMap::new();
+    for row in &rows {
+        let target: i32 = row.try_get_by_index(0)?;
+        let stored_json: String = row.try_get_by_index(1)?;
+        let (current, _) = Tracker::restore(&stored_json);
+        let tracker = Tracker {
+            unknown_since: current.unknown_since,
+            ..Tracker::default()
+        };
+        // (Kept through the replay: see below.)
+        held.insert(
+            target,
+            Held {
+                tracker,
+                stored_json,
+                thresholds: thresholds(
+                    defaults,
+                    row.try_get_by_index(2)?,
+                    row.try_get_by_index(3)?,
+                ),
+                last_slot: None,
+            },
+        );
+    }
+    let targets: Vec<i32> = held.keys().copied().collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    // Incidents open when the period starts.
+    if since.is_some() {
+        let open = txn
+            .query_all_raw(stmt(
+                "SELECT urltarget_fk, opened_at, confirmed_at, cause, opened_by FROM incidents \
+                 WHERE urltarget_fk = ANY($1) AND state = 'down' AND opened_at < $2 \
+                   AND (resolved_at IS NULL OR resolved_at >= $2)",
+                vec![ints(targets.iter().copied()), since_value.clone()],
+            ))
+            .await?;
+        for row in &open {
+            let target: i32 = row.try_get_by_index(0)?;
+            if let Some(h) = held.get_mut(&target) {
+                let opened_at: DateTime<Utc> = row.try_get_by_index(1)?;
+                h.tracker.state = State::Down;
+                h.tracker.since = Some(opened_at);
+                h.tracker.incident = Some(Incident {
+                    opened_at,
+                    confirmed_at: row.try_get_by_index(2)?,
+                    cause: row.try_get_by_index(3)?,
+                    opened_by: row.try_get_by_index(4)?,
+                    resolved_at: None,
+                    closed_by: None,
+                });
+            }
+        }
+    }
+    let results = txn
+        .query_all_raw(stmt(
+            &format!(
+                "SELECT r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, \
+                        {CAUSE_SQL} \
+                 FROM monitor_results r \
+                 WHERE r.urltarget_fk = ANY($1) AND ($2::timestamptz IS NULL OR r.scheduled_at >= $2) \
+                 ORDER BY r.urltarget_fk, r.monitor_results_pk"
+            ),
+            vec![ints(targets.iter().copied()), since_value.clone()],
+        ))
+        .await?;
+    let mut by_target: BTreeMap<i32, Vec<Observation>> = BTreeMap::new();
+    for row in &results {
+        let s = Stored::from_row(row)?;
+        let inside = in_maintenance(s.target_id, s.slot);
+        by_target
+            .entry(s.target_id)
+            .or_default()
+            .push(s.observation(inside));
+    }
+    report.results += results.len() as u64;
+
+    // The incidents the replay decides, as they stand at its end (keyed by first failing slot).
+    let mut incidents: Vec<(i32, Incident)> = Vec::new();
+    let mut writes = Writes::default();
+    for (target, h) in held.iter_mut() {
+        report.targets += 1;
+        let observations = by_target.remove(target).unwrap_or_default();
+        let reopened = h.tracker.incident.clone();
+        let unknown_since = h.tracker.unknown_since;
+        let decisions = h.tracker.apply_in_order(h.thresholds, None, &observations);
+        // A result clears the mark; the stored one was set after the last result arrived.
+        h.tracker.unknown_since = unknown_since;
+        let mut mine: BTreeMap<DateTime<Utc>, Incident> = BTreeMap::new();
+        if let Some(i) = reopened {
+            mine.insert(i.opened_at, i);
+        }
+        for (_, d) in &decisions {
+            match d {
+                Decision::Opened(i) | Decision::Resolved(i) => {
+                    mine.insert(i.opened_at, i.clone());
+                }
+                Decision::Changed { .. } => {}
+            }
+        }
+        incidents.extend(mine.into_values().map(|i| (*target, i)));
+        // Only the tracker (and the change people see) is written by `Writes` here; the
+        // incidents are reconciled below as a whole.
+        let from = Tracker::restore(&h.stored_json).0;
+        writes.add(*target, &h.tracker, &h.stored_json, Vec::new());
+        if from.shown() != h.tracker.shown() {
+            writes.changes.push(StateChange {
+                target: *target,
+                from: from.shown(),
+                to: h.tracker.shown(),
+                since: h.tracker.shown_since().unwrap_or_else(Utc::now),
+            });
+        }
+    }
+    report.incidents += incidents.len() as u64;
+    let mut decided = Decided::default();
+    report.changes.extend(writes.changes.iter().cloned());
+    writes.write(txn, &mut decided).await?;
+
+    // Incidents: the period's stored ones become exactly the replay's.
+    let keep_targets = ints(incidents.iter().map(|(t, _)| *t));
+    let keep_opened = texts(incidents.iter().map(|(_, i)| i.opened_at.to_rfc3339()));
+    let removed = txn
+        .execute_raw(stmt(
+            "DELETE FROM incidents i WHERE i.urltarget_fk = ANY($1) AND i.state = 'down' \
+               AND ($2::timestamptz IS NULL OR i.opened_at >= $2 \
+                    OR i.resolved_at IS NULL OR i.resolved_at >= $2) \
+               AND (i.urltarget_fk, i.opened_at) NOT IN ( \
+                   SELECT t, oa::timestamptz FROM unnest($3::int[], $4::text[]) AS u(t, oa))",
+            vec![
+                ints(targets.iter().copied()),
+                since_value,
+                keep_targets.clone(),
+                keep_opened.clone(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    report.removed += removed;
+    if !incidents.is_empty() {
+        let written = txn
+            .execute_raw(stmt(
+                "INSERT INTO incidents (urltarget_fk, state, cause, opened_at, confirmed_at, \
+                                        resolved_at, opened_by, closed_by) \
+                 SELECT t, 'down', NULLIF(c, ''), oa::timestamptz, ca::timestamptz, \
+                        NULLIF(ra, '')::timestamptz, ob, NULLIF(cb, 0) \
+                 FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                             $6::bigint[], $7::bigint[]) AS u(t, c, oa, ca, ra, ob, cb) \
+                 ON CONFLICT (urltarget_fk, state, opened_at) DO UPDATE SET \
+                     cause = EXCLUDED.cause, confirmed_at = EXCLUDED.confirmed_at, \
+                     resolved_at = EXCLUDED.resolved_at, opened_by = EXCLUDED.opened_by, \
+                     closed_by = EXCLUDED.closed_by \
+                 WHERE (incidents.cause, incidents.confirmed_at, incidents.resolved_at, \
+                        incidents.opened_by, incidents.closed_by) \
+                       IS DISTINCT FROM (EXCLUDED.cause, EXCLUDED.confirmed_at, \
+                        EXCLUDED.resolved_at, EXCLUDED.opened_by, EXCLUDED.closed_by)",
+                vec![
+                    keep_targets,
+                    texts(
+                        incidents
+                            .iter()
+                            .map(|(_, i)| i.cause.clone().unwrap_or_default()),
+                    ),
+                    keep_opened,
+                    texts(incidents.iter().map(|(_, i)| i.confirmed_at.to_rfc3339())),
+                    texts(incidents.iter().map(|(_, i)| time_text(i.resolved_at))),
+                    bigints(incidents.iter().map(|(_, i)| i.opened_by)),
+                    bigints(
+                        incidents
+                            .iter()
+                            .map(|(_, i)| i.closed_by.unwrap_or_default()),
+                    ),
+                ],
+            ))
+            .await?
+            .rows_affected();
+        report.written += written;
+    }
+    Ok(())
+}
