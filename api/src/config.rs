@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use entity::config::DatabaseArgs;
+use entity::config::{DatabaseArgs, StateArgs};
 
 /// Pingpipe's GraphQL API: register URLs to watch and read their results.
 #[derive(Debug, Clone, Parser)]
@@ -11,6 +11,10 @@ use entity::config::DatabaseArgs;
 pub struct Config {
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    // The thresholds shown for targets without their own, and used by `rebuildStates`.
+    #[command(flatten)]
+    pub states: StateArgs,
 
     /// Address to listen on: GraphQL at /graphql, health at /healthz and /readyz, /metrics.
     #[arg(long, env = "PINGPIPE_API_ADDR", default_value = "127.0.0.1:8080")]

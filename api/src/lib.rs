@@ -332,7 +332,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     .await?;
     describe_metrics();
     db.set_metric_callback(|_| metrics::counter!(SQL_STATEMENTS).increment(1));
-    let (live, _) = tokio::sync::broadcast::channel(1024);
+    let live = live::Live::new(1024);
     cache::describe_metrics();
     let cache = (config.read_cache_entries > 0).then(|| {
         Arc::new(ReadCache::new(
@@ -362,7 +362,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let introspection = config
         .introspection
         .then(|| graphql::build_introspection(live.clone(), limits, rules));
-    let schema = graphql::build(Some(db.clone()), live, limits, rules, config.introspection);
+    let schema = graphql::build(
+        Some(db.clone()),
+        live,
+        limits,
+        rules,
+        config.introspection,
+        config.states.thresholds(),
+    );
     let sockets = Sockets {
         schema: schema.clone(),
         open: Arc::new(tokio::sync::Semaphore::new(

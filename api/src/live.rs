@@ -1,6 +1,6 @@
-//! Live results: LISTEN on the ingest worker's `pingpipe_results` channel (PostgreSQL delivers
-//! its NOTIFY at commit), load the announced rows with their target's frequency, and broadcast
-//! them to every subscription. No polling. sqlx's listener reconnects by itself; a slow
+//! Live results and state changes: LISTEN on the ingest worker's `pingpipe_results` and
+//! `pingpipe_states` channels (PostgreSQL delivers its NOTIFY at commit), load the announced rows
+//! with their target, and broadcast them to every subscription. No polling. sqlx's listener reconnects by itself; a slow
 //! subscriber that falls behind the broadcast buffer skips what it missed.
 
 use std::sync::Arc;
@@ -21,6 +21,40 @@ pub struct LiveResult {
     pub result: monitor_results::Model,
     pub frequency: i32,
     pub target: entity::urltargets::Model,
+}
+
+/// A change of a target's state, with its target (loaded once for every subscriber).
+#[derive(Debug, Clone)]
+pub struct LiveState {
+    pub change: entity::state::StateChange,
+    pub target: entity::urltargets::Model,
+}
+
+/// What the listener broadcasts, to the subscriptions.
+#[derive(Clone)]
+pub struct Live {
+    pub results: broadcast::Sender<Arc<LiveResult>>,
+    pub states: broadcast::Sender<Arc<LiveState>>,
+}
+
+impl Live {
+    /// Channels that keep `capacity` messages for a slow subscriber.
+    pub fn new(capacity: usize) -> Live {
+        Live {
+            results: broadcast::channel(capacity).0,
+            states: broadcast::channel(capacity).0,
+        }
+    }
+}
+
+async fn load_state(
+    db: &DatabaseConnection,
+    change: entity::state::StateChange,
+) -> Result<Option<LiveState>, sea_orm::DbErr> {
+    Ok(entity::urltargets::Entity::find_by_id(change.target)
+        .one(db)
+        .await?
+        .map(|target| LiveState { change, target }))
 }
 
 async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>, sea_orm::DbErr> {
@@ -55,12 +89,13 @@ async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>,
         .collect())
 }
 
-/// Listens until `stop`, broadcasting every announced result; every announcement (a result or
-/// a mutation) also tells the read cache that its answers are outdated.
+/// Listens until `stop`, broadcasting every announced result and state change; every
+/// announcement (a result, a state change or a mutation) also tells the read cache that its
+/// answers are outdated.
 pub async fn run(
     database_url: String,
     db: DatabaseConnection,
-    out: broadcast::Sender<Arc<LiveResult>>,
+    live: Live,
     cache: Option<Arc<ReadCache>>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -79,7 +114,7 @@ pub async fn run(
             }
         };
         if let Err(e) = listener
-            .listen_all([channels::RESULTS, channels::CHANGES])
+            .listen_all([channels::RESULTS, channels::CHANGES, channels::STATES])
             .await
         {
             tracing::warn!(attempt = backoff.attempt() + 1, error = %e, "LISTEN failed; retrying.");
@@ -108,17 +143,37 @@ pub async fn run(
             if let Some(cache) = &cache {
                 cache.changed();
             }
+            if note.channel() == channels::STATES {
+                if live.states.receiver_count() == 0 {
+                    continue;
+                }
+                let Ok(change) = serde_json::from_str(note.payload()) else {
+                    tracing::warn!(
+                        payload = note.payload(),
+                        "Unreadable state change announced."
+                    );
+                    continue;
+                };
+                match load_state(&db, change).await {
+                    Ok(Some(state)) => {
+                        let _ = live.states.send(Arc::new(state));
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "Cannot load an announced state change."),
+                }
+                continue;
+            }
             if note.channel() != channels::RESULTS {
                 continue;
             }
             let ids = channels::parse_ids(note.payload());
-            if ids.is_empty() || out.receiver_count() == 0 {
+            if ids.is_empty() || live.results.receiver_count() == 0 {
                 continue;
             }
             match load(&db, ids).await {
                 Ok(results) => {
                     for r in results {
-                        let _ = out.send(Arc::new(r));
+                        let _ = live.results.send(Arc::new(r));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "Cannot load announced results."),

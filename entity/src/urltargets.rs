@@ -32,6 +32,10 @@ pub struct Model {
     pub tls_verify: bool,
     /// PEM certificates to trust instead of the system's roots.
     pub ca_bundle: Option<String>,
+    /// Consecutive failing results before DOWN (NULL: the configured default).
+    pub failures_before_down: Option<i32>,
+    /// Consecutive passing results before UP again (NULL: the configured default).
+    pub successes_before_up: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
 use crate::service::results::{self, After, Filter, Stats};
+use crate::service::states::{self, IncidentRow, StateRow};
 use crate::service::targets;
 
 /// What one statement loaded for a whole batch; one failure answers every node that asked.
@@ -59,6 +60,8 @@ pub struct TargetBatch {
     latest: OnceCell<Loaded<HashMap<i32, monitor_results::Model>>>,
     pages: Cells<PageShape, HashMap<i32, Vec<monitor_results::Model>>>,
     stats: Cells<Filter, HashMap<i32, Stats>>,
+    states: OnceCell<Loaded<HashMap<i32, StateRow>>>,
+    incidents: Cells<u64, HashMap<i32, Vec<IncidentRow>>>,
     results: std::sync::OnceLock<Arc<ResultBatch>>,
 }
 
@@ -70,6 +73,8 @@ impl TargetBatch {
             latest: OnceCell::new(),
             pages: Mutex::default(),
             stats: Mutex::default(),
+            states: OnceCell::new(),
+            incidents: Mutex::default(),
             results: std::sync::OnceLock::new(),
         })
     }
@@ -130,6 +135,24 @@ impl TargetBatch {
         Ok(pick(loaded, target)?.unwrap_or_default())
     }
 
+    /// `target`'s stored state, loaded for the whole batch (None: no result yet).
+    pub async fn state(&self, target: i32) -> Loaded<Option<StateRow>> {
+        let loaded = self
+            .states
+            .get_or_init(|| async { Ok(states::states_of(&self.db, &self.ids()).await?) })
+            .await;
+        pick(loaded, target)
+    }
+
+    /// `target`'s latest `limit` incidents, loaded for the whole batch.
+    pub async fn incidents(&self, target: i32, limit: u64) -> Loaded<Vec<IncidentRow>> {
+        let cell = cell(&self.incidents, limit);
+        let loaded = cell
+            .get_or_init(|| async { Ok(states::incidents_of(&self.db, &self.ids(), limit).await?) })
+            .await;
+        Ok(pick(loaded, target)?.unwrap_or_default())
+    }
+
     /// The batch of the results of these targets, one for all their pages: their `target` is
     /// known without a statement, and shares one batch for what is asked of it next.
     pub fn results_batch(&self) -> Arc<ResultBatch> {
@@ -163,6 +186,17 @@ pub struct ResultBatch {
 impl ResultBatch {
     pub fn new(db: DatabaseConnection, rows: &[monitor_results::Model]) -> Arc<ResultBatch> {
         let mut target_ids: Vec<i32> = rows.iter().map(|r| r.urltarget_fk).collect();
+        target_ids.sort_unstable();
+        target_ids.dedup();
+        Arc::new(ResultBatch {
+            db,
+            target_ids,
+            targets: OnceCell::new(),
+        })
+    }
+
+    /// A batch over the targets of `ids` (of incidents, say), loaded when first asked.
+    pub fn of_targets(db: DatabaseConnection, mut target_ids: Vec<i32>) -> Arc<ResultBatch> {
         target_ids.sort_unstable();
         target_ids.dedup();
         Arc::new(ResultBatch {

@@ -6,16 +6,13 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod rules;
+pub mod states;
 pub mod subscription;
 pub mod types;
 
-use std::sync::Arc;
-
+use crate::live::Live;
 use async_graphql::Schema;
 use sea_orm::DatabaseConnection;
-use tokio::sync::broadcast;
-
-use crate::live::LiveResult;
 
 pub type ApiSchema = Schema<query::Query, mutation::Mutation, subscription::SubscriptionRoot>;
 
@@ -31,10 +28,11 @@ pub const MAX_DEPTH: usize = 12;
 /// The schema, with its depth limit and `rules` (cost, time, error codes).
 pub fn build(
     db: Option<DatabaseConnection>,
-    live: broadcast::Sender<Arc<LiveResult>>,
+    live: Live,
     limits: Limits,
     rules: rules::Rules,
     introspection: bool,
+    thresholds: entity::state::Thresholds,
 ) -> ApiSchema {
     let mut builder = Schema::build(
         query::Query,
@@ -43,6 +41,7 @@ pub fn build(
     )
     .data(limits)
     .data(live)
+    .data(thresholds)
     .limit_depth(MAX_DEPTH)
     .extension(rules);
     if let Some(db) = db {
@@ -58,11 +57,7 @@ pub fn build(
 /// and complexity limits, which count `__schema { types { fields { type { ofType … } } } }` as
 /// data and refused the standard introspection queries of graphql-js and graphql-core. What it
 /// can answer is bounded by the schema itself.
-pub fn build_introspection(
-    live: broadcast::Sender<Arc<LiveResult>>,
-    limits: Limits,
-    rules: rules::Rules,
-) -> ApiSchema {
+pub fn build_introspection(live: Live, limits: Limits, rules: rules::Rules) -> ApiSchema {
     Schema::build(
         query::Query,
         mutation::Mutation,
@@ -121,10 +116,11 @@ pub fn sdl() -> String {
     };
     build(
         None,
-        broadcast::channel(1).0,
+        Live::new(1),
         Limits { max_page: 1 },
         rules,
         true,
+        entity::state::Thresholds::default(),
     )
     .sdl()
 }

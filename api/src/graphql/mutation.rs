@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use sea_orm::DatabaseConnection;
 
 use super::check::{CheckInput, change_of};
+use super::states::{RebuildReport, ThresholdsInput, thresholds_change};
 use super::types::{Target, parse_id};
 use crate::auth::Caller;
 use async_graphql::ErrorExtensions;
@@ -24,6 +25,8 @@ pub struct TargetInput {
     /// The whole check (omitted: the default check); it replaces the stored one, and one that
     /// differs counts the target as changed. A header without a value keeps the stored one.
     pub check: Option<CheckInput>,
+    /// Its own thresholds (omitted or null fields: the configured defaults).
+    pub thresholds: Option<ThresholdsInput>,
 }
 
 /// What `applyTargets` did.
@@ -52,17 +55,20 @@ impl Mutation {
         url: String,
         frequency: i32,
         check: Option<CheckInput>,
+        thresholds: Option<ThresholdsInput>,
     ) -> async_graphql::Result<Target> {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let model = targets::add(db, &url, frequency, &change_of(check))
+        let thresholds = thresholds_change(thresholds);
+        let model = targets::add(db, &url, frequency, &change_of(check), &thresholds)
             .await
             .gql()?;
         Ok(Target::one(db, model))
     }
 
-    /// Changes a target's URL, frequency, paused state or check; omitted fields (in `check`
-    /// too) stay as they are, and null in `check` resets a field.
+    /// Changes a target's URL, frequency, paused state, check or thresholds; omitted fields (in
+    /// `check` and `thresholds` too) stay as they are, and null there resets a field.
+    #[allow(clippy::too_many_arguments)]
     async fn update_target(
         &self,
         ctx: &Context<'_>,
@@ -71,14 +77,24 @@ impl Mutation {
         frequency: Option<i32>,
         paused: Option<bool>,
         check: Option<CheckInput>,
+        thresholds: Option<ThresholdsInput>,
     ) -> async_graphql::Result<Target> {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
         let id = parse_id(&id).gql()?;
         let check = check.map(Into::into);
-        let model = targets::update(db, id, url.as_deref(), frequency, paused, check.as_ref())
-            .await
-            .gql()?;
+        let thresholds = thresholds.map(Into::into);
+        let model = targets::update(
+            db,
+            id,
+            url.as_deref(),
+            frequency,
+            paused,
+            check.as_ref(),
+            thresholds.as_ref(),
+        )
+        .await
+        .gql()?;
         Ok(Target::one(db, model))
     }
 
@@ -110,6 +126,7 @@ impl Mutation {
                 frequency: t.frequency,
                 paused: t.paused,
                 check: change_of(t.check),
+                thresholds: thresholds_change(t.thresholds),
             })
             .collect();
         let applied = targets::apply(db, &desired, prune).await.gql()?;
@@ -120,5 +137,30 @@ impl Mutation {
             removed: wrap(applied.removed),
             unchanged: wrap(applied.unchanged),
         })
+    }
+
+    /// Recomputes target states and incidents from the stored results with the thresholds as
+    /// they are now (after changing them, say): incidents opened from `since` on (by default
+    /// every stored result) are replaced by what the results decide, an incident still open at
+    /// `since` is resolved again from them; the states are the targets' current ones. Of the
+    /// targets `targetIds` (by default all). Safe while results stream in.
+    async fn rebuild_states(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        target_ids: Option<Vec<ID>>,
+    ) -> async_graphql::Result<RebuildReport> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let period = crate::service::results::Filter::new(None, since, None).gql()?;
+        let targets = target_ids
+            .map(|ids| ids.iter().map(parse_id).collect::<Result<Vec<_>, _>>())
+            .transpose()
+            .gql()?;
+        let defaults = *ctx.data::<entity::state::Thresholds>()?;
+        let rebuilt = crate::service::states::rebuild(db, period.since, targets, defaults)
+            .await
+            .gql()?;
+        Ok(RebuildReport(rebuilt))
     }
 }

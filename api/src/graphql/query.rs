@@ -6,11 +6,12 @@ use entity::Frequency;
 use sea_orm::DatabaseConnection;
 
 use super::loaders::ResultBatch;
+use super::states::{Incident, IncidentConnection, IncidentCursor};
 use super::types::{
     ResultConnection, ResultCursor, Target, TargetCursor, page_args, parse_id, result_page,
 };
 use crate::error::IntoGql;
-use crate::service::{results, targets};
+use crate::service::{results, states, targets};
 
 pub struct Query;
 
@@ -91,5 +92,45 @@ impl Query {
         .gql()?;
         let batch = ResultBatch::new(db.clone(), &rows);
         Ok(result_page(rows, first, after.is_some(), &batch))
+    }
+
+    /// Incidents newest first (by when they opened): only open ones (`open: true`) or only
+    /// resolved ones (`false`), those that overlap [since, until), of one target.
+    #[allow(clippy::too_many_arguments)]
+    async fn incidents(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        open: Option<bool>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        target_id: Option<ID>,
+    ) -> async_graphql::Result<IncidentConnection> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let (first, after) = page_args::<IncidentCursor>(ctx, first, after)?;
+        let target = target_id.as_ref().map(parse_id).transpose().gql()?;
+        // The same bounds and messages as the results' period.
+        let period = results::Filter::new(target, since, until).gql()?;
+        let filter = states::IncidentFilter {
+            open,
+            since: period.since,
+            until: period.until,
+            target,
+            targets: None,
+        };
+        let rows = states::incidents(db, first as u64, after.as_ref().map(|c| c.0), &filter)
+            .await
+            .gql()?;
+        let mut connection = Connection::new(after.is_some(), rows.len() > first);
+        let page = Incident::list(db, rows.into_iter().take(first).collect());
+        connection.edges.extend(page.into_iter().map(|i| {
+            let cursor = IncidentCursor(states::After {
+                opened_at: i.row.opened_at,
+                id: i.row.incident_pk,
+            });
+            Edge::new(cursor, i)
+        }));
+        Ok(connection)
     }
 }

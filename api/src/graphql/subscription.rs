@@ -6,9 +6,10 @@ use async_graphql::{Context, ID, Subscription};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast;
 
-use super::types::{ProbeResult, parse_id};
+use super::states::StateChange;
+use super::types::{ProbeResult, Target, parse_id};
 use crate::error::{ApiError, IntoGql};
-use crate::live::LiveResult;
+use crate::live::{Live, LiveResult, LiveState};
 use crate::service::targets::validate_frequency;
 use async_graphql::ErrorExtensions;
 
@@ -62,9 +63,7 @@ impl SubscriptionRoot {
             .gql()?
             .map(|f| f.minutes());
         let db = ctx.data::<sea_orm::DatabaseConnection>()?.clone();
-        let receiver = ctx
-            .data::<broadcast::Sender<Arc<LiveResult>>>()?
-            .subscribe();
+        let receiver = ctx.data::<Live>()?.results.subscribe();
         let live = futures_util::stream::unfold(receiver, |mut rx| async move {
             loop {
                 match rx.recv().await {
@@ -83,6 +82,38 @@ impl SubscriptionRoot {
             std::future::ready(
                 wanted.then(|| ProbeResult::live(&db, live.result.clone(), live.target.clone())),
             )
+        }))
+    }
+
+    /// Each change of a target's state as soon as it is decided (in the transaction that
+    /// stores the result deciding it), optionally only of one target.
+    async fn state_changes(
+        &self,
+        ctx: &Context<'_>,
+        target_id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = StateChange> + use<>> {
+        let slot = ctx.data_opt::<Slots>().map(Slots::take).transpose()?;
+        let target = target_id.as_ref().map(parse_id).transpose().gql()?;
+        let db = ctx.data::<sea_orm::DatabaseConnection>()?.clone();
+        let receiver = ctx.data::<Live>()?.states.subscribe();
+        let live = futures_util::stream::unfold(receiver, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(live) => return Some((live, rx)),
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        tracing::warn!(skipped, "A slow subscriber skipped state changes.");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok(live.filter_map(move |live: Arc<LiveState>| {
+            let _held = &slot;
+            let wanted = target.is_none_or(|t| t == live.change.target);
+            std::future::ready(wanted.then(|| StateChange {
+                change: live.change.clone(),
+                target: Target::one(&db, live.target.clone()),
+            }))
         }))
     }
 }

@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 
 use super::check::{AssertionFailure, Check, Outcome, Phase, PhaseStats, TlsDetails};
 use super::loaders::{PageShape, ResultBatch, TargetBatch};
+use super::states::{Incident, TargetState, Thresholds};
 
 use crate::error::{ApiError, ApiResult, IntoGql};
 use crate::service;
@@ -46,6 +47,11 @@ impl Target {
     /// One target alone.
     pub fn one(db: &DatabaseConnection, model: urltargets::Model) -> Target {
         let batch = TargetBatch::new(db.clone(), vec![model.clone()]);
+        Target { model, batch }
+    }
+
+    /// A target of a batch loaded for another list (the targets of results or incidents).
+    pub fn in_batch(model: urltargets::Model, batch: Arc<TargetBatch>) -> Target {
         Target { model, batch }
     }
 }
@@ -116,6 +122,58 @@ impl Target {
         let filter = service::results::Filter::new(None, since, until).gql()?;
         let stats = self.batch.stats(self.model.urltargets_pk, filter).await;
         Ok(Stats(stats.map_err(|e| e.extend())?))
+    }
+
+    /// What it is now, as decided from its results in slot order: PAUSED while paused, UNKNOWN
+    /// before its first result and when none came for two periods.
+    async fn state(&self) -> async_graphql::Result<TargetState> {
+        if self.model.paused {
+            return Ok(TargetState::Paused);
+        }
+        let stored = self.batch.state(self.model.urltargets_pk).await;
+        Ok(stored
+            .map_err(|e| e.extend())?
+            .map_or(TargetState::Unknown, |s| s.state.into()))
+    }
+
+    /// Since when `state` holds (a slot; PENDING: the first failing one); null while paused or
+    /// before the first result.
+    async fn state_since(&self) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        if self.model.paused {
+            return Ok(None);
+        }
+        let stored = self.batch.state(self.model.urltargets_pk).await;
+        Ok(stored.map_err(|e| e.extend())?.and_then(|s| s.since))
+    }
+
+    /// Its latest incidents, newest first.
+    async fn incidents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] first: i32,
+    ) -> async_graphql::Result<Vec<Incident>> {
+        let (first, _) = page_args::<ResultCursor>(ctx, Some(first), None)?;
+        let rows = self
+            .batch
+            .incidents(self.model.urltargets_pk, first as u64)
+            .await
+            .map_err(|e| e.extend())?;
+        let batch = self.batch.results_batch();
+        Ok(rows
+            .into_iter()
+            .map(|row| Incident {
+                row,
+                batch: batch.clone(),
+            })
+            .collect())
+    }
+
+    /// How many consecutive results change its state.
+    async fn thresholds(&self, ctx: &Context<'_>) -> async_graphql::Result<Thresholds> {
+        Ok(Thresholds {
+            own: service::states::OwnThresholds::of(&self.model),
+            defaults: *ctx.data::<entity::state::Thresholds>()?,
+        })
     }
 
     /// The result of its most recent slot, if it has been probed.
@@ -276,6 +334,12 @@ pub struct TargetCursor(pub i32);
 #[derive(Debug, thiserror::Error)]
 #[error("{0:?} is not a cursor from this API")]
 pub struct BadCursor(String);
+
+impl BadCursor {
+    pub fn new(cursor: &str) -> BadCursor {
+        BadCursor(cursor.to_owned())
+    }
+}
 
 impl From<BadCursor> for ApiError {
     fn from(e: BadCursor) -> Self {

@@ -2,4 +2,5 @@
 
 pub mod checks;
 pub mod results;
+pub mod states;
 pub mod targets;

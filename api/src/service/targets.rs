@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::checks::{Check, CheckChange, CheckEdit};
+use super::states::{OwnThresholds, ThresholdsChange};
 use crate::error::{ApiError, ApiResult};
 
 /// Longest URL the schema stores (`varchar(1024)`).
@@ -139,13 +140,15 @@ pub async fn add(
     url: &str,
     frequency: i32,
     check: &CheckChange,
+    thresholds: &ThresholdsChange,
 ) -> ApiResult<urltargets::Model> {
     let url = validate_url(url)?;
     let frequency = validate_frequency(frequency)?;
     let check = Check::default()
         .changed(check, &[])
         .map_err(ApiError::BadInput)?;
-    insert(db, &url, frequency, false, check).await
+    let thresholds = OwnThresholds::default().changed(thresholds)?;
+    insert(db, &url, frequency, false, check, thresholds).await
 }
 
 /// Stores a new, already validated target; a (url, frequency) pair that exists is a user error.
@@ -155,6 +158,7 @@ async fn insert(
     frequency: Frequency,
     paused: bool,
     check: Check,
+    thresholds: OwnThresholds,
 ) -> ApiResult<urltargets::Model> {
     let mut model = urltargets::ActiveModel {
         urltarget: Set(url.to_owned()),
@@ -164,6 +168,7 @@ async fn insert(
         ..Default::default()
     };
     check.set_on(&mut model);
+    thresholds.set_on(&mut model);
     model
         .insert(db)
         .await
@@ -179,10 +184,14 @@ pub async fn update(
     frequency: Option<i32>,
     paused: Option<bool>,
     check: Option<&CheckChange>,
+    thresholds: Option<&ThresholdsChange>,
 ) -> ApiResult<urltargets::Model> {
     let url = url.map(validate_url).transpose()?;
     let frequency = frequency.map(validate_frequency).transpose()?;
     let current = get(db, id).await?;
+    let thresholds = thresholds
+        .map(|change| OwnThresholds::of(&current).changed(change))
+        .transpose()?;
     let change = check;
     let check = change
         .map(|change| Check::of(&current).changed(change, &current.request_headers.0))
@@ -193,6 +202,9 @@ pub async fn update(
     let mut model: urltargets::ActiveModel = current.clone().into();
     if let Some(check) = check {
         check.set_on(&mut model);
+    }
+    if let Some(thresholds) = thresholds {
+        thresholds.set_on(&mut model);
     }
     if let Some(url) = &url {
         model.urltarget = Set(url.clone());
@@ -308,6 +320,8 @@ pub struct Desired {
     pub paused: bool,
     /// Made to the default check (not to the stored one): the list says the whole check.
     pub check: CheckChange,
+    /// Made to the defaults, likewise.
+    pub thresholds: ThresholdsChange,
 }
 
 /// What `apply` did, target by target.
@@ -338,7 +352,7 @@ pub async fn apply(
         )));
     }
     // Keyed by (url, minutes): every lookup below is a hash lookup, so the call is linear.
-    let mut wanted: Vec<(String, Frequency, bool, &CheckChange)> =
+    let mut wanted: Vec<(String, Frequency, bool, &CheckChange, OwnThresholds)> =
         Vec::with_capacity(desired.len());
     let mut listed: HashSet<(String, i32)> = HashSet::with_capacity(desired.len());
     for (i, d) in desired.iter().enumerate() {
@@ -352,7 +366,10 @@ pub async fn apply(
                 frequency.minutes()
             )));
         }
-        wanted.push((url, frequency, d.paused, &d.check));
+        let thresholds = OwnThresholds::default()
+            .changed(&d.thresholds)
+            .map_err(|e| ApiError::BadInput(format!("targets[{i}]: {}", e.message())))?;
+        wanted.push((url, frequency, d.paused, &d.check, thresholds));
     }
     let txn = db.begin().await?;
     let existing = urltargets::Entity::find()
@@ -366,30 +383,35 @@ pub async fn apply(
     // Every check is resolved (a header without a value takes the stored one) and validated
     // before the first write: a refusal leaves everything as it was.
     let mut planned = Vec::with_capacity(wanted.len());
-    for (i, (url, frequency, paused, change)) in wanted.into_iter().enumerate() {
+    for (i, (url, frequency, paused, change, thresholds)) in wanted.into_iter().enumerate() {
         let stored = by_key.get(&(url.as_str(), frequency.minutes())).copied();
         let stored_headers = stored.map_or(&[][..], |t| t.request_headers.0.as_slice());
         let check = Check::default()
             .changed(change, stored_headers)
             .map_err(|e| ApiError::BadInput(format!("targets[{i}] ({url}): {e}")))?;
-        planned.push((url, frequency, paused, check, stored));
+        planned.push((url, frequency, paused, check, thresholds, stored));
     }
     let mut applied = Applied::default();
-    for (url, frequency, paused, check, stored) in planned {
+    for (url, frequency, paused, check, thresholds, stored) in planned {
         match stored {
-            Some(t) if t.paused == paused && Check::of(t) == check => {
+            Some(t)
+                if t.paused == paused
+                    && Check::of(t) == check
+                    && OwnThresholds::of(t) == thresholds =>
+            {
                 applied.unchanged.push(t.clone());
             }
             Some(t) => {
                 let mut model: urltargets::ActiveModel = t.clone().into();
                 model.paused = Set(paused);
                 check.set_on(&mut model);
+                thresholds.set_on(&mut model);
                 applied.changed.push(model.update(&txn).await?);
             }
             None => {
                 applied
                     .added
-                    .push(insert(&txn, &url, frequency, paused, check).await?);
+                    .push(insert(&txn, &url, frequency, paused, check, thresholds).await?);
             }
         }
     }

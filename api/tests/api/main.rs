@@ -8,6 +8,7 @@ mod checks;
 mod cost;
 mod graphiql;
 mod limits;
+mod states;
 mod websocket;
 
 use clap::Parser;

@@ -1,0 +1,423 @@
+//! Target states, incidents and thresholds over GraphQL (#13): what the ingest worker decided
+//! (results written through its store), as clients read and change it.
+
+use serde_json::{Value, json};
+
+use crate::websocket::{connect, next, send};
+use crate::{App, TOKEN, spawn_app};
+
+/// Writes one result per (target, minute, up) through the ingest worker's store, in one batch,
+/// so its states are decided as they are live.
+async fn write(app: &App, results: &[(i32, i64, bool)]) {
+    let store = worker_ingest::store::Store::new(
+        app.db.conn.clone(),
+        "states-test".into(),
+        "t".into(),
+        Default::default(),
+    );
+    let rows = results
+        .iter()
+        .enumerate()
+        .map(|(i, (target, minute, up))| {
+            let slot = slot(*minute);
+            let outcome = if *up {
+                entity::Outcome::Status(200)
+            } else {
+                entity::Outcome::Status(503)
+            };
+            let event = entity::ResultEvent::new(
+                *target,
+                "https://states.example.test/",
+                entity::Frequency::OneMinute,
+                slot,
+                slot,
+                20,
+                outcome,
+            );
+            (
+                worker_ingest::store::Row::from(&event),
+                worker_ingest::store::Reject {
+                    partition: 0,
+                    offset: i as i64,
+                    key: None,
+                    payload: None,
+                    reason: String::new(),
+                },
+            )
+        })
+        .collect();
+    let batch = worker_ingest::store::Batch {
+        rows,
+        ..Default::default()
+    };
+    store.write(&batch).await.unwrap();
+}
+
+fn slot(minute: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap()
+}
+
+fn at(minute: i64) -> String {
+    // As the API writes times.
+    slot(minute).to_rfc3339()
+}
+
+async fn add(app: &App, url: &str, thresholds: Value) -> i32 {
+    let answer = app
+        .gql(
+            "mutation($url: String!, $t: ThresholdsInput) { addTarget(url: $url, frequency: 1, thresholds: $t) { id } }",
+            json!({"url": url, "t": thresholds}),
+            Some(TOKEN),
+        )
+        .await;
+    answer["data"]["addTarget"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .parse()
+        .unwrap()
+}
+
+const TARGET: &str = "state stateSince thresholds { failuresBeforeDown successesBeforeUp ownFailuresBeforeDown ownSuccessesBeforeUp } \
+                      incidents { state cause openedAt confirmedAt resolvedAt open durationSeconds openedByResultId closedByResultId target { id } }";
+
+#[tokio::test]
+async fn a_target_shows_its_state_and_incidents_as_decided_with_its_own_thresholds() {
+    let app = spawn_app().await;
+    let default = add(&app, "https://default.example.test/", Value::Null).await;
+    let strict = add(
+        &app,
+        "https://strict.example.test/",
+        json!({"failuresBeforeDown": 1}),
+    )
+    .await;
+    let fresh = add(&app, "https://fresh.example.test/", Value::Null).await;
+    // Both: up, then three failures, then two passes.
+    for (minute, up) in [
+        (0, true),
+        (1, false),
+        (2, false),
+        (3, false),
+        (4, true),
+        (5, true),
+    ] {
+        write(&app, &[(default, minute, up), (strict, minute, up)]).await;
+    }
+    // One more failure each: PENDING for the default, DOWN at once for the strict one.
+    write(&app, &[(default, 6, false), (strict, 6, false)]).await;
+
+    let answer = app
+        .gql(
+            &format!(
+                "query($a: ID!, $b: ID!, $c: ID!) {{ a: target(id: $a) {{ {TARGET} }} b: target(id: $b) {{ {TARGET} }} c: target(id: $c) {{ {TARGET} }} }}"
+            ),
+            json!({"a": default.to_string(), "b": strict.to_string(), "c": fresh.to_string()}),
+            None,
+        )
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let a = &answer["data"]["a"];
+    assert_eq!(a["state"], "PENDING");
+    assert_eq!(a["stateSince"], at(6));
+    assert_eq!(
+        a["thresholds"],
+        json!({"failuresBeforeDown": 3, "successesBeforeUp": 2, "ownFailuresBeforeDown": null, "ownSuccessesBeforeUp": null})
+    );
+    let incidents = a["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{a}");
+    assert_eq!(incidents[0]["state"], "DOWN");
+    assert_eq!(incidents[0]["cause"], "status 503");
+    assert_eq!(incidents[0]["openedAt"], at(1));
+    assert_eq!(incidents[0]["confirmedAt"], at(3));
+    assert_eq!(incidents[0]["resolvedAt"], at(4));
+    assert_eq!(incidents[0]["open"], false);
+    assert_eq!(incidents[0]["durationSeconds"], 180);
+    assert_eq!(incidents[0]["target"]["id"], default.to_string());
+
+    let b = &answer["data"]["b"];
+    assert_eq!(b["state"], "DOWN");
+    assert_eq!(b["stateSince"], at(6));
+    assert_eq!(b["thresholds"]["failuresBeforeDown"], 1);
+    assert_eq!(b["thresholds"]["ownFailuresBeforeDown"], 1);
+    let incidents = b["incidents"].as_array().unwrap();
+    // Newest first: the open one (opened and confirmed at minute 6), then minutes 1 to 4.
+    assert_eq!(incidents.len(), 2, "{b}");
+    assert_eq!(
+        (
+            &incidents[0]["openedAt"],
+            &incidents[0]["confirmedAt"],
+            incidents[0]["open"].as_bool()
+        ),
+        (&json!(at(6)), &json!(at(6)), Some(true))
+    );
+    assert!(incidents[0]["closedByResultId"].is_null());
+    assert_eq!(incidents[1]["confirmedAt"], at(1));
+
+    let c = &answer["data"]["c"];
+    assert_eq!(
+        (&c["state"], &c["stateSince"]),
+        (&json!("UNKNOWN"), &Value::Null)
+    );
+
+    // Paused: PAUSED, whatever was decided before.
+    let paused = app
+        .gql(
+            "mutation($id: ID!) { updateTarget(id: $id, paused: true) { state stateSince } }",
+            json!({"id": strict.to_string()}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        paused["data"]["updateTarget"],
+        json!({"state": "PAUSED", "stateSince": null})
+    );
+
+    // All incidents, open first by asking for them, then the history, paged with a cursor.
+    let open = app
+        .gql(
+            "{ incidents(open: true) { edges { node { target { url } openedAt } } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        open["data"]["incidents"]["edges"],
+        json!([{"node": {"target": {"url": "https://strict.example.test/"}, "openedAt": at(6)}}])
+    );
+    let page = |after: Value| {
+        app.gql(
+            "query($after: String) { incidents(first: 2, after: $after, open: false) { edges { node { target { id } openedAt } } pageInfo { hasNextPage endCursor } } }",
+            json!({"after": after}),
+            None,
+        )
+    };
+    let first = page(Value::Null).await;
+    let connection = &first["data"]["incidents"];
+    assert_eq!(connection["edges"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(connection["pageInfo"]["hasNextPage"], false);
+    let of_target = app
+        .gql(
+            "query($t: ID!) { incidents(targetId: $t, since: \"2027-01-15T08:04:00Z\") { edges { node { openedAt } } } }",
+            json!({"t": strict.to_string()}),
+            None,
+        )
+        .await;
+    // Overlapping the period from minute 4 on: the open one only (the first ended at minute 4).
+    assert_eq!(at(4), "2027-01-15T08:04:00+00:00");
+    assert_eq!(
+        of_target["data"]["incidents"]["edges"],
+        json!([{"node": {"openedAt": at(6)}}])
+    );
+    let bad = app
+        .gql(
+            "{ incidents(after: \"rs1.2\") { edges { cursor } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    app.shutdown.cancel();
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn thresholds_out_of_range_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let id = add(&app, "https://thresholds.example.test/", Value::Null).await;
+    for (query, variables, field) in [
+        (
+            "mutation { addTarget(url: \"https://a.example.test/\", frequency: 1, thresholds: {failuresBeforeDown: 0}) { id } }",
+            json!({}),
+            "thresholds.failuresBeforeDown: must be between 1 and 100, not 0",
+        ),
+        (
+            "mutation($id: ID!) { updateTarget(id: $id, thresholds: {successesBeforeUp: 101}) { id } }",
+            json!({"id": id.to_string()}),
+            "thresholds.successesBeforeUp: must be between 1 and 100, not 101",
+        ),
+        (
+            "mutation { applyTargets(targets: [{url: \"https://b.example.test/\", frequency: 1, thresholds: {successesBeforeUp: -1}}]) { added { id } } }",
+            json!({}),
+            "targets[0]: thresholds.successesBeforeUp: must be between 1 and 100, not -1",
+        ),
+    ] {
+        let answer = app.gql(query, variables, Some(TOKEN)).await;
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{answer}"
+        );
+        assert_eq!(answer["errors"][0]["message"], field, "{answer}");
+    }
+    // Set, then back to the default with null; apply says the same list is unchanged.
+    let set = app
+        .gql(
+            "mutation($id: ID!) { updateTarget(id: $id, thresholds: {failuresBeforeDown: 5, successesBeforeUp: 4}) { thresholds { failuresBeforeDown successesBeforeUp } } }",
+            json!({"id": id.to_string()}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        set["data"]["updateTarget"]["thresholds"],
+        json!({"failuresBeforeDown": 5, "successesBeforeUp": 4})
+    );
+    let reset = app
+        .gql(
+            "mutation($id: ID!) { updateTarget(id: $id, thresholds: {failuresBeforeDown: null}) { thresholds { failuresBeforeDown successesBeforeUp } } }",
+            json!({"id": id.to_string()}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        reset["data"]["updateTarget"]["thresholds"],
+        json!({"failuresBeforeDown": 3, "successesBeforeUp": 4})
+    );
+    let list = "mutation { applyTargets(targets: [{url: \"https://thresholds.example.test/\", frequency: 1, thresholds: {successesBeforeUp: 4}}]) { changed { id } unchanged { id } } }";
+    let applied = app.gql(list, json!({}), Some(TOKEN)).await;
+    assert_eq!(
+        applied["data"]["applyTargets"],
+        json!({"changed": [], "unchanged": [{"id": id.to_string()}]})
+    );
+    let strict = "mutation { applyTargets(targets: [{url: \"https://thresholds.example.test/\", frequency: 1}]) { changed { thresholds { ownSuccessesBeforeUp } } } }";
+    let applied = app.gql(strict, json!({}), Some(TOKEN)).await;
+    assert_eq!(
+        applied["data"]["applyTargets"]["changed"],
+        json!([{"thresholds": {"ownSuccessesBeforeUp": null}}])
+    );
+    app.shutdown.cancel();
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn rebuild_states_recomputes_incidents_with_new_thresholds_for_token_holders() {
+    let app = spawn_app().await;
+    let id = add(&app, "https://rebuild.example.test/", Value::Null).await;
+    // Two failures in a row, twice: no incident with the default threshold of 3.
+    for (minute, up) in [
+        (0, true),
+        (1, false),
+        (2, false),
+        (3, true),
+        (4, false),
+        (5, false),
+        (6, true),
+        (7, true),
+    ] {
+        write(&app, &[(id, minute, up)]).await;
+    }
+    let incidents =
+        "query($id: ID!) { target(id: $id) { state incidents { openedAt resolvedAt } } }";
+    let before = app
+        .gql(incidents, json!({"id": id.to_string()}), None)
+        .await;
+    assert_eq!(before["data"]["target"]["incidents"], json!([]));
+    let rebuild = "mutation($ids: [ID!]) { rebuildStates(targetIds: $ids) { targets results incidents written removed } }";
+    let refused = app
+        .gql(rebuild, json!({"ids": [id.to_string()]}), None)
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    app.gql(
+        "mutation($id: ID!) { updateTarget(id: $id, thresholds: {failuresBeforeDown: 2, successesBeforeUp: 1}) { id } }",
+        json!({"id": id.to_string()}),
+        Some(TOKEN),
+    )
+    .await;
+    let report = app
+        .gql(rebuild, json!({"ids": [id.to_string()]}), Some(TOKEN))
+        .await;
+    assert_eq!(
+        report["data"]["rebuildStates"],
+        json!({"targets": 1, "results": 8, "incidents": 2, "written": 2, "removed": 0}),
+        "{report}"
+    );
+    let after = app
+        .gql(incidents, json!({"id": id.to_string()}), None)
+        .await;
+    assert_eq!(
+        after["data"]["target"]["incidents"],
+        json!([
+            {"openedAt": at(4), "resolvedAt": at(6)},
+            {"openedAt": at(1), "resolvedAt": at(3)},
+        ])
+    );
+    // The same again: nothing to write.
+    let again = app
+        .gql(rebuild, json!({"ids": [id.to_string()]}), Some(TOKEN))
+        .await;
+    assert_eq!(again["data"]["rebuildStates"]["written"], 0);
+    let bad = app
+        .gql(
+            "mutation { rebuildStates(since: \"-5000-01-01T00:00:00Z\") { targets } }",
+            json!({}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{bad}"
+    );
+    app.shutdown.cancel();
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn state_changes_reach_a_subscription_as_they_are_decided() {
+    let app = spawn_app().await;
+    let watched = add(&app, "https://watched.example.test/", Value::Null).await;
+    let other = add(&app, "https://other.example.test/", Value::Null).await;
+    let mut ws = connect(&app.base).await;
+    send(
+        &mut ws,
+        json!({"id": "s", "type": "subscribe", "payload": {"query": "subscription($t: ID) { stateChanges(targetId: $t) { target { id url } from to since } }", "variables": {"t": watched.to_string()}}}),
+    )
+    .await;
+    // The subscription is live once a change reaches it: until then, every write changes the
+    // watched target's state (up, failing, up, …).
+    let mut minute = 0;
+    let first = loop {
+        let up = minute % 2 == 0;
+        write(&app, &[(other, minute, up), (watched, minute, up)]).await;
+        minute += 1;
+        if let Ok(message) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), next(&mut ws)).await
+        {
+            break message;
+        }
+        assert!(minute < 40, "no state change arrived");
+    };
+    let change = &first["payload"]["data"]["stateChanges"];
+    assert_eq!(change["target"]["id"], watched.to_string(), "{first}");
+    assert_eq!(change["since"], at(minute - 1), "{first}");
+    // Up again, and whatever that announces read.
+    for _ in 0..2 {
+        write(&app, &[(other, minute, true), (watched, minute, true)]).await;
+        minute += 1;
+    }
+    while tokio::time::timeout(std::time::Duration::from_millis(500), next(&mut ws))
+        .await
+        .is_ok()
+    {}
+    // Three failures: PENDING, then DOWN (the other target's changes are not sent).
+    for _ in 0..3 {
+        write(&app, &[(other, minute, false), (watched, minute, false)]).await;
+        minute += 1;
+    }
+    let pending = next(&mut ws).await;
+    let down = next(&mut ws).await;
+    let first_failure = at(minute - 3);
+    assert_eq!(
+        pending["payload"]["data"]["stateChanges"],
+        json!({"target": {"id": watched.to_string(), "url": "https://watched.example.test/"}, "from": "UP", "to": "PENDING", "since": first_failure})
+    );
+    assert_eq!(
+        down["payload"]["data"]["stateChanges"]["to"], "DOWN",
+        "{down}"
+    );
+    assert_eq!(
+        down["payload"]["data"]["stateChanges"]["since"],
+        first_failure
+    );
+    app.shutdown.cancel();
+    app.db.drop().await;
+}
