@@ -1,6 +1,7 @@
 //! Pingpipe's shared vocabulary, used by the API and both workers: the database tables as SeaORM
 //! entities, the [`Frequency`] and [`FailureClass`] types, the [`ResultEvent`] that travels on
-//! Kafka, and the topic names. Nothing here does I/O.
+//! Kafka, the topic names, and maintenance windows with the tags that select their targets.
+//! Nothing here does I/O.
 
 pub mod assertion;
 pub mod channels;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod event;
 pub mod failure;
 pub mod frequency;
+pub mod maintenance;
 pub mod state;
 pub mod topics;
 
