@@ -26,6 +26,20 @@ use chrono_tz::Tz;
 
 /// At most this many tags on one target.
 pub const MAX_TAGS: usize = 32;
+
+/// `urltargets.tags` (a JSON array of tags, sorted, without repeats).
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sea_orm::FromJsonQueryResult,
+)]
+pub struct Tags(pub Vec<String>);
 /// A tag's key is at most this long (a DNS label's length).
 pub const MAX_TAG_KEY_LEN: usize = 63;
 /// A tag's value is at most this long.

@@ -36,6 +36,9 @@ pub struct Model {
     pub failures_before_down: Option<i32>,
     /// Consecutive passing results before UP again (NULL: the configured default).
     pub successes_before_up: Option<i32>,
+    /// `key` or `key:value` labels (see `maintenance::validate_tag`), sorted, at most 32.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub tags: crate::maintenance::Tags,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

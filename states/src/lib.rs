@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use entity::Verdict;
 use entity::channels;
+use entity::maintenance::{Schedule, Scope, Window};
 use entity::state::{Decision, Incident, Observation, State, StateChange, Thresholds, Tracker};
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{
@@ -73,12 +74,129 @@ impl Stored {
     }
 }
 
-/// Whether a target's slot falls inside a maintenance window (none yet: always false).
-pub type InMaintenance<'a> = &'a (dyn Fn(i32, DateTime<Utc>) -> bool + Sync);
+/// A maintenance window as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredWindow {
+    pub id: i64,
+    pub name: String,
+    pub window: Window,
+    pub created_at: DateTime<Utc>,
+}
 
-/// No maintenance window anywhere.
-pub fn no_maintenance(_: i32, _: DateTime<Utc>) -> bool {
-    false
+/// Most maintenance windows read (and stored: the API refuses more).
+pub const MAX_WINDOWS: u64 = 1_000;
+
+/// The maintenance windows, by id. One that does not read back as a valid window (changed by
+/// hand in SQL) is skipped and logged: it covers nothing rather than stopping the ingest.
+pub async fn load_windows(conn: &impl ConnectionTrait) -> Result<Vec<StoredWindow>, DbErr> {
+    let rows = conn
+        .query_all_raw(stmt(
+            "SELECT window_pk, name, starts_at, ends_at, cron, time_zone, duration_seconds,                     all_targets, target_ids::text, tag_filters::text, created_at              FROM maintenance_windows ORDER BY window_pk LIMIT $1",
+            vec![(MAX_WINDOWS as i64).into()],
+        ))
+        .await?;
+    let mut windows = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get_by_index(0)?;
+        match window_of(row) {
+            Ok(window) => windows.push(StoredWindow {
+                id,
+                name: row.try_get_by_index(1)?,
+                window,
+                created_at: row.try_get_by_index(10)?,
+            }),
+            Err(e) => tracing::error!(
+                window_id = id,
+                error = %e,
+                "Maintenance window {id} is not valid as stored; it covers nothing."
+            ),
+        }
+    }
+    Ok(windows)
+}
+
+fn window_of(row: &QueryResult) -> Result<Window, String> {
+    let get = |e: DbErr| e.to_string();
+    let starts_at: Option<DateTime<Utc>> = row.try_get_by_index(2).map_err(get)?;
+    let ends_at: Option<DateTime<Utc>> = row.try_get_by_index(3).map_err(get)?;
+    let cron: Option<String> = row.try_get_by_index(4).map_err(get)?;
+    let zone: Option<String> = row.try_get_by_index(5).map_err(get)?;
+    let seconds: Option<i32> = row.try_get_by_index(6).map_err(get)?;
+    let all: bool = row.try_get_by_index(7).map_err(get)?;
+    let ids: String = row.try_get_by_index(8).map_err(get)?;
+    let filters: String = row.try_get_by_index(9).map_err(get)?;
+    let schedule = match (starts_at, ends_at, cron, zone, seconds) {
+        (Some(from), Some(until), None, None, None) => Schedule::once(from, until),
+        (None, None, Some(cron), Some(zone), Some(seconds)) => {
+            Schedule::recurring(&cron, &zone, chrono::TimeDelta::seconds(i64::from(seconds)))
+        }
+        _ => return Err("neither one-off nor recurring".into()),
+    }
+    .map_err(|e| e.to_string())?;
+    let ids: Vec<i32> = serde_json::from_str(&ids).map_err(|e| e.to_string())?;
+    let filters: Vec<String> = serde_json::from_str(&filters).map_err(|e| e.to_string())?;
+    let scope = if all {
+        Scope::All
+    } else if !ids.is_empty() {
+        Scope::targets(ids).map_err(|e| e.to_string())?
+    } else {
+        Scope::tags(&filters).map_err(|e| e.to_string())?
+    };
+    Window::new(schedule, scope).map_err(|e| e.to_string())
+}
+
+/// Which targets are in maintenance when, over one period: each window's occurrences are
+/// computed once, then every slot is a lookup.
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    windows: Vec<(Scope, Vec<Interval>)>,
+}
+
+/// [start, end).
+type Interval = (DateTime<Utc>, DateTime<Utc>);
+
+impl Coverage {
+    /// The occurrences of `windows` that overlap [from, until].
+    pub fn new(windows: &[StoredWindow], from: DateTime<Utc>, until: DateTime<Utc>) -> Coverage {
+        let until = until + chrono::TimeDelta::milliseconds(1);
+        Coverage {
+            windows: windows
+                .iter()
+                .map(|w| (w.window.scope.clone(), w.window.occurrences(from, until)))
+                .filter(|(_, occurrences)| !occurrences.is_empty())
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
+    /// Whether the target with this id and these tags is in a window at `at`.
+    pub fn covers(&self, target: i32, tags: &[String], at: DateTime<Utc>) -> bool {
+        self.windows.iter().any(|(scope, occurrences)| {
+            scope.covers(target, tags)
+                && occurrences
+                    .iter()
+                    .any(|(start, end)| *start <= at && at < *end)
+        })
+    }
+
+    /// The time the windows cover for this target, merged.
+    pub fn intervals(&self, target: i32, tags: &[String]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        entity::maintenance::merge(
+            self.windows
+                .iter()
+                .filter(|(scope, _)| scope.covers(target, tags))
+                .flat_map(|(_, occurrences)| occurrences.iter().copied())
+                .collect(),
+        )
+    }
+}
+
+/// The tags of a target as stored (JSON text), or none when unreadable.
+fn tags_of(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
 }
 
 /// What deciding wrote.
@@ -144,7 +262,6 @@ pub async fn decide(
     txn: &impl ConnectionTrait,
     stored: &[(Stored, i32)],
     defaults: Thresholds,
-    in_maintenance: InMaintenance<'_>,
 ) -> Result<Decided, DbErr> {
     let mut by_target: BTreeMap<i32, (i32, Vec<&Stored>)> = BTreeMap::new();
     for (s, partition) in stored {
@@ -177,7 +294,8 @@ pub async fn decide(
     let firsts = by_target.values().map(|(_, r)| r[0].id);
     let rows = txn
         .query_all_raw(stmt(
-            "SELECT u.t, s.tracker::text, t.failures_before_down, t.successes_before_up, l.slot \
+            "SELECT u.t, s.tracker::text, t.failures_before_down, t.successes_before_up, l.slot, \
+                    t.tags::text \
              FROM unnest($1::int[], $2::bigint[]) AS u(t, first_new) \
              JOIN target_states s ON s.urltarget_fk = u.t \
              JOIN urltargets t ON t.urltargets_pk = u.t \
@@ -189,6 +307,7 @@ pub async fn decide(
         ))
         .await?;
     let mut held: BTreeMap<i32, Held> = BTreeMap::new();
+    let mut tags: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     let mut decided = Decided::default();
     for row in &rows {
         let target: i32 = row.try_get_by_index(0)?;
@@ -208,7 +327,16 @@ pub async fn decide(
                 last_slot: row.try_get_by_index(4)?,
             },
         );
+        tags.insert(target, tags_of(&row.try_get_by_index::<String>(5)?));
     }
+    let coverage = {
+        let slots = stored.iter().map(|(s, _)| s.slot);
+        let (from, until) = (slots.clone().min(), slots.max());
+        match (from, until) {
+            (Some(from), Some(until)) => Coverage::new(&load_windows(txn).await?, from, until),
+            _ => Coverage::default(),
+        }
+    };
 
     let mut writes = Writes::default();
     for (target, (_, results)) in &by_target {
@@ -216,9 +344,10 @@ pub async fn decide(
         let Some(h) = held.get_mut(target) else {
             continue;
         };
+        let mine = tags.get(target).map_or(&[][..], Vec::as_slice);
         let observations: Vec<Observation> = results
             .iter()
-            .map(|s| s.observation(in_maintenance(*target, s.slot)))
+            .map(|s| s.observation(coverage.covers(*target, mine, s.slot)))
             .collect();
         let decisions = h
             .tracker
@@ -472,8 +601,8 @@ pub async fn rebuild(
     since: Option<DateTime<Utc>>,
     targets: Option<&[i32]>,
     defaults: Thresholds,
-    in_maintenance: InMaintenance<'_>,
 ) -> Result<Rebuilt, DbErr> {
+    let windows = load_windows(db).await?;
     let ids: Vec<i32> = match targets {
         Some(ids) => {
             let mut ids = ids.to_vec();
@@ -494,7 +623,7 @@ pub async fn rebuild(
     let mut report = Rebuilt::default();
     for chunk in ids.chunks(REBUILD_CHUNK) {
         let txn = db.begin().await?;
-        rebuild_chunk(&txn, chunk, since, defaults, in_maintenance, &mut report).await?;
+        rebuild_chunk(&txn, chunk, since, defaults, &windows, &mut report).await?;
         txn.commit().await?;
     }
     Ok(report)
@@ -505,7 +634,7 @@ async fn rebuild_chunk(
     chunk: &[i32],
     since: Option<DateTime<Utc>>,
     defaults: Thresholds,
-    in_maintenance: InMaintenance<'_>,
+    windows: &[StoredWindow],
     report: &mut Rebuilt,
 ) -> Result<(), DbErr> {
     let since_value = Value::ChronoDateTimeUtc(since);
@@ -522,16 +651,18 @@ async fn rebuild_chunk(
     let rows = txn
         .query_all_raw(stmt(
             "SELECT s.urltarget_fk, s.tracker::text, t.failures_before_down, \
-                    t.successes_before_up \
+                    t.successes_before_up, t.tags::text \
              FROM target_states s JOIN urltargets t ON t.urltargets_pk = s.urltarget_fk \
              WHERE s.urltarget_fk = ANY($1) ORDER BY s.urltarget_fk FOR UPDATE OF s",
             vec![ints(chunk.iter().copied())],
         ))
         .await?;
     let mut held: BTreeMap<i32, Held> = BTreeMap::new();
+    let mut tags: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     for row in &rows {
         let target: i32 = row.try_get_by_index(0)?;
         let stored_json: String = row.try_get_by_index(1)?;
+        tags.insert(target, tags_of(&row.try_get_by_index::<String>(4)?));
         let (current, _) = Tracker::restore(&stored_json);
         let tracker = Tracker {
             unknown_since: current.unknown_since,
@@ -595,10 +726,21 @@ async fn rebuild_chunk(
             vec![ints(targets.iter().copied()), since_value.clone()],
         ))
         .await?;
+    let stored: Vec<Stored> = results
+        .iter()
+        .map(Stored::from_row)
+        .collect::<Result<_, _>>()?;
+    let coverage = {
+        let slots = stored.iter().map(|s| s.slot);
+        match (slots.clone().min(), slots.max()) {
+            (Some(from), Some(until)) => Coverage::new(windows, from, until),
+            _ => Coverage::default(),
+        }
+    };
     let mut by_target: BTreeMap<i32, Vec<Observation>> = BTreeMap::new();
-    for row in &results {
-        let s = Stored::from_row(row)?;
-        let inside = in_maintenance(s.target_id, s.slot);
+    for s in stored {
+        let mine = tags.get(&s.target_id).map_or(&[][..], Vec::as_slice);
+        let inside = coverage.covers(s.target_id, mine, s.slot);
         by_target
             .entry(s.target_id)
             .or_default()

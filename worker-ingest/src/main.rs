@@ -31,14 +31,8 @@ fn main() -> ExitCode {
             Some(Command::RebuildStates { since, targets }) => {
                 let db = plumbing::database::connect_lazy(&config.database, 2).await?;
                 let targets = (!targets.is_empty()).then_some(targets.as_slice());
-                let rebuilt = states::rebuild(
-                    &db,
-                    since,
-                    targets,
-                    config.states.thresholds(),
-                    &states::no_maintenance,
-                )
-                .await?;
+                let rebuilt =
+                    states::rebuild(&db, since, targets, config.states.thresholds()).await?;
                 println!(
                     "rebuilt {} targets from {} results: {} incidents ({} written, {} removed), \
                      {} states changed",

@@ -362,13 +362,7 @@ impl Store {
             .collect();
         let savepoint = txn.begin().await?;
         let attempt = async {
-            let decided = states::decide(
-                &savepoint,
-                &stored,
-                self.policy.defaults,
-                &states::no_maintenance,
-            )
-            .await?;
+            let decided = states::decide(&savepoint, &stored, self.policy.defaults).await?;
             let swept =
                 states::sweep(&savepoint, &batch.sweep, Utc::now(), self.policy.silence).await?;
             Ok::<_, DbErr>((decided, swept))

@@ -20,7 +20,7 @@ use tokio::sync::OnceCell;
 use crate::error::ApiError;
 use crate::service::results::{self, After, Filter, Stats};
 use crate::service::states::{self, IncidentRow, StateRow};
-use crate::service::targets;
+use crate::service::{targets, windows};
 
 /// What one statement loaded for a whole batch; one failure answers every node that asked.
 type Loaded<T> = Result<T, Arc<ApiError>>;
@@ -130,7 +130,18 @@ impl TargetBatch {
     pub async fn stats(&self, target: i32, filter: Filter) -> Loaded<Stats> {
         let cell = cell(&self.stats, filter);
         let loaded = cell
-            .get_or_init(|| async { Ok(results::stats_of(&self.db, &self.ids(), &filter).await?) })
+            .get_or_init(|| async {
+                // Maintenance windows leave the time they cover out of uptime, as they are now
+                // (a window added afterwards corrects past figures).
+                let tagged: Vec<(i32, Vec<String>)> = self
+                    .models
+                    .iter()
+                    .map(|m| (m.urltargets_pk, m.tags.0.clone()))
+                    .collect();
+                let excluded =
+                    windows::covered(&self.db, &tagged, filter.since, filter.until).await?;
+                Ok(results::stats_of(&self.db, &self.ids(), &filter, &excluded).await?)
+            })
             .await;
         Ok(pick(loaded, target)?.unwrap_or_default())
     }

@@ -9,6 +9,7 @@ pub mod rules;
 pub mod states;
 pub mod subscription;
 pub mod types;
+pub mod windows;
 
 use crate::live::Live;
 use async_graphql::Schema;

@@ -6,7 +6,11 @@ use sea_orm::DatabaseConnection;
 use super::check::{CheckInput, change_of};
 use super::states::{RebuildReport, ThresholdsInput, thresholds_change};
 use super::types::{Target, parse_id};
+use super::windows::{
+    MaintenanceWindow, MaintenanceWindowInput, WindowApplyReport, parse_window_id,
+};
 use crate::auth::Caller;
+use crate::service::windows;
 use async_graphql::ErrorExtensions;
 
 use crate::error::{ApiError, IntoGql};
@@ -27,6 +31,9 @@ pub struct TargetInput {
     pub check: Option<CheckInput>,
     /// Its own thresholds (omitted or null fields: the configured defaults).
     pub thresholds: Option<ThresholdsInput>,
+    /// Its tags (`key` or `key:value`); omitted: none.
+    #[graphql(default)]
+    pub tags: Vec<String>,
 }
 
 /// What `applyTargets` did.
@@ -56,18 +63,20 @@ impl Mutation {
         frequency: i32,
         check: Option<CheckInput>,
         thresholds: Option<ThresholdsInput>,
+        #[graphql(default)] tags: Vec<String>,
     ) -> async_graphql::Result<Target> {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
         let thresholds = thresholds_change(thresholds);
-        let model = targets::add(db, &url, frequency, &change_of(check), &thresholds)
+        let model = targets::add(db, &url, frequency, &change_of(check), &thresholds, &tags)
             .await
             .gql()?;
         Ok(Target::one(db, model))
     }
 
-    /// Changes a target's URL, frequency, paused state, check or thresholds; omitted fields (in
-    /// `check` and `thresholds` too) stay as they are, and null there resets a field.
+    /// Changes a target's URL, frequency, paused state, check, thresholds or tags (the whole
+    /// list); omitted fields (in `check` and `thresholds` too) stay as they are, and null there
+    /// resets a field.
     #[allow(clippy::too_many_arguments)]
     async fn update_target(
         &self,
@@ -78,23 +87,20 @@ impl Mutation {
         paused: Option<bool>,
         check: Option<CheckInput>,
         thresholds: Option<ThresholdsInput>,
+        tags: Option<Vec<String>>,
     ) -> async_graphql::Result<Target> {
         require_token(ctx)?;
         let db = ctx.data::<DatabaseConnection>()?;
         let id = parse_id(&id).gql()?;
-        let check = check.map(Into::into);
-        let thresholds = thresholds.map(Into::into);
-        let model = targets::update(
-            db,
-            id,
-            url.as_deref(),
+        let change = targets::TargetChange {
+            url,
             frequency,
             paused,
-            check.as_ref(),
-            thresholds.as_ref(),
-        )
-        .await
-        .gql()?;
+            check: check.map(Into::into),
+            thresholds: thresholds.map(Into::into),
+            tags,
+        };
+        let model = targets::update(db, id, &change).await.gql()?;
         Ok(Target::one(db, model))
     }
 
@@ -127,6 +133,7 @@ impl Mutation {
                 paused: t.paused,
                 check: change_of(t.check),
                 thresholds: thresholds_change(t.thresholds),
+                tags: t.tags,
             })
             .collect();
         let applied = targets::apply(db, &desired, prune).await.gql()?;
@@ -162,5 +169,75 @@ impl Mutation {
             .await
             .gql()?;
         Ok(RebuildReport(rebuilt))
+    }
+
+    /// Adds a maintenance window.
+    async fn add_maintenance_window(
+        &self,
+        ctx: &Context<'_>,
+        window: MaintenanceWindowInput,
+    ) -> async_graphql::Result<MaintenanceWindow> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let spec = window.spec().gql()?;
+        Ok(MaintenanceWindow(windows::add(db, &spec).await.gql()?))
+    }
+
+    /// Replaces a maintenance window with `window` (the whole window).
+    async fn update_maintenance_window(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        window: MaintenanceWindowInput,
+    ) -> async_graphql::Result<MaintenanceWindow> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_window_id(&id).gql()?;
+        let spec = window.spec().gql()?;
+        Ok(MaintenanceWindow(
+            windows::update(db, id, &spec).await.gql()?,
+        ))
+    }
+
+    /// Removes a maintenance window; returns it as it was.
+    async fn remove_maintenance_window(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<MaintenanceWindow> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_window_id(&id).gql()?;
+        Ok(MaintenanceWindow(windows::remove(db, id).await.gql()?))
+    }
+
+    /// Maintenance windows as code, beside `applyTargets`: makes the stored windows equal
+    /// `windows` (keyed by name) in one transaction; with `prune`, removes those it does not
+    /// name. Applying the same list twice changes nothing the second time.
+    async fn apply_maintenance_windows(
+        &self,
+        ctx: &Context<'_>,
+        windows: Vec<MaintenanceWindowInput>,
+        #[graphql(default)] prune: bool,
+    ) -> async_graphql::Result<WindowApplyReport> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let specs = windows
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| {
+                w.spec()
+                    .map_err(|e| ApiError::BadInput(format!("windows[{i}]: {}", e.message())))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .gql()?;
+        let applied = windows::apply(db, &specs, prune).await.gql()?;
+        let wrap = |v: Vec<states::StoredWindow>| v.into_iter().map(MaintenanceWindow).collect();
+        Ok(WindowApplyReport {
+            added: wrap(applied.added),
+            changed: wrap(applied.changed),
+            removed: wrap(applied.removed),
+            unchanged: wrap(applied.unchanged),
+        })
     }
 }

@@ -10,6 +10,7 @@ use super::states::{Incident, IncidentConnection, IncidentCursor};
 use super::types::{
     ResultConnection, ResultCursor, Target, TargetCursor, page_args, parse_id, result_page,
 };
+use super::windows::MaintenanceWindow;
 use crate::error::IntoGql;
 use crate::service::{results, states, targets};
 
@@ -29,7 +30,8 @@ impl Query {
         Ok(Target::one(db, model))
     }
 
-    /// Targets by id, optionally of one frequency or with `search` in their URL.
+    /// Targets by id, optionally of one frequency, with `search` in their URL, or selected by
+    /// a tag filter (`key`, `key:value`, `key:*`).
     async fn targets(
         &self,
         ctx: &Context<'_>,
@@ -37,11 +39,17 @@ impl Query {
         after: Option<String>,
         frequency: Option<i32>,
         search: Option<String>,
+        tag: Option<String>,
     ) -> async_graphql::Result<Connection<TargetCursor, Target>> {
         let db = ctx.data::<DatabaseConnection>()?;
         let (first, after) = page_args::<TargetCursor>(ctx, first, after)?;
         let frequency = frequency
             .map(targets::validate_frequency)
+            .transpose()
+            .gql()?;
+        let tag = tag
+            .as_deref()
+            .map(targets::parse_tag_filter)
             .transpose()
             .gql()?;
         let rows = targets::list(
@@ -50,6 +58,7 @@ impl Query {
             after.as_ref().map(|c| c.0),
             frequency,
             search.as_deref(),
+            tag.as_ref(),
         )
         .await
         .gql()?;
@@ -95,7 +104,8 @@ impl Query {
     }
 
     /// Incidents newest first (by when they opened): only open ones (`open: true`) or only
-    /// resolved ones (`false`), those that overlap [since, until), of one target.
+    /// resolved ones (`false`), those that overlap [since, until), of one target, of the
+    /// targets a tag filter selects.
     #[allow(clippy::too_many_arguments)]
     async fn incidents(
         &self,
@@ -106,6 +116,7 @@ impl Query {
         since: Option<chrono::DateTime<chrono::Utc>>,
         until: Option<chrono::DateTime<chrono::Utc>>,
         target_id: Option<ID>,
+        tag: Option<String>,
     ) -> async_graphql::Result<IncidentConnection> {
         let db = ctx.data::<DatabaseConnection>()?;
         let (first, after) = page_args::<IncidentCursor>(ctx, first, after)?;
@@ -117,7 +128,11 @@ impl Query {
             since: period.since,
             until: period.until,
             target,
-            targets: None,
+            tag: tag
+                .as_deref()
+                .map(targets::parse_tag_filter)
+                .transpose()
+                .gql()?,
         };
         let rows = states::incidents(db, first as u64, after.as_ref().map(|c| c.0), &filter)
             .await
@@ -132,5 +147,15 @@ impl Query {
             Edge::new(cursor, i)
         }));
         Ok(connection)
+    }
+
+    /// Every maintenance window, by id.
+    async fn maintenance_windows(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<MaintenanceWindow>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let windows = crate::service::windows::list(db).await.gql()?;
+        Ok(windows.into_iter().map(MaintenanceWindow).collect())
     }
 }

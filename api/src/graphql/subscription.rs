@@ -86,14 +86,21 @@ impl SubscriptionRoot {
     }
 
     /// Each change of a target's state as soon as it is decided (in the transaction that
-    /// stores the result deciding it), optionally only of one target.
+    /// stores the result deciding it), optionally only of one target or of the targets a tag
+    /// filter selects (`key`, `key:value`, `key:*`).
     async fn state_changes(
         &self,
         ctx: &Context<'_>,
         target_id: Option<ID>,
+        tag: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = StateChange> + use<>> {
         let slot = ctx.data_opt::<Slots>().map(Slots::take).transpose()?;
         let target = target_id.as_ref().map(parse_id).transpose().gql()?;
+        let tag = tag
+            .as_deref()
+            .map(crate::service::targets::parse_tag_filter)
+            .transpose()
+            .gql()?;
         let db = ctx.data::<sea_orm::DatabaseConnection>()?.clone();
         let receiver = ctx.data::<Live>()?.states.subscribe();
         let live = futures_util::stream::unfold(receiver, |mut rx| async move {
@@ -109,7 +116,8 @@ impl SubscriptionRoot {
         });
         Ok(live.filter_map(move |live: Arc<LiveState>| {
             let _held = &slot;
-            let wanted = target.is_none_or(|t| t == live.change.target);
+            let wanted = target.is_none_or(|t| t == live.change.target)
+                && tag.as_ref().is_none_or(|f| f.matches(&live.target.tags.0));
             std::future::ready(wanted.then(|| StateChange {
                 change: live.change.clone(),
                 target: Target::one(&db, live.target.clone()),

@@ -71,6 +71,11 @@ impl Target {
         self.model.monitor_frequency.minutes()
     }
 
+    /// Its labels (`team:payments`, `env:prod`), sorted.
+    async fn tags(&self) -> &[String] {
+        &self.model.tags.0
+    }
+
     /// A paused target keeps its results but is not probed.
     async fn paused(&self) -> bool {
         self.model.paused

@@ -4,3 +4,4 @@ pub mod checks;
 pub mod results;
 pub mod states;
 pub mod targets;
+pub mod windows;

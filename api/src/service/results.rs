@@ -77,6 +77,16 @@ fn page_values(first: Value, limit: u64, after: Option<After>, filter: &Filter) 
     ]
 }
 
+/// Times as one `timestamptz[]` parameter.
+fn time_array(times: impl Iterator<Item = DateTime<Utc>>) -> Value {
+    Value::Array(
+        ArrayType::ChronoDateTimeUtc,
+        Some(Box::new(
+            times.map(|t| Value::ChronoDateTimeUtc(Some(t))).collect(),
+        )),
+    )
+}
+
 /// A list of ids as one `int[]` parameter (as `live.rs` passes result ids).
 fn id_array(ids: &[i32]) -> Value {
     let ids = ids.iter().map(|id| Value::Int(Some(*id))).collect();
@@ -189,11 +199,13 @@ struct StatsRow {
 
 /// Computed by PostgreSQL, for each of `targets` with results in the period (one statement): a
 /// check is up when its stored outcome is up or degraded. A phase's percentiles are over the
-/// results that reached it (`percentile_cont` skips NULLs), NULL when none did.
+/// results that reached it (`percentile_cont` skips NULLs), NULL when none did. Results in
+/// `excluded` (target, from, until: maintenance windows) count for nothing.
 pub async fn stats_of(
     db: &DatabaseConnection,
     targets: &[i32],
     filter: &Filter,
+    excluded: &[(i32, DateTime<Utc>, DateTime<Utc>)],
 ) -> ApiResult<HashMap<i32, Stats>> {
     let phases: String = PHASES
         .iter()
@@ -207,19 +219,31 @@ pub async fn stats_of(
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
-            "SELECT urltarget_fk AS target, count(*) AS checks, \
+            "WITH w AS ( \
+                SELECT t, range_agg(tstzrange(s, e)) AS m \
+                FROM unnest($4::int[], $5::timestamptz[], $6::timestamptz[]) AS u(t, s, e) \
+                GROUP BY t) \
+             SELECT urltarget_fk AS target, count(*) AS checks, \
                 count(*) FILTER (WHERE outcome IN ('up', 'degraded')) AS up, \
                 count(*) FILTER (WHERE outcome = 'degraded') AS degraded, \
                 percentile_cont(0.50) WITHIN GROUP (ORDER BY duration) AS p50, \
                 percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) AS p95, \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY duration) AS p99{phases} \
-         FROM monitor_results \
+         FROM monitor_results LEFT JOIN w ON w.t = urltarget_fk \
          WHERE urltarget_fk = ANY($1::int[]) \
            AND ($2::timestamptz IS NULL OR scheduled_at >= $2) \
            AND ($3::timestamptz IS NULL OR scheduled_at < $3) \
+           AND NOT coalesce(w.m @> scheduled_at, false) \
          GROUP BY urltarget_fk"
         ),
-        [id_array(targets), filter.since.into(), filter.until.into()],
+        [
+            id_array(targets),
+            filter.since.into(),
+            filter.until.into(),
+            id_array(&excluded.iter().map(|(t, _, _)| *t).collect::<Vec<_>>()),
+            time_array(excluded.iter().map(|(_, from, _)| *from)),
+            time_array(excluded.iter().map(|(_, _, until)| *until)),
+        ],
     );
     Ok(StatsRow::find_by_statement(stmt)
         .all(db)

@@ -92,8 +92,8 @@ pub struct IncidentFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub target: Option<i32>,
-    /// Targets chosen by a tag filter, resolved beforehand (None: every target).
-    pub targets: Option<Vec<i32>>,
+    /// Only targets this tag filter selects.
+    pub tag: Option<entity::maintenance::TagFilter>,
 }
 
 /// Up to `limit + 1` incidents newest first (by when they opened).
@@ -109,19 +109,22 @@ pub async fn incidents(
            AND ($2::timestamptz IS NULL OR resolved_at IS NULL OR resolved_at > $2) \
            AND ($3::timestamptz IS NULL OR opened_at < $3) \
            AND ($4::int IS NULL OR urltarget_fk = $4) \
-           AND ($5::int[] IS NULL OR urltarget_fk = ANY($5)) \
-           AND ($6::timestamptz IS NULL OR (opened_at, incident_pk) < ($6, $7)) \
-         ORDER BY opened_at DESC, incident_pk DESC LIMIT $8"
+           AND ($5::text IS NULL OR urltarget_fk IN ( \
+                SELECT urltargets_pk FROM urltargets WHERE tags @> jsonb_build_array($5::text))) \
+           AND ($6::text IS NULL OR urltarget_fk IN ( \
+                SELECT urltargets_pk FROM urltargets u, jsonb_array_elements_text(u.tags) AS tag(v) \
+                WHERE starts_with(tag.v, $6::text))) \
+           AND ($7::timestamptz IS NULL OR (opened_at, incident_pk) < ($7, $8)) \
+         ORDER BY opened_at DESC, incident_pk DESC LIMIT $9"
     );
+    let (tag, prefix) = crate::service::targets::tag_parameters(filter.tag.as_ref());
     let values = [
         filter.open.into(),
         filter.since.into(),
         filter.until.into(),
         filter.target.into(),
-        match &filter.targets {
-            Some(t) => ids(t),
-            None => Value::Array(ArrayType::Int, None),
-        },
+        tag.into(),
+        prefix.into(),
         after.map(|a| a.opened_at).into(),
         after.map(|a| a.id).into(),
         ((limit + 1) as i64).into(),
@@ -180,14 +183,7 @@ pub async fn rebuild(
             t.len()
         )));
     }
-    Ok(states::rebuild(
-        db,
-        since,
-        targets.as_deref(),
-        defaults,
-        &states::no_maintenance,
-    )
-    .await?)
+    Ok(states::rebuild(db, since, targets.as_deref(), defaults).await?)
 }
 
 /// A target's own thresholds (None: the configured default), as stored.

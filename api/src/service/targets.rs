@@ -9,6 +9,7 @@ use sea_orm::{
 use super::checks::{Check, CheckChange, CheckEdit};
 use super::states::{OwnThresholds, ThresholdsChange};
 use crate::error::{ApiError, ApiResult};
+use entity::maintenance::TagFilter;
 
 /// Longest URL the schema stores (`varchar(1024)`).
 pub const MAX_URL_LEN: usize = 1024;
@@ -94,14 +95,47 @@ pub async fn get_many(db: &DatabaseConnection, ids: &[i32]) -> ApiResult<Vec<url
 
 /// One page of targets by id, after `after`, optionally of one frequency or matching `search`.
 /// Returns up to `limit + 1` rows so the caller knows whether there is a next page.
+/// A tag filter's argument, parsed; the error names the argument and gives the accepted forms.
+pub fn parse_tag_filter(filter: &str) -> ApiResult<TagFilter> {
+    TagFilter::parse(filter).map_err(|e| ApiError::BadInput(format!("tag: {e}")))
+}
+
+/// What a tag filter compares in SQL: the whole tag (`tags @> [tag]`) or a key's prefix
+/// (`key:`); the other one is None.
+pub fn tag_parameters(filter: Option<&TagFilter>) -> (Option<String>, Option<String>) {
+    match filter {
+        Some(TagFilter::Exact(tag)) => (Some(tag.clone()), None),
+        Some(TagFilter::AnyValue(key)) => (None, Some(format!("{key}:"))),
+        None => (None, None),
+    }
+}
+
 pub async fn list(
     db: &DatabaseConnection,
     limit: u64,
     after: Option<i32>,
     frequency: Option<Frequency>,
     search: Option<&str>,
+    tag: Option<&TagFilter>,
 ) -> ApiResult<Vec<urltargets::Model>> {
+    use sea_orm::sea_query::Expr;
     let mut query = urltargets::Entity::find().order_by_asc(urltargets::Column::UrltargetsPk);
+    match tag_parameters(tag) {
+        (Some(tag), _) => {
+            query = query.filter(Expr::cust_with_values(
+                "tags @> jsonb_build_array($1::text)",
+                [tag],
+            ));
+        }
+        (_, Some(prefix)) => {
+            query = query.filter(Expr::cust_with_values(
+                "EXISTS (SELECT 1 FROM jsonb_array_elements_text(tags) AS tag(v) \
+                 WHERE starts_with(tag.v, $1::text))",
+                [prefix],
+            ));
+        }
+        _ => {}
+    }
     if let Some(after) = after {
         query = query.filter(urltargets::Column::UrltargetsPk.gt(after));
     }
@@ -135,20 +169,52 @@ pub async fn list(
 
 /// Adds a target with the default check changed by `check` (a header without a value is
 /// refused: a new target stores none to keep).
+/// A target's settings besides its URL, frequency and check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub thresholds: OwnThresholds,
+    /// Sorted, without repeats (see [`validate_tags`]).
+    pub tags: Vec<String>,
+}
+
+impl Settings {
+    pub fn of(model: &urltargets::Model) -> Settings {
+        Settings {
+            thresholds: OwnThresholds::of(model),
+            tags: model.tags.0.clone(),
+        }
+    }
+
+    fn set_on(self, model: &mut urltargets::ActiveModel) {
+        self.thresholds.set_on(model);
+        model.tags = Set(entity::maintenance::Tags(self.tags));
+    }
+}
+
+/// Tags checked (`key` or `key:value`, at most 32), sorted, repeats dropped; the error names
+/// the tag and says what is allowed.
+pub fn validate_tags(tags: &[String]) -> ApiResult<Vec<String>> {
+    entity::maintenance::normalize_tags(tags).map_err(|e| ApiError::BadInput(format!("tags: {e}")))
+}
+
 pub async fn add(
     db: &DatabaseConnection,
     url: &str,
     frequency: i32,
     check: &CheckChange,
     thresholds: &ThresholdsChange,
+    tags: &[String],
 ) -> ApiResult<urltargets::Model> {
     let url = validate_url(url)?;
     let frequency = validate_frequency(frequency)?;
     let check = Check::default()
         .changed(check, &[])
         .map_err(ApiError::BadInput)?;
-    let thresholds = OwnThresholds::default().changed(thresholds)?;
-    insert(db, &url, frequency, false, check, thresholds).await
+    let settings = Settings {
+        thresholds: OwnThresholds::default().changed(thresholds)?,
+        tags: validate_tags(tags)?,
+    };
+    insert(db, &url, frequency, false, check, settings).await
 }
 
 /// Stores a new, already validated target; a (url, frequency) pair that exists is a user error.
@@ -158,7 +224,7 @@ async fn insert(
     frequency: Frequency,
     paused: bool,
     check: Check,
-    thresholds: OwnThresholds,
+    settings: Settings,
 ) -> ApiResult<urltargets::Model> {
     let mut model = urltargets::ActiveModel {
         urltarget: Set(url.to_owned()),
@@ -168,7 +234,7 @@ async fn insert(
         ..Default::default()
     };
     check.set_on(&mut model);
-    thresholds.set_on(&mut model);
+    settings.set_on(&mut model);
     model
         .insert(db)
         .await
@@ -177,19 +243,32 @@ async fn insert(
 
 /// Changes what is given of a target; `check` changes the fields of its check it gives (a header
 /// without a value keeps the value stored under its name).
+/// What `update` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TargetChange {
+    pub url: Option<String>,
+    pub frequency: Option<i32>,
+    pub paused: Option<bool>,
+    pub check: Option<CheckChange>,
+    pub thresholds: Option<ThresholdsChange>,
+    /// The whole list of tags.
+    pub tags: Option<Vec<String>>,
+}
+
 pub async fn update(
     db: &DatabaseConnection,
     id: i32,
-    url: Option<&str>,
-    frequency: Option<i32>,
-    paused: Option<bool>,
-    check: Option<&CheckChange>,
-    thresholds: Option<&ThresholdsChange>,
+    change: &TargetChange,
 ) -> ApiResult<urltargets::Model> {
+    let (url, frequency, paused) = (change.url.as_deref(), change.frequency, change.paused);
+    let check = change.check.as_ref();
     let url = url.map(validate_url).transpose()?;
     let frequency = frequency.map(validate_frequency).transpose()?;
+    let tags = change.tags.as_deref().map(validate_tags).transpose()?;
     let current = get(db, id).await?;
-    let thresholds = thresholds
+    let thresholds = change
+        .thresholds
+        .as_ref()
         .map(|change| OwnThresholds::of(&current).changed(change))
         .transpose()?;
     let change = check;
@@ -205,6 +284,9 @@ pub async fn update(
     }
     if let Some(thresholds) = thresholds {
         thresholds.set_on(&mut model);
+    }
+    if let Some(tags) = tags {
+        model.tags = Set(entity::maintenance::Tags(tags));
     }
     if let Some(url) = &url {
         model.urltarget = Set(url.clone());
@@ -322,6 +404,7 @@ pub struct Desired {
     pub check: CheckChange,
     /// Made to the defaults, likewise.
     pub thresholds: ThresholdsChange,
+    pub tags: Vec<String>,
 }
 
 /// What `apply` did, target by target.
@@ -352,7 +435,7 @@ pub async fn apply(
         )));
     }
     // Keyed by (url, minutes): every lookup below is a hash lookup, so the call is linear.
-    let mut wanted: Vec<(String, Frequency, bool, &CheckChange, OwnThresholds)> =
+    let mut wanted: Vec<(String, Frequency, bool, &CheckChange, Settings)> =
         Vec::with_capacity(desired.len());
     let mut listed: HashSet<(String, i32)> = HashSet::with_capacity(desired.len());
     for (i, d) in desired.iter().enumerate() {
@@ -366,10 +449,14 @@ pub async fn apply(
                 frequency.minutes()
             )));
         }
-        let thresholds = OwnThresholds::default()
-            .changed(&d.thresholds)
-            .map_err(|e| ApiError::BadInput(format!("targets[{i}]: {}", e.message())))?;
-        wanted.push((url, frequency, d.paused, &d.check, thresholds));
+        let in_entry = |e: ApiError| ApiError::BadInput(format!("targets[{i}]: {}", e.message()));
+        let settings = Settings {
+            thresholds: OwnThresholds::default()
+                .changed(&d.thresholds)
+                .map_err(in_entry)?,
+            tags: validate_tags(&d.tags).map_err(in_entry)?,
+        };
+        wanted.push((url, frequency, d.paused, &d.check, settings));
     }
     let txn = db.begin().await?;
     let existing = urltargets::Entity::find()
@@ -383,21 +470,19 @@ pub async fn apply(
     // Every check is resolved (a header without a value takes the stored one) and validated
     // before the first write: a refusal leaves everything as it was.
     let mut planned = Vec::with_capacity(wanted.len());
-    for (i, (url, frequency, paused, change, thresholds)) in wanted.into_iter().enumerate() {
+    for (i, (url, frequency, paused, change, settings)) in wanted.into_iter().enumerate() {
         let stored = by_key.get(&(url.as_str(), frequency.minutes())).copied();
         let stored_headers = stored.map_or(&[][..], |t| t.request_headers.0.as_slice());
         let check = Check::default()
             .changed(change, stored_headers)
             .map_err(|e| ApiError::BadInput(format!("targets[{i}] ({url}): {e}")))?;
-        planned.push((url, frequency, paused, check, thresholds, stored));
+        planned.push((url, frequency, paused, check, settings, stored));
     }
     let mut applied = Applied::default();
-    for (url, frequency, paused, check, thresholds, stored) in planned {
+    for (url, frequency, paused, check, settings, stored) in planned {
         match stored {
             Some(t)
-                if t.paused == paused
-                    && Check::of(t) == check
-                    && OwnThresholds::of(t) == thresholds =>
+                if t.paused == paused && Check::of(t) == check && Settings::of(t) == settings =>
             {
                 applied.unchanged.push(t.clone());
             }
@@ -405,13 +490,13 @@ pub async fn apply(
                 let mut model: urltargets::ActiveModel = t.clone().into();
                 model.paused = Set(paused);
                 check.set_on(&mut model);
-                thresholds.set_on(&mut model);
+                settings.set_on(&mut model);
                 applied.changed.push(model.update(&txn).await?);
             }
             None => {
                 applied
                     .added
-                    .push(insert(&txn, &url, frequency, paused, check, thresholds).await?);
+                    .push(insert(&txn, &url, frequency, paused, check, settings).await?);
             }
         }
     }

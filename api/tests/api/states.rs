@@ -421,3 +421,316 @@ async fn state_changes_reach_a_subscription_as_they_are_decided() {
     app.shutdown.cancel();
     app.db.drop().await;
 }
+
+/// Writes one result per (target, slot, up) through the ingest worker's store, in one batch.
+async fn write_at(app: &App, results: &[(i32, chrono::DateTime<chrono::Utc>, bool)]) {
+    let minutes: Vec<(i32, i64, bool)> = results
+        .iter()
+        .map(|(t, at, up)| (*t, (at.timestamp() - 1_800_000_000) / 60, *up))
+        .collect();
+    write(app, &minutes).await;
+}
+
+fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
+    s.parse().unwrap()
+}
+
+async fn add_tagged(app: &App, url: &str, tags: &[&str]) -> i32 {
+    let answer = app
+        .gql(
+            "mutation($url: String!, $tags: [String!]!) { addTarget(url: $url, frequency: 1, tags: $tags) { id tags } }",
+            json!({"url": url, "tags": tags}),
+            Some(TOKEN),
+        )
+        .await;
+    answer["data"]["addTarget"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .parse()
+        .unwrap()
+}
+
+const WINDOW: &str = "id name from until cron timeZone durationMinutes allTargets targetIds tags";
+
+#[tokio::test]
+async fn a_daily_window_across_the_march_change_opens_once_a_day_and_hides_failures_inside_it() {
+    let app = spawn_app().await;
+    let prod = add_tagged(
+        &app,
+        "https://prod.example.test/",
+        &["env:prod", "team:payments"],
+    )
+    .await;
+    let staging = add_tagged(&app, "https://staging.example.test/", &["env:staging"]).await;
+    let added = app
+        .gql(
+            &format!("mutation($w: MaintenanceWindowInput!) {{ addMaintenanceWindow(window: $w) {{ {WINDOW} occurrences(since: \"2027-03-26T00:00:00Z\", until: \"2027-04-01T00:00:00Z\") {{ start end }} }} }}"),
+            json!({"w": {"name": "nightly", "cron": "30 2 * * *", "timeZone": "Europe/Berlin", "durationMinutes": 10, "tags": ["env:prod"]}}),
+            Some(TOKEN),
+        )
+        .await;
+    let window = &added["data"]["addMaintenanceWindow"];
+    assert_eq!(window["cron"], "30 2 * * *", "{added}");
+    assert_eq!(window["tags"], json!(["env:prod"]));
+    // Once a day, at 02:30 Berlin time: 01:30Z in winter time, 01:30Z on the day of the change
+    // (02:30 does not exist; it is 03:30 summer time then), 00:30Z in summer time.
+    let starts: Vec<&str> = window["occurrences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2027-03-26T01:30:00+00:00",
+            "2027-03-27T01:30:00+00:00",
+            "2027-03-28T01:30:00+00:00",
+            "2027-03-29T00:30:00+00:00",
+            "2027-03-30T00:30:00+00:00",
+            "2027-03-31T00:30:00+00:00",
+        ]
+    );
+    assert_eq!(window["occurrences"][2]["end"], "2027-03-28T01:40:00+00:00");
+
+    // On the day of the change both fail from 01:30Z to 01:39Z, inside the window: the tagged
+    // target opens no incident and its uptime leaves those slots out; the other one is down.
+    let mut results = Vec::new();
+    for minute in 25..45 {
+        let at = utc("2027-03-28T01:00:00Z") + chrono::TimeDelta::minutes(minute);
+        let up = !(30..40).contains(&minute);
+        results.push((prod, at, up));
+        results.push((staging, at, up));
+    }
+    let state = "query($id: ID!) { target(id: $id) { state stateSince } }";
+    for (n, chunk) in results.chunks(2).enumerate() {
+        write_at(&app, chunk).await;
+        if n == 35 - 25 {
+            // Inside the window.
+            let inside = app.gql(state, json!({"id": prod.to_string()}), None).await;
+            assert_eq!(
+                inside["data"]["target"],
+                json!({"state": "MAINTENANCE", "stateSince": "2027-03-28T01:30:00+00:00"})
+            );
+        }
+    }
+    let read = "query($id: ID!) { target(id: $id) { state incidents { openedAt } stats(since: \"2027-03-28T01:25:00Z\", until: \"2027-03-28T01:45:00Z\") { checks up down uptimeRatio } } }";
+    let prod_now = app.gql(read, json!({"id": prod.to_string()}), None).await;
+    assert_eq!(
+        prod_now["data"]["target"],
+        json!({"state": "UP", "incidents": [], "stats": {"checks": 10, "up": 10, "down": 0, "uptimeRatio": 1.0}}),
+        "{prod_now}"
+    );
+    let staging_now = app
+        .gql(read, json!({"id": staging.to_string()}), None)
+        .await;
+    assert_eq!(
+        staging_now["data"]["target"]["incidents"],
+        json!([{"openedAt": "2027-03-28T01:30:00+00:00"}])
+    );
+    assert_eq!(staging_now["data"]["target"]["stats"]["checks"], 20);
+
+    // A window added afterwards corrects past figures (the incident stays: it was decided).
+    app.gql(
+        "mutation($w: MaintenanceWindowInput!) { addMaintenanceWindow(window: $w) { id } }",
+        json!({"w": {"name": "staging move", "from": "2027-03-28T01:30:00Z", "until": "2027-03-28T01:40:00Z", "targetIds": [staging.to_string()]}}),
+        Some(TOKEN),
+    )
+    .await;
+    let staging_after = app
+        .gql(read, json!({"id": staging.to_string()}), None)
+        .await;
+    assert_eq!(
+        staging_after["data"]["target"]["stats"],
+        json!({"checks": 10, "up": 10, "down": 0, "uptimeRatio": 1.0}),
+        "{staging_after}"
+    );
+    assert_eq!(
+        staging_after["data"]["target"]["incidents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Filters by tag.
+    let tagged = app
+        .gql("{ targets(tag: \"env:*\") { edges { node { url } } } prod: targets(tag: \"team:payments\") { edges { node { url } } } }", json!({}), None)
+        .await;
+    assert_eq!(
+        tagged["data"]["targets"]["edges"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        tagged["data"]["prod"]["edges"],
+        json!([{"node": {"url": "https://prod.example.test/"}}])
+    );
+    let incidents = app
+        .gql("{ a: incidents(tag: \"env:staging\") { edges { node { target { id } } } } b: incidents(tag: \"env:prod\") { edges { node { id } } } }", json!({}), None)
+        .await;
+    assert_eq!(incidents["data"]["a"]["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(incidents["data"]["b"]["edges"], json!([]));
+    app.shutdown.cancel();
+    app.db.drop().await;
+}
+
+#[tokio::test]
+async fn bad_windows_tags_and_tag_filters_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let add = "mutation($w: MaintenanceWindowInput!) { addMaintenanceWindow(window: $w) { id } }";
+    for (window, says) in [
+        (
+            json!({"name": "w", "cron": "30 25 * * *", "timeZone": "UTC", "durationMinutes": 5, "allTargets": true}),
+            "cron: ",
+        ),
+        (
+            json!({"name": "w", "cron": "30 2 * * SUN", "timeZone": "Europe/Atlantis", "durationMinutes": 5, "allTargets": true}),
+            "timeZone: ",
+        ),
+        (
+            json!({"name": "w", "from": "2027-01-02T00:00:00Z", "until": "2027-01-01T00:00:00Z", "allTargets": true}),
+            "until: ",
+        ),
+        (
+            json!({"name": "w", "cron": "@daily", "timeZone": "UTC", "durationMinutes": 5, "allTargets": true}),
+            "cron: ",
+        ),
+        (
+            json!({"name": "w", "cron": "0 2 * * *", "timeZone": "UTC", "durationMinutes": 0, "allTargets": true}),
+            "durationMinutes: ",
+        ),
+        (
+            json!({"name": "w", "cron": "0 2 * * *", "timeZone": "UTC", "durationMinutes": 5, "tags": ["team:pay*"]}),
+            "tags: ",
+        ),
+        (
+            json!({"name": "w", "cron": "0 2 * * *", "timeZone": "UTC", "durationMinutes": 5}),
+            "targetIds: ",
+        ),
+    ] {
+        let answer = app.gql(add, json!({"w": window}), Some(TOKEN)).await;
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{answer}"
+        );
+        let message = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with(says), "{says} {message}");
+    }
+    for (query, says) in [
+        ("{ targets(tag: \"a:b:c\") { edges { cursor } } }", "tag: "),
+        ("{ incidents(tag: \"*\") { edges { cursor } } }", "tag: "),
+    ] {
+        let answer = app.gql(query, json!({}), None).await;
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{answer}"
+        );
+        assert!(
+            answer["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(says),
+            "{answer}"
+        );
+    }
+    let bad_tag = app
+        .gql(
+            "mutation { addTarget(url: \"https://t.example.test/\", frequency: 1, tags: [\"Env:Prod\"]) { id } }",
+            json!({}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(bad_tag["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(
+        bad_tag["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("tags: "),
+        "{bad_tag}"
+    );
+
+    // Declarative: the same list twice changes nothing; a rename is an add and (pruned) a
+    // removal; update and remove by id.
+    let apply = "mutation($ws: [MaintenanceWindowInput!]!, $prune: Boolean) { applyMaintenanceWindows(windows: $ws, prune: $prune) { added { name } changed { name } removed { name } unchanged { name } } }";
+    let list = json!([
+        {"name": "nightly", "cron": "0 3 * * *", "timeZone": "UTC", "durationMinutes": 30, "allTargets": true},
+        {"name": "move", "from": "2027-02-01T10:00:00Z", "until": "2027-02-01T12:00:00Z", "tags": ["env:prod"]},
+    ]);
+    let first = app
+        .gql(apply, json!({"ws": list, "prune": true}), Some(TOKEN))
+        .await;
+    assert_eq!(
+        first["data"]["applyMaintenanceWindows"],
+        json!({"added": [{"name": "nightly"}, {"name": "move"}], "changed": [], "removed": [], "unchanged": []}),
+        "{first}"
+    );
+    let again = app
+        .gql(apply, json!({"ws": list, "prune": true}), Some(TOKEN))
+        .await;
+    assert_eq!(
+        again["data"]["applyMaintenanceWindows"],
+        json!({"added": [], "changed": [], "removed": [], "unchanged": [{"name": "nightly"}, {"name": "move"}]})
+    );
+    let shorter = json!([{"name": "nightly", "cron": "0 3 * * *", "timeZone": "UTC", "durationMinutes": 45, "allTargets": true}]);
+    let pruned = app
+        .gql(apply, json!({"ws": shorter, "prune": true}), Some(TOKEN))
+        .await;
+    assert_eq!(
+        pruned["data"]["applyMaintenanceWindows"],
+        json!({"added": [], "changed": [{"name": "nightly"}], "removed": [{"name": "move"}], "unchanged": []})
+    );
+    let listed = app
+        .gql(
+            &format!("{{ maintenanceWindows {{ {WINDOW} }} }}"),
+            json!({}),
+            None,
+        )
+        .await;
+    let id = listed["data"]["maintenanceWindows"][0]["id"].clone();
+    assert_eq!(
+        listed["data"]["maintenanceWindows"][0]["durationMinutes"],
+        45
+    );
+    let updated = app
+        .gql(
+            "mutation($id: ID!, $w: MaintenanceWindowInput!) { updateMaintenanceWindow(id: $id, window: $w) { name timeZone } }",
+            json!({"id": id, "w": {"name": "nightly", "cron": "0 3 * * *", "timeZone": "Asia/Tokyo", "durationMinutes": 45, "allTargets": true}}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        updated["data"]["updateMaintenanceWindow"],
+        json!({"name": "nightly", "timeZone": "Asia/Tokyo"})
+    );
+    let unauthorized = app
+        .gql(
+            "mutation($id: ID!) { removeMaintenanceWindow(id: $id) { id } }",
+            json!({"id": id}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        unauthorized["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    let removed = app
+        .gql(
+            "mutation($id: ID!) { removeMaintenanceWindow(id: $id) { name } }",
+            json!({"id": id}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        removed["data"]["removeMaintenanceWindow"]["name"],
+        "nightly"
+    );
+    let gone = app
+        .gql(
+            "mutation($id: ID!) { removeMaintenanceWindow(id: $id) { name } }",
+            json!({"id": id}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(gone["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    app.shutdown.cancel();
+    app.db.drop().await;
+}

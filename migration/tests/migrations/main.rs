@@ -417,7 +417,9 @@ async fn migrations_go_up_down_and_up_again_with_data_present() {
              (503, 'assertion', now(), 1, 1, '2026-11-26 12:04:00Z', 'down', '[{\"index\":0,\"expected\":\"x\",\"found\":\"y\"}]');
          INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ('g', 't', 0, 1);
          INSERT INTO rejected_records (topic, partition, kafka_offset, reason) VALUES ('t', 0, 0, 'bad');
-         UPDATE urltargets SET failures_before_down = 5, successes_before_up = 1;
+         UPDATE urltargets SET failures_before_down = 5, successes_before_up = 1, tags = '[\"env:prod\"]';
+         INSERT INTO maintenance_windows (name, cron, time_zone, duration_seconds, tag_filters) VALUES ('nightly', '30 2 * * *', 'Europe/Berlin', 3600, '[\"env:*\"]');
+         INSERT INTO maintenance_windows (name, starts_at, ends_at, all_targets) VALUES ('move', '2026-11-26 12:00Z', '2026-11-26 14:00Z', true);
          INSERT INTO target_states (urltarget_fk, state, state_since, kafka_partition, tracker) VALUES (1, 'down', '2026-11-26 12:02:00Z', 0, '{\"state\":\"DOWN\"}');
          INSERT INTO incidents (urltarget_fk, cause, opened_at, confirmed_at, opened_by) VALUES (1, 'connect', '2026-11-26 12:02:00Z', '2026-11-26 12:04:00Z', 2)",
     )
