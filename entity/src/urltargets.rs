@@ -32,6 +32,8 @@ pub struct Model {
     pub tls_verify: bool,
     /// PEM certificates to trust instead of the system's roots.
     pub ca_bundle: Option<String>,
+    /// A DOWN probe is tried once more, a short delay later within the same slot.
+    pub reprobe: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
