@@ -109,7 +109,8 @@ pub struct RequestHeaders(pub Vec<RequestHeader>);
 pub struct Assertions(pub Vec<Assertion>);
 
 /// A target's whole check as `urltargets` stores it: what the API writes and the monitor
-/// prepares. The default is today's rule: GET, a status in 200..=399, the system's roots.
+/// prepares. The default is today's rule: GET, a status in 200..=399, the system's roots, no
+/// re-probe.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StoredCheck {
     pub assertions: Assertions,
@@ -119,6 +120,8 @@ pub struct StoredCheck {
     pub body: Option<String>,
     pub tls_verify: bool,
     pub ca_bundle: Option<String>,
+    /// Probe once more, a short delay later within the same slot, when a probe is DOWN.
+    pub reprobe: bool,
 }
 
 impl Default for StoredCheck {
@@ -131,6 +134,7 @@ impl Default for StoredCheck {
             body: None,
             tls_verify: true,
             ca_bundle: None,
+            reprobe: false,
         }
     }
 }
@@ -146,6 +150,7 @@ impl StoredCheck {
             body: target.request_body.clone(),
             tls_verify: target.tls_verify,
             ca_bundle: target.ca_bundle.clone(),
+            reprobe: target.reprobe,
         }
     }
 }

@@ -8,8 +8,13 @@
 //! each phase and the TLS session's details. Version 1 is still read: its outcome is derived as
 //! it always was (up for a 2xx or 3xx status) and the new fields are absent. The request's
 //! headers are never part of an event.
+//!
+//! A re-probed slot (#13) adds `first_attempt` to version 2, without a new version: the event is
+//! the second attempt, `first_attempt` summarises the first. A reader that does not know the
+//! field ignores it; an event without it is as before.
 
 use chrono::{DateTime, Datelike, Utc};
+use sea_orm::FromJsonQueryResult;
 use serde::{Deserialize, Serialize};
 
 use crate::assertion::{Failure, MAX_ASSERTIONS, MAX_TEXT_BYTES};
@@ -69,6 +74,52 @@ pub struct ResultEvent {
     pub cert_issuer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_subject: Option<String>,
+    /// Version 2, a re-probed slot: the first attempt, in short; this event is the second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_attempt: Option<FirstAttempt>,
+}
+
+/// The first attempt of a re-probed slot, in short (#13): what it found and when. Stored as is
+/// in `monitor_results.first_attempt`. The monitor re-probes after a DOWN only, so `outcome` is
+/// down in what it writes; a reader checks only that the fields agree with each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct FirstAttempt {
+    pub outcome: Verdict,
+    /// As [`ResultEvent::failure_class`]: none with a response, `assertion` with its status.
+    #[serde(default)]
+    pub failure_class: Option<FailureClass>,
+    #[serde(default)]
+    pub http_status: Option<i32>,
+    pub duration_ms: i32,
+    pub start_time: DateTime<Utc>,
+}
+
+impl FirstAttempt {
+    /// The summary of `event`, the result the first attempt would have been on its own.
+    pub fn of(event: &ResultEvent) -> FirstAttempt {
+        FirstAttempt {
+            outcome: event.verdict(),
+            failure_class: event.failure_class,
+            http_status: event.http_status,
+            duration_ms: event.duration_ms,
+            start_time: event.start_time,
+        }
+    }
+
+    /// The rules of the event's own fields: a coherent outcome, a sane duration and time.
+    fn check(&self) -> Result<(), EventError> {
+        outcome_of(self.http_status, self.failure_class)?;
+        if let Some(class) = self.failure_class
+            && self.outcome != Verdict::Down
+        {
+            return Err(EventError::IncoherentVerdict {
+                outcome: self.outcome.as_str(),
+                class: class.to_string(),
+            });
+        }
+        check_duration(self.duration_ms)?;
+        check_time("start_time", self.start_time, MIN_YEAR)
+    }
 }
 
 /// Statuses that count as up when a target has no assertions: a 2xx or 3xx final response.
@@ -127,6 +178,8 @@ pub enum EventError {
     InvalidTiming { field: &'static str, value: i32 },
     #[error("{field} is longer than {MAX_EVENT_TEXT_BYTES} bytes")]
     TextTooLong { field: &'static str },
+    #[error("first_attempt: {0}")]
+    FirstAttempt(Box<EventError>),
 }
 
 /// Longest duration a probe can report: a day (probes time out after seconds).
@@ -195,6 +248,7 @@ impl ResultEvent {
             cert_not_after: None,
             cert_issuer: None,
             cert_subject: None,
+            first_attempt: None,
         }
     }
 
@@ -224,20 +278,15 @@ impl ResultEvent {
         self
     }
 
+    /// This event as the second attempt of a re-probed slot whose first attempt was `first`.
+    pub fn with_first_attempt(mut self, first: FirstAttempt) -> Self {
+        self.first_attempt = Some(first);
+        self
+    }
+
     /// The outcome, if the status and failure class are coherent.
     pub fn outcome(&self) -> Result<Outcome, EventError> {
-        match (self.http_status, self.failure_class) {
-            (Some(status), None | Some(FailureClass::Assertion))
-                if (100..=599).contains(&status) =>
-            {
-                Ok(Outcome::Status(status))
-            }
-            (Some(status), None | Some(FailureClass::Assertion)) => {
-                Err(EventError::InvalidStatus(status))
-            }
-            (None, Some(class)) if class != FailureClass::Assertion => Ok(Outcome::Failure(class)),
-            _ => Err(EventError::AmbiguousOutcome),
-        }
+        outcome_of(self.http_status, self.failure_class)
     }
 
     /// Up, degraded or down: as sent (version 2), or derived from the status (version 1).
@@ -297,6 +346,7 @@ impl ResultEvent {
                 cert_not_after: None,
                 cert_issuer: None,
                 cert_subject: None,
+                first_attempt: None,
                 ..event
             };
             if event.failure_class == Some(FailureClass::Assertion) {
@@ -304,32 +354,14 @@ impl ResultEvent {
             }
         }
         event.outcome()?;
-        if event.duration_ms < 0 {
-            return Err(EventError::NegativeDuration(event.duration_ms));
-        }
-        if event.duration_ms > MAX_DURATION_MS {
-            return Err(EventError::AbsurdDuration(event.duration_ms));
-        }
+        check_duration(event.duration_ms)?;
         if event.target_id < 1 {
             return Err(EventError::InvalidTarget(event.target_id));
         }
-        for (field, time) in [
-            ("scheduled_at", Some(event.scheduled_at)),
-            ("start_time", Some(event.start_time)),
-            ("cert_not_after", event.cert_not_after),
-        ] {
-            let Some(time) = time else { continue };
-            let min = if field == "cert_not_after" {
-                1
-            } else {
-                MIN_YEAR
-            };
-            if !(min..=MAX_YEAR).contains(&time.year()) {
-                return Err(EventError::TimeOutOfRange {
-                    field,
-                    value: time.to_rfc3339(),
-                });
-            }
+        check_time("scheduled_at", event.scheduled_at, MIN_YEAR)?;
+        check_time("start_time", event.start_time, MIN_YEAR)?;
+        if let Some(time) = event.cert_not_after {
+            check_time("cert_not_after", time, 1)?;
         }
         if event.url.contains('\0') {
             return Err(EventError::NulInText { field: "url" });
@@ -383,7 +415,53 @@ impl ResultEvent {
                 return Err(EventError::TextTooLong { field });
             }
         }
+        if let Some(first) = &self.first_attempt {
+            first
+                .check()
+                .map_err(|e| EventError::FirstAttempt(Box::new(e)))?;
+        }
         Ok(())
+    }
+}
+
+/// The outcome a status and a failure class describe, if they are coherent: exactly one of them,
+/// or a status with the class `assertion`; a status in 100..=599.
+fn outcome_of(
+    http_status: Option<i32>,
+    failure_class: Option<FailureClass>,
+) -> Result<Outcome, EventError> {
+    match (http_status, failure_class) {
+        (Some(status), None | Some(FailureClass::Assertion)) if (100..=599).contains(&status) => {
+            Ok(Outcome::Status(status))
+        }
+        (Some(status), None | Some(FailureClass::Assertion)) => {
+            Err(EventError::InvalidStatus(status))
+        }
+        (None, Some(class)) if class != FailureClass::Assertion => Ok(Outcome::Failure(class)),
+        _ => Err(EventError::AmbiguousOutcome),
+    }
+}
+
+/// A duration of 0 to [`MAX_DURATION_MS`].
+fn check_duration(duration_ms: i32) -> Result<(), EventError> {
+    if duration_ms < 0 {
+        return Err(EventError::NegativeDuration(duration_ms));
+    }
+    if duration_ms > MAX_DURATION_MS {
+        return Err(EventError::AbsurdDuration(duration_ms));
+    }
+    Ok(())
+}
+
+/// A time in the years `min_year` to [`MAX_YEAR`].
+fn check_time(field: &'static str, time: DateTime<Utc>, min_year: i32) -> Result<(), EventError> {
+    if (min_year..=MAX_YEAR).contains(&time.year()) {
+        Ok(())
+    } else {
+        Err(EventError::TimeOutOfRange {
+            field,
+            value: time.to_rfc3339(),
+        })
     }
 }
 
@@ -671,5 +749,106 @@ mod tests {
                 field: "cert_subject"
             }
         ));
+    }
+
+    /// A slot probed twice: the second attempt up, the first a refused connection.
+    fn reprobed() -> ResultEvent {
+        let first = sample(Outcome::Failure(FailureClass::Connect));
+        let mut second = sample(Outcome::Status(200));
+        second.start_time = first.start_time + chrono::Duration::seconds(2);
+        second.with_first_attempt(FirstAttempt::of(&first))
+    }
+
+    #[test]
+    fn a_reprobed_event_carries_its_first_attempt_and_a_single_one_none() {
+        let event = reprobed();
+        let decoded = ResultEvent::decode(&event.encode()).unwrap();
+        assert_eq!(decoded, event);
+        let value: serde_json::Value = serde_json::from_slice(&event.encode()).unwrap();
+        assert_eq!(value["outcome"], "up");
+        assert_eq!(
+            value["first_attempt"],
+            serde_json::json!({"outcome": "down", "failure_class": "connect",
+                               "http_status": null, "duration_ms": 87,
+                               "start_time": "2026-11-26T12:00:01.234Z"})
+        );
+        // Not re-probed: no such field at all, as before.
+        let single: serde_json::Value =
+            serde_json::from_slice(&sample(Outcome::Status(200)).encode()).unwrap();
+        assert!(single.get("first_attempt").is_none(), "{single}");
+        // A failed assertion keeps its status and class in the summary.
+        let summary = FirstAttempt::of(&failed_assertion());
+        assert_eq!(
+            (summary.outcome, summary.failure_class, summary.http_status),
+            (Verdict::Down, Some(FailureClass::Assertion), Some(200))
+        );
+        let event = sample(Outcome::Status(200)).with_first_attempt(summary);
+        assert!(ResultEvent::decode(&event.encode()).is_ok());
+    }
+
+    #[test]
+    fn an_incoherent_first_attempt_is_refused_saying_so() {
+        let refused = |change: &dyn Fn(&mut FirstAttempt)| {
+            let mut event = reprobed();
+            change(event.first_attempt.as_mut().unwrap());
+            let err = ResultEvent::decode(&event.encode()).unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.starts_with("first_attempt: "), "{shown}");
+            match err {
+                EventError::FirstAttempt(inner) => *inner,
+                other => panic!("not about the first attempt: {other}"),
+            }
+        };
+        assert!(matches!(
+            refused(&|f| f.outcome = Verdict::Up),
+            EventError::IncoherentVerdict { .. }
+        ));
+        assert!(matches!(
+            refused(&|f| f.http_status = Some(200)),
+            EventError::AmbiguousOutcome
+        ));
+        assert!(matches!(
+            refused(&|f| f.failure_class = None),
+            EventError::AmbiguousOutcome
+        ));
+        assert!(matches!(
+            refused(&|f| {
+                f.failure_class = None;
+                f.http_status = Some(1000);
+            }),
+            EventError::InvalidStatus(1000)
+        ));
+        assert!(matches!(
+            refused(&|f| f.duration_ms = -1),
+            EventError::NegativeDuration(-1)
+        ));
+        assert!(matches!(
+            refused(&|f| f.duration_ms = MAX_DURATION_MS + 1),
+            EventError::AbsurdDuration(_)
+        ));
+        assert!(matches!(
+            refused(&|f| f.start_time = Utc.with_ymd_and_hms(1969, 12, 31, 0, 0, 0).unwrap()),
+            EventError::TimeOutOfRange {
+                field: "start_time",
+                ..
+            }
+        ));
+        // Not an object of the right shape: not a result event at all.
+        let mut value: serde_json::Value = serde_json::from_slice(&reprobed().encode()).unwrap();
+        value["first_attempt"] = serde_json::json!({"outcome": "sideways"});
+        assert!(matches!(
+            ResultEvent::decode(&serde_json::to_vec(&value).unwrap()),
+            Err(EventError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn version_1_events_ignore_a_first_attempt() {
+        let mut v = version_1(200.into(), serde_json::Value::Null);
+        // Well-formed, but incoherent: refused in version 2, dropped unread in version 1.
+        v["first_attempt"] = serde_json::json!({"outcome": "up", "failure_class": "dns",
+            "duration_ms": -1, "start_time": "2026-11-26T12:00:00Z"});
+        let event = ResultEvent::decode(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(event.first_attempt, None);
     }
 }

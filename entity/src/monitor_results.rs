@@ -5,6 +5,7 @@ use sea_orm::entity::prelude::*;
 use chrono::{DateTime, Utc};
 
 use crate::check::{AssertionFailures, Timings, TlsDetails, Verdict};
+use crate::event::FirstAttempt;
 use crate::{FailureClass, Outcome};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -34,6 +35,10 @@ pub struct Model {
     pub cert_not_after: Option<DateTime<Utc>>,
     pub cert_issuer: Option<String>,
     pub cert_subject: Option<String>,
+    /// For a re-probe (the target's `reprobe`), the first attempt, which was DOWN; the columns
+    /// above are the second attempt's.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub first_attempt: Option<FirstAttempt>,
 }
 
 impl Model {

@@ -32,6 +32,8 @@ pub struct Model {
     pub tls_verify: bool,
     /// PEM certificates to trust instead of the system's roots.
     pub ca_bundle: Option<String>,
+    /// A DOWN probe is tried once more, a short delay later within the same slot.
+    pub reprobe: bool,
     /// Consecutive failing results before DOWN (NULL: the configured default).
     pub failures_before_down: Option<i32>,
     /// Consecutive passing results before UP again (NULL: the configured default).

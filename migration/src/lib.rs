@@ -16,6 +16,7 @@ mod m20261126_000007_ingest_bookkeeping;
 mod m20261126_000008_set_based_target_check;
 mod m20261130_000009_checks;
 mod m20261130_000010_states;
+mod m20261130_000011_reprobe;
 mod m20261130_000012_tags_windows;
 mod sql;
 #[cfg(feature = "testing")]
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_set_based_target_check::Migration),
             Box::new(m20261130_000009_checks::Migration),
             Box::new(m20261130_000010_states::Migration),
+            Box::new(m20261130_000011_reprobe::Migration),
             Box::new(m20261130_000012_tags_windows::Migration),
         ]
     }

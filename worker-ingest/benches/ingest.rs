@@ -1,13 +1,17 @@
 //! Ingest benchmark: `make bench-ingest` (or `cargo bench -p worker-ingest --bench ingest`).
 //!
-//! Runs the real `pingpipe-ingest` binary (release build) against the real Kafka and PostgreSQL:
-//! 1. backlog: the topic is filled with N events (1,000,000), then drained — rows/s into
-//!    PostgreSQL, and the worker's peak RSS while it drains;
+//! Runs the real `pingpipe-ingest` binary (release build) against the real Kafka and PostgreSQL,
+//! with events for T targets (50,000), each failing one slot in ten (so states change: PENDING
+//! and back):
+//! 1. backlog: the topic is filled with N events (1,000,000), then drained twice into fresh
+//!    databases — without deciding states (`--no-states`), then with them — rows/s into
+//!    PostgreSQL, the worker's peak RSS while it drains, and the state changes decided;
 //! 2. steady: 2,000 events/s for 20 s — from the producer's commit to the row being committed in
 //!    PostgreSQL (seen through the worker's NOTIFY), p50/p99;
 //! 3. baseline, the original design: one INSERT and one commit per record, reading the same topic.
 //!
-//! Options (after `--`): --events N (1000000), --steady-seconds S (20), --baseline-seconds S (20).
+//! Options (after `--`): --events N (1000000), --targets T (50000), --steady-seconds S (20),
+//! --baseline-seconds S (20).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -24,13 +28,18 @@ use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-const TARGETS: usize = 1000;
+static TARGETS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+fn targets() -> usize {
+    *TARGETS.get().unwrap_or(&50_000)
+}
 
 fn event(i: usize) -> ResultEvent {
     let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let target = (i % TARGETS) as i32 + 1;
-    let slot = base + chrono::Duration::minutes((i / TARGETS) as i64);
-    let outcome = if i.is_multiple_of(10) {
+    let target = (i % targets()) as i32 + 1;
+    let slot_index = i / targets();
+    let slot = base + chrono::Duration::minutes(slot_index as i64);
+    let outcome = if (slot_index + target as usize).is_multiple_of(10) {
         Outcome::Failure(FailureClass::Timeout)
     } else {
         Outcome::Status(200)
@@ -92,7 +101,8 @@ async fn database_with_targets() -> TestDb {
     let db = TestDb::migrated().await;
     db.exec(&format!(
         "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) \
-         SELECT i, 'http://127.0.0.1/' || i, 1 FROM generate_series(1, {TARGETS}) i"
+         SELECT i, 'http://127.0.0.1/' || i, 1 FROM generate_series(1, {}) i",
+        targets()
     ))
     .await;
     db
@@ -107,16 +117,19 @@ async fn main() {
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--events" => n = args.next().unwrap().parse().unwrap(),
+            "--targets" => TARGETS.set(args.next().unwrap().parse().unwrap()).unwrap(),
             "--steady-seconds" => steady_seconds = args.next().unwrap().parse().unwrap(),
             "--baseline-seconds" => baseline_seconds = args.next().unwrap().parse().unwrap(),
             _ => {}
         }
     }
     println!(
-        "ingest benchmark: {n} events backlog, 6 partitions, {} cores",
+        "ingest benchmark: {n} events backlog over {} targets, 6 partitions, {} cores",
+        targets(),
         std::thread::available_parallelism().map_or(0, |c| c.get())
     );
 
+    let plain_db = database_with_targets().await;
     let db = database_with_targets().await;
     let topic = create_topic(6).await;
 
@@ -154,55 +167,29 @@ async fn main() {
         fill_started.elapsed().as_secs_f64()
     );
 
-    // 2. Drain it with the real worker.
-    let group = unique("bench-ingest");
-    let ops = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
-        .args([
-            "--database-url",
-            &db.url,
-            "--kafka-bootstrap-servers",
-            &bootstrap_servers(),
-        ])
-        .args([
-            "--topic",
-            &topic,
-            "--group",
-            &group,
-            "--listen",
-            &ops.to_string(),
-        ])
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    // 2. Drain it with the real worker: first without deciding states, then with them.
+    let (plain_rate, plain_rss, plain_child) = drain(&plain_db, &topic, n, &["--no-states"]).await;
+    stop(plain_child).await;
+    plain_db.drop().await;
+    let (drain_rate, peak_rss, child) = drain(&db, &topic, n, &[]).await;
     let pid = child.id().unwrap();
-    let started = Instant::now();
-    let mut first_row: Option<Instant> = None;
-    let mut peak_rss = 0f64;
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        peak_rss = peak_rss.max(rss_mib(pid));
-        let c = rows_written(ops);
-        if c > 0 && first_row.is_none() {
-            first_row = Some(Instant::now());
-        }
-        if c >= n {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1800),
-            "drain did not finish"
-        );
-    }
-    let total = started.elapsed().as_secs_f64();
-    let from_first_row = first_row
-        .map_or(total, |t| t.elapsed().as_secs_f64())
-        .max(0.001);
-    let drain_rate = n as f64 / from_first_row;
+    let changes = db
+        .conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) FILTER (WHERE state = 'up'), count(*) FROM target_states",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (up, with_state): (i64, i64) = (
+        changes.try_get_by_index(0).unwrap(),
+        changes.try_get_by_index(1).unwrap(),
+    );
     println!(
-        "backlog drain: {n} rows in {total:.1} s from the worker's start, {from_first_row:.1} s \
-         from its first row = {drain_rate:.0} rows/s; peak RSS {peak_rss:.0} MiB"
+        "states: {with_state} targets with a state ({up} up); with states {drain_rate:.0} rows/s \
+         vs without {plain_rate:.0} rows/s ({:.0}%), peak RSS {peak_rss:.0} vs {plain_rss:.0} MiB",
+        100.0 * drain_rate / plain_rate
     );
 
     // 3. Steady load: 2,000 events/s as 10 transactions a second; commit → row committed.
@@ -221,7 +208,7 @@ async fn main() {
         }
         seen
     });
-    let steady_first = (n / TARGETS + 10) * TARGETS; // slots after the backlog's
+    let steady_first = (n / targets() + 10) * targets(); // slots after the backlog's
     let per_txn = 200usize;
     let txns = (steady_seconds * 10) as usize;
     let commits: Vec<(usize, Instant)> = {
@@ -266,7 +253,7 @@ async fn main() {
             let target: i32 = row.try_get_by_index(1).unwrap();
             let minute: i64 = row.try_get_by_index(2).unwrap();
             let base_minute = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap().timestamp() / 60;
-            let i = (minute - base_minute) as usize * TARGETS + (target as usize - 1);
+            let i = (minute - base_minute) as usize * targets() + (target as usize - 1);
             (id, i)
         })
         .collect();
@@ -289,11 +276,7 @@ async fn main() {
         latencies.last().copied().unwrap_or(f64::NAN),
         rss_mib(pid)
     );
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait().await;
+    stop(child).await;
 
     // 4. Baseline: the original design's consumer, one INSERT and one commit per record.
     let baseline_db = database_with_targets().await;
@@ -345,4 +328,75 @@ async fn main() {
     println!("pingpipe / baseline: {:.1}x", drain_rate / baseline_rate);
     baseline_db.drop().await;
     db.drop().await;
+}
+
+/// Drains `topic` (n events) into `db` with the real worker (and `extra` options); its rate
+/// (rows/s from its first row), its peak RSS, and the running worker.
+async fn drain(
+    db: &TestDb,
+    topic: &str,
+    n: usize,
+    extra: &[&str],
+) -> (f64, f64, tokio::process::Child) {
+    let group = unique("bench-ingest");
+    let ops = free_port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-ingest"))
+        .args([
+            "--database-url",
+            &db.url,
+            "--kafka-bootstrap-servers",
+            &bootstrap_servers(),
+        ])
+        .args([
+            "--topic",
+            topic,
+            "--group",
+            &group,
+            "--listen",
+            &ops.to_string(),
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let started = Instant::now();
+    let mut first_row: Option<Instant> = None;
+    let mut peak_rss = 0f64;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        peak_rss = peak_rss.max(rss_mib(pid));
+        let c = rows_written(ops);
+        if c > 0 && first_row.is_none() {
+            first_row = Some(Instant::now());
+        }
+        if c >= n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "drain did not finish"
+        );
+    }
+    let total = started.elapsed().as_secs_f64();
+    let from_first_row = first_row
+        .map_or(total, |t| t.elapsed().as_secs_f64())
+        .max(0.001);
+    let drain_rate = n as f64 / from_first_row;
+    println!(
+        "backlog drain {extra:?}: {n} rows in {total:.1} s from the worker's start, \
+         {from_first_row:.1} s from its first row = {drain_rate:.0} rows/s; peak RSS {peak_rss:.0} MiB"
+    );
+    (drain_rate, peak_rss, child)
+}
+
+/// SIGTERM, and wait for the worker to exit.
+async fn stop(mut child: tokio::process::Child) {
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait().await;
 }

@@ -65,6 +65,10 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
 
+    /// Benchmark hook: store results without deciding states (to measure what deciding costs).
+    #[arg(long, hide = true)]
+    pub no_states: bool,
+
     /// Test hook: the first writer panics after storing this many batches.
     #[arg(long, hide = true)]
     pub panic_writer_after: Option<u64>,
@@ -127,6 +131,7 @@ impl Config {
 
     pub fn state_policy(&self) -> crate::store::StatePolicy {
         crate::store::StatePolicy {
+            enabled: !self.no_states,
             defaults: self.states.thresholds(),
             silence: states::Silence {
                 minute: self.minute.into(),

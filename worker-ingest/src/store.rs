@@ -41,6 +41,8 @@ pub struct Row {
     pub cert_not_after: Option<DateTime<Utc>>,
     pub cert_issuer: Option<String>,
     pub cert_subject: Option<String>,
+    /// A re-probe's first attempt as JSON text.
+    pub first_attempt: Option<String>,
 }
 
 impl From<&entity::ResultEvent> for Row {
@@ -63,6 +65,9 @@ impl From<&entity::ResultEvent> for Row {
             cert_not_after: event.cert_not_after,
             cert_issuer: event.cert_issuer.clone(),
             cert_subject: event.cert_subject.clone(),
+            first_attempt: event.first_attempt.as_ref().map(|f| {
+                serde_json::to_string(f).expect("a first attempt is plain strings and numbers")
+            }),
         }
     }
 }
@@ -136,6 +141,8 @@ pub enum StoreError {
 /// How states are decided.
 #[derive(Debug, Clone, Copy)]
 pub struct StatePolicy {
+    /// Off only in the benchmark, to measure what deciding costs.
+    pub enabled: bool,
     pub defaults: Thresholds,
     pub silence: Silence,
 }
@@ -144,6 +151,7 @@ impl Default for StatePolicy {
     /// The configuration's defaults.
     fn default() -> Self {
         StatePolicy {
+            enabled: true,
             defaults: Thresholds::default(),
             silence: Silence {
                 minute: std::time::Duration::from_secs(60),
@@ -345,7 +353,7 @@ impl Store {
         rows: Vec<Stored>,
         written: &mut Written,
     ) -> Result<(), DbErr> {
-        if rows.is_empty() && batch.sweep.is_empty() {
+        if !self.policy.enabled || (rows.is_empty() && batch.sweep.is_empty()) {
             return Ok(());
         }
         let partition_of: HashMap<i32, i32> = batch
@@ -449,6 +457,7 @@ async fn insert_part(
         text(&|r| r.cert_not_after.map(|t| t.to_rfc3339())),
         text(&|r| r.cert_issuer.clone()),
         text(&|r| r.cert_subject.clone()),
+        text(&|r| r.first_attempt.clone()),
     ];
     let mut skip_repeats = false;
     loop {
@@ -537,7 +546,7 @@ pub fn storable(text: &str) -> String {
 /// The statement inserting the rows given as column arrays, returning the new rows as the
 /// states need them (see [`Stored::from_row`]); with
 /// `skip_repeats`, a row whose (target, slot) is stored already is skipped instead of failing.
-fn insert_rows(columns: &[Value; 17], skip_repeats: bool) -> Statement {
+fn insert_rows(columns: &[Value; 18], skip_repeats: bool) -> Statement {
     let on_conflict = if skip_repeats {
         " ON CONFLICT (urltarget_fk, scheduled_at) DO NOTHING"
     } else {
@@ -549,16 +558,17 @@ fn insert_rows(columns: &[Value; 17], skip_repeats: bool) -> Statement {
             "INSERT INTO monitor_results AS r \
                  (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, \
                   outcome, assertion_failures, dns_ms, connect_ms, tls_ms, ttfb_ms, transfer_ms, \
-                  tls_version, cert_not_after, cert_issuer, cert_subject) \
+                  tls_version, cert_not_after, cert_issuer, cert_subject, first_attempt) \
              SELECT t, NULLIF(s, 0), NULLIF(f, ''), st, d, sa, \
                     o, NULLIF(af, '')::jsonb, NULLIF(dn, -1), NULLIF(cn, -1), NULLIF(tl, -1), \
                     NULLIF(tt, -1), NULLIF(tr, -1), \
-                    NULLIF(tv, ''), NULLIF(na, '')::timestamptz, NULLIF(ci, ''), NULLIF(cs, '') \
+                    NULLIF(tv, ''), NULLIF(na, '')::timestamptz, NULLIF(ci, ''), NULLIF(cs, ''), \
+                    NULLIF(fa, '')::jsonb \
              FROM unnest($1::int[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], \
                          $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::int[], \
                          $11::int[], $12::int[], $13::int[], $14::text[], $15::text[], \
-                         $16::text[], $17::text[]) \
-                 AS v(t, s, f, st, d, sa, o, af, dn, cn, tl, tt, tr, tv, na, ci, cs){on_conflict} \
+                         $16::text[], $17::text[], $18::text[]) \
+                 AS v(t, s, f, st, d, sa, o, af, dn, cn, tl, tt, tr, tv, na, ci, cs, fa){on_conflict} \
              RETURNING r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, {cause}",
             cause = states::CAUSE_SQL,
         ),

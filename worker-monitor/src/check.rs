@@ -31,6 +31,8 @@ pub struct Check {
     /// Whether an assertion reads the body (otherwise it is not read at all).
     pub need_body: bool,
     pub degraded_after_ms: Option<u64>,
+    /// Probe once more, within the same slot, when a probe is DOWN (see `reprobe`).
+    pub reprobe: bool,
     /// Why the stored check cannot be used (the API refuses such input; a row written past
     /// it, or by a newer version, is reported as a failure instead of probed wrongly).
     pub broken: Option<String>,
@@ -44,6 +46,7 @@ impl std::fmt::Debug for Check {
             .field("header_names", &names)
             .field("assertions", &self.assertions.len())
             .field("degraded_after_ms", &self.degraded_after_ms)
+            .field("reprobe", &self.reprobe)
             .field("broken", &self.broken)
             .finish_non_exhaustive()
     }
@@ -99,6 +102,7 @@ impl CheckBuilder {
             degraded_after_ms: stored
                 .degraded_after_ms
                 .and_then(|ms| u64::try_from(ms).ok()),
+            reprobe: stored.reprobe,
             broken: None,
         };
         if let Err(reason) = self.prepare(stored, &mut check) {

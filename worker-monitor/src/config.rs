@@ -44,6 +44,12 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_PROBE_TIMEOUT")]
     pub probe_timeout: Option<humantime::Duration>,
 
+    /// How long after a DOWN probe a target with `reprobe` is probed once more, within the same
+    /// slot. Shortened so that the delay and the probe timeout end before the target's next slot;
+    /// no re-probe when even no delay would (counted).
+    #[arg(long, env = "PINGPIPE_PROBE_REPROBE_DELAY", default_value = "2s")]
+    pub reprobe_delay: humantime::Duration,
+
     /// Redirects followed before a probe fails with `redirect_limit`.
     #[arg(long, env = "PINGPIPE_PROBE_MAX_REDIRECTS", default_value_t = 5)]
     pub max_redirects: usize,
@@ -161,6 +167,7 @@ mod tests {
     fn probe_timeout_defaults_below_the_shortest_period() {
         let mut config = Config::parse_from(["pingpipe-monitor", "--database-url", "postgres://x"]);
         assert_eq!(config.probe_timeout(), Duration::from_secs(10));
+        assert_eq!(Duration::from(config.reprobe_delay), Duration::from_secs(2));
         config.minute = "1s".parse().unwrap();
         assert_eq!(config.probe_timeout(), Duration::from_millis(800));
         config.probe_timeout = Some("250ms".parse().unwrap());

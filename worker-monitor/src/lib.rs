@@ -4,6 +4,7 @@
 //! ```text
 //! targets (PostgreSQL, re-read every 2 s) → scheduler → bounded job queue → probe workers
 //!                                                                  → results → transactional publisher → Kafka
+//!                                    DOWN, reprobe: timer (delay) → job queue ↲
 //! ```
 //!
 //! Guarantees: every slot of every active target yields exactly one result or is counted as
@@ -17,6 +18,7 @@ pub mod http;
 pub mod metric_names;
 pub mod probe;
 pub mod publisher;
+pub mod reprobe;
 pub mod scheduler;
 pub mod targets;
 pub mod telemetry;
@@ -26,7 +28,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use entity::ResultEvent;
+use entity::event::FirstAttempt;
+use entity::{ResultEvent, Verdict};
 use plumbing::{OpsServer, Supervisor};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -37,6 +40,7 @@ use http::Readiness;
 use metric_names as m;
 use probe::{ProbeSettings, Prober};
 use publisher::{Pending, PublishError, Publisher, PublisherSettings};
+use reprobe::Reprobes;
 use scheduler::{Job, TargetSet};
 
 /// The producer's `transaction.timeout.ms`: a crashed instance's open transaction blocks
@@ -133,6 +137,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         shard = ?config.shard,
         minute = ?config.minute(),
         probe_timeout = ?config.probe_timeout(),
+        reprobe_delay = ?Duration::from(config.reprobe_delay),
         concurrency = config.concurrency,
         %http_addr,
         "Starting the monitor."
@@ -162,6 +167,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let (results_tx, results_rx) = mpsc::channel::<Pending>(config.concurrency.max(1) * 2);
     // Scheduling starts once the producer can publish.
     let (producer_up, producer_up_rx) = watch::channel(false);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let reprobes = Reprobes::new(
+        config.reprobe_delay.into(),
+        config.probe_timeout(),
+        &jobs_tx,
+        results_tx.clone(),
+        shutdown.clone(),
+        dropped.clone(),
+    );
 
     {
         let ready = readiness.clone();
@@ -212,13 +226,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let workers = config.concurrency.max(1);
     let stop = shutdown.clone();
     supervisor.spawn("probe workers", async move {
-        let dropped = Arc::new(AtomicU64::new(0));
         let mut pool = tokio::task::JoinSet::new();
         for _ in 0..workers {
             pool.spawn(probe_worker(
                 jobs_rx.clone(),
                 prober.clone(),
                 results_tx.clone(),
+                reprobes.clone(),
                 stop.clone(),
                 give_up_probes.clone(),
                 dropped.clone(),
@@ -230,6 +244,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 anyhow::bail!("a probe worker died: {e}");
             }
         }
+        // A slot whose first attempt was DOWN still has its result: the re-probes waiting out
+        // their delay publish their first attempt (they see the stop), then those already queued
+        // for a second attempt no worker will make.
+        reprobes.wait().await;
+        let queued: Vec<Job> = {
+            let mut queue = jobs_rx.lock().await;
+            queue.close();
+            std::iter::from_fn(|| queue.try_recv().ok()).collect()
+        };
+        for job in queued {
+            reprobes.publish_first(job, "shutdown").await;
+        }
+        drop(reprobes);
         let dropped = dropped.load(Ordering::Relaxed);
         if dropped > 0 {
             metrics::counter!(m::MONITOR_DROPPED, "reason" => "shutdown").increment(dropped);
@@ -249,11 +276,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     })
 }
 
-/// Takes due jobs from the shared queue and probes them, one at a time, until stopped.
+/// Takes due jobs from the shared queue and probes them, one at a time, until stopped. A DOWN
+/// probe of a target with `reprobe` goes to `reprobes` instead of being published, and comes
+/// back as a job carrying it.
 async fn probe_worker(
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
     prober: Prober,
     results: mpsc::Sender<Pending>,
+    reprobes: Reprobes,
     stop: CancellationToken,
     give_up: CancellationToken,
     dropped: Arc<AtomicU64>,
@@ -268,13 +298,22 @@ async fn probe_worker(
                 job = queue.recv() => job,
             }
         };
-        let Some(job) = job else { return };
-        let lag_ms = chrono::Utc::now().timestamp_millis() - job.slot_ms;
-        if lag_ms > job.period_ms {
-            metrics::counter!(m::MONITOR_MISSED_SLOTS, "reason" => "stale").increment(1);
-            continue;
+        let Some(mut job) = job else { return };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if job.first_attempt.is_some() {
+            // A second attempt that would run past the next slot is not made.
+            if now_ms > reprobes.latest_start_ms(&job) {
+                reprobes.publish_first(job, "late").await;
+                continue;
+            }
+        } else {
+            let lag_ms = now_ms - job.slot_ms;
+            if lag_ms > job.period_ms {
+                metrics::counter!(m::MONITOR_MISSED_SLOTS, "reason" => "stale").increment(1);
+                continue;
+            }
+            metrics::histogram!(m::MONITOR_SCHEDULE_LAG).record(lag_ms.max(0) as f64 / 1000.0);
         }
-        metrics::histogram!(m::MONITOR_SCHEDULE_LAG).record(lag_ms.max(0) as f64 / 1000.0);
         let in_flight = metrics::gauge!(m::MONITOR_IN_FLIGHT);
         in_flight.increment(1.0);
         let result = tokio::select! {
@@ -303,6 +342,29 @@ async fn probe_worker(
             result.outcome,
         )
         .with_check(result.verdict, result.report);
+        let event = match job.first_attempt.take() {
+            Some(first) => {
+                let recovered = event.verdict() != Verdict::Down;
+                metrics::counter!(
+                    m::MONITOR_REPROBES,
+                    "recovered" => if recovered { "true" } else { "false" }
+                )
+                .increment(1);
+                event.with_first_attempt(FirstAttempt::of(&first))
+            }
+            // A check that cannot be used fails the same way every time: not tried again.
+            None if event.verdict() == Verdict::Down
+                && job.target.check.reprobe
+                && job.target.check.broken.is_none() =>
+            {
+                match reprobes.start(job, event) {
+                    Some(first) => first,
+                    // Published with its second attempt, or by `reprobes` without one.
+                    None => continue,
+                }
+            }
+            None => event,
+        };
         // Fails only once the publisher has stopped taking results (it gave up, or failed).
         if results.send(Pending::new(&event)).await.is_err() {
             dropped.fetch_add(1, Ordering::Relaxed);

@@ -1,7 +1,8 @@
 //! Metric names, in one place. Served in Prometheus format at `/metrics`.
 
 /// Probes finished, by `outcome` (an HTTP status class like `2xx`, or a failure class) and
-/// `verdict` (`up`, `degraded`, `down`: what the target's check made of it).
+/// `verdict` (`up`, `degraded`, `down`: what the target's check made of it). Both attempts of a
+/// re-probed slot count.
 pub const MONITOR_PROBES: &str = "pingpipe_monitor_probes_total";
 /// Seconds from a slot to its probe's start.
 pub const MONITOR_SCHEDULE_LAG: &str = "pingpipe_monitor_schedule_lag_seconds";
@@ -9,6 +10,13 @@ pub const MONITOR_SCHEDULE_LAG: &str = "pingpipe_monitor_schedule_lag_seconds";
 pub const MONITOR_IN_FLIGHT: &str = "pingpipe_monitor_probes_in_flight";
 /// Slots that got no probe, by `reason` (`queue_full`, `stale`).
 pub const MONITOR_MISSED_SLOTS: &str = "pingpipe_monitor_missed_slots_total";
+/// Second attempts of re-probed slots (#13), by `recovered` (`true`: the second attempt was not
+/// DOWN).
+pub const MONITOR_REPROBES: &str = "pingpipe_monitor_reprobes_total";
+/// DOWN probes of re-probing targets whose slot got no second attempt (the first was published),
+/// by `reason` (`no_time`: the delay and the probe timeout would not end before the next slot;
+/// `late`: the re-probe could not start in time; `shutdown`).
+pub const MONITOR_REPROBES_SKIPPED: &str = "pingpipe_monitor_reprobes_skipped_total";
 /// Active targets of this shard.
 pub const MONITOR_TARGETS: &str = "pingpipe_monitor_targets";
 /// Kafka transactions, by `result` (`committed`, `aborted`).

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::Frequency;
+use entity::{Frequency, ResultEvent};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +59,9 @@ pub struct Job {
     pub slot_ms: i64,
     /// The period of the target's frequency, in milliseconds.
     pub period_ms: i64,
+    /// A re-probe (see `reprobe`): the slot's first attempt, published as the slot's result
+    /// if the second cannot be made.
+    pub first_attempt: Option<Box<ResultEvent>>,
 }
 
 impl Job {
@@ -185,6 +188,7 @@ impl Scheduler {
                 target: entry.target.clone(),
                 slot_ms: slot,
                 period_ms: entry.period_ms,
+                first_attempt: None,
             });
             // The next slot follows from this one, not from the clock: no drift.
             let next = slot + entry.period_ms;

@@ -19,6 +19,14 @@ pub fn describe_metrics() {
         m::MONITOR_MISSED_SLOTS,
         "Slots that got no probe, by reason."
     );
+    metrics::describe_counter!(
+        m::MONITOR_REPROBES,
+        "Second attempts of re-probed slots, by recovered (true: the second attempt was not down)."
+    );
+    metrics::describe_counter!(
+        m::MONITOR_REPROBES_SKIPPED,
+        "Down probes of re-probing targets published without a second attempt, by reason (no_time, late, shutdown)."
+    );
     metrics::describe_gauge!(m::MONITOR_TARGETS, "Active targets of this shard.");
     metrics::describe_counter!(m::MONITOR_TRANSACTIONS, "Kafka transactions, by result.");
     metrics::describe_counter!(m::MONITOR_PUBLISHED, "Results committed to Kafka.");

@@ -1,5 +1,6 @@
 //! The GraphQL side of checks (#12): what a target asks of its probe (`Check`, `CheckInput`)
-//! and what a result reports beyond its status (outcome, failed assertions, phases, TLS).
+//! and what a result reports beyond its status (outcome, failed assertions, phases, TLS, and a
+//! re-probe's first attempt, #13).
 //! Header values go in and never come out: `Check` has `headerNames` only, and `HeaderInput`
 //! has no `Debug`.
 
@@ -7,6 +8,7 @@ use async_graphql::{Enum, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::urltargets;
 
+use super::types::FailureClass;
 use crate::service::checks::{CheckChange, HeaderChange};
 
 /// The request method of a probe.
@@ -175,6 +177,9 @@ pub struct CheckInput {
     pub tls_verify: MaybeUndefined<bool>,
     /// PEM certificates to trust instead of the system's roots (up to 64 KiB); null: none.
     pub ca_bundle: MaybeUndefined<String>,
+    /// When a probe is DOWN, probe once more a short delay later within the same slot, and
+    /// report the second attempt (with the first as `firstAttempt`); false also when null.
+    pub reprobe: MaybeUndefined<bool>,
 }
 
 /// A field of an input: `None` when omitted, else its value or, for null, `default`.
@@ -205,6 +210,7 @@ impl From<CheckInput> for CheckChange {
             body: given(input.body, None, Some),
             tls_verify: given(input.tls_verify, true, |v| v),
             ca_bundle: given(input.ca_bundle, None, Some),
+            reprobe: given(input.reprobe, false, |v| v),
         }
     }
 }
@@ -257,6 +263,11 @@ impl Check {
     async fn ca_bundle(&self) -> Option<&str> {
         self.0.ca_bundle.as_deref()
     }
+
+    /// Whether a DOWN probe is tried once more, a short delay later within the same slot.
+    async fn reprobe(&self) -> bool {
+        self.0.reprobe
+    }
 }
 
 /// An assertion a response failed.
@@ -277,6 +288,36 @@ impl From<&entity::assertion::Failure> for AssertionFailure {
             expected: f.expected.clone(),
             found: f.found.clone(),
         }
+    }
+}
+
+/// The first attempt of a re-probed slot (the target's `check.reprobe`): it was DOWN, so the
+/// target was probed again, and the result is that second attempt.
+pub struct FirstAttempt(pub entity::event::FirstAttempt);
+
+#[Object]
+impl FirstAttempt {
+    /// DOWN (only a DOWN attempt is re-probed).
+    async fn outcome(&self) -> Outcome {
+        self.0.outcome.into()
+    }
+
+    /// Why it failed, as a result's `failureClass`.
+    async fn failure_class(&self) -> Option<FailureClass> {
+        self.0.failure_class.map(Into::into)
+    }
+
+    /// Status of its final response; null when there was none.
+    async fn http_status(&self) -> Option<i32> {
+        self.0.http_status
+    }
+
+    async fn duration_ms(&self) -> i32 {
+        self.0.duration_ms
+    }
+
+    async fn start_time(&self) -> DateTime<Utc> {
+        self.0.start_time
     }
 }
 
@@ -353,6 +394,7 @@ mod tests {
             body: MaybeUndefined::Value("x".into()),
             tls_verify: MaybeUndefined::Null,
             ca_bundle: MaybeUndefined::Undefined,
+            reprobe: MaybeUndefined::Null,
         };
         let change = CheckChange::from(input);
         assert_eq!(change.assertions, Some(vec![]));
@@ -362,5 +404,6 @@ mod tests {
         assert_eq!(change.body, Some(Some("x".into())));
         assert_eq!(change.tls_verify, Some(true));
         assert_eq!(change.ca_bundle, None);
+        assert_eq!(change.reprobe, Some(false));
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::{monitor_results, urltargets};
 use sea_orm::DatabaseConnection;
 
-use super::check::{AssertionFailure, Check, Outcome, Phase, PhaseStats, TlsDetails};
+use super::check::{AssertionFailure, Check, FirstAttempt, Outcome, Phase, PhaseStats, TlsDetails};
 use super::loaders::{PageShape, ResultBatch, TargetBatch};
 use super::states::{Incident, TargetState, Thresholds};
 
@@ -316,6 +316,12 @@ impl ProbeResult {
     /// The TLS version and the server's certificate (HTTPS only; null otherwise).
     async fn tls(&self) -> Option<TlsDetails> {
         self.model.tls().map(TlsDetails)
+    }
+
+    /// For a re-probed slot (the target's `check.reprobe`), its first attempt, which was DOWN;
+    /// this result is the second. Null when the slot was probed once.
+    async fn first_attempt(&self) -> Option<FirstAttempt> {
+        self.model.first_attempt.clone().map(FirstAttempt)
     }
 
     async fn start_time(&self) -> DateTime<Utc> {

@@ -26,7 +26,8 @@ impl std::fmt::Debug for HeaderChange {
 }
 
 /// A change to a check, field by field: `None` leaves a field as it is; a cleared field is
-/// `Some` of its default (`Some(None)`, `Some(Method::Get)`, `Some(vec![])`, `Some(true)`).
+/// `Some` of its default (`Some(None)`, `Some(Method::Get)`, `Some(vec![])`, `Some(true)`,
+/// `Some(false)`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckChange {
     pub assertions: Option<Vec<Assertion>>,
@@ -36,6 +37,7 @@ pub struct CheckChange {
     pub body: Option<Option<String>>,
     pub tls_verify: Option<bool>,
     pub ca_bundle: Option<Option<String>>,
+    pub reprobe: Option<bool>,
 }
 
 /// A whole check, as stored in `urltargets` (the type the monitor reads too).
@@ -75,6 +77,9 @@ impl CheckEdit for Check {
         if let Some(bundle) = &change.ca_bundle {
             self.ca_bundle.clone_from(bundle);
         }
+        if let Some(reprobe) = change.reprobe {
+            self.reprobe = reprobe;
+        }
         validate(&self)?;
         Ok(self)
     }
@@ -87,6 +92,7 @@ impl CheckEdit for Check {
         model.request_body = Set(self.body);
         model.tls_verify = Set(self.tls_verify);
         model.ca_bundle = Set(self.ca_bundle);
+        model.reprobe = Set(self.reprobe);
     }
 }
 

@@ -55,7 +55,7 @@ impl Filter {
 const COLUMNS: &str = "monitor_results_pk, http_status, failure_class, start_time, duration, \
                        urltarget_fk, scheduled_at, outcome, assertion_failures, dns_ms, \
                        connect_ms, tls_ms, ttfb_ms, transfer_ms, tls_version, cert_not_after, \
-                       cert_issuer, cert_subject";
+                       cert_issuer, cert_subject, first_attempt";
 
 /// The conditions of a page on `$2` (since), `$3` (until), `$4`/`$5` (cursor); NULL parameters
 /// switch their condition off, so the statement's text never varies.

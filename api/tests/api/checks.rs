@@ -9,7 +9,7 @@ use crate::{App, TOKEN, error, spawn_app};
 
 /// Everything a check shows.
 const CHECK: &str = "check { assertions { source property comparison value } degradedAfterMs \
-                     method headerNames body tlsVerify caBundle }";
+                     method headerNames body tlsVerify caBundle reprobe }";
 
 fn add_query() -> String {
     format!(
@@ -63,7 +63,8 @@ async fn checks_round_trip_through_add_update_and_apply() {
         "headers": [{"name": "Authorization", "value": "Bearer abc"}, {"name": "X-Probe", "value": "1"}],
         "body": "{\"ping\":true}",
         "tlsVerify": false,
-        "caBundle": null
+        "caBundle": null,
+        "reprobe": true
     });
     let added = add(&app, "https://api.example.test/health", check.clone()).await;
     let target = &added["data"]["addTarget"];
@@ -89,6 +90,12 @@ async fn checks_round_trip_through_add_update_and_apply() {
         )
         .await;
     assert_eq!(read["data"]["target"]["check"], shown);
+    assert_eq!(
+        app.db
+            .query_strings("SELECT reprobe::text FROM urltargets")
+            .await,
+        ["true"]
+    );
 
     // Omitted fields stay; given ones change.
     let update = |check: Value| {
@@ -106,14 +113,15 @@ async fn checks_round_trip_through_add_update_and_apply() {
     shown["degradedAfterMs"] = json!(500);
     assert_eq!(body["data"]["updateTarget"]["check"], shown, "{body}");
     // Null resets: method to GET (with the body cleared), assertions and headers to [],
-    // tlsVerify to true.
+    // tlsVerify to true, reprobe to false.
     let body = update(json!({
         "assertions": null, "degradedAfterMs": null, "method": null, "headers": null,
-        "body": null, "tlsVerify": null, "caBundle": null
+        "body": null, "tlsVerify": null, "caBundle": null, "reprobe": null
     }))
     .await;
     let default = json!({"assertions": [], "degradedAfterMs": null, "method": "GET",
-                         "headerNames": [], "body": null, "tlsVerify": true, "caBundle": null});
+                         "headerNames": [], "body": null, "tlsVerify": true, "caBundle": null,
+                         "reprobe": false});
     assert_eq!(body["data"]["updateTarget"]["check"], default, "{body}");
     assert_eq!(
         app.db
@@ -127,6 +135,7 @@ async fn checks_round_trip_through_add_update_and_apply() {
     let list = json!([{
         "url": "https://api.example.test/health", "frequency": 5,
         "check": {"method": "HEAD", "headers": [{"name": "Authorization", "value": "Bearer xyz"}],
+                  "reprobe": true,
                   "assertions": [{"source": "RESPONSE_TIME_MS", "comparison": "LESS_THAN", "value": "800"}]}
     }, {"url": "https://other.example.test/", "frequency": 1}]);
     let first = app
@@ -134,6 +143,7 @@ async fn checks_round_trip_through_add_update_and_apply() {
         .await;
     let report = &first["data"]["applyTargets"];
     assert_eq!(report["changed"][0]["check"]["method"], "HEAD", "{first}");
+    assert_eq!(report["changed"][0]["check"]["reprobe"], true, "{first}");
     assert_eq!(
         report["changed"][0]["check"]["headerNames"],
         json!(["Authorization"])
@@ -660,6 +670,63 @@ async fn results_show_outcome_failed_assertions_phases_and_certificate() {
         .map(|e| &e["node"])
         .collect();
     assert_eq!(from_view, nodes);
+    app.finish().await;
+}
+
+/// A re-probed slot (#13): the result is the second attempt and `firstAttempt` the first, by
+/// target and from the frequency's view; a slot probed once has none.
+#[tokio::test]
+async fn a_reprobed_result_shows_its_first_attempt() {
+    let app = spawn_app().await;
+    app.db
+        .exec("INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency, reprobe) VALUES (1, 'https://results.example.test/', 1, true)")
+        .await;
+    let plain = entity::event::CheckReport::default;
+    let failed = event(
+        1,
+        entity::Outcome::Failure(entity::FailureClass::Connect),
+        entity::Verdict::Down,
+        plain(),
+    );
+    let mut second = event(
+        1,
+        entity::Outcome::Status(200),
+        entity::Verdict::Up,
+        plain(),
+    )
+    .with_first_attempt(entity::event::FirstAttempt::of(&failed));
+    second.start_time = failed.start_time + chrono::Duration::seconds(2);
+    let once = event(
+        2,
+        entity::Outcome::Status(200),
+        entity::Verdict::Up,
+        plain(),
+    );
+    write(&app, &[second, once]).await;
+
+    let node = "outcome firstAttempt { outcome failureClass httpStatus durationMs startTime }";
+    let body = app
+        .gql(
+            &format!(
+                "{{ target(id: \"1\") {{ check {{ reprobe }} results(first: 10) {{ edges {{ node {{ {node} }} }} }} }}
+                   results(frequency: 1, first: 10) {{ edges {{ node {{ {node} }} }} }} }}"
+            ),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["target"]["check"]["reprobe"], true, "{body}");
+    let first = json!({"outcome": "DOWN", "failureClass": "CONNECT", "httpStatus": null,
+                       "durationMs": 120, "startTime": failed.start_time.to_rfc3339()});
+    let expected = json!([
+        {"node": {"outcome": "UP", "firstAttempt": null}},
+        {"node": {"outcome": "UP", "firstAttempt": first}},
+    ]);
+    assert_eq!(
+        body["data"]["target"]["results"]["edges"], expected,
+        "{body}"
+    );
+    assert_eq!(body["data"]["results"]["edges"], expected, "{body}");
     app.finish().await;
 }
 

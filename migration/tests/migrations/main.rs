@@ -242,6 +242,13 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
             (", assertion_failures", ", '{}'"),
             "monitor_results_assertion_failures_check",
         ),
+        (
+            "200",
+            "NULL",
+            "up",
+            (", first_attempt", ", '[]'"),
+            "monitor_results_first_attempt_check",
+        ),
     ] {
         let err = exec(
             &db,
@@ -280,6 +287,42 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
         .unwrap_err();
         assert!(err.contains(constraint), "{constraint}: {err}");
     }
+
+    // Targets do not re-probe unless asked; a re-probed result's first attempt shows in the
+    // views.
+    assert_eq!(
+        db.query_strings("SELECT DISTINCT reprobe::text FROM urltargets")
+            .await,
+        ["false"]
+    );
+    exec(
+        &db,
+        &insert_as(
+            "200",
+            "NULL",
+            "2026-11-26 13:50:00Z",
+            "up",
+            (
+                ", first_attempt",
+                r#", '{"outcome":"down","failure_class":"timeout","http_status":null}'"#,
+            ),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.query_strings(
+            "SELECT first_attempt->>'failure_class' FROM view_5m WHERE first_attempt IS NOT NULL"
+        )
+        .await,
+        ["timeout"]
+    );
+    exec(
+        &db,
+        "DELETE FROM monitor_results WHERE scheduled_at = '2026-11-26 13:50:00Z'",
+    )
+    .await
+    .unwrap();
 
     // Each view shows the results of its frequency's targets only, failure class included.
     assert_eq!(
@@ -417,9 +460,11 @@ async fn migrations_go_up_down_and_up_again_with_data_present() {
              (503, 'assertion', now(), 1, 1, '2026-11-26 12:04:00Z', 'down', '[{\"index\":0,\"expected\":\"x\",\"found\":\"y\"}]');
          INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ('g', 't', 0, 1);
          INSERT INTO rejected_records (topic, partition, kafka_offset, reason) VALUES ('t', 0, 0, 'bad');
-         UPDATE urltargets SET failures_before_down = 5, successes_before_up = 1, tags = '[\"env:prod\"]';
+         UPDATE urltargets SET failures_before_down = 5, successes_before_up = 1, reprobe = true, tags = '[\"env:prod\"]';
          INSERT INTO maintenance_windows (name, cron, time_zone, duration_seconds, tag_filters) VALUES ('nightly', '30 2 * * *', 'Europe/Berlin', 3600, '[\"env:*\"]');
          INSERT INTO maintenance_windows (name, starts_at, ends_at, all_targets) VALUES ('move', '2026-11-26 12:00Z', '2026-11-26 14:00Z', true);
+         INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at, outcome, first_attempt) VALUES
+             (200, NULL, now(), 2, 1, '2026-11-26 12:06:00Z', 'up', '{\"outcome\":\"down\",\"failure_class\":\"connect\",\"http_status\":null,\"duration_ms\":1,\"start_time\":\"2026-11-26T12:06:00Z\"}');
          INSERT INTO target_states (urltarget_fk, state, state_since, kafka_partition, tracker) VALUES (1, 'down', '2026-11-26 12:02:00Z', 0, '{\"state\":\"DOWN\"}');
          INSERT INTO incidents (urltarget_fk, cause, opened_at, confirmed_at, opened_by) VALUES (1, 'connect', '2026-11-26 12:02:00Z', '2026-11-26 12:04:00Z', 2)",
     )

@@ -1,9 +1,10 @@
 //! Result events of both schema versions: a version 1 record as the prototype or an older monitor
 //! wrote it (produced here with kcat, outside any Rust code of ours) and a version 2 record with
-//! a check's every field; an incoherent version 2 record is parked with the reason.
+//! a check's every field; an incoherent version 2 record is parked with the reason. A re-probed
+//! result keeps its first attempt.
 
 use entity::assertion::Failure;
-use entity::event::CheckReport;
+use entity::event::{CheckReport, FirstAttempt};
 use entity::{Outcome, ResultEvent, Timings, TlsDetails, Verdict};
 use tokio_util::sync::CancellationToken;
 
@@ -105,6 +106,84 @@ async fn version_1_and_version_2_events_are_stored_with_every_field() {
         .await;
     assert!(
         reason[0].contains("contradicts failure_class timeout"),
+        "{reason:?}"
+    );
+    running.shutdown();
+    running.wait().await.unwrap();
+    world.db.drop().await;
+}
+
+/// A re-probed slot (#13): the second attempt is the row, the first is kept in `first_attempt`
+/// (and shown by the views); a single attempt keeps it NULL; an incoherent first attempt is
+/// parked with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reprobed_result_is_stored_with_its_first_attempt() {
+    let world = World::with_targets(3).await;
+    let [reprobed, single, bad_target] = world.targets[..] else {
+        unreachable!()
+    };
+    let first = events(&[reprobed], 0, 1).remove(0);
+    let first = ResultEvent::new(
+        reprobed,
+        first.url.clone(),
+        first.frequency,
+        first.scheduled_at,
+        first.start_time,
+        12,
+        Outcome::Failure(entity::FailureClass::Connect),
+    );
+    let second = ResultEvent::new(
+        reprobed,
+        first.url.clone(),
+        first.frequency,
+        first.scheduled_at,
+        first.start_time + chrono::Duration::seconds(2),
+        30,
+        Outcome::Status(200),
+    )
+    .with_first_attempt(FirstAttempt::of(&first));
+    let once = events(&[single], 0, 1).remove(0);
+    let mut bad = events(&[bad_target], 0, 1).remove(0);
+    bad.first_attempt = Some(FirstAttempt {
+        outcome: Verdict::Up,
+        ..FirstAttempt::of(&first)
+    });
+    world.publish(&[second, once, bad], true).await;
+
+    let running = worker_ingest::start(world.config(&[]), CancellationToken::new())
+        .await
+        .unwrap();
+    world.wait_for_rows("monitor_results", 2).await;
+    world.wait_for_rows("rejected_records", 1).await;
+    assert_eq!(
+        world
+            .db
+            .query_strings(&format!(
+                "SELECT concat_ws(' ', http_status, outcome, duration, \
+                        first_attempt->>'outcome', first_attempt->>'failure_class', \
+                        coalesce(first_attempt->>'http_status', 'null'), \
+                        first_attempt->>'duration_ms', \
+                        ((first_attempt->>'start_time')::timestamptz = start_time - interval '2 s')::text) \
+                 FROM view_1m WHERE urltarget_fk = {reprobed}"
+            ))
+            .await,
+        ["200 up 30 down connect null 12 true"]
+    );
+    assert_eq!(
+        world
+            .db
+            .query_strings(&format!(
+                "SELECT (first_attempt IS NULL)::text FROM monitor_results WHERE urltarget_fk = {single}"
+            ))
+            .await,
+        ["true"]
+    );
+    let reason = world
+        .db
+        .query_strings("SELECT reason FROM rejected_records")
+        .await;
+    assert!(
+        reason[0].contains("first_attempt: outcome up contradicts failure_class connect"),
         "{reason:?}"
     );
     running.shutdown();

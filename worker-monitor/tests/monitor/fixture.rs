@@ -13,12 +13,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 
-/// Requests the app has started and finished answering.
+/// Requests the app has started and finished answering, and when each request to `/flaky/{name}`
+/// and `/down/{name}` came, by name.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub started: AtomicUsize,
     pub finished: AtomicUsize,
+    pub seen: std::sync::Mutex<std::collections::HashMap<String, Vec<DateTime<Utc>>>>,
 }
 
 pub struct Fixture {
@@ -29,6 +32,12 @@ pub struct Fixture {
 impl Fixture {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// When the requests to `/flaky/{name}` or `/down/{name}` came, in order.
+    pub fn seen(&self, name: &str) -> Vec<DateTime<Utc>> {
+        let seen = self.counters.seen.lock().unwrap();
+        seen.get(name).cloned().unwrap_or_default()
     }
 }
 
@@ -41,6 +50,8 @@ pub async fn serve(ip: &str) -> Fixture {
         .route("/loop", get(|| async { redirect_to("/loop") }))
         .route("/to", get(to))
         .route("/sleep/{ms}", get(sleep))
+        .route("/flaky/{name}", get(flaky))
+        .route("/down/{name}", get(down))
         .route("/health/up", get(|| async { health(true) }))
         .route("/health/down", get(|| async { health(false) }))
         .route("/text/ok", get(|| async { "All good" }))
@@ -254,6 +265,30 @@ async fn sleep(State(c): State<Arc<Counters>>, Path(ms): Path<u64>) -> StatusCod
     tokio::time::sleep(Duration::from_millis(ms)).await;
     c.finished.fetch_add(1, Ordering::SeqCst);
     StatusCode::OK
+}
+
+/// Notes a request to `name`; returns how many there have been, this one included.
+fn note(c: &Counters, name: String) -> usize {
+    let mut seen = c.seen.lock().unwrap();
+    let times = seen.entry(name).or_default();
+    times.push(Utc::now());
+    times.len()
+}
+
+/// `/flaky/{name}`: 503 for its 1st, 3rd, 5th … request, 200 for the others (a re-probe after
+/// each failure passes).
+async fn flaky(State(c): State<Arc<Counters>>, Path(name): Path<String>) -> StatusCode {
+    if note(&c, name) % 2 == 1 {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// `/down/{name}`: 503, always.
+async fn down(State(c): State<Arc<Counters>>, Path(name): Path<String>) -> StatusCode {
+    note(&c, name);
+    StatusCode::SERVICE_UNAVAILABLE
 }
 
 /// A listener that accepts connections and closes them without a byte of response.

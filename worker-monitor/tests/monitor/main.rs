@@ -7,6 +7,7 @@
 mod checks;
 mod fixture;
 mod helpers;
+mod reprobe;
 
 use std::collections::HashMap;
 use std::process::Stdio;
