@@ -41,6 +41,8 @@ pub struct Model {
     /// `key` or `key:value` labels (see `maintenance::validate_tag`), sorted, at most 32.
     #[sea_orm(column_type = "JsonBinary")]
     pub tags: crate::maintenance::Tags,
+    /// When it was last resumed (the watch for missing results counts from then).
+    pub resumed_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,12 +8,15 @@
 //!   crash, a kill or a replay repeats none and loses none; an incident is unique per
 //!   (target, state, first failing slot), so even a bug could not store one twice;
 //! - **one writer per target**: the ingest worker that owns the target's partition decides
-//!   for it (the batch's positions are guarded first); a rebuild takes the same row locks, in
-//!   the same order (by target), so the two wait for each other instead of interleaving;
+//!   for it (the batch's positions are guarded first, so a consumer that lost the partition
+//!   stops there); a rebuild takes [`STATES_LOCK`] exclusively per chunk, which every deciding
+//!   batch takes shared, so the two wait for each other instead of interleaving — and a batch
+//!   takes no lock per target;
 //! - **the same from the same results**: live and rebuild feed the tracker the same results in
 //!   the same order — by result key, which the ingest worker assigns in arrival order (one
 //!   batch's rows go in with one `INSERT … SELECT FROM unnest`, in record order, from a
-//!   sequence without a per-session cache) — each after the latest slot that arrived before it.
+//!   sequence without a per-session cache) — each only when its slot is after every slot that
+//!   arrived before it ([`LATE_SQL`] live, a running maximum in a rebuild).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +39,18 @@ pub const CAUSE_SQL: &str = "CASE WHEN r.failure_class = 'assertion' \
           || coalesce(r.assertion_failures -> 0 ->> 'expected', '') \
      ELSE coalesce(r.failure_class, 'status ' || r.http_status) END";
 
+/// Whether a result just inserted (alias `r`) is late: a result of its target stored before it
+/// has its slot or a later one. Evaluated in the INSERT's `RETURNING`, whose snapshot does not
+/// see the statement's own rows, so "before" is "by an earlier statement" — earlier batches and
+/// earlier parts of this one. One index probe on (target, slot) that finds nothing for a result
+/// in order, and no row to lock or write.
+pub const LATE_SQL: &str = "EXISTS (SELECT 1 FROM monitor_results e \
+     WHERE e.urltarget_fk = r.urltarget_fk AND e.scheduled_at >= r.scheduled_at)";
+
+/// Taken shared by every batch that decides and exclusively by a rebuild's transaction: a
+/// rebuild's chunk and live decisions never interleave, and a batch takes no lock per target.
+pub const STATES_LOCK: i64 = 0x7069_6e67_7374_6174;
+
 /// A stored result, as the tracker needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -44,13 +59,18 @@ pub struct Stored {
     pub slot: DateTime<Utc>,
     pub verdict: Verdict,
     pub cause: Option<String>,
+    /// A result of the target stored before this one has this slot or a later one (this one
+    /// is late or repeated: it decides nothing).
+    pub late: bool,
 }
 
 impl Stored {
-    /// From a row of `id, target, slot, outcome, cause` (in that order).
+    /// From a row of `id, target, slot, outcome, cause` (in that order), and `late` when the
+    /// row has a sixth column saying so (see [`LATE_SQL`]).
     pub fn from_row(row: &QueryResult) -> Result<Stored, DbErr> {
         let outcome: String = row.try_get_by_index(3)?;
         Ok(Stored {
+            late: row.try_get_by_index::<bool>(5).unwrap_or(false),
             id: row.try_get_by_index(0)?,
             target_id: row.try_get_by_index(1)?,
             slot: row.try_get_by_index(2)?,
@@ -156,13 +176,19 @@ pub struct Coverage {
 type Interval = (DateTime<Utc>, DateTime<Utc>);
 
 impl Coverage {
-    /// The occurrences of `windows` that overlap [from, until].
+    /// The occurrences of `windows` that overlap [from, until], every one of them (at most
+    /// [`MAX_COVERED`] per window).
     pub fn new(windows: &[StoredWindow], from: DateTime<Utc>, until: DateTime<Utc>) -> Coverage {
         let until = until + chrono::TimeDelta::milliseconds(1);
         Coverage {
             windows: windows
                 .iter()
-                .map(|w| (w.window.scope.clone(), w.window.occurrences(from, until)))
+                .map(|w| {
+                    (
+                        w.window.scope.clone(),
+                        all_occurrences(&w.window, from, until),
+                    )
+                })
                 .filter(|(_, occurrences)| !occurrences.is_empty())
                 .collect(),
         }
@@ -192,6 +218,35 @@ impl Coverage {
                 .collect(),
         )
     }
+}
+
+/// Most occurrences of one window a [`Coverage`] holds (a window every minute over two years).
+pub const MAX_COVERED: usize = 1_051_200;
+
+/// Every occurrence of `window` overlapping [from, until), in the order they start:
+/// `Window::occurrences` returns at most its own bound per call, so this asks again from the last
+/// one's start until the period is covered.
+fn all_occurrences(window: &Window, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<Interval> {
+    let mut all: Vec<Interval> = Vec::new();
+    let mut start = from;
+    loop {
+        let found = window.occurrences(start, until);
+        let full = found.len() >= entity::maintenance::MAX_OCCURRENCES;
+        let last = all.last().map(|(s, _)| *s);
+        all.extend(
+            found
+                .into_iter()
+                .filter(|(s, _)| last.is_none_or(|l| *s > l)),
+        );
+        match all.last() {
+            Some((s, _)) if full && all.len() < MAX_COVERED => {
+                start = *s + chrono::TimeDelta::milliseconds(1);
+            }
+            _ => break,
+        }
+    }
+    all.truncate(MAX_COVERED);
+    all
 }
 
 /// The tags of a target as stored (JSON text), or none when unreadable.
@@ -248,10 +303,13 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
 /// One target's tracker as read under its row lock.
 struct Held {
     tracker: Tracker,
-    stored_json: String,
+    /// The stored tracker (None: the target has no state row yet).
+    stored_json: Option<String>,
     thresholds: Thresholds,
-    /// The latest slot among the target's results stored before the ones being applied.
-    last_slot: Option<DateTime<Utc>>,
+    /// The partition to record (None: unknown, for a state a rebuild created).
+    partition: Option<i32>,
+    /// The partition recorded.
+    stored_partition: Option<i32>,
 }
 
 /// Decides the state of the targets of `stored` (results just inserted in `txn`, each with
@@ -277,33 +335,20 @@ pub async fn decide(
     for (_, results) in by_target.values_mut() {
         results.sort_by_key(|s| s.id);
     }
-    // Lock in target order (a rebuild locks in the same order): the statement locks every
-    // conflicting row, updated or not (PostgreSQL manual, INSERT, "ON CONFLICT DO UPDATE").
-    let targets: Vec<i32> = by_target.keys().copied().collect();
     txn.execute_raw(stmt(
-        "INSERT INTO target_states (urltarget_fk, state, kafka_partition) \
-         SELECT t, 'unknown', p FROM unnest($1::int[], $2::int[]) AS u(t, p) ORDER BY t \
-         ON CONFLICT (urltarget_fk) DO UPDATE SET kafka_partition = EXCLUDED.kafka_partition \
-         WHERE target_states.kafka_partition IS DISTINCT FROM EXCLUDED.kafka_partition",
-        vec![
-            ints(targets.iter().copied()),
-            ints(by_target.values().map(|(p, _)| *p)),
-        ],
+        "SELECT pg_advisory_xact_lock_shared($1)",
+        vec![STATES_LOCK.into()],
     ))
     .await?;
-    let firsts = by_target.values().map(|(_, r)| r[0].id);
+    let targets: Vec<i32> = by_target.keys().copied().collect();
     let rows = txn
         .query_all_raw(stmt(
-            "SELECT u.t, s.tracker::text, t.failures_before_down, t.successes_before_up, l.slot, \
-                    t.tags::text \
-             FROM unnest($1::int[], $2::bigint[]) AS u(t, first_new) \
-             JOIN target_states s ON s.urltarget_fk = u.t \
+            "SELECT u.t, s.tracker::text, t.failures_before_down, t.successes_before_up, \
+                    s.kafka_partition, t.tags::text \
+             FROM unnest($1::int[]) AS u(t) \
              JOIN urltargets t ON t.urltargets_pk = u.t \
-             LEFT JOIN LATERAL ( \
-                 SELECT r.scheduled_at AS slot FROM monitor_results r \
-                 WHERE r.urltarget_fk = u.t AND r.monitor_results_pk < u.first_new \
-                 ORDER BY r.scheduled_at DESC LIMIT 1) l ON true",
-            vec![ints(targets.iter().copied()), bigints(firsts)],
+             LEFT JOIN target_states s ON s.urltarget_fk = u.t",
+            vec![ints(targets.iter().copied())],
         ))
         .await?;
     let mut held: BTreeMap<i32, Held> = BTreeMap::new();
@@ -311,9 +356,15 @@ pub async fn decide(
     let mut decided = Decided::default();
     for row in &rows {
         let target: i32 = row.try_get_by_index(0)?;
-        let stored_json: String = row.try_get_by_index(1)?;
-        let (tracker, damaged) = read_tracker(target, &stored_json);
-        decided.restarted += u64::from(damaged);
+        let stored_json: Option<String> = row.try_get_by_index(1)?;
+        let tracker = match &stored_json {
+            Some(json) => {
+                let (tracker, damaged) = read_tracker(target, json);
+                decided.restarted += u64::from(damaged);
+                tracker
+            }
+            None => Tracker::default(),
+        };
         held.insert(
             target,
             Held {
@@ -324,7 +375,8 @@ pub async fn decide(
                     row.try_get_by_index(2)?,
                     row.try_get_by_index(3)?,
                 ),
-                last_slot: row.try_get_by_index(4)?,
+                partition: by_target.get(&target).map(|(p, _)| *p),
+                stored_partition: row.try_get_by_index(4)?,
             },
         );
         tags.insert(target, tags_of(&row.try_get_by_index::<String>(5)?));
@@ -347,12 +399,11 @@ pub async fn decide(
         let mine = tags.get(target).map_or(&[][..], Vec::as_slice);
         let observations: Vec<Observation> = results
             .iter()
+            .filter(|s| !s.late)
             .map(|s| s.observation(coverage.covers(*target, mine, s.slot)))
             .collect();
-        let decisions = h
-            .tracker
-            .apply_in_order(h.thresholds, h.last_slot, &observations);
-        writes.add(*target, &h.tracker, &h.stored_json, decisions);
+        let decisions = h.tracker.apply_in_order(h.thresholds, None, &observations);
+        writes.add(*target, h, decisions);
     }
     writes.write(txn, &mut decided).await?;
     Ok(decided)
@@ -383,30 +434,38 @@ fn read_tracker(target: i32, json: &str) -> (Tracker, bool) {
     }
 }
 
+type TrackerWrite = (i32, String, State, Option<DateTime<Utc>>, Option<i32>);
+
 /// What a set of targets' decisions write, gathered to be written with one statement each.
 #[derive(Default)]
 struct Writes {
-    trackers: Vec<(i32, String, State, Option<DateTime<Utc>>)>,
+    /// (target, tracker JSON, state shown, since, partition).
+    trackers: Vec<TrackerWrite>,
     opened: Vec<(i32, Incident)>,
     resolved: Vec<(i32, Incident)>,
     changes: Vec<StateChange>,
 }
 
 impl Writes {
-    fn add(
-        &mut self,
-        target: i32,
-        tracker: &Tracker,
-        stored_json: &str,
-        decisions: Vec<(i64, Decision)>,
-    ) {
-        let json = serde_json::to_string(tracker).expect("a tracker is plain data");
+    fn add(&mut self, target: i32, held: &Held, decisions: Vec<(i64, Decision)>) {
+        let tracker = &held.tracker;
         // Compared as values: PostgreSQL's jsonb text orders keys its own way.
-        let unchanged = serde_json::from_str::<serde_json::Value>(stored_json).ok()
-            == serde_json::to_value(tracker).ok();
+        let unchanged = held
+            .stored_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+            == serde_json::to_value(tracker).ok()
+            && held.stored_json.is_some()
+            && held.partition == held.stored_partition;
         if !unchanged {
-            self.trackers
-                .push((target, json, tracker.shown(), tracker.shown_since()));
+            let json = serde_json::to_string(tracker).expect("a tracker is plain data");
+            self.trackers.push((
+                target,
+                json,
+                tracker.shown(),
+                tracker.shown_since(),
+                held.partition,
+            ));
         }
         for (_, decision) in decisions {
             match decision {
@@ -426,15 +485,22 @@ impl Writes {
         if !self.trackers.is_empty() {
             let t = &self.trackers;
             txn.execute_raw(stmt(
-                "UPDATE target_states s SET tracker = u.tr::jsonb, state = u.st, \
-                     state_since = NULLIF(u.ss, '')::timestamptz, updated_at = now() \
-                 FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS u(t, tr, st, ss) \
-                 WHERE s.urltarget_fk = u.t",
+                "INSERT INTO target_states \
+                     (urltarget_fk, tracker, state, state_since, kafka_partition, updated_at) \
+                 SELECT t, tr::jsonb, st, NULLIF(ss, '')::timestamptz, NULLIF(p, -1), now() \
+                 FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::int[]) \
+                     AS u(t, tr, st, ss, p) \
+                 ON CONFLICT (urltarget_fk) DO UPDATE SET tracker = EXCLUDED.tracker, \
+                     state = EXCLUDED.state, state_since = EXCLUDED.state_since, \
+                     kafka_partition = coalesce(EXCLUDED.kafka_partition, \
+                                                target_states.kafka_partition), \
+                     updated_at = EXCLUDED.updated_at",
                 vec![
                     ints(t.iter().map(|w| w.0)),
                     texts(t.iter().map(|w| w.1.clone())),
                     texts(t.iter().map(|w| w.2.as_str().to_owned())),
                     texts(t.iter().map(|w| time_text(w.3))),
+                    ints(t.iter().map(|w| w.4.unwrap_or(-1))),
                 ],
             ))
             .await?;
@@ -515,7 +581,9 @@ pub struct Silence {
 
 /// Marks UNKNOWN the targets of `partitions` (whose positions `txn` has guarded) that have
 /// had no result for two periods as of `now` (paused targets aside), announcing each change.
-/// The state's start is the first missing slot.
+/// The state's start is the first missing slot (or the target's resume, if later). The two
+/// periods also count from when the target was last resumed, so a target resumed after a long
+/// pause gets the time for its first probe.
 pub async fn sweep(
     txn: &impl ConnectionTrait,
     partitions: &[i32],
@@ -531,7 +599,8 @@ pub async fn sweep(
         .query_all_raw(stmt(
             "WITH due AS ( \
                  SELECT s.urltarget_fk AS t, s.state AS was, \
-                        l.slot + t.monitor_frequency * $3::bigint * interval '1 millisecond' AS since \
+                        greatest(l.slot + t.monitor_frequency * $3::bigint \
+                                 * interval '1 millisecond', t.resumed_at) AS since \
                  FROM target_states s \
                  JOIN urltargets t ON t.urltargets_pk = s.urltarget_fk \
                  CROSS JOIN LATERAL ( \
@@ -541,6 +610,8 @@ pub async fn sweep(
                  WHERE s.kafka_partition = ANY($1) AND s.state <> 'unknown' AND NOT t.paused \
                    AND l.slot + (2 * t.monitor_frequency * $3::bigint + $4::bigint) \
                        * interval '1 millisecond' < $2 \
+                   AND (t.resumed_at IS NULL OR t.resumed_at + (2 * t.monitor_frequency \
+                       * $3::bigint + $4::bigint) * interval '1 millisecond' < $2) \
                  ORDER BY s.urltarget_fk \
                  FOR UPDATE OF s) \
              UPDATE target_states s SET state = 'unknown', state_since = due.since, \
@@ -629,6 +700,59 @@ pub async fn rebuild(
     Ok(report)
 }
 
+/// Before a period that starts at `since`: the runs in progress then (a target two failures
+/// into counting, say), from the last results before it — as many as the largest threshold —
+/// so the replay counts on from them as live processing did. Only the runs: the state starts
+/// afresh (or DOWN with the incident open then, which the caller restores).
+async fn warm_up(
+    txn: &impl ConnectionTrait,
+    held: &mut BTreeMap<i32, Held>,
+    since: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let depth = held
+        .values()
+        .map(|h| {
+            h.thresholds
+                .failures_before_down
+                .max(h.thresholds.successes_before_up)
+        })
+        .max()
+        .unwrap_or(1);
+    let rows = txn
+        .query_all_raw(stmt(
+            &format!(
+                "SELECT b.* FROM unnest($1::int[]) AS u(t) CROSS JOIN LATERAL ( \
+                     SELECT r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, \
+                            {CAUSE_SQL} \
+                     FROM monitor_results r \
+                     WHERE r.urltarget_fk = u.t AND r.scheduled_at < $2 \
+                     ORDER BY r.scheduled_at DESC LIMIT $3) AS b"
+            ),
+            vec![
+                ints(held.keys().copied()),
+                Value::ChronoDateTimeUtc(Some(since)),
+                i64::from(depth).into(),
+            ],
+        ))
+        .await?;
+    let mut before: BTreeMap<i32, Vec<Stored>> = BTreeMap::new();
+    for row in &rows {
+        let s = Stored::from_row(row)?;
+        before.entry(s.target_id).or_default().push(s);
+    }
+    for (target, mut results) in before {
+        let Some(h) = held.get_mut(&target) else {
+            continue;
+        };
+        results.sort_by_key(|s| s.id);
+        let observations: Vec<Observation> = results.iter().map(|s| s.observation(false)).collect();
+        let mut warm = Tracker::default();
+        warm.apply_in_order(h.thresholds, None, &observations);
+        h.tracker.runs = warm.runs;
+    }
+    Ok(())
+}
+
 async fn rebuild_chunk(
     txn: &impl ConnectionTrait,
     chunk: &[i32],
@@ -638,8 +762,54 @@ async fn rebuild_chunk(
     report: &mut Rebuilt,
 ) -> Result<(), DbErr> {
     let since_value = Value::ChronoDateTimeUtc(since);
-    // Rows for targets with results and none yet (results stored before states existed), then
-    // every row locked in target order, as the ingest worker locks them.
+    let period_sql = format!(
+        "SELECT r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, {CAUSE_SQL} \
+         FROM monitor_results r \
+         WHERE r.urltarget_fk = ANY($1) AND ($2::timestamptz IS NULL OR r.scheduled_at >= $2) \
+           AND r.monitor_results_pk > $3 \
+         ORDER BY r.urltarget_fk, r.monitor_results_pk"
+    );
+    // The period's results first, without any lock (the long part); what arrives meanwhile is
+    // read again under the lock.
+    let mut results = txn
+        .query_all_raw(stmt(
+            &period_sql,
+            vec![
+                ints(chunk.iter().copied()),
+                since_value.clone(),
+                0i64.into(),
+            ],
+        ))
+        .await?;
+    let mut read_up_to: i64 = 0;
+    for row in &results {
+        read_up_to = read_up_to.max(row.try_get_by_index(0)?);
+    }
+    // Live decisions wait while this chunk is rebuilt (and it waits for those in progress).
+    // The targets first (as the ingest worker and a removal lock them), then their states.
+    txn.execute_raw(stmt(
+        "SELECT pg_advisory_xact_lock($1)",
+        vec![STATES_LOCK.into()],
+    ))
+    .await?;
+    txn.execute_raw(stmt(
+        "SELECT 1 FROM urltargets WHERE urltargets_pk = ANY($1) ORDER BY urltargets_pk \
+         FOR KEY SHARE",
+        vec![ints(chunk.iter().copied())],
+    ))
+    .await?;
+    results.extend(
+        txn.query_all_raw(stmt(
+            &period_sql,
+            vec![
+                ints(chunk.iter().copied()),
+                since_value.clone(),
+                read_up_to.into(),
+            ],
+        ))
+        .await?,
+    );
+    // Rows for targets with results and none yet (results stored before states existed).
     txn.execute_raw(stmt(
         "INSERT INTO target_states (urltarget_fk, state) \
          SELECT t, 'unknown' FROM unnest($1::int[]) AS t \
@@ -651,7 +821,7 @@ async fn rebuild_chunk(
     let rows = txn
         .query_all_raw(stmt(
             "SELECT s.urltarget_fk, s.tracker::text, t.failures_before_down, \
-                    t.successes_before_up, t.tags::text \
+                    t.successes_before_up, t.tags::text, s.kafka_partition \
              FROM target_states s JOIN urltargets t ON t.urltargets_pk = s.urltarget_fk \
              WHERE s.urltarget_fk = ANY($1) ORDER BY s.urltarget_fk FOR UPDATE OF s",
             vec![ints(chunk.iter().copied())],
@@ -664,28 +834,33 @@ async fn rebuild_chunk(
         let stored_json: String = row.try_get_by_index(1)?;
         tags.insert(target, tags_of(&row.try_get_by_index::<String>(4)?));
         let (current, _) = Tracker::restore(&stored_json);
+        // The UNKNOWN mark is kept through the replay (see below).
         let tracker = Tracker {
             unknown_since: current.unknown_since,
             ..Tracker::default()
         };
-        // (Kept through the replay: see below.)
+        let partition: Option<i32> = row.try_get_by_index(5)?;
         held.insert(
             target,
             Held {
                 tracker,
-                stored_json,
+                stored_json: Some(stored_json),
                 thresholds: thresholds(
                     defaults,
                     row.try_get_by_index(2)?,
                     row.try_get_by_index(3)?,
                 ),
-                last_slot: None,
+                partition,
+                stored_partition: partition,
             },
         );
     }
     let targets: Vec<i32> = held.keys().copied().collect();
     if targets.is_empty() {
         return Ok(());
+    }
+    if let Some(since) = since {
+        warm_up(txn, &mut held, since).await?;
     }
     // Incidents open when the period starts.
     if since.is_some() {
@@ -714,18 +889,6 @@ async fn rebuild_chunk(
             }
         }
     }
-    let results = txn
-        .query_all_raw(stmt(
-            &format!(
-                "SELECT r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, \
-                        {CAUSE_SQL} \
-                 FROM monitor_results r \
-                 WHERE r.urltarget_fk = ANY($1) AND ($2::timestamptz IS NULL OR r.scheduled_at >= $2) \
-                 ORDER BY r.urltarget_fk, r.monitor_results_pk"
-            ),
-            vec![ints(targets.iter().copied()), since_value.clone()],
-        ))
-        .await?;
     let stored: Vec<Stored> = results
         .iter()
         .map(Stored::from_row)
@@ -774,8 +937,8 @@ async fn rebuild_chunk(
         incidents.extend(mine.into_values().map(|i| (*target, i)));
         // Only the tracker (and the change people see) is written by `Writes` here; the
         // incidents are reconciled below as a whole.
-        let from = Tracker::restore(&h.stored_json).0;
-        writes.add(*target, &h.tracker, &h.stored_json, Vec::new());
+        let from = Tracker::restore(h.stored_json.as_deref().unwrap_or("{}")).0;
+        writes.add(*target, h, Vec::new());
         if from.shown() != h.tracker.shown() {
             writes.changes.push(StateChange {
                 target: *target,
@@ -798,6 +961,8 @@ async fn rebuild_chunk(
             "DELETE FROM incidents i WHERE i.urltarget_fk = ANY($1) AND i.state = 'down' \
                AND ($2::timestamptz IS NULL OR i.opened_at >= $2 \
                     OR i.resolved_at IS NULL OR i.resolved_at >= $2) \
+               AND EXISTS (SELECT 1 FROM monitor_results m \
+                           WHERE m.urltarget_fk = i.urltarget_fk AND m.scheduled_at <= i.opened_at) \
                AND (i.urltarget_fk, i.opened_at) NOT IN ( \
                    SELECT t, oa::timestamptz FROM unnest($3::int[], $4::text[]) AS u(t, oa))",
             vec![
@@ -850,4 +1015,65 @@ async fn rebuild_chunk(
         report.written += written;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(window: Window) -> StoredWindow {
+        StoredWindow {
+            id: 1,
+            name: "w".into(),
+            window,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn coverage_holds_every_occurrence_of_a_frequent_window_over_a_long_period() {
+        // Every 15 minutes for 5 minutes, over a year: 35,040 occurrences, more than one call
+        // of `Window::occurrences` returns.
+        let window = Window::new(
+            Schedule::recurring("*/15 * * * *", "UTC", chrono::TimeDelta::minutes(5)).unwrap(),
+            Scope::All,
+        )
+        .unwrap();
+        let from: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let until: DateTime<Utc> = "2027-01-01T00:00:00Z".parse().unwrap();
+        let coverage = Coverage::new(&[stored(window)], from, until);
+        let late: DateTime<Utc> = "2026-12-31T23:47:00Z".parse().unwrap();
+        assert!(coverage.covers(1, &[], late));
+        assert!(!coverage.covers(1, &[], late + chrono::TimeDelta::minutes(5)));
+        assert!(coverage.covers(1, &[], from));
+        let intervals = coverage.intervals(1, &[]);
+        // [from, until], so the one opening at `until` too.
+        assert_eq!(intervals.len(), 365 * 24 * 4 + 1);
+        assert_eq!(
+            intervals.last().unwrap().0,
+            "2027-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+
+    #[test]
+    fn coverage_follows_the_scope() {
+        let window = Window::new(
+            Schedule::once(
+                "2026-06-01T10:00:00Z".parse().unwrap(),
+                "2026-06-01T11:00:00Z".parse().unwrap(),
+            )
+            .unwrap(),
+            Scope::tags(&["env:prod"]).unwrap(),
+        )
+        .unwrap();
+        let at: DateTime<Utc> = "2026-06-01T10:30:00Z".parse().unwrap();
+        let coverage = Coverage::new(&[stored(window)], at, at);
+        assert!(coverage.covers(1, &["env:prod".to_owned()], at));
+        assert!(!coverage.covers(1, &["env:dev".to_owned()], at));
+        assert!(!coverage.covers(
+            1,
+            &["env:prod".to_owned()],
+            at + chrono::TimeDelta::hours(1)
+        ));
+    }
 }

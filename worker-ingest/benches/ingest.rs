@@ -1,8 +1,8 @@
 //! Ingest benchmark: `make bench-ingest` (or `cargo bench -p worker-ingest --bench ingest`).
 //!
 //! Runs the real `pingpipe-ingest` binary (release build) against the real Kafka and PostgreSQL,
-//! with events for T targets (50,000), each failing one slot in ten (so states change: PENDING
-//! and back):
+//! with events for T targets (50,000), each failing four slots in a row of every twenty (so
+//! states change, and incidents open and resolve):
 //! 1. backlog: the topic is filled with N events (1,000,000), then drained twice into fresh
 //!    databases — without deciding states (`--no-states`), then with them — rows/s into
 //!    PostgreSQL, the worker's peak RSS while it drains, and the state changes decided;
@@ -39,7 +39,9 @@ fn event(i: usize) -> ResultEvent {
     let target = (i % targets()) as i32 + 1;
     let slot_index = i / targets();
     let slot = base + chrono::Duration::minutes(slot_index as i64);
-    let outcome = if (slot_index + target as usize).is_multiple_of(10) {
+    // Four slots in a row of every twenty fail, at a different time for each target: one
+    // incident opened and resolved per target every twenty minutes.
+    let outcome = if (slot_index + target as usize) % 20 < 4 {
         Outcome::Failure(FailureClass::Timeout)
     } else {
         Outcome::Status(200)
@@ -177,17 +179,17 @@ async fn main() {
         .conn
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT count(*) FILTER (WHERE state = 'up'), count(*) FROM target_states",
+            "SELECT (SELECT count(*) FROM incidents), count(*) FROM target_states",
         ))
         .await
         .unwrap()
         .unwrap();
-    let (up, with_state): (i64, i64) = (
+    let (incidents, with_state): (i64, i64) = (
         changes.try_get_by_index(0).unwrap(),
         changes.try_get_by_index(1).unwrap(),
     );
     println!(
-        "states: {with_state} targets with a state ({up} up); with states {drain_rate:.0} rows/s \
+        "states: {with_state} targets with a state, {incidents} incidents; with states {drain_rate:.0} rows/s \
          vs without {plain_rate:.0} rows/s ({:.0}%), peak RSS {peak_rss:.0} vs {plain_rss:.0} MiB",
         100.0 * drain_rate / plain_rate
     );

@@ -209,15 +209,18 @@ impl Loop {
         // Per partition we own: the offset of the next record to store.
         let mut next: HashMap<i32, i64> = HashMap::new();
         let mut ahead: HashMap<i32, i64> = HashMap::new();
-        // Partitions far behind their log's end: their targets' results are on the way, not
-        // missing, so they are not watched until caught up.
-        let mut behind: HashSet<i32> = HashSet::new();
+        // Partitions read past the log's end as it was at the previous lag check: what they
+        // still have to read is at most that old, so a target without a stored result is
+        // missing, not on its way. Only these are watched (a partition just gained, or one
+        // with a backlog, waits for a check that finds it caught up).
+        let mut caught_up: HashSet<i32> = HashSet::new();
+        let mut last_ends: HashMap<i32, i64> = HashMap::new();
         let mut last_lag = Instant::now();
         let mut last_sweep = Instant::now();
         let mut result = Ok(());
         while !self.stop.is_cancelled() {
             let polled = self.consumer.poll(Duration::from_millis(20));
-            self.forget_revoked(&mut next, &mut ahead, &mut pending);
+            self.forget_revoked(&mut next, &mut ahead, &mut pending, &mut caught_up);
             self.handle_reports(&mut next, &mut pending);
             match polled {
                 Some(Ok(message)) if ahead.contains_key(&message.partition()) => {
@@ -243,11 +246,11 @@ impl Loop {
                 self.hand_over(p, false);
             }
             if last_lag.elapsed() >= LAG_EVERY {
-                self.check_positions(&mut next, &mut ahead, &mut behind);
+                self.check_positions(&mut next, &mut ahead, &mut caught_up, &mut last_ends);
                 last_lag = Instant::now();
             }
             if last_sweep.elapsed() >= self.sweep_every {
-                self.request_sweep(&next, &ahead, &behind, &mut pending);
+                self.request_sweep(&next, &ahead, &caught_up, &mut pending);
                 last_sweep = Instant::now();
             }
         }
@@ -323,12 +326,14 @@ impl Loop {
         &self,
         next: &HashMap<i32, i64>,
         ahead: &HashMap<i32, i64>,
-        behind: &HashSet<i32>,
+        caught_up: &HashSet<i32>,
         pending: &mut [Pending],
     ) {
         let mut watched: Vec<(i32, i64)> = next
             .iter()
-            .filter(|(partition, _)| !ahead.contains_key(partition) && !behind.contains(partition))
+            .filter(|(partition, _)| {
+                !ahead.contains_key(partition) && caught_up.contains(partition)
+            })
             .map(|(partition, position)| (*partition, *position))
             .collect();
         watched.extend(self.idle_partitions(next, ahead));
@@ -356,7 +361,8 @@ impl Loop {
     }
 
     /// Assigned partitions nothing was read from yet whose log ends at their stored position
-    /// (or within a batch of it), with that position.
+    /// (past the last transaction's commit marker, or a few aborted records), with that
+    /// position.
     fn idle_partitions(
         &self,
         next: &HashMap<i32, i64>,
@@ -380,7 +386,7 @@ impl Loop {
             else {
                 continue;
             };
-            if stored <= high && high - stored <= self.batch_max as i64 {
+            if stored <= high && high - stored <= IDLE_SLACK {
                 idle.push((partition, stored));
             }
         }
@@ -407,9 +413,11 @@ impl Loop {
         next: &mut HashMap<i32, i64>,
         ahead: &mut HashMap<i32, i64>,
         pending: &mut [Pending],
+        caught_up: &mut HashSet<i32>,
     ) {
         for partition in self.consumer.context().take_revoked() {
             next.remove(&partition);
+            caught_up.remove(&partition);
             if ahead.remove(&partition).is_some() {
                 // Whoever owns it next finds it ahead again from the stored position.
                 self.set_paused(&[partition], false);
@@ -570,7 +578,8 @@ impl Loop {
         &self,
         next: &mut HashMap<i32, i64>,
         ahead: &mut HashMap<i32, i64>,
-        behind: &mut HashSet<i32>,
+        caught_up: &mut HashSet<i32>,
+        last_ends: &mut HashMap<i32, i64>,
     ) {
         let flagged: Vec<(i32, i64)> = ahead.iter().map(|(p, n)| (*p, *n)).collect();
         for (partition, position) in flagged {
@@ -590,10 +599,13 @@ impl Loop {
             };
             let lag = (high - position).max(0);
             metrics::gauge!(m::INGEST_LAG, "partition" => partition.to_string()).set(lag as f64);
-            if lag > self.batch_max as i64 {
-                behind.insert(partition);
+            if last_ends
+                .insert(partition, high)
+                .is_some_and(|end| position >= end)
+            {
+                caught_up.insert(partition);
             } else {
-                behind.remove(&partition);
+                caught_up.remove(&partition);
             }
             if position > high {
                 ahead.insert(partition, position);
@@ -658,6 +670,10 @@ impl Loop {
             .store(count as u64, Ordering::Relaxed);
     }
 }
+
+/// Records an idle partition's log may hold past its stored position and still count as read:
+/// commit markers and aborted records, which a read_committed consumer never gets.
+const IDLE_SLACK: i64 = 10;
 
 /// How often lag and positions are checked against the broker.
 const LAG_EVERY: Duration = Duration::from_secs(5);

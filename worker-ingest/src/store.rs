@@ -569,8 +569,10 @@ fn insert_rows(columns: &[Value; 18], skip_repeats: bool) -> Statement {
                          $11::int[], $12::int[], $13::int[], $14::text[], $15::text[], \
                          $16::text[], $17::text[], $18::text[]) \
                  AS v(t, s, f, st, d, sa, o, af, dn, cn, tl, tt, tr, tv, na, ci, cs, fa){on_conflict} \
-             RETURNING r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, {cause}",
+             RETURNING r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, {cause}, \
+                       {late}",
             cause = states::CAUSE_SQL,
+            late = states::LATE_SQL,
         ),
         columns.iter().cloned(),
     )

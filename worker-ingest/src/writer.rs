@@ -91,6 +91,9 @@ impl Writer {
                     }
                     Err(StoreError::Db(e)) => {
                         self.progress.database_ok.store(false, Ordering::Relaxed);
+                        // The watch for missing results was asked for when the batch was made:
+                        // by the time a retry succeeds, results may be waiting behind it.
+                        batch.sweep.clear();
                         metrics::counter!(m::INGEST_RETRIES).increment(1);
                         if self.stop.is_cancelled() {
                             tracing::warn!(records = batch.len(), error = %e, "Batch dropped on shutdown; it will be read again.");

@@ -296,13 +296,65 @@ pub async fn update(
     }
     if let Some(paused) = paused {
         model.paused = Set(paused);
+        if current.paused && !paused {
+            model.resumed_at = Set(Some(chrono::Utc::now()));
+        }
     }
+    let was_paused = current.paused;
     let shown_url = url.unwrap_or(current.urltarget);
     let shown_frequency = frequency.unwrap_or(current.monitor_frequency);
-    model
+    let updated = model
         .update(db)
         .await
-        .map_err(|e| conflict(e, &shown_url, shown_frequency))
+        .map_err(|e| conflict(e, &shown_url, shown_frequency))?;
+    if updated.paused != was_paused {
+        paused_or_resumed(db, updated.urltargets_pk, updated.paused).await?;
+    }
+    Ok(updated)
+}
+
+/// A target was paused or resumed: its state changes to PAUSED or back to the one decided,
+/// which is announced like the ingest worker's changes (on `pingpipe_states`).
+async fn paused_or_resumed(
+    db: &impl sea_orm::ConnectionTrait,
+    target: i32,
+    paused: bool,
+) -> ApiResult<()> {
+    use sea_orm::{DbBackend, Statement};
+    let decided = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT state FROM target_states WHERE urltarget_fk = $1",
+            [target.into()],
+        ))
+        .await?;
+    let decided = decided
+        .and_then(|row| row.try_get_by_index::<String>(0).ok())
+        .and_then(|s| entity::state::State::parse(&s))
+        .unwrap_or(entity::state::State::Unknown);
+    let (from, to) = if paused {
+        (decided, entity::state::State::Paused)
+    } else {
+        (entity::state::State::Paused, decided)
+    };
+    let change = entity::state::StateChange {
+        target,
+        from,
+        to,
+        since: chrono::Utc::now(),
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [
+            entity::channels::STATES.into(),
+            serde_json::to_string(&change)
+                .expect("a state change is plain data")
+                .into(),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Header values are write-only: a change that would send the stored values somewhere else must
@@ -491,6 +543,12 @@ pub async fn apply(
                 model.paused = Set(paused);
                 check.set_on(&mut model);
                 settings.set_on(&mut model);
+                if t.paused != paused {
+                    if !paused {
+                        model.resumed_at = Set(Some(chrono::Utc::now()));
+                    }
+                    paused_or_resumed(&txn, t.urltargets_pk, paused).await?;
+                }
                 applied.changed.push(model.update(&txn).await?);
             }
             None => {

@@ -60,7 +60,14 @@ impl WindowSpec {
                 let until = self
                     .until
                     .ok_or_else(|| refuse("until", "a one-off window needs from and until"))?;
-                crate::service::results::Filter::new(None, Some(from), Some(until))?;
+                for (field, at) in [("from", from), ("until", until)] {
+                    crate::service::results::Filter::new(None, Some(at), None).map_err(|_| {
+                        refuse(
+                            field,
+                            &format!("{} is outside the years 1 to 9999", at.to_rfc3339()),
+                        )
+                    })?;
+                }
                 Schedule::once(from, until).map_err(bad)?
             }
             (false, true) => {

@@ -418,6 +418,22 @@ async fn state_changes_reach_a_subscription_as_they_are_decided() {
         down["payload"]["data"]["stateChanges"]["since"],
         first_failure
     );
+    // Paused and resumed: PAUSED, then the state decided before.
+    for (paused, from, to) in [(true, "DOWN", "PAUSED"), (false, "PAUSED", "DOWN")] {
+        app.gql(
+            "mutation($id: ID!, $p: Boolean) { updateTarget(id: $id, paused: $p) { id } }",
+            json!({"id": watched.to_string(), "p": paused}),
+            Some(TOKEN),
+        )
+        .await;
+        let change = next(&mut ws).await;
+        let change = &change["payload"]["data"]["stateChanges"];
+        assert_eq!(
+            (&change["from"], &change["to"]),
+            (&json!(from), &json!(to)),
+            "{change}"
+        );
+    }
     app.shutdown.cancel();
     app.db.drop().await;
 }

@@ -662,3 +662,64 @@ async fn incidents_through_five_sigkills_equal_the_model_and_a_rebuild() {
     assert_eq!(others(&world.incidents().await), others(&live));
     world.db.drop().await;
 }
+
+#[tokio::test]
+async fn the_watch_for_missing_results_counts_from_a_resume_not_from_the_last_result() {
+    let world = World::with_targets(2).await;
+    let (old, resumed) = (world.targets[0], world.targets[1]);
+    // Both last had a result an hour ago; the second was resumed a moment ago (the API records
+    // when it resumes a target).
+    let slot = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 3600, 0).unwrap();
+    let rows = [old, resumed]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let event = ResultEvent::new(
+                *t,
+                format!("http://127.0.0.1/{t}"),
+                Frequency::OneMinute,
+                slot,
+                slot,
+                5,
+                Outcome::Status(200),
+            );
+            helpers::entry(&event, 0, i as i64)
+        })
+        .collect();
+    let store = world.store();
+    assert_eq!(store.position(0).await.unwrap(), 0);
+    let batch = worker_ingest::store::Batch {
+        rows,
+        positions: [(0, (0, 2))].into(),
+        ..Default::default()
+    };
+    store.write(&batch).await.unwrap();
+    world
+        .db
+        .query_strings(&format!(
+            "UPDATE urltargets SET resumed_at = now() WHERE urltargets_pk = {resumed} \
+             RETURNING ''"
+        ))
+        .await;
+    let silence = states::Silence {
+        minute: Duration::from_secs(60),
+        grace: Duration::from_secs(30),
+    };
+    let changes = states::sweep(&world.db.conn, &[0], Utc::now(), silence)
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.iter().map(|c| c.target).collect::<Vec<_>>(),
+        [old],
+        "{changes:?}"
+    );
+    assert_eq!(changes[0].since, slot + chrono::TimeDelta::minutes(1));
+    assert_eq!(world.state_of(resumed).await.as_deref(), Some("up"));
+    assert_eq!(world.state_of(old).await.as_deref(), Some("unknown"));
+    // Marked once: a second sweep finds nothing more.
+    let again = states::sweep(&world.db.conn, &[0], Utc::now(), silence)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    world.db.drop().await;
+}
