@@ -1,5 +1,5 @@
-// Talking to pingpipe-api: GraphQL over HTTP, the API token, and the live results subscription
-// (graphql-transport-ws over WebSocket, reconnecting by itself).
+// Talking to pingpipe-api: GraphQL over HTTP, the API token, and the live subscriptions (results
+// and state changes, graphql-transport-ws over one WebSocket, reconnecting by itself).
 
 const TOKEN_KEY = "pingpipe.apiToken";
 
@@ -49,11 +49,12 @@ export async function gql(query, variables = {}, { auth = false } = {}) {
 }
 
 /**
- * The `results` subscription, kept open: after a dropped connection (an API restart, say) it
- * reconnects with a growing pause (0.5 s to 5 s) and subscribes again. `onResult` gets each new
- * result; `onState` gets "live", "connecting" or "offline".
+ * Live subscriptions over one WebSocket (graphql-transport-ws), kept open: after a dropped
+ * connection (an API restart, say) it reconnects with a growing pause (0.5 s to 5 s) and
+ * subscribes to each again. `operations` maps an id to `{ query, onData }`: `onData` gets each
+ * event's `data`. `onState` gets "live", "connecting" or "offline".
  */
-export function subscribeResults(selection, onResult, onState) {
+export function subscribe(operations, onState) {
   let delay = 500;
   let socket;
   let stopped = false;
@@ -72,20 +73,18 @@ export function subscribeResults(selection, onResult, onState) {
         case "connection_ack":
           delay = 500;
           onState("live");
-          socket.send(JSON.stringify({
-            id: "results",
-            type: "subscribe",
-            payload: { query: `subscription { results { ${selection} } }` },
-          }));
+          for (const [id, { query }] of Object.entries(operations)) {
+            socket.send(JSON.stringify({ id, type: "subscribe", payload: { query } }));
+          }
           break;
         case "next":
-          if (message.payload?.data?.results) onResult(message.payload.data.results);
+          if (message.payload?.data) operations[message.id]?.onData(message.payload.data);
           break;
         case "ping":
           socket.send(JSON.stringify({ type: "pong" }));
           break;
         case "error":
-          console.error("subscription error", message.payload);
+          console.error(`subscription ${message.id} failed`, message.payload);
           break;
         default:
           break;

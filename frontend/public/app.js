@@ -1,11 +1,16 @@
-// Pingpipe's dashboard: targets with their latest state, per-frequency reports, a target's
-// chart. Talks only to the GraphQL API; new results arrive through the subscription.
+// Pingpipe's dashboard: targets with their state, per-frequency reports, a target's chart and
+// incidents, the Incidents and maintenance windows pages (incidents.js, maintenance.js). Talks
+// only to the GraphQL API; new results and state changes arrive through subscriptions.
 
 import uPlot from "./vendor/uPlot.esm.js";
-import { ApiError, Unreachable, gql, subscribeResults, token } from "./api.js";
+import { ApiError, Unreachable, gql, subscribe } from "./api.js";
 import { checkEditor, describeAssertion } from "./check-editor.js";
+import { TARGET_INCIDENTS, incidentsChanged, renderTimeline, setupIncidents, showIncidents } from "./incidents.js";
+import { setupMaintenance, showMaintenance } from "./maintenance.js";
+import {
+  $, Cancelled, STATES, count, describe, el, mutate, showBanner, showFieldError, stateBadge, tagList, timeAgo,
+} from "./ui.js";
 
-const $ = (selector) => document.querySelector(selector);
 const RESULT = "id httpStatus up outcome failureClass durationMs scheduledAt startTime";
 // What a target's page shows of each result: its phases and failed assertions too.
 const PHASES = "dnsMs connectMs tlsMs ttfbMs transferMs";
@@ -34,7 +39,7 @@ const OUTCOMES = { UP: ["up", "Up"], DEGRADED: ["degraded", "Degraded"], DOWN: [
 const state = {
   frequencies: [],
   targets: new Map(), // id → { target, durations, row, spark }
-  filter: { frequency: null, search: "" },
+  filter: { frequency: null, search: "", tag: "", state: "" },
   after: null,
   view: null,
   report: { frequency: 1, cursors: [null], nodes: [] },
@@ -54,104 +59,7 @@ const outcome = (r) => {
   if (r.outcome === "DEGRADED") return `HTTP ${r.httpStatus}, slow`;
   return `HTTP ${r.httpStatus}`;
 };
-const count = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 const ms = (value) => (value == null ? "–" : `${Math.round(value)} ms`);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
-
-function relative(date) {
-  const seconds = Math.round((Date.now() - date.getTime()) / 1000);
-  if (seconds < 5) return "just now";
-  if (seconds < 60) return `${seconds} s ago`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
-  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
-  return `${Math.floor(seconds / 86400)} d ago`;
-}
-
-/** A <time> showing "2 min ago", with the local date and time on hover. */
-function timeAgo(iso) {
-  const date = new Date(iso);
-  return el("time", {
-    datetime: iso,
-    title: date.toLocaleString(),
-    "data-relative": "",
-    text: relative(date),
-  });
-}
-
-setInterval(() => {
-  for (const node of document.querySelectorAll("time[data-relative]")) {
-    node.textContent = relative(new Date(node.getAttribute("datetime")));
-  }
-}, 5000);
-
-function showBanner(message) {
-  const banner = $("#banner");
-  banner.textContent = message;
-  banner.hidden = !message;
-}
-
-function describe(error) {
-  if (error instanceof Unreachable) return `${error.message} Is pingpipe-api running?`;
-  if (error instanceof ApiError) return error.message;
-  return `Unexpected error: ${error.message}`;
-}
-
-// ---- the token -------------------------------------------------------------------------------
-
-/** Asks for the API token in a dialog; resolves true once one is saved. */
-function askToken(problem = "") {
-  const dialog = $("#token-dialog");
-  const input = $("#token-input");
-  $("#token-problem").textContent = problem;
-  input.value = "";
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener(
-      "close",
-      () => {
-        const value = input.value.trim();
-        if (dialog.returnValue === "save" && value) {
-          token.set(value);
-          resolve(true);
-        } else {
-          resolve(false);
-        }
-      },
-      { once: true },
-    );
-  });
-}
-
-class Cancelled extends Error {}
-
-/** A mutation: asks for the token first if there is none; a refused token is forgotten. */
-async function mutate(query, variables) {
-  if (!token.get() && !(await askToken())) throw new Cancelled("cancelled");
-  try {
-    return await gql(query, variables, { auth: true });
-  } catch (error) {
-    if (error instanceof ApiError && error.code === "UNAUTHENTICATED") {
-      token.clear();
-      throw new ApiError(
-        "The API refused the token: it is wrong or was changed. Try again to enter the right one.",
-        "UNAUTHENTICATED",
-      );
-    }
-    throw error;
-  }
-}
 
 // ---- charts ----------------------------------------------------------------------------------
 
@@ -174,36 +82,47 @@ function sparkline(container, durations) {
 
 // ---- overview --------------------------------------------------------------------------------
 
-const TARGET_FIELDS = `id url frequency paused
+const TARGET_FIELDS = `id url frequency paused state stateSince tags
   latestResult { ${RESULT} }
   results(first: ${SPARK_POINTS}) { nodes { durationMs } }`;
 
-const TARGETS = `query Targets($first: Int, $after: String, $frequency: Int, $search: String) {
-  targets(first: $first, after: $after, frequency: $frequency, search: $search) {
+const TARGETS = `query Targets($first: Int, $after: String, $frequency: Int, $search: String, $tag: String) {
+  targets(first: $first, after: $after, frequency: $frequency, search: $search, tag: $tag) {
     nodes { ${TARGET_FIELDS} }
     pageInfo { hasNextPage endCursor }
   }
 }`;
 
-function targetState(target) {
-  if (target.paused) return ["paused", "Paused"];
-  if (!target.latestResult) return ["pending", "No result yet"];
-  return outcomeOf(target.latestResult);
+/** Lists the targets with `tag` (a tag filter: `key`, `key:value` or `key:*`). */
+function filterByTag(tag) {
+  $("#filter-tag").value = tag;
+  $("#filter-tag").focus(); // the button pressed goes with its row
+  state.filter.tag = tag;
+  loadTargets();
+}
+
+/** The state filter works on the rows loaded (client side): it hides the others. */
+function applyStateFilter(entry) {
+  entry.row.hidden = state.filter.state !== "" && entry.target.state !== state.filter.state;
 }
 
 function renderRow(entry) {
   const { target } = entry;
-  const [kind, label] = targetState(target);
   const last = target.latestResult;
   const spark = el("td", { class: "spark", "data-label": "Recent durations" });
   const row = el(
     "tr",
-    { "data-id": target.id, "data-state": kind, "data-result-id": last?.id ?? "" },
-    el("td", { "data-label": "State" }, el("span", { class: `badge ${kind}`, text: label })),
+    {
+      "data-id": target.id,
+      "data-state": (STATES[target.state] ?? STATES.UNKNOWN)[0],
+      "data-result-id": last?.id ?? "",
+    },
+    el("td", { class: "state-cell", "data-label": "State" }, stateBadge(target)),
     el(
       "td",
       { class: "url", "data-label": "URL" },
       el("a", { href: `#/targets/${target.id}`, text: target.url }),
+      tagList(target.tags, filterByTag),
     ),
     el("td", { "data-label": "Every", text: `${target.frequency} min` }),
     el("td", { class: "last", "data-label": "Last result", text: last ? outcome(last) : "–" }),
@@ -231,6 +150,7 @@ function renderRow(entry) {
   entry.spark = entry.durations.length > 1 ? sparkline(spark, entry.durations) : null;
   if (entry.row) entry.row.replaceWith(row);
   entry.row = row;
+  applyStateFilter(entry);
   return row;
 }
 
@@ -243,14 +163,16 @@ function track(target) {
 
 function showTargetsState() {
   const table = $("#targets");
-  const empty = state.targets.size === 0;
-  table.hidden = empty;
-  const filtered = state.filter.frequency != null || state.filter.search !== "";
-  $("#targets-state").textContent = !empty
-    ? ""
-    : filtered
+  const shown = [...state.targets.values()].filter((e) => !e.row.hidden).length;
+  table.hidden = shown === 0;
+  const filtered = state.filter.frequency != null || state.filter.search !== "" || state.filter.tag !== "";
+  $("#targets-state").textContent = state.targets.size === 0
+    ? filtered
       ? "No targets match this filter."
-      : "No targets yet. Add a URL above to start watching it.";
+      : "No targets yet. Add a URL above to start watching it."
+    : state.filter.state !== ""
+      ? `${STATES[state.filter.state][1]}: ${shown} of the ${state.targets.size} targets loaded.`
+      : "";
 }
 
 let retryTargets;
@@ -267,6 +189,7 @@ async function loadTargets({ append = false } = {}) {
       after: state.after,
       frequency: state.filter.frequency,
       search: state.filter.search || null,
+      tag: state.filter.tag || null,
     });
     if (!append) {
       for (const entry of state.targets.values()) entry.spark?.destroy();
@@ -277,9 +200,11 @@ async function loadTargets({ append = false } = {}) {
     state.after = data.targets.pageInfo.endCursor;
     $("#targets-more").hidden = !data.targets.pageInfo.hasNextPage;
     showBanner("");
+    showFieldError(null, { tag: "filter-tag" }, $("#targets-state"));
     showTargetsState();
   } catch (error) {
-    $("#targets-state").textContent = describe(error);
+    // A bad tag filter ("tag: …") goes beside its field, anything else where the list would be.
+    showFieldError(error, { tag: "filter-tag" }, $("#targets-state"));
     if (error instanceof Unreachable) retryTargets = setTimeout(loadTargets, 5000);
   }
 }
@@ -428,7 +353,8 @@ function showReports(frequency) {
 
 const DETAIL = `query Detail($id: ID!, $since: DateTime) {
   target(id: $id) {
-    id url frequency paused createdAt ${CHECK}
+    id url frequency paused createdAt state stateSince tags ${CHECK}
+    thresholds { failuresBeforeDown successesBeforeUp ownFailuresBeforeDown ownSuccessesBeforeUp }
     latestResult { ${RESULT_DETAIL} ${TLS} }
     stats(since: $since) {
       checks up degraded down uptimeRatio p50DurationMs p95DurationMs
@@ -612,11 +538,34 @@ function renderCheck(target) {
 }
 
 function renderMeta(target) {
-  const [kind, label] = targetState(target);
   $("#target-meta").replaceChildren(
-    el("span", { class: `badge ${kind}`, text: label }),
-    ` Every ${target.frequency} min · watched since ${new Date(target.createdAt).toLocaleString()}`,
+    stateBadge(target),
+    ` · every ${target.frequency} min · watched since ${new Date(target.createdAt).toLocaleString()}`,
   );
+}
+
+/** Its tags and thresholds: what selects it and what changes its state. */
+function renderRules(target) {
+  const t = target.thresholds;
+  const own = (value) => (value == null ? " (the default)" : "");
+  const item = (term, ...value) => el("div", {}, el("dt", { text: term }), el("dd", {}, ...value));
+  $("#target-rules-list").replaceChildren(
+    item("Tags", tagList(target.tags) ?? "none"),
+    item("Down after", `${count(t.failuresBeforeDown, "failing result")} in a row${own(t.ownFailuresBeforeDown)}`),
+    item("Up again after", `${count(t.successesBeforeUp, "passing result")} in a row${own(t.ownSuccessesBeforeUp)}`),
+  );
+}
+
+/** The incidents over the chart's period, as a strip of bars under the chart and a list. */
+async function loadTargetIncidents(detail) {
+  try {
+    const data = await gql(TARGET_INCIDENTS, { id: detail.id, since: new Date(detail.since).toISOString() });
+    if (state.detail !== detail) return;
+    detail.incidents = data.incidents.nodes;
+    renderTimeline(detail.incidents, detail.since, detail.range, detail.chart);
+  } catch (error) {
+    $("#incident-list-state").textContent = describe(error);
+  }
 }
 
 /** The certificate of the newest HTTPS result (`detail.tls`). */
@@ -720,6 +669,97 @@ function openEdit() {
   url.focus();
 }
 
+// ---- editing a target's tags and thresholds ---------------------------------------------------
+
+/** The API's field names in a message ("tags: …") and the inputs they belong to. */
+const RULE_FIELDS = {
+  tags: "rules-tags",
+  "thresholds.failuresBeforeDown": "rules-down",
+  "thresholds.successesBeforeUp": "rules-up",
+};
+
+function closeRules() {
+  $("#rules-box").replaceChildren();
+  $("#rules-edit").setAttribute("aria-expanded", "false");
+}
+
+function openRules() {
+  const target = state.detail?.target;
+  if (!target) return;
+  if ($("#rules-form")) {
+    closeRules();
+    return;
+  }
+  /** A labelled input with its hint and its error paragraph, both describing it. */
+  const field = (label, input, hint) => {
+    input.setAttribute("aria-describedby", `${input.id}-error${hint ? ` ${input.id}-hint` : ""}`);
+    return el("div", { class: "field" }, el("label", { for: input.id, text: label }), input,
+      hint ? el("p", { id: `${input.id}-hint`, class: "hint", text: hint }) : null,
+      el("p", { id: `${input.id}-error`, class: "field-error", role: "alert" }));
+  };
+  const tags = el("input", { id: "rules-tags", type: "text", autocomplete: "off", spellcheck: "false" });
+  tags.value = target.tags.join(" ");
+  const threshold = (id, own) => {
+    const input = el("input", {
+      id, type: "number", min: "1", max: "100", step: "1", inputmode: "numeric", placeholder: "the default",
+    });
+    input.value = own ?? "";
+    return input;
+  };
+  const down = threshold("rules-down", target.thresholds.ownFailuresBeforeDown);
+  const up = threshold("rules-up", target.thresholds.ownSuccessesBeforeUp);
+  const problem = el("p", { id: "rules-error", class: "field-error", role: "alert" });
+  const form = el(
+    "form",
+    { id: "rules-form", class: "edit rules", novalidate: true, "aria-label": "Edit tags and thresholds" },
+    field("Tags", tags, "key or key:value (env:prod team:payments), separated by spaces or commas"),
+    el("div", { class: "edit-main" },
+      field("Down after (failing results)", down),
+      field("Up again after (passing results)", up)),
+    el("p", {
+      class: "hint",
+      text: "1 to 100; empty: the configured default. New thresholds apply to the next results.",
+    }),
+    problem,
+    el("div", { class: "form-actions" },
+      el("button", { type: "submit", text: "Save tags and thresholds" }),
+      el("button", { type: "button", text: "Cancel", onclick: closeRules })),
+  );
+  /** A threshold field's value: null (the default) when empty, else the number typed. */
+  const read = (input) => {
+    if (input.validity.badInput) throw new Error("not a number");
+    return input.value.trim() === "" ? null : Number(input.value);
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showFieldError(null, RULE_FIELDS, problem);
+    let thresholds;
+    try {
+      thresholds = { failuresBeforeDown: read(down), successesBeforeUp: read(up) };
+    } catch {
+      problem.textContent = "A threshold is a whole number from 1 to 100, or empty for the default.";
+      return;
+    }
+    try {
+      await mutate(
+        `mutation($id: ID!, $tags: [String!], $thresholds: ThresholdsInput) {
+          updateTarget(id: $id, tags: $tags, thresholds: $thresholds) { id }
+        }`,
+        { id: target.id, tags: tags.value.split(/[\s,]+/).filter(Boolean), thresholds },
+      );
+      closeRules();
+      $("#rules-box").append(el("p", { class: "form-status", role: "status", text: "Saved." }));
+      $("#rules-edit").focus();
+      showTarget(target.id);
+    } catch (error) {
+      if (!(error instanceof Cancelled)) showFieldError(error, RULE_FIELDS, problem);
+    }
+  });
+  $("#rules-box").replaceChildren(form);
+  $("#rules-edit").setAttribute("aria-expanded", "true");
+  tags.focus();
+}
+
 async function showTarget(id, range = state.detail?.id === id ? state.detail.range : "24h") {
   const since = new Date(Date.now() - RANGES[range]).toISOString();
   for (const button of document.querySelectorAll("[data-range]")) {
@@ -735,6 +775,7 @@ async function showTarget(id, range = state.detail?.id === id ? state.detail.ran
       previous?.chart?.destroy();
       previous?.phaseChart?.destroy();
       closeEdit();
+      closeRules();
     }
     const detail = {
       id,
@@ -745,10 +786,12 @@ async function showTarget(id, range = state.detail?.id === id ? state.detail.ran
       phaseChart: same ? previous.phaseChart : null,
       target,
       tls: target.latestResult?.tls ?? null,
+      incidents: [],
     };
     state.detail = detail;
     $("#target-title").textContent = target.url;
     renderMeta(target);
+    renderRules(target);
     renderStats(target.stats);
     renderCheck(target);
     renderCertificate(detail);
@@ -764,6 +807,7 @@ async function showTarget(id, range = state.detail?.id === id ? state.detail.ran
     drawChart(detail);
     drawPhaseChart(detail);
     renderFailures(detail);
+    await loadTargetIncidents(detail);
   } catch (error) {
     $("#target-chart-caption").textContent = describe(error);
   }
@@ -802,6 +846,25 @@ function onResult(result) {
   }
 }
 
+let detailTimer;
+/** A target's state changed: its row's badge, its page, the Incidents page follow. */
+function onStateChange({ target: { id }, to, since }) {
+  const entry = state.targets.get(id);
+  if (entry) {
+    Object.assign(entry.target, { state: to, stateSince: since });
+    renderRow(entry);
+    showTargetsState();
+  }
+  const detail = state.detail;
+  if (state.view === "target" && detail?.id === id) {
+    Object.assign(detail.target, { state: to, stateSince: since });
+    renderMeta(detail.target);
+    clearTimeout(detailTimer);
+    detailTimer = setTimeout(() => loadTargetIncidents(detail), 300);
+  }
+  if (state.view === "incidents") incidentsChanged();
+}
+
 function onLiveState(live) {
   const node = $("#live");
   node.dataset.state = live;
@@ -829,17 +892,26 @@ function showView(name) {
 
 function route() {
   const hash = location.hash || "#/";
-  let match;
-  if ((match = hash.match(/^#\/reports\/(\d+)$/))) {
-    showView("reports");
-    closeEdit();
-    showReports(Number(match[1]));
-  } else if ((match = hash.match(/^#\/targets\/(\d+)$/))) {
+  const match = hash.match(/^#\/targets\/(\d+)$/);
+  if (match) {
     showView("target");
     showTarget(match[1]);
+    return;
+  }
+  closeEdit();
+  closeRules();
+  let reports;
+  if ((reports = hash.match(/^#\/reports\/(\d+)$/))) {
+    showView("reports");
+    showReports(Number(reports[1]));
+  } else if (hash === "#/incidents") {
+    showView("incidents");
+    showIncidents();
+  } else if (hash === "#/maintenance") {
+    showView("maintenance");
+    showMaintenance();
   } else {
     showView("overview");
-    closeEdit();
     loadTargets();
   }
 }
@@ -871,6 +943,18 @@ async function start() {
       loadTargets();
     }, 250);
   });
+  $("#filter-tag").addEventListener("input", (e) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      state.filter.tag = e.target.value.trim();
+      loadTargets();
+    }, 250);
+  });
+  $("#filter-state").addEventListener("change", (e) => {
+    state.filter.state = e.target.value;
+    for (const entry of state.targets.values()) applyStateFilter(entry);
+    showTargetsState();
+  });
   $("#report-older").addEventListener("click", () => {
     if (!state.report.next) return;
     state.report.cursors.push(state.report.next);
@@ -881,6 +965,9 @@ async function start() {
     loadReport();
   });
   $("#target-edit").addEventListener("click", openEdit);
+  $("#rules-edit").addEventListener("click", openRules);
+  setupIncidents();
+  setupMaintenance();
   for (const button of document.querySelectorAll("[data-range]")) {
     button.addEventListener("click", () => showTarget(state.detail?.id, button.dataset.range));
   }
@@ -888,11 +975,24 @@ async function start() {
     if (state.view === "target" && state.detail?.chart) {
       state.detail.chart.setSize({ width: chartWidth($("#target-chart")), height: 260 });
       state.detail.phaseChart?.setSize({ width: chartWidth($("#phase-chart")), height: 220 });
+      renderTimeline(state.detail.incidents, state.detail.since, state.detail.range, state.detail.chart);
     }
   });
   window.addEventListener("hashchange", route);
   route();
-  subscribeResults(`${RESULT_DETAIL} ${TLS} target { id url frequency }`, onResult, onLiveState);
+  subscribe(
+    {
+      results: {
+        query: `subscription { results { ${RESULT_DETAIL} ${TLS} target { id url frequency } } }`,
+        onData: (data) => onResult(data.results),
+      },
+      states: {
+        query: "subscription { stateChanges { target { id } from to since } }",
+        onData: (data) => onStateChange(data.stateChanges),
+      },
+    },
+    onLiveState,
+  );
 }
 
 start();

@@ -75,9 +75,11 @@ export class Stack {
     execFileSync("bash", [join(ROOT, "scripts", "kafka.sh"), "create-topic", stack.topic, "2"], { stdio: "inherit" });
 
     // The site being watched: /ok answers 200, /fail 503, /health a JSON health document
-    // (`{"status":"UP",…}`, for assertions on the body), /slow 200 after 300 ms. It notes each
-    // request's path and Authorization header, to show what the probe sent.
+    // (`{"status":"UP",…}`, for assertions on the body), /slow 200 after 300 ms; a path and query
+    // put in `stack.failing` answers 503 until taken out (a site that goes down and recovers).
+    // It notes each request's path and Authorization header, to show what the probe sent.
     stack.requests = [];
+    stack.failing = new Set();
     stack.site = http.createServer((req, res) => {
       stack.requests.push({ url: req.url, at: Date.now(), authorization: req.headers.authorization });
       if (stack.requests.length > 10_000) stack.requests.splice(0, 5_000);
@@ -93,7 +95,8 @@ export class Stack {
         res.end(JSON.stringify({ status: "UP", checks: [{ name: "db", ok: true }] }));
         return;
       }
-      res.writeHead(req.url.startsWith("/fail") ? 503 : 200, { "Content-Type": "text/plain" });
+      const fails = req.url.startsWith("/fail") || stack.failing.has(req.url);
+      res.writeHead(fails ? 503 : 200, { "Content-Type": "text/plain" });
       res.end("pingpipe ui test\n");
     });
     await new Promise((r) => stack.site.listen(0, "127.0.0.1", r));
@@ -117,10 +120,11 @@ export class Stack {
     stack.children = {};
     await stack.startApi();
     const common = ["--database-url", stack.dbUrl, "--kafka-bootstrap-servers", KAFKA, "--topic", stack.topic];
+    // A "minute" of 2 s: a 1-minute target is probed every 2 s (and the ingest worker, told the
+    // same, marks a target UNKNOWN after two such periods without a result, plus its grace).
     const ingestAddr = `127.0.0.1:${await freePort()}`;
-    stack.spawn("ingest", "pingpipe-ingest", [...common, "--group", `ui-${id}`, "--listen", ingestAddr]);
+    stack.spawn("ingest", "pingpipe-ingest", [...common, "--group", `ui-${id}`, "--minute", "2s", "--listen", ingestAddr]);
     const monitorAddr = `127.0.0.1:${await freePort()}`;
-    // A "minute" of 2 s: a 1-minute target is probed every 2 s.
     stack.spawn("monitor", "pingpipe-monitor", [...common, "--instance", `ui-${id}`, "--minute", "2s", "--listen", monitorAddr]);
     await until("the ingest worker", () => ready(`http://${ingestAddr}/readyz`), 60_000);
     await until("the monitor", () => ready(`http://${monitorAddr}/readyz`), 60_000);
@@ -179,13 +183,28 @@ export class Stack {
     return body.data;
   }
 
-  /** A fresh browser page (its own storage) at phone or desktop width. */
+  /**
+   * A fresh browser page (its own storage) at phone or desktop width. `page.problems` collects
+   * its console errors, uncaught errors and what its Content-Security-Policy refused.
+   */
   async page({ phone = false } = {}) {
     const context = await this.browser.newContext({
       viewport: phone ? { width: 390, height: 844 } : { width: 1280, height: 900 },
     });
+    const problems = [];
+    await context.exposeFunction("reportViolation", (v) => problems.push(`CSP violation: ${v}`));
+    await context.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (e) =>
+        window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`),
+      );
+    });
     const page = await context.newPage();
-    page.on("pageerror", (e) => console.error("page error:", e.message));
+    page.problems = problems;
+    page.on("console", (m) => m.type() === "error" && problems.push(`${m.text()} (${m.location().url})`));
+    page.on("pageerror", (e) => {
+      console.error("page error:", e.message);
+      problems.push(e.message);
+    });
     await page.goto(this.url);
     return page;
   }
