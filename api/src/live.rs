@@ -47,14 +47,31 @@ impl Live {
     }
 }
 
-async fn load_state(
+/// The announced changes with their targets (one statement for the whole announcement; a
+/// target removed meanwhile is skipped).
+async fn load_states(
     db: &DatabaseConnection,
-    change: entity::state::StateChange,
-) -> Result<Option<LiveState>, sea_orm::DbErr> {
-    Ok(entity::urltargets::Entity::find_by_id(change.target)
-        .one(db)
-        .await?
-        .map(|target| LiveState { change, target }))
+    changes: Vec<entity::state::StateChange>,
+) -> Result<Vec<LiveState>, sea_orm::DbErr> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i32> = changes.iter().map(|c| c.target).collect();
+    let targets: std::collections::HashMap<i32, entity::urltargets::Model> =
+        entity::urltargets::Entity::find()
+            .filter(entity::urltargets::Column::UrltargetsPk.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|t| (t.urltargets_pk, t))
+            .collect();
+    Ok(changes
+        .into_iter()
+        .filter_map(|change| {
+            let target = targets.get(&change.target)?.clone();
+            Some(LiveState { change, target })
+        })
+        .collect())
 }
 
 async fn load(db: &DatabaseConnection, ids: Vec<i64>) -> Result<Vec<LiveResult>, sea_orm::DbErr> {
@@ -147,19 +164,14 @@ pub async fn run(
                 if live.states.receiver_count() == 0 {
                     continue;
                 }
-                let Ok(change) = serde_json::from_str(note.payload()) else {
-                    tracing::warn!(
-                        payload = note.payload(),
-                        "Unreadable state change announced."
-                    );
-                    continue;
-                };
-                match load_state(&db, change).await {
-                    Ok(Some(state)) => {
-                        let _ = live.states.send(Arc::new(state));
+                let changes = channels::parse_states(note.payload());
+                match load_states(&db, changes).await {
+                    Ok(states) => {
+                        for state in states {
+                            let _ = live.states.send(Arc::new(state));
+                        }
                     }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "Cannot load an announced state change."),
+                    Err(e) => tracing::warn!(error = %e, "Cannot load announced state changes."),
                 }
                 continue;
             }

@@ -9,8 +9,9 @@ pub const RESULTS: &str = "pingpipe_results";
 /// Something an API mutation changed (no payload): every API instance drops its read cache.
 pub const CHANGES: &str = "pingpipe_changes";
 
-/// A target's state changed: the payload is one [`crate::state::StateChange`] as JSON. Sent
-/// in the transaction that decided it (the ingest worker's batch, its sweep, a rebuild).
+/// Targets' states changed: the payload is a JSON array of [`crate::state::StateChange`]s (see
+/// [`state_payloads`] and [`parse_states`]). Sent in the transaction that decided them (the
+/// ingest worker's batch, its sweep, a rebuild, a pause or resume).
 pub const STATES: &str = "pingpipe_states";
 
 /// PostgreSQL's payload limit is 8000 bytes; stay below it.
@@ -36,6 +37,32 @@ pub fn result_payloads(ids: &[i64]) -> Vec<String> {
     payloads
 }
 
+/// The changes as JSON arrays, each within PostgreSQL's NOTIFY limit (a batch that changes
+/// thousands of states sends a few dozen notifications, not thousands).
+pub fn state_payloads(changes: &[crate::state::StateChange]) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut current = String::new();
+    for change in changes {
+        let one = serde_json::to_string(change).expect("a state change is plain data");
+        if !current.is_empty() && current.len() + 1 + one.len() + 1 > PAYLOAD_MAX {
+            current.push(']');
+            payloads.push(std::mem::take(&mut current));
+        }
+        current.push(if current.is_empty() { '[' } else { ',' });
+        current.push_str(&one);
+    }
+    if !current.is_empty() {
+        current.push(']');
+        payloads.push(current);
+    }
+    payloads
+}
+
+/// The changes of a [`STATES`] payload (none when it is not one).
+pub fn parse_states(payload: &str) -> Vec<crate::state::StateChange> {
+    serde_json::from_str(payload).unwrap_or_default()
+}
+
 /// The ids of a [`RESULTS`] payload (anything that is not an id is skipped).
 pub fn parse_ids(payload: &str) -> Vec<i64> {
     payload
@@ -57,5 +84,26 @@ mod tests {
         let back: Vec<i64> = payloads.iter().flat_map(|p| parse_ids(p)).collect();
         assert_eq!(back, ids);
         assert!(result_payloads(&[]).is_empty());
+    }
+
+    #[test]
+    fn state_payloads_stay_under_the_limit_and_keep_every_change() {
+        use crate::state::{State, StateChange};
+        let since = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let changes: Vec<StateChange> = (1..=500)
+            .map(|target| StateChange {
+                target,
+                from: State::Up,
+                to: State::Pending,
+                since,
+            })
+            .collect();
+        let payloads = state_payloads(&changes);
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() <= PAYLOAD_MAX));
+        let back: Vec<StateChange> = payloads.iter().flat_map(|p| parse_states(p)).collect();
+        assert_eq!(back, changes);
+        assert!(state_payloads(&[]).is_empty());
+        assert!(parse_states("not json").is_empty());
     }
 }

@@ -303,8 +303,8 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
 /// One target's tracker as read under its row lock.
 struct Held {
     tracker: Tracker,
-    /// The stored tracker (None: the target has no state row yet).
-    stored_json: Option<String>,
+    /// The tracker as stored (None: no state row yet, or one that could not be read).
+    stored: Option<Tracker>,
     thresholds: Thresholds,
     /// The partition to record (None: unknown, for a state a rebuild created).
     partition: Option<i32>,
@@ -357,19 +357,20 @@ pub async fn decide(
     for row in &rows {
         let target: i32 = row.try_get_by_index(0)?;
         let stored_json: Option<String> = row.try_get_by_index(1)?;
-        let tracker = match &stored_json {
+        let (tracker, stored) = match &stored_json {
             Some(json) => {
                 let (tracker, damaged) = read_tracker(target, json);
                 decided.restarted += u64::from(damaged);
-                tracker
+                let stored = (!damaged).then(|| tracker.clone());
+                (tracker, stored)
             }
-            None => Tracker::default(),
+            None => (Tracker::default(), None),
         };
         held.insert(
             target,
             Held {
                 tracker,
-                stored_json,
+                stored,
                 thresholds: thresholds(
                     defaults,
                     row.try_get_by_index(2)?,
@@ -449,14 +450,8 @@ struct Writes {
 impl Writes {
     fn add(&mut self, target: i32, held: &Held, decisions: Vec<(i64, Decision)>) {
         let tracker = &held.tracker;
-        // Compared as values: PostgreSQL's jsonb text orders keys its own way.
-        let unchanged = held
-            .stored_json
-            .as_deref()
-            .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
-            == serde_json::to_value(tracker).ok()
-            && held.stored_json.is_some()
-            && held.partition == held.stored_partition;
+        let unchanged =
+            held.stored.as_ref() == Some(tracker) && held.partition == held.stored_partition;
         if !unchanged {
             let json = serde_json::to_string(tracker).expect("a tracker is plain data");
             self.trackers.push((
@@ -560,12 +555,12 @@ async fn announce(txn: &impl ConnectionTrait, changes: &[StateChange]) -> Result
     if changes.is_empty() {
         return Ok(());
     }
-    let payloads = changes
-        .iter()
-        .map(|c| serde_json::to_string(c).expect("a state change is plain data"));
     txn.execute_raw(stmt(
         "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
-        vec![channels::STATES.into(), texts(payloads)],
+        vec![
+            channels::STATES.into(),
+            texts(channels::state_payloads(changes)),
+        ],
     ))
     .await?;
     Ok(())
@@ -833,7 +828,7 @@ async fn rebuild_chunk(
         let target: i32 = row.try_get_by_index(0)?;
         let stored_json: String = row.try_get_by_index(1)?;
         tags.insert(target, tags_of(&row.try_get_by_index::<String>(4)?));
-        let (current, _) = Tracker::restore(&stored_json);
+        let (current, damaged) = Tracker::restore(&stored_json);
         // The UNKNOWN mark is kept through the replay (see below).
         let tracker = Tracker {
             unknown_since: current.unknown_since,
@@ -844,7 +839,7 @@ async fn rebuild_chunk(
             target,
             Held {
                 tracker,
-                stored_json: Some(stored_json),
+                stored: damaged.is_none().then(|| current.clone()),
                 thresholds: thresholds(
                     defaults,
                     row.try_get_by_index(2)?,
@@ -937,7 +932,7 @@ async fn rebuild_chunk(
         incidents.extend(mine.into_values().map(|i| (*target, i)));
         // Only the tracker (and the change people see) is written by `Writes` here; the
         // incidents are reconciled below as a whole.
-        let from = Tracker::restore(h.stored_json.as_deref().unwrap_or("{}")).0;
+        let from = h.stored.clone().unwrap_or_default();
         writes.add(*target, h, Vec::new());
         if from.shown() != h.tracker.shown() {
             writes.changes.push(StateChange {

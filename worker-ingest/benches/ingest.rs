@@ -1,8 +1,9 @@
 //! Ingest benchmark: `make bench-ingest` (or `cargo bench -p worker-ingest --bench ingest`).
 //!
 //! Runs the real `pingpipe-ingest` binary (release build) against the real Kafka and PostgreSQL,
-//! with events for T targets (50,000), each failing four slots in a row of every twenty (so
-//! states change, and incidents open and resolve):
+//! with events for T targets (50,000): F% of them (10) flap — four failing slots in a row of
+//! every twenty, an incident opened and resolved each time — and the others fail one slot in
+//! fifty (PENDING and back):
 //! 1. backlog: the topic is filled with N events (1,000,000), then drained twice into fresh
 //!    databases — without deciding states (`--no-states`), then with them — rows/s into
 //!    PostgreSQL, the worker's peak RSS while it drains, and the state changes decided;
@@ -10,8 +11,8 @@
 //!    PostgreSQL (seen through the worker's NOTIFY), p50/p99;
 //! 3. baseline, the original design: one INSERT and one commit per record, reading the same topic.
 //!
-//! Options (after `--`): --events N (1000000), --targets T (50000), --steady-seconds S (20),
-//! --baseline-seconds S (20).
+//! Options (after `--`): --events N (1000000), --targets T (50000), --flapping F (10),
+//! --steady-seconds S (20), --baseline-seconds S (20).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,6 +30,8 @@ use rdkafka::producer::Producer;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 static TARGETS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+/// Percent of the targets that flap (the rest are steady).
+static FLAPPING: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 fn targets() -> usize {
     *TARGETS.get().unwrap_or(&50_000)
@@ -39,9 +42,16 @@ fn event(i: usize) -> ResultEvent {
     let target = (i % targets()) as i32 + 1;
     let slot_index = i / targets();
     let slot = base + chrono::Duration::minutes(slot_index as i64);
-    // Four slots in a row of every twenty fail, at a different time for each target: one
-    // incident opened and resolved per target every twenty minutes.
-    let outcome = if (slot_index + target as usize) % 20 < 4 {
+    // A flapping target fails four slots in a row of every twenty (one incident opened and
+    // resolved every twenty minutes); the others fail one slot in fifty (PENDING and back).
+    let phase = slot_index + target as usize;
+    let flapping = (target as usize % 100) < *FLAPPING.get().unwrap_or(&10);
+    let failing = if flapping {
+        phase % 20 < 4
+    } else {
+        phase.is_multiple_of(50)
+    };
+    let outcome = if failing {
         Outcome::Failure(FailureClass::Timeout)
     } else {
         Outcome::Status(200)
@@ -120,14 +130,16 @@ async fn main() {
         match flag.as_str() {
             "--events" => n = args.next().unwrap().parse().unwrap(),
             "--targets" => TARGETS.set(args.next().unwrap().parse().unwrap()).unwrap(),
+            "--flapping" => FLAPPING.set(args.next().unwrap().parse().unwrap()).unwrap(),
             "--steady-seconds" => steady_seconds = args.next().unwrap().parse().unwrap(),
             "--baseline-seconds" => baseline_seconds = args.next().unwrap().parse().unwrap(),
             _ => {}
         }
     }
     println!(
-        "ingest benchmark: {n} events backlog over {} targets, 6 partitions, {} cores",
+        "ingest benchmark: {n} events backlog over {} targets ({}% flapping), 6 partitions, {} cores",
         targets(),
+        FLAPPING.get().unwrap_or(&10),
         std::thread::available_parallelism().map_or(0, |c| c.get())
     );
 

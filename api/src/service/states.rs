@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::state::{State, Thresholds};
 use sea_orm::sea_query::ArrayType;
-use sea_orm::{DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -165,8 +165,9 @@ pub async fn incidents_of(
     Ok(by_target)
 }
 
-/// Most targets one rebuild may name.
-pub const MAX_REBUILD_TARGETS: usize = 5_000;
+/// Most targets one `rebuildStates` may recompute: it runs within the request (and its time
+/// limit); more is `pingpipe-ingest rebuild-states`' work.
+pub const MAX_REBUILD_TARGETS: usize = 1_000;
 
 /// Recomputes states and incidents (see `states::rebuild`) with the configured defaults.
 pub async fn rebuild(
@@ -175,12 +176,23 @@ pub async fn rebuild(
     targets: Option<Vec<i32>>,
     defaults: Thresholds,
 ) -> ApiResult<states::Rebuilt> {
-    if let Some(t) = &targets
-        && t.len() > MAX_REBUILD_TARGETS
-    {
-        return Err(ApiError::BadInput(format!(
-            "targetIds lists {} targets; at most {MAX_REBUILD_TARGETS} are allowed in one call",
-            t.len()
+    let count = match &targets {
+        Some(t) => t.len(),
+        None => {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT count(*) FROM urltargets",
+                ))
+                .await?
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("count returned no row")))?;
+            usize::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(usize::MAX)
+        }
+    };
+    if count > MAX_REBUILD_TARGETS {
+        return Err(ApiError::LimitExceeded(format!(
+            "rebuildStates recomputes at most {MAX_REBUILD_TARGETS} targets in one call ({count} \
+             asked); name them in targetIds, or run `pingpipe-ingest rebuild-states` for more"
         )));
     }
     Ok(states::rebuild(db, since, targets.as_deref(), defaults).await?)

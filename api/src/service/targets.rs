@@ -348,9 +348,7 @@ async fn paused_or_resumed(
         "SELECT pg_notify($1, $2)",
         [
             entity::channels::STATES.into(),
-            serde_json::to_string(&change)
-                .expect("a state change is plain data")
-                .into(),
+            entity::channels::state_payloads(&[change]).concat().into(),
         ],
     ))
     .await?;

@@ -267,7 +267,9 @@ async fn changes_of(listener: &mut sqlx::postgres::PgListener, seen: &mut Vec<St
     while let Ok(Ok(Some(n))) =
         tokio::time::timeout(Duration::from_millis(100), listener.try_recv()).await
     {
-        seen.push(serde_json::from_str(n.payload()).unwrap());
+        let changes = entity::channels::parse_states(n.payload());
+        assert!(!changes.is_empty(), "{}", n.payload());
+        seen.extend(changes);
     }
 }
 
