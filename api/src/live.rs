@@ -164,7 +164,13 @@ pub async fn run(
                 if live.states.receiver_count() == 0 {
                     continue;
                 }
-                let changes = channels::parse_states(note.payload());
+                let Some(changes) = channels::parse_states(note.payload()) else {
+                    tracing::warn!(
+                        payload = note.payload(),
+                        "Unreadable state changes announced."
+                    );
+                    continue;
+                };
                 match load_states(&db, changes).await {
                     Ok(states) => {
                         for state in states {

@@ -58,9 +58,12 @@ pub fn state_payloads(changes: &[crate::state::StateChange]) -> Vec<String> {
     payloads
 }
 
-/// The changes of a [`STATES`] payload (none when it is not one).
-pub fn parse_states(payload: &str) -> Vec<crate::state::StateChange> {
-    serde_json::from_str(payload).unwrap_or_default()
+/// The changes of a [`STATES`] payload: an array, or one change alone (as a build before the
+/// arrays sent it, during a rolling upgrade); None when it is neither (the caller says so).
+pub fn parse_states(payload: &str) -> Option<Vec<crate::state::StateChange>> {
+    serde_json::from_str::<Vec<crate::state::StateChange>>(payload)
+        .ok()
+        .or_else(|| serde_json::from_str(payload).ok().map(|one| vec![one]))
 }
 
 /// The ids of a [`RESULTS`] payload (anything that is not an id is skipped).
@@ -101,9 +104,14 @@ mod tests {
         let payloads = state_payloads(&changes);
         assert!(payloads.len() > 1);
         assert!(payloads.iter().all(|p| p.len() <= PAYLOAD_MAX));
-        let back: Vec<StateChange> = payloads.iter().flat_map(|p| parse_states(p)).collect();
+        let back: Vec<StateChange> = payloads
+            .iter()
+            .flat_map(|p| parse_states(p).unwrap())
+            .collect();
         assert_eq!(back, changes);
         assert!(state_payloads(&[]).is_empty());
-        assert!(parse_states("not json").is_empty());
+        assert_eq!(parse_states("not json"), None);
+        let one = serde_json::to_string(&changes[0]).unwrap();
+        assert_eq!(parse_states(&one), Some(vec![changes[0].clone()]));
     }
 }

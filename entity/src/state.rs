@@ -311,6 +311,7 @@ impl Tracker {
             self.maintenance_since = None;
             self.count(t, o);
             self.decide(t, o, &mut decisions);
+            self.forget_unused_runs();
         }
         let after = self.shown();
         if after != before {
@@ -325,6 +326,21 @@ impl Tracker {
             );
         }
         decisions
+    }
+
+    /// Drops the runs the confirmed state never consults (UP: the passing and UP runs; DOWN:
+    /// the DOWN and not-UP runs; DEGRADED: the not-UP and passing runs; a new target: all but
+    /// the DOWN run): they decide nothing, and a target that keeps its state then keeps its
+    /// tracker unchanged from its first result on, so nothing is written for it.
+    fn forget_unused_runs(&mut self) {
+        let runs = &mut self.runs;
+        match self.state {
+            State::Up => (runs.passing, runs.up) = (None, None),
+            State::Down => (runs.down, runs.not_up) = (None, None),
+            State::Degraded => (runs.not_up, runs.passing) = (None, None),
+            State::Unknown => (runs.not_up, runs.passing, runs.up) = (None, None, None),
+            State::Pending | State::Paused | State::Maintenance => {}
+        }
     }
 
     fn count(&mut self, t: Thresholds, o: &Observation) {
@@ -517,18 +533,22 @@ mod tests {
     }
 
     #[test]
-    fn runs_stop_counting_at_the_threshold_so_a_steady_target_stops_changing() {
+    fn a_steady_target_keeps_its_tracker_unchanged_from_its_first_result() {
         let t = Thresholds::default();
-        let mut tracker = Tracker::default();
-        for n in 0..3 {
-            tracker.apply(t, &obs(n, U));
+        for verdict in [U, G, D] {
+            let mut tracker = Tracker::default();
+            // Down needs its threshold first; UP and DEGRADED hold from the first result.
+            let settle = if verdict == D { 3 } else { 1 };
+            for n in 0..settle {
+                tracker.apply(t, &obs(n, verdict));
+            }
+            let steady = tracker.clone();
+            for n in settle..50 {
+                assert!(tracker.apply(t, &obs(n, verdict)).is_empty(), "{verdict:?}");
+            }
+            assert_eq!(tracker, steady, "{verdict:?}");
+            assert_eq!(tracker.runs, Runs::default(), "{verdict:?}");
         }
-        let steady = tracker.clone();
-        for n in 3..50 {
-            assert!(tracker.apply(t, &obs(n, U)).is_empty());
-        }
-        assert_eq!(tracker, steady);
-        assert_eq!(tracker.runs.up.as_ref().unwrap().count, 3);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod m20261130_000009_checks;
 mod m20261130_000010_states;
 mod m20261130_000011_reprobe;
 mod m20261130_000012_tags_windows;
+mod m20261130_000013_resumed_at;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_states::Migration),
             Box::new(m20261130_000011_reprobe::Migration),
             Box::new(m20261130_000012_tags_windows::Migration),
+            Box::new(m20261130_000013_resumed_at::Migration),
         ]
     }
 }

@@ -201,10 +201,10 @@ impl Coverage {
     /// Whether the target with this id and these tags is in a window at `at`.
     pub fn covers(&self, target: i32, tags: &[String], at: DateTime<Utc>) -> bool {
         self.windows.iter().any(|(scope, occurrences)| {
-            scope.covers(target, tags)
-                && occurrences
-                    .iter()
-                    .any(|(start, end)| *start <= at && at < *end)
+            // Sorted by start and all of one length (or one alone), so the last to open by `at`
+            // closes last of those: one binary search.
+            let opened = occurrences.partition_point(|(start, _)| *start <= at);
+            opened > 0 && at < occurrences[opened - 1].1 && scope.covers(target, tags)
         })
     }
 
@@ -239,8 +239,9 @@ fn all_occurrences(window: &Window, from: DateTime<Utc>, until: DateTime<Utc>) -
                 .filter(|(s, _)| last.is_none_or(|l| *s > l)),
         );
         match all.last() {
-            Some((s, _)) if full && all.len() < MAX_COVERED => {
-                start = *s + chrono::TimeDelta::milliseconds(1);
+            // Past the end of the last one kept: only those opening after it overlap that.
+            Some((_, end)) if full && all.len() < MAX_COVERED => {
+                start = *end + chrono::TimeDelta::milliseconds(1);
             }
             _ => break,
         }
@@ -344,7 +345,7 @@ pub async fn decide(
     let rows = txn
         .query_all_raw(stmt(
             "SELECT u.t, s.tracker::text, t.failures_before_down, t.successes_before_up, \
-                    s.kafka_partition, t.tags::text \
+                    s.kafka_partition, t.tags::text, t.paused \
              FROM unnest($1::int[]) AS u(t) \
              JOIN urltargets t ON t.urltargets_pk = u.t \
              LEFT JOIN target_states s ON s.urltarget_fk = u.t",
@@ -353,6 +354,9 @@ pub async fn decide(
         .await?;
     let mut held: BTreeMap<i32, Held> = BTreeMap::new();
     let mut tags: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    // Results of a paused target still on their way are decided, but not announced: people
+    // see it PAUSED (and its state is announced when it is resumed).
+    let mut paused: Vec<i32> = Vec::new();
     let mut decided = Decided::default();
     for row in &rows {
         let target: i32 = row.try_get_by_index(0)?;
@@ -381,6 +385,9 @@ pub async fn decide(
             },
         );
         tags.insert(target, tags_of(&row.try_get_by_index::<String>(5)?));
+        if row.try_get_by_index::<bool>(6)? {
+            paused.push(target);
+        }
     }
     let coverage = {
         let slots = stored.iter().map(|(s, _)| s.slot);
@@ -403,7 +410,10 @@ pub async fn decide(
             .filter(|s| !s.late)
             .map(|s| s.observation(coverage.covers(*target, mine, s.slot)))
             .collect();
-        let decisions = h.tracker.apply_in_order(h.thresholds, None, &observations);
+        let mut decisions = h.tracker.apply_in_order(h.thresholds, None, &observations);
+        if paused.contains(target) {
+            decisions.retain(|(_, d)| !matches!(d, Decision::Changed { .. }));
+        }
         writes.add(*target, h, decisions);
     }
     writes.write(txn, &mut decided).await?;
@@ -702,7 +712,9 @@ pub async fn rebuild(
 async fn warm_up(
     txn: &impl ConnectionTrait,
     held: &mut BTreeMap<i32, Held>,
+    tags: &BTreeMap<i32, Vec<String>>,
     since: DateTime<Utc>,
+    windows: &[StoredWindow],
 ) -> Result<(), DbErr> {
     let depth = held
         .values()
@@ -731,16 +743,23 @@ async fn warm_up(
         ))
         .await?;
     let mut before: BTreeMap<i32, Vec<Stored>> = BTreeMap::new();
+    let mut earliest = since;
     for row in &rows {
         let s = Stored::from_row(row)?;
+        earliest = earliest.min(s.slot);
         before.entry(s.target_id).or_default().push(s);
     }
+    let coverage = Coverage::new(windows, earliest, since);
     for (target, mut results) in before {
         let Some(h) = held.get_mut(&target) else {
             continue;
         };
         results.sort_by_key(|s| s.id);
-        let observations: Vec<Observation> = results.iter().map(|s| s.observation(false)).collect();
+        let mine = tags.get(&target).map_or(&[][..], Vec::as_slice);
+        let observations: Vec<Observation> = results
+            .iter()
+            .map(|s| s.observation(coverage.covers(target, mine, s.slot)))
+            .collect();
         let mut warm = Tracker::default();
         warm.apply_in_order(h.thresholds, None, &observations);
         h.tracker.runs = warm.runs;
@@ -760,8 +779,9 @@ async fn rebuild_chunk(
     let period_sql = format!(
         "SELECT r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, {CAUSE_SQL} \
          FROM monitor_results r \
-         WHERE r.urltarget_fk = ANY($1) AND ($2::timestamptz IS NULL OR r.scheduled_at >= $2) \
-           AND r.monitor_results_pk > $3 \
+         JOIN unnest($1::int[], $3::bigint[]) AS u(t, after) ON r.urltarget_fk = u.t \
+         WHERE ($2::timestamptz IS NULL OR r.scheduled_at >= $2) \
+           AND r.monitor_results_pk > u.after \
          ORDER BY r.urltarget_fk, r.monitor_results_pk"
     );
     // The period's results first, without any lock (the long part); what arrives meanwhile is
@@ -772,34 +792,39 @@ async fn rebuild_chunk(
             vec![
                 ints(chunk.iter().copied()),
                 since_value.clone(),
-                0i64.into(),
+                bigints(chunk.iter().map(|_| 0)),
             ],
         ))
         .await?;
-    let mut read_up_to: i64 = 0;
+    // Per target: another target's result with a lower key may still be uncommitted now (the
+    // worker has several writers), but one target's results are stored one batch after the
+    // other, in key order.
+    let mut read_up_to: BTreeMap<i32, i64> = chunk.iter().map(|t| (*t, 0)).collect();
     for row in &results {
-        read_up_to = read_up_to.max(row.try_get_by_index(0)?);
+        let (id, target): (i64, i32) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        read_up_to.entry(target).and_modify(|m| *m = (*m).max(id));
     }
-    // Live decisions wait while this chunk is rebuilt (and it waits for those in progress).
-    // The targets first (as the ingest worker and a removal lock them), then their states.
-    txn.execute_raw(stmt(
-        "SELECT pg_advisory_xact_lock($1)",
-        vec![STATES_LOCK.into()],
-    ))
-    .await?;
+    // The targets first, as the ingest worker and a removal lock them (before any other lock),
+    // then live decisions wait while this chunk is written (and it waits for those in
+    // progress), then their states.
     txn.execute_raw(stmt(
         "SELECT 1 FROM urltargets WHERE urltargets_pk = ANY($1) ORDER BY urltargets_pk \
          FOR KEY SHARE",
         vec![ints(chunk.iter().copied())],
     ))
     .await?;
+    txn.execute_raw(stmt(
+        "SELECT pg_advisory_xact_lock($1)",
+        vec![STATES_LOCK.into()],
+    ))
+    .await?;
     results.extend(
         txn.query_all_raw(stmt(
             &period_sql,
             vec![
-                ints(chunk.iter().copied()),
+                ints(read_up_to.keys().copied()),
                 since_value.clone(),
-                read_up_to.into(),
+                bigints(read_up_to.values().copied()),
             ],
         ))
         .await?,
@@ -855,7 +880,7 @@ async fn rebuild_chunk(
         return Ok(());
     }
     if let Some(since) = since {
-        warm_up(txn, &mut held, since).await?;
+        warm_up(txn, &mut held, &tags, since, windows).await?;
     }
     // Incidents open when the period starts.
     if since.is_some() {

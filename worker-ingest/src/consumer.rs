@@ -220,7 +220,12 @@ impl Loop {
         let mut result = Ok(());
         while !self.stop.is_cancelled() {
             let polled = self.consumer.poll(Duration::from_millis(20));
-            self.forget_revoked(&mut next, &mut ahead, &mut pending, &mut caught_up);
+            self.forget_revoked(
+                &mut next,
+                &mut ahead,
+                &mut pending,
+                (&mut caught_up, &mut last_ends),
+            );
             self.handle_reports(&mut next, &mut pending);
             match polled {
                 Some(Ok(message)) if ahead.contains_key(&message.partition()) => {
@@ -355,6 +360,7 @@ impl Loop {
                     .or_insert((*position, *position));
             }
             p.batch.sweep = mine.into_iter().map(|(partition, _)| partition).collect();
+            p.batch.sweep_at = Some(chrono::Utc::now());
             p.batch.sweep.sort_unstable();
             self.hand_over(p, true);
         }
@@ -413,11 +419,12 @@ impl Loop {
         next: &mut HashMap<i32, i64>,
         ahead: &mut HashMap<i32, i64>,
         pending: &mut [Pending],
-        caught_up: &mut HashSet<i32>,
+        (caught_up, last_ends): (&mut HashSet<i32>, &mut HashMap<i32, i64>),
     ) {
         for partition in self.consumer.context().take_revoked() {
             next.remove(&partition);
             caught_up.remove(&partition);
+            last_ends.remove(&partition);
             if ahead.remove(&partition).is_some() {
                 // Whoever owns it next finds it ahead again from the stored position.
                 self.set_paused(&[partition], false);

@@ -93,6 +93,9 @@ pub struct Batch {
     pub positions: BTreeMap<i32, (i64, i64)>,
     /// Partitions (among `positions`) whose targets to watch for missing results.
     pub sweep: Vec<i32>,
+    /// When the watch was asked for: results read by then are in this batch or an earlier one,
+    /// so "no result for two periods" is judged as of then (the batch may wait in a queue).
+    pub sweep_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Batch {
@@ -110,6 +113,9 @@ impl Batch {
         self.rejects.retain(|r| r.partition != partition);
         self.positions.remove(&partition);
         self.sweep.retain(|p| *p != partition);
+        if self.sweep.is_empty() {
+            self.sweep_at = None;
+        }
     }
 }
 
@@ -371,8 +377,13 @@ impl Store {
         let savepoint = txn.begin().await?;
         let attempt = async {
             let decided = states::decide(&savepoint, &stored, self.policy.defaults).await?;
-            let swept =
-                states::sweep(&savepoint, &batch.sweep, Utc::now(), self.policy.silence).await?;
+            let swept = states::sweep(
+                &savepoint,
+                &batch.sweep,
+                batch.sweep_at.unwrap_or_else(Utc::now),
+                self.policy.silence,
+            )
+            .await?;
             Ok::<_, DbErr>((decided, swept))
         }
         .await;

@@ -94,6 +94,7 @@ impl Writer {
                         // The watch for missing results was asked for when the batch was made:
                         // by the time a retry succeeds, results may be waiting behind it.
                         batch.sweep.clear();
+                        batch.sweep_at = None;
                         metrics::counter!(m::INGEST_RETRIES).increment(1);
                         if self.stop.is_cancelled() {
                             tracing::warn!(records = batch.len(), error = %e, "Batch dropped on shutdown; it will be read again.");

@@ -279,7 +279,7 @@ async fn a_lost_partition_writes_nothing_and_a_repeated_slot_is_a_conflict() {
         )],
         rejects: Vec::new(),
         positions: [(0, (from, to))].into(),
-        sweep: Vec::new(),
+        ..Default::default()
     };
     // Both saw position 0; the new owner stores offsets 0..10 first.
     assert_eq!(old_owner.position(0).await.unwrap(), 0);

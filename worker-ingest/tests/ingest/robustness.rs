@@ -175,7 +175,7 @@ async fn rows_postgres_refuses_are_found_in_the_batch_and_parked_with_its_reason
         rows,
         rejects: Vec::new(),
         positions: [(0, (0, 1000))].into(),
-        sweep: Vec::new(),
+        ..Default::default()
     };
     let written = store.write(&batch).await.unwrap();
     assert_eq!((written.inserted, written.rejected), (997, 3));

@@ -267,8 +267,7 @@ async fn changes_of(listener: &mut sqlx::postgres::PgListener, seen: &mut Vec<St
     while let Ok(Ok(Some(n))) =
         tokio::time::timeout(Duration::from_millis(100), listener.try_recv()).await
     {
-        let changes = entity::channels::parse_states(n.payload());
-        assert!(!changes.is_empty(), "{}", n.payload());
+        let changes = entity::channels::parse_states(n.payload()).unwrap();
         seen.extend(changes);
     }
 }
