@@ -51,6 +51,54 @@ pub const LATE_SQL: &str = "EXISTS (SELECT 1 FROM monitor_results e \
 /// rebuild's chunk and live decisions never interleave, and a batch takes no lock per target.
 pub const STATES_LOCK: i64 = 0x7069_6e67_7374_6174;
 
+/// What deciding needs to know of a batch's target, read together with the target's lock (the
+/// ingest worker's one statement per batch for its targets: [`TARGETS_SQL`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetRow {
+    pub failures_before_down: Option<i32>,
+    pub successes_before_up: Option<i32>,
+    pub tags: Vec<String>,
+    pub paused: bool,
+    /// The stored tracker (None: no state yet).
+    pub tracker: Option<String>,
+    pub partition: Option<i32>,
+}
+
+/// The targets `$1` that exist, locked against removal until the transaction ends, with what
+/// deciding needs (after [`lock_shared`], so a rebuild's work is seen whole or not at all).
+pub const TARGETS_SQL: &str = "SELECT t.urltargets_pk, t.failures_before_down, \
+         t.successes_before_up, t.tags::text, t.paused, s.tracker::text, s.kafka_partition \
+     FROM urltargets t LEFT JOIN target_states s ON s.urltarget_fk = t.urltargets_pk \
+     WHERE t.urltargets_pk = ANY($1) FOR KEY SHARE OF t";
+
+impl TargetRow {
+    /// A row of [`TARGETS_SQL`]: the target's id and what it says.
+    pub fn from_row(row: &QueryResult) -> Result<(i32, TargetRow), DbErr> {
+        Ok((
+            row.try_get_by_index(0)?,
+            TargetRow {
+                failures_before_down: row.try_get_by_index(1)?,
+                successes_before_up: row.try_get_by_index(2)?,
+                tags: tags_of(&row.try_get_by_index::<String>(3)?),
+                paused: row.try_get_by_index(4)?,
+                tracker: row.try_get_by_index(5)?,
+                partition: row.try_get_by_index(6)?,
+            },
+        ))
+    }
+}
+
+/// Takes [`STATES_LOCK`] shared, for the transaction: before reading the trackers it decides
+/// from (a rebuild's chunk takes it exclusively).
+pub async fn lock_shared(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    txn.execute_raw(stmt(
+        "SELECT pg_advisory_xact_lock_shared($1)",
+        vec![STATES_LOCK.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// A stored result, as the tracker needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -230,17 +278,22 @@ fn all_occurrences(window: &Window, from: DateTime<Utc>, until: DateTime<Utc>) -
     let mut all: Vec<Interval> = Vec::new();
     let mut start = from;
     loop {
-        let found = window.occurrences(start, until);
+        // Those still open at `start` and those opening before `until` (a call may reach past
+        // `until` to look after `start`: what opens after `until` is left out).
+        let found =
+            window.occurrences(start, until.max(start + chrono::TimeDelta::milliseconds(1)));
         let full = found.len() >= entity::maintenance::MAX_OCCURRENCES;
         let last = all.last().map(|(s, _)| *s);
+        let before = all.len();
         all.extend(
             found
                 .into_iter()
-                .filter(|(s, _)| last.is_none_or(|l| *s > l)),
+                .filter(|(s, _)| last.is_none_or(|l| *s > l) && *s < until),
         );
         match all.last() {
-            // Past the end of the last one kept: only those opening after it overlap that.
-            Some((_, end)) if full && all.len() < MAX_COVERED => {
+            // From the end of the last one kept on, only those opening after it are open: the
+            // next call cannot return the same ones again.
+            Some((_, end)) if full && all.len() > before && all.len() < MAX_COVERED => {
                 start = *end + chrono::TimeDelta::milliseconds(1);
             }
             _ => break,
@@ -321,6 +374,7 @@ pub async fn decide(
     txn: &impl ConnectionTrait,
     stored: &[(Stored, i32)],
     defaults: Thresholds,
+    known: &std::collections::HashMap<i32, TargetRow>,
 ) -> Result<Decided, DbErr> {
     let mut by_target: BTreeMap<i32, (i32, Vec<&Stored>)> = BTreeMap::new();
     for (s, partition) in stored {
@@ -336,34 +390,20 @@ pub async fn decide(
     for (_, results) in by_target.values_mut() {
         results.sort_by_key(|s| s.id);
     }
-    txn.execute_raw(stmt(
-        "SELECT pg_advisory_xact_lock_shared($1)",
-        vec![STATES_LOCK.into()],
-    ))
-    .await?;
-    let targets: Vec<i32> = by_target.keys().copied().collect();
-    let rows = txn
-        .query_all_raw(stmt(
-            "SELECT u.t, s.tracker::text, t.failures_before_down, t.successes_before_up, \
-                    s.kafka_partition, t.tags::text, t.paused \
-             FROM unnest($1::int[]) AS u(t) \
-             JOIN urltargets t ON t.urltargets_pk = u.t \
-             LEFT JOIN target_states s ON s.urltarget_fk = u.t",
-            vec![ints(targets.iter().copied())],
-        ))
-        .await?;
     let mut held: BTreeMap<i32, Held> = BTreeMap::new();
     let mut tags: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     // Results of a paused target still on their way are decided, but not announced: people
     // see it PAUSED (and its state is announced when it is resumed).
     let mut paused: Vec<i32> = Vec::new();
     let mut decided = Decided::default();
-    for row in &rows {
-        let target: i32 = row.try_get_by_index(0)?;
-        let stored_json: Option<String> = row.try_get_by_index(1)?;
-        let (tracker, stored) = match &stored_json {
+    for (target, (partition, _)) in &by_target {
+        // A target removed meanwhile is not known (its results were refused before this).
+        let Some(row) = known.get(target) else {
+            continue;
+        };
+        let (tracker, stored) = match &row.tracker {
             Some(json) => {
-                let (tracker, damaged) = read_tracker(target, json);
+                let (tracker, damaged) = read_tracker(*target, json);
                 decided.restarted += u64::from(damaged);
                 let stored = (!damaged).then(|| tracker.clone());
                 (tracker, stored)
@@ -371,22 +411,18 @@ pub async fn decide(
             None => (Tracker::default(), None),
         };
         held.insert(
-            target,
+            *target,
             Held {
                 tracker,
                 stored,
-                thresholds: thresholds(
-                    defaults,
-                    row.try_get_by_index(2)?,
-                    row.try_get_by_index(3)?,
-                ),
-                partition: by_target.get(&target).map(|(p, _)| *p),
-                stored_partition: row.try_get_by_index(4)?,
+                thresholds: thresholds(defaults, row.failures_before_down, row.successes_before_up),
+                partition: Some(*partition),
+                stored_partition: row.partition,
             },
         );
-        tags.insert(target, tags_of(&row.try_get_by_index::<String>(5)?));
-        if row.try_get_by_index::<bool>(6)? {
-            paused.push(target);
+        tags.insert(*target, row.tags.clone());
+        if row.paused {
+            paused.push(*target);
         }
     }
     let coverage = {
@@ -1072,6 +1108,34 @@ mod tests {
         assert_eq!(
             intervals.last().unwrap().0,
             "2027-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+
+    #[test]
+    fn coverage_of_a_window_longer_than_its_step_ends_and_misses_nothing() {
+        // Opens every minute for a week: 10,080 occurrences are open at any time.
+        let window = Window::new(
+            Schedule::recurring("* * * * *", "UTC", chrono::TimeDelta::minutes(10_080)).unwrap(),
+            Scope::All,
+        )
+        .unwrap();
+        let from: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+        let until: DateTime<Utc> = "2026-06-03T00:00:00Z".parse().unwrap();
+        let coverage = Coverage::new(&[stored(window)], from, until);
+        let intervals = coverage.intervals(1, &[]);
+        assert_eq!(intervals.len(), 1, "{intervals:?}");
+        assert!(intervals[0].0 <= from - chrono::TimeDelta::days(6));
+        assert_eq!(intervals[0].1, until + chrono::TimeDelta::days(7));
+        for at in [from, until - chrono::TimeDelta::minutes(1), until] {
+            assert!(coverage.covers(1, &[], at), "{at}");
+        }
+        // One per minute opening in (from - 1 week, until]: none missed, none twice.
+        let (_, occurrences) = &coverage.windows[0];
+        assert_eq!(occurrences.len(), 10_080 + 2 * 1440);
+        assert!(
+            occurrences
+                .windows(2)
+                .all(|w| w[1].0 - w[0].0 == chrono::TimeDelta::minutes(1))
         );
     }
 

@@ -240,19 +240,36 @@ impl Store {
         let mut ids: Vec<i32> = batch.rows.iter().map(|(r, _)| r.target_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let existing: HashSet<i32> = txn
-            .query_all_raw(Statement::from_sql_and_values(
+        // With states, the same statement reads what deciding needs (after the lock that keeps
+        // a rebuild's work out of this transaction's view until it is whole).
+        let ids = array(
+            ArrayType::Int,
+            ids.into_iter().map(|i| Value::Int(Some(i))).collect(),
+        );
+        let known: HashMap<i32, states::TargetRow> =
+            if self.policy.enabled {
+                states::lock_shared(&txn).await?;
+                txn.query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    states::TARGETS_SQL,
+                    [ids],
+                ))
+                .await?
+                .iter()
+                .map(states::TargetRow::from_row)
+                .collect::<Result<_, _>>()?
+            } else {
+                txn.query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT urltargets_pk FROM urltargets WHERE urltargets_pk = ANY($1) FOR KEY SHARE",
-                [array(
-                    ArrayType::Int,
-                    ids.into_iter().map(|i| Value::Int(Some(i))).collect(),
-                )],
+                [ids],
             ))
             .await?
             .iter()
-            .map(|row| row.try_get_by_index::<i32>(0))
-            .collect::<Result<_, _>>()?;
+            .map(|row| Ok((row.try_get_by_index::<i32>(0)?, states::TargetRow::default())))
+            .collect::<Result<_, DbErr>>()?
+            };
+        let existing: HashSet<i32> = known.keys().copied().collect();
         let (rows, orphans): (Entries<'_>, Entries<'_>) = batch
             .rows
             .iter()
@@ -323,7 +340,8 @@ impl Store {
             written.rejected = result.rows_affected();
         }
 
-        self.decide(&txn, batch, new_rows, &mut written).await?;
+        self.decide(&txn, batch, new_rows, &known, &mut written)
+            .await?;
 
         if !new_ids.is_empty() {
             txn.execute_raw(Statement::from_sql_and_values(
@@ -357,6 +375,7 @@ impl Store {
         txn: &DatabaseTransaction,
         batch: &Batch,
         rows: Vec<Stored>,
+        known: &HashMap<i32, states::TargetRow>,
         written: &mut Written,
     ) -> Result<(), DbErr> {
         if !self.policy.enabled || (rows.is_empty() && batch.sweep.is_empty()) {
@@ -376,7 +395,7 @@ impl Store {
             .collect();
         let savepoint = txn.begin().await?;
         let attempt = async {
-            let decided = states::decide(&savepoint, &stored, self.policy.defaults).await?;
+            let decided = states::decide(&savepoint, &stored, self.policy.defaults, known).await?;
             let swept = states::sweep(
                 &savepoint,
                 &batch.sweep,
