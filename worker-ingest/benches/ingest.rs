@@ -5,8 +5,10 @@
 //! every twenty, an incident opened and resolved each time — and the others fail one slot in
 //! fifty (PENDING and back):
 //! 1. backlog: the topic is filled with N events (1,000,000), then drained twice into fresh
-//!    databases — without deciding states (`--no-states`), then with them — rows/s into
-//!    PostgreSQL, the worker's peak RSS while it drains, and the state changes decided;
+//!    databases — without deciding states (`--no-states`), then with them (creating every
+//!    target's state) — and N more events (later slots) drained with states into the second
+//!    database (every target has its state, as in a running deployment): rows/s into
+//!    PostgreSQL, the worker's peak RSS while it drains, the states and incidents decided;
 //! 2. steady: 2,000 events/s for 20 s — from the producer's commit to the row being committed in
 //!    PostgreSQL (seen through the worker's NOTIFY), p50/p99;
 //! 3. baseline, the original design: one INSERT and one commit per record, reading the same topic.
@@ -149,33 +151,7 @@ async fn main() {
 
     // 1. Fill the topic.
     let fill_started = Instant::now();
-    {
-        let topic = topic.clone();
-        tokio::task::spawn_blocking(move || {
-            let producer = transactional_producer(&unique("bench-fill"));
-            for chunk in (0..n).collect::<Vec<_>>().chunks(20_000) {
-                producer.begin_transaction().unwrap();
-                for i in chunk {
-                    let e = event(*i);
-                    loop {
-                        match producer.send(
-                            rdkafka::producer::BaseRecord::to(&topic)
-                                .key(&e.key())
-                                .payload(&e.encode()),
-                        ) {
-                            Ok(()) => break,
-                            Err((_, _)) => std::thread::sleep(Duration::from_millis(5)),
-                        }
-                    }
-                }
-                producer
-                    .commit_transaction(Duration::from_secs(120))
-                    .unwrap();
-            }
-        })
-        .await
-        .unwrap();
-    }
+    fill(&topic, 0..n).await;
     println!(
         "filled the topic in {:.1} s",
         fill_started.elapsed().as_secs_f64()
@@ -185,7 +161,14 @@ async fn main() {
     let (plain_rate, plain_rss, plain_child) = drain(&plain_db, &topic, n, &["--no-states"]).await;
     stop(plain_child).await;
     plain_db.drop().await;
-    let (drain_rate, peak_rss, child) = drain(&db, &topic, n, &[]).await;
+    let (cold_rate, cold_rss, cold_child) = drain(&db, &topic, n, &[]).await;
+    stop(cold_child).await;
+    // The next n events (later slots) on a second topic, into the same database: every target
+    // has its state already, as in a running deployment.
+    let warm_topic = create_topic(6).await;
+    fill(&warm_topic, n..2 * n).await;
+    let (drain_rate, peak_rss, child) = drain(&db, &warm_topic, n, &[]).await;
+    let topic = warm_topic;
     let pid = child.id().unwrap();
     let changes = db
         .conn
@@ -201,8 +184,10 @@ async fn main() {
         changes.try_get_by_index(1).unwrap(),
     );
     println!(
-        "states: {with_state} targets with a state, {incidents} incidents; with states {drain_rate:.0} rows/s \
-         vs without {plain_rate:.0} rows/s ({:.0}%), peak RSS {peak_rss:.0} vs {plain_rss:.0} MiB",
+        "states: {with_state} targets with a state, {incidents} incidents; with states \
+         {drain_rate:.0} rows/s once every target has its state ({cold_rate:.0} rows/s while \
+         creating them) vs without {plain_rate:.0} rows/s ({:.0}%), peak RSS {peak_rss:.0} \
+         ({cold_rss:.0}) vs {plain_rss:.0} MiB",
         100.0 * drain_rate / plain_rate
     );
 
@@ -222,7 +207,7 @@ async fn main() {
         }
         seen
     });
-    let steady_first = (n / targets() + 10) * targets(); // slots after the backlog's
+    let steady_first = (2 * n / targets() + 10) * targets(); // slots after the backlogs'
     let per_txn = 200usize;
     let txns = (steady_seconds * 10) as usize;
     let commits: Vec<(usize, Instant)> = {
@@ -413,4 +398,33 @@ async fn stop(mut child: tokio::process::Child) {
         .status()
         .unwrap();
     let _ = child.wait().await;
+}
+
+/// Fills `topic` with the events `range`, in committed transactions of 20,000.
+async fn fill(topic: &str, range: std::ops::Range<usize>) {
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let producer = transactional_producer(&unique("bench-fill"));
+        for chunk in range.collect::<Vec<_>>().chunks(20_000) {
+            producer.begin_transaction().unwrap();
+            for i in chunk {
+                let e = event(*i);
+                loop {
+                    match producer.send(
+                        rdkafka::producer::BaseRecord::to(&topic)
+                            .key(&e.key())
+                            .payload(&e.encode()),
+                    ) {
+                        Ok(()) => break,
+                        Err((_, _)) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            }
+            producer
+                .commit_transaction(Duration::from_secs(120))
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
 }

@@ -123,10 +123,11 @@ impl Config {
         self.batch_wait.into()
     }
 
-    /// How often the partitions this worker owns are watched for targets without results: a
-    /// quarter of a minute, between 250 ms and 5 s.
+    /// How often the partitions this worker owns are watched for targets without results: half
+    /// a minute, between 250 ms and 30 s (UNKNOWN waits two periods and the grace anyway; each
+    /// watch looks up every watched target's latest result).
     pub fn sweep_every(&self) -> Duration {
-        (Duration::from(self.minute) / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
+        (Duration::from(self.minute) / 2).clamp(Duration::from_millis(250), Duration::from_secs(30))
     }
 
     pub fn state_policy(&self) -> crate::store::StatePolicy {
