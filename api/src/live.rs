@@ -69,7 +69,9 @@ async fn load_states(
         .into_iter()
         .filter_map(|change| {
             let target = targets.get(&change.target)?.clone();
-            Some(LiveState { change, target })
+            // Paused meanwhile: people see PAUSED (announced by the pause itself).
+            let stale = target.paused && change.to != entity::state::State::Paused;
+            (!stale).then_some(LiveState { change, target })
         })
         .collect())
 }

@@ -297,6 +297,27 @@ impl Tracker {
         decisions
     }
 
+    /// The runs `observations` leave behind (applied in order, each after the last slot), counted
+    /// as [`Tracker::apply`] counts them but without deciding anything or dropping a run: what a
+    /// replay that starts in the middle of a target's history continues from, whatever state
+    /// it restores.
+    pub fn counted_runs(t: Thresholds, observations: &[Observation]) -> Runs {
+        let mut tracker = Tracker::default();
+        let mut last: Option<DateTime<Utc>> = None;
+        for o in observations {
+            if last.is_some_and(|l| o.slot <= l) {
+                continue;
+            }
+            last = Some(o.slot);
+            if o.in_maintenance {
+                tracker.runs = Runs::default();
+            } else {
+                tracker.count(t, o);
+            }
+        }
+        tracker.runs
+    }
+
     /// Applies one result (the caller keeps slot order: see [`Tracker::apply_in_order`]); what
     /// it decided: the change people see first, then the incident opened or resolved.
     pub fn apply(&mut self, t: Thresholds, o: &Observation) -> Vec<Decision> {
@@ -711,6 +732,33 @@ mod tests {
                     to: State::Up,
                     since: slot(0)
                 }));
+    }
+
+    #[test]
+    fn a_replay_from_the_middle_continues_the_runs_whatever_state_it_restores() {
+        // Down, then one pass before the period starts: restored DOWN with its incident and the
+        // pass counted, the next pass resolves it at the first one, as live.
+        let t = Thresholds::default();
+        let (live, _) = run(&[D, D, D, U]);
+        let before: Vec<Observation> = [D, D, D, U]
+            .iter()
+            .enumerate()
+            .map(|(n, v)| obs(n as i64, *v))
+            .collect();
+        let mut replay = Tracker {
+            state: State::Down,
+            since: Some(slot(0)),
+            incident: live.incident.clone(),
+            runs: Tracker::counted_runs(t, &before),
+            ..Tracker::default()
+        };
+        let resolved = replay.apply(t, &obs(4, U));
+        assert!(
+            resolved
+                .iter()
+                .any(|d| matches!(d, Decision::Resolved(i) if i.resolved_at == Some(slot(3)))),
+            "{resolved:?}"
+        );
     }
 
     #[test]

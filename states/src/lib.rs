@@ -69,7 +69,7 @@ pub struct TargetRow {
 pub const TARGETS_SQL: &str = "SELECT t.urltargets_pk, t.failures_before_down, \
          t.successes_before_up, t.tags::text, t.paused, s.tracker::text, s.kafka_partition \
      FROM urltargets t LEFT JOIN target_states s ON s.urltarget_fk = t.urltargets_pk \
-     WHERE t.urltargets_pk = ANY($1) FOR KEY SHARE OF t";
+     WHERE t.urltargets_pk = ANY($1) ORDER BY t.urltargets_pk FOR KEY SHARE OF t";
 
 impl TargetRow {
     /// A row of [`TARGETS_SQL`]: the target's id and what it says.
@@ -354,7 +354,7 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// One target's tracker as read under its row lock.
+/// One target's tracker as read (under the batch's shared lock, or a rebuild's row lock).
 struct Held {
     tracker: Tracker,
     /// The tracker as stored (None: no state row yet, or one that could not be read).
@@ -367,9 +367,9 @@ struct Held {
 }
 
 /// Decides the state of the targets of `stored` (results just inserted in `txn`, each with
-/// the partition it arrived on), in `txn`: locks their `target_states` rows (creating the
-/// missing ones), applies their results in arrival order, writes the trackers that changed,
-/// the incidents opened and resolved, and announces the changes.
+/// the partition it arrived on), in `txn`, from what `known` read of them (after
+/// [`lock_shared`]): applies their results in arrival order, writes the trackers that changed
+/// (creating the missing ones), the incidents opened and resolved, and announces the changes.
 pub async fn decide(
     txn: &impl ConnectionTrait,
     stored: &[(Stored, i32)],
@@ -796,9 +796,7 @@ async fn warm_up(
             .iter()
             .map(|s| s.observation(coverage.covers(target, mine, s.slot)))
             .collect();
-        let mut warm = Tracker::default();
-        warm.apply_in_order(h.thresholds, None, &observations);
-        h.tracker.runs = warm.runs;
+        h.tracker.runs = Tracker::counted_runs(h.thresholds, &observations);
     }
     Ok(())
 }
