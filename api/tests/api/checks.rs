@@ -526,33 +526,7 @@ fn event(
 }
 
 async fn write(app: &App, events: &[entity::ResultEvent]) {
-    let store = worker_ingest::store::Store::new(
-        app.db.conn.clone(),
-        "checks-test".into(),
-        "t".into(),
-        Default::default(),
-    );
-    let rows = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            (
-                worker_ingest::store::Row::from(e),
-                worker_ingest::store::Reject {
-                    partition: 0,
-                    offset: i as i64,
-                    key: None,
-                    payload: None,
-                    reason: String::new(),
-                },
-            )
-        })
-        .collect();
-    let batch = worker_ingest::store::Batch {
-        rows,
-        ..Default::default()
-    };
-    store.write(&batch).await.unwrap();
+    crate::store_events(app, events).await;
 }
 
 const RESULT: &str = "httpStatus up outcome failureClass assertionFailures { index expected found } \

@@ -499,28 +499,41 @@ async fn health_readiness_metrics_and_graphiql_are_served() {
 /// worker's own write path: rows and NOTIFY in one transaction, as live results come.
 async fn write_results(app: &App, targets: &[&str], minute: i64) {
     let slot = chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap();
+    let events: Vec<entity::ResultEvent> = targets
+        .iter()
+        .map(|target| {
+            entity::ResultEvent::new(
+                target.parse().unwrap(),
+                "http://127.0.0.1:9/",
+                entity::Frequency::OneMinute,
+                slot,
+                slot,
+                17,
+                entity::Outcome::Status(204),
+            )
+        })
+        .collect();
+    store_events(app, &events).await;
+}
+
+/// Stores `events` in one batch through the ingest worker's own write path (rows, states and
+/// NOTIFY in one transaction, as live results come).
+async fn store_events(app: &App, events: &[entity::ResultEvent]) {
     let store = worker_ingest::store::Store::new(
         app.db.conn.clone(),
         "api-test".into(),
         "t".into(),
         Default::default(),
     );
-    let rows = targets
+    let rows = events
         .iter()
-        .map(|target| {
+        .enumerate()
+        .map(|(i, e)| {
             (
-                worker_ingest::store::Row::from(&entity::ResultEvent::new(
-                    target.parse().unwrap(),
-                    "http://127.0.0.1:9/",
-                    entity::Frequency::OneMinute,
-                    slot,
-                    slot,
-                    17,
-                    entity::Outcome::Status(204),
-                )),
+                worker_ingest::store::Row::from(e),
                 worker_ingest::store::Reject {
                     partition: 0,
-                    offset: minute,
+                    offset: i as i64,
                     key: None,
                     payload: None,
                     reason: String::new(),

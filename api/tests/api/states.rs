@@ -9,23 +9,16 @@ use crate::{App, TOKEN, spawn_app};
 /// Writes one result per (target, minute, up) through the ingest worker's store, in one batch,
 /// so its states are decided as they are live.
 async fn write(app: &App, results: &[(i32, i64, bool)]) {
-    let store = worker_ingest::store::Store::new(
-        app.db.conn.clone(),
-        "states-test".into(),
-        "t".into(),
-        Default::default(),
-    );
-    let rows = results
+    let events: Vec<entity::ResultEvent> = results
         .iter()
-        .enumerate()
-        .map(|(i, (target, minute, up))| {
+        .map(|(target, minute, up)| {
             let slot = slot(*minute);
             let outcome = if *up {
                 entity::Outcome::Status(200)
             } else {
                 entity::Outcome::Status(503)
             };
-            let event = entity::ResultEvent::new(
+            entity::ResultEvent::new(
                 *target,
                 "https://states.example.test/",
                 entity::Frequency::OneMinute,
@@ -33,24 +26,10 @@ async fn write(app: &App, results: &[(i32, i64, bool)]) {
                 slot,
                 20,
                 outcome,
-            );
-            (
-                worker_ingest::store::Row::from(&event),
-                worker_ingest::store::Reject {
-                    partition: 0,
-                    offset: i as i64,
-                    key: None,
-                    payload: None,
-                    reason: String::new(),
-                },
             )
         })
         .collect();
-    let batch = worker_ingest::store::Batch {
-        rows,
-        ..Default::default()
-    };
-    store.write(&batch).await.unwrap();
+    crate::store_events(app, &events).await;
 }
 
 fn slot(minute: i64) -> chrono::DateTime<chrono::Utc> {
