@@ -3,6 +3,8 @@
 // a `BAD_USER_INPUT` message beside the row or field it names. All text goes in through
 // textContent or value, never as HTML.
 
+import { el } from "./ui.js";
+
 export const SOURCES = ["STATUS", "HEADER", "BODY_TEXT", "BODY_JSON", "RESPONSE_TIME_MS", "CERT_EXPIRES_IN_DAYS"];
 export const COMPARISONS = [
   "EQUALS", "NOT_EQUALS", "LESS_THAN", "GREATER_THAN", "CONTAINS", "NOT_CONTAINS", "MATCHES",
@@ -61,19 +63,6 @@ export function describeAssertion(a) {
 }
 
 let nextId = 0;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value == null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
 
 function options(select, values, chosen) {
   select.replaceChildren(...values.map((v) => el("option", { value: v, text: LABELS[v] ?? v })));

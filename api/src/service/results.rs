@@ -88,7 +88,7 @@ fn time_array(times: impl Iterator<Item = DateTime<Utc>>) -> Value {
 }
 
 /// A list of ids as one `int[]` parameter (as `live.rs` passes result ids).
-fn id_array(ids: &[i32]) -> Value {
+pub(crate) fn id_array(ids: &[i32]) -> Value {
     let ids = ids.iter().map(|id| Value::Int(Some(*id))).collect();
     Value::Array(ArrayType::Int, Some(Box::new(ids)))
 }

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::state::{State, Thresholds};
-use sea_orm::sea_query::ArrayType;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement};
 
 use crate::error::{ApiError, ApiResult};
+use crate::service::results::id_array;
 
 /// A target's stored state (what people see, apart from PAUSED, which is the target's flag).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +34,6 @@ pub struct IncidentRow {
 const INCIDENT_COLUMNS: &str = "incident_pk, urltarget_fk, state, cause, opened_at, confirmed_at, \
                                 resolved_at, opened_by, closed_by";
 
-fn ids(targets: &[i32]) -> Value {
-    Value::Array(
-        ArrayType::Int,
-        Some(Box::new(
-            targets.iter().map(|id| Value::Int(Some(*id))).collect(),
-        )),
-    )
-}
-
 /// The stored states of `targets` (one statement); a target without one has had no result.
 pub async fn states_of(
     db: &DatabaseConnection,
@@ -57,7 +48,7 @@ pub async fn states_of(
     let rows = Row::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT urltarget_fk, state, state_since FROM target_states WHERE urltarget_fk = ANY($1)",
-        [ids(targets)],
+        [id_array(targets)],
     ))
     .all(db)
     .await?;
@@ -154,7 +145,7 @@ pub async fn incidents_of(
     let rows = IncidentRow::find_by_statement(Statement::from_sql_and_values(
         DbBackend::Postgres,
         sql,
-        [ids(targets), (limit as i64).into()],
+        [id_array(targets), (limit as i64).into()],
     ))
     .all(db)
     .await?;

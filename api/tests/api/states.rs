@@ -42,10 +42,15 @@ fn at(minute: i64) -> String {
 }
 
 async fn add(app: &App, url: &str, thresholds: Value) -> i32 {
+    add_with(app, url, thresholds, &[]).await
+}
+
+/// Adds a target every minute with `thresholds` (null: none of its own) and `tags`.
+async fn add_with(app: &App, url: &str, thresholds: Value, tags: &[&str]) -> i32 {
     let answer = app
         .gql(
-            "mutation($url: String!, $t: ThresholdsInput) { addTarget(url: $url, frequency: 1, thresholds: $t) { id } }",
-            json!({"url": url, "t": thresholds}),
+            "mutation($url: String!, $t: ThresholdsInput, $tags: [String!]!) { addTarget(url: $url, frequency: 1, thresholds: $t, tags: $tags) { id } }",
+            json!({"url": url, "t": thresholds, "tags": tags}),
             Some(TOKEN),
         )
         .await;
@@ -431,18 +436,7 @@ fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
 }
 
 async fn add_tagged(app: &App, url: &str, tags: &[&str]) -> i32 {
-    let answer = app
-        .gql(
-            "mutation($url: String!, $tags: [String!]!) { addTarget(url: $url, frequency: 1, tags: $tags) { id tags } }",
-            json!({"url": url, "tags": tags}),
-            Some(TOKEN),
-        )
-        .await;
-    answer["data"]["addTarget"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .parse()
-        .unwrap()
+    add_with(app, url, Value::Null, tags).await
 }
 
 const WINDOW: &str = "id name from until cron timeZone durationMinutes allTargets targetIds tags";
