@@ -66,10 +66,15 @@ pub struct TargetRow {
 
 /// The targets `$1` that exist, locked against removal until the transaction ends, with what
 /// deciding needs (after [`lock_shared`], so a rebuild's work is seen whole or not at all).
+/// The targets are the statement's only scan, as before states existed (their state comes from
+/// subqueries): a join or an `ORDER BY` would change the order the rows are locked in, and a
+/// bulk `UPDATE` of targets (which locks them in that same scan order) then deadlocked with a
+/// batch (found by the test that edits targets while results stream).
 pub const TARGETS_SQL: &str = "SELECT t.urltargets_pk, t.failures_before_down, \
-         t.successes_before_up, t.tags::text, t.paused, s.tracker::text, s.kafka_partition \
-     FROM urltargets t LEFT JOIN target_states s ON s.urltarget_fk = t.urltargets_pk \
-     WHERE t.urltargets_pk = ANY($1) ORDER BY t.urltargets_pk FOR KEY SHARE OF t";
+         t.successes_before_up, t.tags::text, t.paused, \
+         (SELECT s.tracker::text FROM target_states s WHERE s.urltarget_fk = t.urltargets_pk), \
+         (SELECT s.kafka_partition FROM target_states s WHERE s.urltarget_fk = t.urltargets_pk) \
+     FROM urltargets t WHERE t.urltargets_pk = ANY($1) FOR KEY SHARE";
 
 impl TargetRow {
     /// A row of [`TARGETS_SQL`]: the target's id and what it says.
