@@ -66,6 +66,8 @@ test("an added target shows its first result live, without a reload", async () =
   const row = page.locator("#targets tbody tr", { hasText: watched });
   await row.waitFor();
   await row.locator(".badge", { hasText: "Up" }).waitFor({ timeout: 30_000 });
+  // The state change and the result arrive on two subscriptions, in either order.
+  await row.locator(".last", { hasText: /HTTP 200/ }).waitFor({ timeout: 30_000 });
   assert.match(await row.locator(".last").innerText(), /HTTP 200/);
   assert.equal(await page.evaluate(() => window.notReloaded), true);
   assert.equal(await page.locator("#live").innerText(), "Live");
