@@ -11,6 +11,7 @@ pub mod event;
 pub mod failure;
 pub mod frequency;
 pub mod maintenance;
+pub mod notify;
 pub mod state;
 pub mod topics;
 

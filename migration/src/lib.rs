@@ -19,6 +19,7 @@ mod m20261130_000010_states;
 mod m20261130_000011_reprobe;
 mod m20261130_000012_tags_windows;
 mod m20261130_000013_resumed_at;
+mod m20261130_000014_notifications;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_reprobe::Migration),
             Box::new(m20261130_000012_tags_windows::Migration),
             Box::new(m20261130_000013_resumed_at::Migration),
+            Box::new(m20261130_000014_notifications::Migration),
         ]
     }
 }

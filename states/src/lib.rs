@@ -18,6 +18,8 @@
 //!   sequence without a per-session cache) — each only when its slot is after every slot that
 //!   arrived before it ([`LATE_SQL`] live, a running maximum in a rebuild).
 
+pub mod outbox;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -206,16 +208,21 @@ fn window_of(row: &QueryResult) -> Result<Window, String> {
         _ => return Err("neither one-off nor recurring".into()),
     }
     .map_err(|e| e.to_string())?;
-    let ids: Vec<i32> = serde_json::from_str(&ids).map_err(|e| e.to_string())?;
-    let filters: Vec<String> = serde_json::from_str(&filters).map_err(|e| e.to_string())?;
-    let scope = if all {
-        Scope::All
+    Window::new(schedule, scope_of(all, &ids, &filters)?).map_err(|e| e.to_string())
+}
+
+/// A scope as stored (maintenance windows, notification routes): all targets, or the target ids
+/// and tag filters as JSON arrays, one of them not empty.
+pub fn scope_of(all: bool, ids: &str, filters: &str) -> Result<Scope, String> {
+    let ids: Vec<i32> = serde_json::from_str(ids).map_err(|e| e.to_string())?;
+    let filters: Vec<String> = serde_json::from_str(filters).map_err(|e| e.to_string())?;
+    if all {
+        Ok(Scope::All)
     } else if !ids.is_empty() {
-        Scope::targets(ids).map_err(|e| e.to_string())?
+        Scope::targets(ids).map_err(|e| e.to_string())
     } else {
-        Scope::tags(&filters).map_err(|e| e.to_string())?
-    };
-    Window::new(schedule, scope).map_err(|e| e.to_string())
+        Scope::tags(&filters).map_err(|e| e.to_string())
+    }
 }
 
 /// Which targets are in maintenance when, over one period: each window's occurrences are

@@ -459,6 +459,7 @@ impl Loop {
                 metrics::counter!(m::INCIDENTS_RESOLVED).increment(written.incidents_resolved);
                 metrics::counter!(m::INCIDENTS_REPEATED).increment(written.incidents_repeated);
                 metrics::counter!(m::DECISIONS_FAILED).increment(written.decisions_failed);
+                metrics::counter!(m::NOTIFICATIONS_QUEUED).increment(written.notifications_queued);
                 self.commit_to_kafka(&positions);
             }
             Report::Lost(partition) => {

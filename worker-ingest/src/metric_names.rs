@@ -25,6 +25,8 @@ pub const INCIDENTS_RESOLVED: &str = "pingpipe_ingest_incidents_resolved_total";
 pub const INCIDENTS_REPEATED: &str = "pingpipe_ingest_incidents_repeated_total";
 /// Batches whose state decisions PostgreSQL refused (their results are stored; rebuild).
 pub const DECISIONS_FAILED: &str = "pingpipe_ingest_state_decisions_failed_total";
+/// Notifications written to the outbox.
+pub const NOTIFICATIONS_QUEUED: &str = "pingpipe_ingest_notifications_queued_total";
 
 pub fn describe() {
     metrics::describe_counter!(STATE_CHANGES, "Changes of a target's state.");
@@ -37,6 +39,10 @@ pub fn describe() {
     metrics::describe_counter!(
         DECISIONS_FAILED,
         "Batches whose state decisions PostgreSQL refused (results stored; run rebuild-states)."
+    );
+    metrics::describe_counter!(
+        NOTIFICATIONS_QUEUED,
+        "Notifications written to the outbox (one per state change and channel that hears it)."
     );
     metrics::describe_counter!(INGEST_ROWS, "Result rows inserted.");
     metrics::describe_histogram!(INGEST_BATCH_SIZE, "Records per written batch.");

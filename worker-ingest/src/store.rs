@@ -133,6 +133,8 @@ pub struct Written {
     pub incidents_repeated: u64,
     /// Batches whose decisions were refused by PostgreSQL and left out (logged as ERROR).
     pub decisions_failed: u64,
+    /// Notifications written to the outbox (one per change and channel that hears it).
+    pub notifications_queued: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -403,13 +405,16 @@ impl Store {
                 self.policy.silence,
             )
             .await?;
-            Ok::<_, DbErr>((decided, swept))
+            let changes: Vec<_> = decided.changes.iter().chain(&swept).cloned().collect();
+            let queued = states::outbox::enqueue(&savepoint, &changes).await?;
+            Ok::<_, DbErr>((decided, swept, queued))
         }
         .await;
         match attempt {
-            Ok((decided, swept)) => {
+            Ok((decided, swept, queued)) => {
                 savepoint.commit().await?;
                 written.state_changes += (decided.changes.len() + swept.len()) as u64;
+                written.notifications_queued += queued;
                 written.incidents_opened += decided.opened;
                 written.incidents_resolved += decided.resolved;
                 written.incidents_repeated += decided.repeated;

@@ -1,0 +1,32 @@
+//! E-mail messages: plain text, `Subject: [Pingpipe] <summary>`, and a `Message-ID` made of the
+//! message's stable id (`<id@pingpipe>`), the same on every attempt, so a mail client or a
+//! list server recognises a redelivery. The `Date` is when the message was made, not when an
+//! attempt ran: every attempt sends the same e-mail.
+
+use lettre::message::header::ContentType;
+
+use crate::channel::{Channel, check_address};
+use crate::message::Message;
+
+/// The `Message-ID` of a message.
+pub fn message_id(message: &Message) -> String {
+    format!("<{}@pingpipe>", message.id)
+}
+
+/// The e-mail of `message` for `channel`; why not, for a channel that cannot be used.
+pub fn build(channel: &Channel, message: &Message, text: &str) -> Result<lettre::Message, String> {
+    let s = &channel.settings;
+    let from = s.from.as_deref().ok_or("from is not set")?;
+    let mut builder = lettre::Message::builder()
+        .from(check_address("from", from).map_err(|e| e.to_string())?)
+        .subject(format!("[Pingpipe] {}", message.summary()))
+        .message_id(Some(message_id(message)))
+        .date(message.created_at.into())
+        .header(ContentType::TEXT_PLAIN);
+    for to in &s.to {
+        builder = builder.to(check_address("to", to).map_err(|e| e.to_string())?);
+    }
+    builder
+        .body(text.to_owned())
+        .map_err(|e| format!("cannot build the e-mail: {e}"))
+}
