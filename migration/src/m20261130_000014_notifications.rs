@@ -74,6 +74,10 @@ CREATE TABLE notification_deliveries (
         CONSTRAINT notification_deliveries_message_id_key UNIQUE,
     channel_fk bigint NOT NULL
         REFERENCES notification_channels (channel_pk) ON DELETE CASCADE,
+    -- Deliveries of one key go out in order, one at a time: the channel's id, or for PagerDuty
+    -- (a message per change) the channel's and the target's, so that a resolve never
+    -- overtakes its trigger while other targets' events go out beside them.
+    sequence_key text NOT NULL,
     -- 'changes': the notifications pointing here; 'test': a test message.
     kind text NOT NULL DEFAULT 'changes'
         CONSTRAINT notification_deliveries_kind_check CHECK (kind IN ('changes', 'test')),
@@ -98,6 +102,8 @@ CREATE TABLE notification_deliveries (
 );
 CREATE INDEX notification_deliveries_due_idx ON notification_deliveries (due_at)
     WHERE status = 'pending';
+CREATE INDEX notification_deliveries_sequence_idx
+    ON notification_deliveries (sequence_key, delivery_pk) WHERE status = 'pending';
 CREATE INDEX notification_deliveries_created_idx
     ON notification_deliveries (created_at DESC, delivery_pk DESC);
 CREATE INDEX notification_deliveries_channel_idx

@@ -67,12 +67,16 @@ pub struct Config {
     /// Log as JSON lines instead of readable text.
     #[arg(long, env = "PINGPIPE_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+
+    /// Test hook: the margin a claim's lease adds to the attempt's timeout (see `lease`).
+    #[arg(long, hide = true, default_value = "15s")]
+    pub lease_margin: humantime::Duration,
 }
 
 impl Config {
     /// How long a claimed delivery stays with this instance: the attempt's timeout and a
     /// margin to record its outcome. An instance that dies leaves it due again after this.
     pub fn lease(&self) -> Duration {
-        Duration::from(self.timeout) + Duration::from_secs(15)
+        Duration::from(self.timeout) + Duration::from(self.lease_margin)
     }
 }

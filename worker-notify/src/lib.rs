@@ -264,6 +264,8 @@ async fn send_loop(shared: Arc<Shared>, cancel: CancellationToken) -> anyhow::Re
             }
             () = tokio::time::sleep(wait), if in_flight.len() < concurrency && !cancel.is_cancelled() => {}
             () = cancel.cancelled(), if !cancel.is_cancelled() => {}
+            // Cancelled meanwhile with nothing in flight: the loop's top ends it.
+            else => {}
         }
         metrics::gauge!(m::IN_FLIGHT).set(in_flight.len() as f64);
     }

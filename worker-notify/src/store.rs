@@ -11,6 +11,8 @@
 //!   claim is a lease (`due_at` moves to the end of the attempt's time): a worker that dies
 //!   mid-send leaves it due again when the lease ends, and the next attempt carries the same
 //!   message id. An outcome is written only by the claim that made the attempt.
+//! - **in order**: a delivery is claimed only when no earlier one of its sequence key is still
+//!   pending (a channel's messages, or PagerDuty's events of one target, one after the other).
 //! - **every attempt logged**: the attempt's row is written with the claim; one whose worker
 //!   died is marked `interrupted` by the next claim.
 
@@ -100,31 +102,35 @@ pub async fn group(
         let groups = ChannelKind::parse(&kind).is_none_or(ChannelKind::groups);
         let waiting = txn
             .query_all_raw(stmt(
-                "SELECT notification_pk FROM notifications \
+                "SELECT notification_pk, urltarget_fk FROM notifications \
                  WHERE channel_fk = $1 AND delivery_fk IS NULL \
                  ORDER BY notification_pk LIMIT $2 FOR UPDATE",
                 vec![channel.into(), (MAX_PER_MESSAGE as i64).into()],
             ))
             .await?;
-        let ids: Vec<i64> = waiting
-            .iter()
-            .map(|r| r.try_get_by_index(0))
-            .collect::<Result<_, _>>()?;
+        let mut ids: Vec<i64> = Vec::with_capacity(waiting.len());
+        let mut targets: Vec<i32> = Vec::with_capacity(waiting.len());
+        for row in &waiting {
+            ids.push(row.try_get_by_index(0)?);
+            targets.push(row.try_get_by_index(1)?);
+        }
         if ids.is_empty() {
             continue;
         }
-        // One delivery for them all, or one each (PagerDuty: an event per incident).
-        let count = if groups { 1 } else { ids.len() };
+        // One delivery for them all, or one each (PagerDuty: an event per incident), made in
+        // the notifications' order (a key's deliveries go out in key order).
+        let keys: Vec<String> = if groups {
+            vec![channel.to_string()]
+        } else {
+            targets.iter().map(|t| format!("{channel}:{t}")).collect()
+        };
         let made = txn
             .query_all_raw(stmt(
-                "INSERT INTO notification_deliveries (channel_fk, give_up_at) \
-                 SELECT $1, now() + $2 * interval '1 millisecond' FROM generate_series(1, $3) \
+                "INSERT INTO notification_deliveries (channel_fk, sequence_key, give_up_at) \
+                 SELECT $1, k, now() + $2 * interval '1 millisecond' \
+                 FROM unnest($3::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i \
                  RETURNING delivery_pk",
-                vec![
-                    channel.into(),
-                    millis(retry_for).into(),
-                    (count as i64).into(),
-                ],
+                vec![channel.into(), millis(retry_for).into(), texts(keys)],
             ))
             .await?;
         let mut deliveries: Vec<i64> = made
@@ -185,9 +191,12 @@ pub async fn claim(
     let rows = db
         .query_all_raw(stmt(
             "WITH due AS ( \
-                 SELECT delivery_pk FROM notification_deliveries \
-                 WHERE status = 'pending' AND due_at <= now() \
-                 ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
+                 SELECT d.delivery_pk FROM notification_deliveries d \
+                 WHERE d.status = 'pending' AND d.due_at <= now() \
+                   AND NOT EXISTS (SELECT 1 FROM notification_deliveries e \
+                       WHERE e.sequence_key = d.sequence_key AND e.status = 'pending' \
+                         AND e.delivery_pk < d.delivery_pk) \
+                 ORDER BY d.due_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
              claimed AS ( \
                  UPDATE notification_deliveries d SET attempts = d.attempts + 1, \
                      claim = gen_random_uuid(), due_at = now() + $2 * interval '1 millisecond' \
