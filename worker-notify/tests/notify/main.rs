@@ -1,6 +1,9 @@
 //! The notification worker against the real PostgreSQL, with fake receivers on loopback that
 //! speak the real services' formats, and a real SMTP server (aiosmtpd) for e-mail.
 
+// Test helpers may unwrap: a failure is the test's answer.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 mod kills;
 
