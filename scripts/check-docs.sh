@@ -11,7 +11,7 @@ source "$(dirname "$0")/env.sh"
 README=${1:-$ROOT/README.md}
 ENV_EXAMPLE=${2:-$ROOT/.env.example}
 BIN=${PINGPIPE_BIN_DIR:-$CARGO_TARGET_DIR/debug}
-BINARIES="pingpipe-api pingpipe-monitor pingpipe-ingest migration"
+BINARIES="pingpipe-api pingpipe-monitor pingpipe-ingest pingpipe-notify migration"
 # Read by every binary, but not through clap, so absent from --help: the log filter
 # (tracing-subscriber's EnvFilter) reads RUST_LOG.
 NOT_IN_HELP="RUST_LOG"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pingpipe's own processes, started in the background by `make up` from the debug build.
+# Pingpipe's own processes (API, ingest worker, monitor, notification worker), started in the background by `make up` from the debug build.
 # Usage: services.sh up|down|status
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -11,8 +11,9 @@ LOG_DIR=$STATE_DIR/logs
 BIN=${PINGPIPE_BIN_DIR:-$CARGO_TARGET_DIR/debug}
 MONITOR_ADDR=${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}
 INGEST_ADDR=${PINGPIPE_INGEST_ADDR:-127.0.0.1:9102}
+NOTIFY_ADDR=${PINGPIPE_NOTIFY_ADDR:-127.0.0.1:9103}
 API_ADDR=${PINGPIPE_API_ADDR:-127.0.0.1:8080}
-SERVICES="api ingest monitor"
+SERVICES="api ingest monitor notify"
 
 # The identity of an executable: its content, whatever cargo did to its mtime.
 identity() {
@@ -62,11 +63,14 @@ up() {
     start api "http://$API_ADDR/readyz" "$BIN/pingpipe-api"
   PINGPIPE_INGEST_ADDR=$INGEST_ADDR start ingest "http://$INGEST_ADDR/readyz" "$BIN/pingpipe-ingest" --instance local
   PINGPIPE_MONITOR_ADDR=$MONITOR_ADDR start monitor "http://$MONITOR_ADDR/readyz" "$BIN/pingpipe-monitor"
+  # Messages link to the dashboard's address.
+  PINGPIPE_NOTIFY_ADDR=$NOTIFY_ADDR PINGPIPE_PUBLIC_URL=${PINGPIPE_PUBLIC_URL:-http://$API_ADDR} \
+    start notify "http://$NOTIFY_ADDR/readyz" "$BIN/pingpipe-notify"
 }
 
 down() {
   # The monitor first, so that the ingest worker can still store its last results.
-  for name in monitor ingest api; do
+  for name in monitor ingest notify api; do
     if pid_alive "$RUN_DIR/$name.pid" "pingpipe-$name"; then
       log "stopping $name"
       stop_pid "$RUN_DIR/$name.pid" 30 "pingpipe-$name"

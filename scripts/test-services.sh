@@ -15,7 +15,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 [ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL is not set: run this through \`make test\`, or \`make up\` first"
-for bin in pingpipe-api pingpipe-ingest pingpipe-monitor migration; do
+for bin in pingpipe-api pingpipe-ingest pingpipe-monitor pingpipe-notify migration; do
   [ -x "$CARGO_TARGET_DIR/debug/$bin" ] || die "$CARGO_TARGET_DIR/debug/$bin is missing: build the binaries first"
 done
 command -v psql >/dev/null || die "psql is missing (Debian's postgresql-client)"
@@ -67,12 +67,13 @@ export PINGPIPE_RESULTS_TOPIC=pingpipe.test-services-$id
 "$ROOT/scripts/kafka.sh" create-topic "$PINGPIPE_RESULTS_TOPIC" 1
 export PINGPIPE_STATE_DIR=$WORK/state PINGPIPE_BIN_DIR=$WORK/bin
 mkdir -p "$PINGPIPE_BIN_DIR"
-for bin in pingpipe-api pingpipe-ingest pingpipe-monitor; do
+for bin in pingpipe-api pingpipe-ingest pingpipe-monitor pingpipe-notify; do
   cp "$CARGO_TARGET_DIR/debug/$bin" "$PINGPIPE_BIN_DIR/"
 done
 api_port=$(free_port); ingest_port=$(free_port "$api_port"); monitor_port=$(free_port "$api_port" "$ingest_port")
+notify_port=$(free_port "$api_port" "$ingest_port" "$monitor_port")
 export PINGPIPE_API_ADDR=127.0.0.1:$api_port PINGPIPE_INGEST_ADDR=127.0.0.1:$ingest_port
-export PINGPIPE_MONITOR_ADDR=127.0.0.1:$monitor_port
+export PINGPIPE_MONITOR_ADDR=127.0.0.1:$monitor_port PINGPIPE_NOTIFY_ADDR=127.0.0.1:$notify_port
 export PINGPIPE_API_TOKENS=test-services-$id
 export PINGPIPE_INGEST_GROUP=pingpipe-test-services-$id
 export PINGPIPE_MONITOR_INSTANCE=test-services-$id
@@ -98,14 +99,14 @@ kill -0 "$decoy" 2>/dev/null || fail "the program named by a stale pid file was 
 [ "$(pid_of api)" != "$decoy" ] || fail "a pid file naming another program was taken for the api"
 grep -q "names pid $decoy, which is now another program" "$WORK/up.log" || fail "the stale pid file went unmentioned"
 declare -A first=()
-for name in api ingest monitor; do
+for name in api ingest monitor notify; do
   first[$name]=$(pid_of "$name")
   pid_is "${first[$name]}" "pingpipe-$name" || fail "$name is not running after up"
 done
 
 log "up with nothing changed: every service keeps running as it is"
 up
-for name in api ingest monitor; do
+for name in api ingest monitor notify; do
   [ "$(pid_of "$name")" = "${first[$name]}" ] || fail "$name was restarted although nothing changed"
   pid_is "${first[$name]}" "pingpipe-$name" || fail "$name stopped although nothing changed"
 done
@@ -122,14 +123,14 @@ ingest=$(pid_of ingest)
 pid_is "$ingest" pingpipe-ingest || fail "the restarted ingest worker is not running"
 pid_gone "${first[ingest]}" pingpipe-ingest || fail "the old ingest worker still runs"
 cmp -s "/proc/$ingest/exe" "$PINGPIPE_BIN_DIR/pingpipe-ingest" || fail "the ingest worker does not run the new binary"
-for name in api monitor; do
+for name in api monitor notify; do
   [ "$(pid_of "$name")" = "${first[$name]}" ] || fail "$name was restarted although only the ingest binary changed"
 done
 grep -q "ingest runs another build" "$WORK/up.log" || fail "up did not say why it restarted the ingest worker"
 
 log "down with a pid file naming another program: the services stop, the program lives"
 "$ROOT/scripts/services.sh" down 2>/dev/null
-for name in api monitor; do
+for name in api monitor notify; do
   pid_gone "${first[$name]}" "pingpipe-$name" || fail "$name still runs after down"
 done
 pid_gone "$ingest" pingpipe-ingest || fail "ingest still runs after down"

@@ -24,6 +24,14 @@ log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy -D warnings"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
+# A real SMTP server for the e-mail tests: aiosmtpd (PyPI) in a virtual environment of ours.
+log "aiosmtpd for the e-mail tests"
+export PINGPIPE_PYTHON=$CACHE_DIR/venv/bin/python
+if ! "$PINGPIPE_PYTHON" -c "import aiosmtpd" 2>/dev/null; then
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  python3 -m venv "$CACHE_DIR/venv" || { apt_install python3-venv && python3 -m venv "$CACHE_DIR/venv"; }
+  "$CACHE_DIR/venv/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==1.4.6"
+fi
 log "cargo test (PostgreSQL and Kafka are real)"
 mkdir -p "$STATE_DIR"
 test_log=$STATE_DIR/test.log
@@ -39,7 +47,7 @@ set -e
 
 log "every binary answers --help"
 cargo build --quiet --workspace --bins
-for bin in pingpipe-api pingpipe-monitor pingpipe-ingest migration; do
+for bin in pingpipe-api pingpipe-monitor pingpipe-ingest pingpipe-notify migration; do
   "$CARGO_TARGET_DIR/debug/$bin" --help >/dev/null || die "$bin --help failed"
 done
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make up`: PostgreSQL and Kafka (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point elsewhere),
-# the schema migrated, the results topic created, the API, the ingest worker and the monitor started; returns once all of it is
+# the schema migrated, the results topic created, the API, the ingest worker, the monitor and the notification worker started; returns once all of it is
 # healthy and prints where each part listens. Running it again changes nothing that is already up,
 # except that a service whose binary was rebuilt since it started is restarted (services.sh).
 set -euo pipefail
@@ -40,6 +40,7 @@ Pingpipe is up.
   API token    $(if [ -n "${PINGPIPE_API_TOKENS:-}" ]; then echo "as configured in PINGPIPE_API_TOKENS"; else cat "$STATE_DIR/secrets/api_token"; fi)   (send \`Authorization: Bearer <token>\` with mutations)
   Monitor      http://${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}/metrics   (/healthz, /readyz)
   Ingest       http://${PINGPIPE_INGEST_ADDR:-127.0.0.1:9102}/metrics   (/healthz, /readyz)
+  Notify       http://${PINGPIPE_NOTIFY_ADDR:-127.0.0.1:9103}/metrics   (/healthz, /readyz)
   Logs         $STATE_DIR/logs/, $STATE_DIR/postgres/postgres.log, $STATE_DIR/kafka/logs/server.log
 Stop it with \`make down\`.
 MSG

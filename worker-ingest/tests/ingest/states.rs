@@ -20,16 +20,16 @@ use crate::helpers::{self, WAIT, World};
 
 /// A loopback site whose paths answer by a pattern over their request count: `up(name, n)`
 /// says whether the n-th request (from 0) to `/name` gets a 200 (else a 503).
-struct Site {
+pub(crate) struct Site {
     base: String,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-type Pattern = fn(&str, usize) -> bool;
+pub(crate) type Pattern = fn(&str, usize) -> bool;
 type Counts = Arc<Mutex<HashMap<String, usize>>>;
 
 impl Site {
-    async fn start(pattern: Pattern) -> Site {
+    pub(crate) async fn start(pattern: Pattern) -> Site {
         let counts: Counts = Arc::default();
         let app = Router::new()
             .route(
@@ -66,13 +66,13 @@ impl Site {
         Site { base, _stop: stop }
     }
 
-    fn url(&self, name: &str) -> String {
+    pub(crate) fn url(&self, name: &str) -> String {
         format!("{}/{name}", self.base)
     }
 }
 
 impl World {
-    async fn add_target(&self, url: &str) -> i32 {
+    pub(crate) async fn add_target(&self, url: &str) -> i32 {
         self.db
             .query_strings(&format!(
                 "INSERT INTO urltargets (urltarget, monitor_frequency) VALUES ('{url}', 1) \
@@ -83,7 +83,7 @@ impl World {
             .unwrap()
     }
 
-    fn monitor_config(&self, instance: &str) -> worker_monitor::Config {
+    pub(crate) fn monitor_config(&self, instance: &str) -> worker_monitor::Config {
         worker_monitor::Config::parse_from([
             "pingpipe-monitor",
             "--database-url",
@@ -144,7 +144,7 @@ impl World {
             .pop()
     }
 
-    async fn wait_for_state(&self, target: i32, state: &str) {
+    pub(crate) async fn wait_for_state(&self, target: i32, state: &str) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let now = self.state_of(target).await;
