@@ -1,5 +1,5 @@
 # The two commands people use: `make up` and `make test`. Everything is in scripts/.
-.PHONY: up down test status clean fetch bench-monitor bench-ingest bench-api
+.PHONY: up down test status clean fetch bench-monitor bench-ingest bench-api bench-notify
 
 up: ## Start PostgreSQL, Kafka and Pingpipe in the background; returns once healthy
 	@bash scripts/up.sh
@@ -30,3 +30,6 @@ bench-ingest: ## Ingest benchmark (release build, needs `make up`'s PostgreSQL a
 
 bench-api: ## API benchmark (release build, needs `make up`'s PostgreSQL): prints figures
 	@bash -c 'source scripts/env.sh && cargo bench -p api --bench api -- $(ARGS)'
+
+bench-notify: ## Notification benchmark (release build, needs `make up`'s PostgreSQL): prints figures
+	@bash -c 'source scripts/env.sh && cargo bench -p worker-notify --bench notify -- $(ARGS)'
