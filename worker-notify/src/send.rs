@@ -133,7 +133,7 @@ impl Sender {
         }
         let response = match builder.send().await {
             Ok(response) => response,
-            Err(e) => return Sent::error(Verdict::Retry, describe(&e)),
+            Err(e) => return Sent::error(Verdict::Retry, describe(e)),
         };
         let status = response.status();
         let header_wait = response
@@ -145,7 +145,7 @@ impl Sender {
         // by the timeout.
         let answer = match response.text().await {
             Ok(text) => text,
-            Err(e) => format!("(answer unreadable: {})", describe(&e)),
+            Err(e) => format!("(answer unreadable: {})", describe(e)),
         };
         let verdict = judge_http(status.as_u16());
         let retry_after = header_wait.or_else(|| body_retry_after(&answer));
@@ -253,8 +253,10 @@ fn body_retry_after(answer: &str) -> Option<Duration> {
 }
 
 /// An HTTP error in a few words, with its causes (reqwest's own message is "error sending
-/// request").
-fn describe(e: &reqwest::Error) -> String {
+/// request") — without the URL, whose path is a credential for Telegram (the bot token), Slack,
+/// Discord and Teams: the text is logged and shown in the delivery log.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut text = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {
@@ -262,7 +264,7 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         e.to_string()
     };
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());

@@ -11,6 +11,8 @@
 //!   claim is a lease (`due_at` moves to the end of the attempt's time): a worker that dies
 //!   mid-send leaves it due again when the lease ends, and the next attempt carries the same
 //!   message id. An outcome is written only by the claim that made the attempt.
+//! - **disabled channels wait**: their notifications are neither grouped nor sent until the
+//!   channel is enabled again.
 //! - **in order**: a delivery is claimed only when no earlier one of its sequence key is still
 //!   pending (a channel's messages, or PagerDuty's events of one target, one after the other).
 //! - **every attempt logged**: the attempt's row is written with the claim; one whose worker
@@ -193,6 +195,8 @@ pub async fn claim(
             "WITH due AS ( \
                  SELECT d.delivery_pk FROM notification_deliveries d \
                  WHERE d.status = 'pending' AND d.due_at <= now() \
+                   AND EXISTS (SELECT 1 FROM notification_channels c \
+                       WHERE c.channel_pk = d.channel_fk AND c.enabled) \
                    AND NOT EXISTS (SELECT 1 FROM notification_deliveries e \
                        WHERE e.sequence_key = d.sequence_key AND e.status = 'pending' \
                          AND e.delivery_pk < d.delivery_pk) \

@@ -10,6 +10,7 @@ mod kills;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use entity::testing::Process;
 use serde_json::json;
 use worker_notify::signing::SigningKey;
 
@@ -561,5 +562,82 @@ async fn changes_within_the_window_leave_as_one_message_and_reminders_follow_a_d
     let unique: HashSet<i64> = reminders.iter().copied().collect();
     assert_eq!(unique.len(), reminders.len(), "{reminders:?}");
     assert!(unique.contains(&1) && unique.contains(&2), "{reminders:?}");
+    world.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_out_of_logs_and_answers_and_a_disabled_channel_waits() {
+    let world = World::new().await;
+    let receiver = Receiver::start(ok(), Duration::ZERO).await;
+    // Telegram's bot token is in the URL's path; nothing listens at that port.
+    let closed = entity::testing::free_addr();
+    let telegram = world
+        .channel(
+            "telegram",
+            json!({"url": format!("http://{closed}"), "chat_id": "42"}),
+            json!({"token": "123456:SECRET-token"}),
+        )
+        .await;
+    world.queue(telegram, 1, 1, "down").await;
+    let paused = world
+        .channel("webhook", json!({"url": receiver.url("/later")}), json!({}))
+        .await;
+    world
+        .db
+        .exec(&format!(
+            "UPDATE notification_channels SET enabled = false WHERE channel_pk = {paused}"
+        ))
+        .await;
+    world.queue(paused, 2, 1, "down").await;
+    let args = world.args(&[]);
+    let mut worker = Process::spawn(env!("CARGO_BIN_EXE_pingpipe-notify"), &args[1..]);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let retries: usize = world
+            .one("SELECT count(*)::text FROM notification_attempts WHERE outcome = 'retry'")
+            .await
+            .parse()
+            .unwrap();
+        if retries >= 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", worker.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.wait_for_log(&["will be tried again"], WAIT).await;
+    let errors = world
+        .db
+        .query_strings(
+            "SELECT coalesce(error, '') || ' ' || coalesce(answer, '') FROM notification_attempts \
+             UNION ALL SELECT coalesce(last_error, '') FROM notification_deliveries",
+        )
+        .await;
+    assert!(errors.iter().all(|e| !e.contains("SECRET")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("cannot connect")),
+        "{errors:?}"
+    );
+    assert!(!worker.log().contains("SECRET"), "{}", worker.log());
+
+    // The disabled channel's change waited meanwhile; enabled, it goes out.
+    assert!(receiver.requests().is_empty());
+    assert_eq!(
+        world
+            .one("SELECT count(*)::text FROM notifications WHERE delivery_fk IS NULL")
+            .await,
+        "1"
+    );
+    world
+        .db
+        .exec(&format!(
+            "UPDATE notification_channels SET enabled = true WHERE channel_pk = {paused}"
+        ))
+        .await;
+    receiver
+        .wait_until(WAIT, "the waiting change", |r| r.len() == 1)
+        .await;
+    worker.signal("-TERM");
+    assert!(worker.exit(Duration::from_secs(20)).await.success());
+    assert!(!worker.log().contains("SECRET"));
     world.db.drop().await;
 }
