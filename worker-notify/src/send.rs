@@ -262,6 +262,12 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         e.to_string()
     };
+    // reqwest names the URL; Slack's, Discord's and Teams' URLs and Telegram's path are
+    // credentials, and this text is logged and shown by the API: only the origin stays.
+    if let Some(url) = e.url() {
+        let origin = format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or(""));
+        text = text.replace(url.as_str(), &origin);
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(": ");

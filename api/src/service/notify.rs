@@ -840,7 +840,12 @@ pub async fn test_channel(
     };
     let sender = Sender::new(timeout, dashboard)
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("HTTP client")))?;
-    let sent = sender.send(&stored.channel(), &message).await;
+    let mut sent = sender.send(&stored.channel(), &message).await;
+    // What the receiver or the HTTP client said is stored and shown: never with a secret in it
+    // (an error that names the URL, a receiver that echoes the request).
+    for text in [&mut sent.answer, &mut sent.error].into_iter().flatten() {
+        *text = redact(text, &stored.secrets);
+    }
     let status = if sent.verdict == Verdict::Delivered {
         "delivered"
     } else {
@@ -879,6 +884,24 @@ pub async fn test_channel(
         .ok_or_else(|| no_row("insert"))?;
     let delivery = delivery(db, row.try_get_by_index(0)?).await?;
     Ok(Tested { sent, delivery })
+}
+
+/// `text` with every secret of `secrets` in it replaced by `[secret]`.
+pub fn redact(text: &str, secrets: &Secrets) -> String {
+    let values = [
+        &secrets.url,
+        &secrets.signing_key,
+        &secrets.token,
+        &secrets.password,
+        &secrets.routing_key,
+    ];
+    values
+        .into_iter()
+        .flatten()
+        .filter(|v| v.len() >= 4)
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "[secret]")
+        })
 }
 
 /// Sends a delivered or failed delivery of changes again: pending, due now, tried for at least
@@ -920,6 +943,19 @@ mod tests {
             enabled: true,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_answers() {
+        let secrets = Secrets {
+            token: Some("123:abc-secret".into()),
+            ..Secrets::default()
+        };
+        assert_eq!(
+            redact("POST /bot123:abc-secret/sendMessage failed", &secrets),
+            "POST /bot[secret]/sendMessage failed"
+        );
+        assert_eq!(redact("fine", &Secrets::default()), "fine");
     }
 
     #[test]
