@@ -354,6 +354,17 @@ async fn test_channel_returns_the_receivers_answer_and_logs_it_as_a_delivery() {
             .await,
         ["0"]
     );
+    // A test is not sent again by redeliver (testChannel sends a new one).
+    let (code, message) = error(
+        &app.gql(
+            "mutation($id: ID!) { redeliver(deliveryId: $id) { id } }",
+            json!({"id": refused["delivery"]["id"]}),
+            Some(TOKEN),
+        )
+        .await,
+    );
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.starts_with("deliveryId: "), "{message}");
     let (code, _) = error(
         &app.gql(
             "mutation { testChannel(id: \"4242\") { delivered } }",
