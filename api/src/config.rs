@@ -103,6 +103,15 @@ pub struct Config {
     )]
     pub frontend_dir: std::path::PathBuf,
 
+    /// The dashboard's address as people reach it: test messages (`testChannel`) link there.
+    /// The notification worker reads the same variable for its messages' links.
+    #[arg(
+        long,
+        env = "PINGPIPE_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+
     /// Print the GraphQL schema (SDL) and exit.
     #[arg(long)]
     pub print_schema: bool,

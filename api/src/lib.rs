@@ -324,6 +324,8 @@ impl Running {
 /// Binds the listener and serves until `shutdown` (axum's graceful shutdown).
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     auth::check_tokens(&config.api_tokens).map_err(anyhow::Error::msg)?;
+    worker_notify::channel::check_url("PINGPIPE_PUBLIC_URL", &config.public_url)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut db = plumbing::database::connect_lazy_with_timeout(
         &config.database,
         8,
@@ -369,6 +371,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         rules,
         config.introspection,
         config.states.thresholds(),
+        graphql::notify::NotifySettings::new(
+            config.public_url.clone(),
+            config.request_timeout.into(),
+        ),
     );
     let sockets = Sockets {
         schema: schema.clone(),

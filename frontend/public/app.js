@@ -1,5 +1,6 @@
 // Pingpipe's dashboard: targets with their state, per-frequency reports, a target's chart and
-// incidents, the Incidents and maintenance windows pages (incidents.js, maintenance.js). Talks
+// incidents, the Incidents, maintenance windows and notifications pages (incidents.js,
+// maintenance.js, notifications.js). Talks
 // only to the GraphQL API; new results and state changes arrive through subscriptions.
 
 import uPlot from "./vendor/uPlot.esm.js";
@@ -7,6 +8,7 @@ import { ApiError, Unreachable, gql, subscribe } from "./api.js";
 import { checkEditor, describeAssertion } from "./check-editor.js";
 import { TARGET_INCIDENTS, incidentsChanged, renderTimeline, setupIncidents, showIncidents } from "./incidents.js";
 import { setupMaintenance, showMaintenance } from "./maintenance.js";
+import { setupNotifications, showNotifications } from "./notifications.js";
 import {
   $, Cancelled, STATES, count, describe, el, mutate, showBanner, showFieldError, stateBadge, tagList, timeAgo,
 } from "./ui.js";
@@ -910,6 +912,9 @@ function route() {
   } else if (hash === "#/maintenance") {
     showView("maintenance");
     showMaintenance();
+  } else if (hash === "#/notifications") {
+    showView("notifications");
+    showNotifications();
   } else {
     showView("overview");
     loadTargets();
@@ -968,6 +973,7 @@ async function start() {
   $("#rules-edit").addEventListener("click", openRules);
   setupIncidents();
   setupMaintenance();
+  setupNotifications();
   for (const button of document.querySelectorAll("[data-range]")) {
     button.addEventListener("click", () => showTarget(state.detail?.id, button.dataset.range));
   }

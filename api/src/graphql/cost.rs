@@ -127,7 +127,7 @@ const STATEMENT_FIELDS: [&str; 9] = [
 const INTROSPECTION_LISTS: [&str; 4] = ["fields", "interfaces", "possibleTypes", "inputFields"];
 
 /// Connection fields: pages of `first` nodes.
-const CONNECTIONS: [&str; 2] = ["targets", "results"];
+const CONNECTIONS: [&str; 3] = ["targets", "results", "deliveries"];
 
 /// Lists of objects without `first`, bounded by what is stored: a check holds at most
 /// [`entity::assertion::MAX_ASSERTIONS`] assertions, and a result fails at most as many.

@@ -4,6 +4,7 @@ pub mod check;
 pub mod cost;
 pub mod loaders;
 pub mod mutation;
+pub mod notify;
 pub mod query;
 pub mod rules;
 pub mod states;
@@ -34,6 +35,7 @@ pub fn build(
     rules: rules::Rules,
     introspection: bool,
     thresholds: entity::state::Thresholds,
+    notify: notify::NotifySettings,
 ) -> ApiSchema {
     let mut builder = Schema::build(
         query::Query,
@@ -43,6 +45,7 @@ pub fn build(
     .data(limits)
     .data(live)
     .data(thresholds)
+    .data(notify)
     .limit_depth(MAX_DEPTH)
     .extension(rules);
     if let Some(db) = db {
@@ -122,6 +125,7 @@ pub fn sdl() -> String {
         rules,
         true,
         entity::state::Thresholds::default(),
+        notify::NotifySettings::new(String::new(), std::time::Duration::from_secs(10)),
     )
     .sdl()
 }

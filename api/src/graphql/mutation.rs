@@ -4,13 +4,17 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use sea_orm::DatabaseConnection;
 
 use super::check::{CheckInput, change_of};
+use super::notify::{
+    ChannelApplyReport, ChannelInput, Delivery, Directory, NotificationChannel, NotificationRoute,
+    NotifySettings, RouteInput, TestResult, channel_node, parse_notify_id, route_node,
+};
 use super::states::{RebuildReport, ThresholdsInput, thresholds_change};
 use super::types::{Target, parse_id};
 use super::windows::{
     MaintenanceWindow, MaintenanceWindowInput, WindowApplyReport, parse_window_id,
 };
 use crate::auth::Caller;
-use crate::service::windows;
+use crate::service::{notify, windows};
 use async_graphql::ErrorExtensions;
 
 use crate::error::{ApiError, IntoGql};
@@ -45,7 +49,8 @@ pub struct ApplyReport {
     pub unchanged: Vec<Target>,
 }
 
-fn require_token(ctx: &Context<'_>) -> async_graphql::Result<()> {
+/// Refuses a caller without a valid token (UNAUTHENTICATED).
+pub(crate) fn require_token(ctx: &Context<'_>) -> async_graphql::Result<()> {
     match ctx.data_opt::<Caller>() {
         Some(Caller { authorized: true }) => Ok(()),
         _ => Err(ApiError::Unauthenticated.extend()),
@@ -239,5 +244,170 @@ impl Mutation {
             removed: wrap(applied.removed),
             unchanged: wrap(applied.unchanged),
         })
+    }
+
+    /// Adds a notification channel.
+    async fn create_channel(
+        &self,
+        ctx: &Context<'_>,
+        input: ChannelInput,
+    ) -> async_graphql::Result<NotificationChannel> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let spec = input.spec().gql()?;
+        let row = notify::add_channel(db, &spec).await.gql()?;
+        channel_node(db, row.id).await.gql()
+    }
+
+    /// Replaces a channel with `input` (the whole channel); the secrets `input` leaves out keep
+    /// their stored values, unless the kind changes (then the old kind's secrets are dropped).
+    async fn update_channel(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ChannelInput,
+    ) -> async_graphql::Result<NotificationChannel> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_notify_id(&id, "id").gql()?;
+        let spec = input.spec().gql()?;
+        notify::update_channel(db, id, &spec).await.gql()?;
+        channel_node(db, id).await.gql()
+    }
+
+    /// Removes a channel, with its routes and its delivery log; returns it as it was.
+    async fn delete_channel(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<NotificationChannel> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_notify_id(&id, "id").gql()?;
+        let row = notify::remove_channel(db, id).await.gql()?;
+        Ok(Directory::of_removed(vec![row])
+            .channel(id)
+            .expect("the directory holds it"))
+    }
+
+    /// Channels as code, beside `applyMaintenanceWindows`: makes the stored channels equal
+    /// `channels` (keyed by name) in one transaction; with `prune`, removes those it does not
+    /// name (with their routes). Secrets left out keep their stored values, so a list without
+    /// secrets can be applied again and again. Applying the same list twice changes nothing
+    /// the second time.
+    async fn apply_channels(
+        &self,
+        ctx: &Context<'_>,
+        channels: Vec<ChannelInput>,
+        #[graphql(default)] prune: bool,
+    ) -> async_graphql::Result<ChannelApplyReport> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let specs = channels
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.spec()
+                    .map_err(|e| ApiError::BadInput(format!("channels[{i}]: {}", e.message())))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .gql()?;
+        let applied = notify::apply_channels(db, &specs, prune).await.gql()?;
+        let dir = Directory::load(db).await.gql()?;
+        let removed = Directory::of_removed(applied.removed);
+        let wrap = |rows: Vec<notify::ChannelRow>| {
+            rows.iter()
+                .filter_map(|r| dir.channel(r.id))
+                .collect::<Vec<_>>()
+        };
+        Ok(ChannelApplyReport {
+            added: wrap(applied.added),
+            changed: wrap(applied.changed),
+            removed: removed.all_channels(),
+            unchanged: wrap(applied.unchanged),
+        })
+    }
+
+    /// Adds a notification route.
+    async fn create_route(
+        &self,
+        ctx: &Context<'_>,
+        input: RouteInput,
+    ) -> async_graphql::Result<NotificationRoute> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let spec = input.spec().gql()?;
+        let row = notify::add_route(db, &spec).await.gql()?;
+        route_node(db, row.id).await.gql()
+    }
+
+    /// Replaces a route with `input` (the whole route).
+    async fn update_route(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: RouteInput,
+    ) -> async_graphql::Result<NotificationRoute> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_notify_id(&id, "id").gql()?;
+        let spec = input.spec().gql()?;
+        notify::update_route(db, id, &spec).await.gql()?;
+        route_node(db, id).await.gql()
+    }
+
+    /// Removes a route; returns it as it was.
+    async fn delete_route(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<NotificationRoute> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_notify_id(&id, "id").gql()?;
+        let row = notify::remove_route(db, id).await.gql()?;
+        let dir = Directory {
+            channels: notify::channels(db).await.gql()?,
+            routes: vec![row],
+        };
+        Ok(std::sync::Arc::new(dir)
+            .route(id)
+            .expect("the directory holds it"))
+    }
+
+    /// Sends a test message to a channel now (one attempt, at most 10 s) and logs it as a
+    /// delivery (`test: true`, delivered or failed, never retried); returns the receiver's
+    /// answer.
+    async fn test_channel(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<TestResult> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let settings = ctx.data::<NotifySettings>()?;
+        let id = parse_notify_id(&id, "id").gql()?;
+        let tested = notify::test_channel(db, id, settings.test_timeout, &settings.public_url)
+            .await
+            .gql()?;
+        Ok(TestResult {
+            delivered: tested.sent.verdict == worker_notify::send::Verdict::Delivered,
+            status: tested.sent.status,
+            answer: tested.sent.answer,
+            error: tested.sent.error,
+            delivery: Delivery::one(db, tested.delivery),
+        })
+    }
+
+    /// Sends a delivered or failed delivery again: pending, due now, tried for at least 24 h
+    /// more. It keeps its message id (the same message): a receiver that drops repeated ids
+    /// (`webhook-id`) may drop it, and PagerDuty folds it into the same alert. A pending
+    /// delivery is returned as it is; a test message is not sent again (use `testChannel`).
+    async fn redeliver(
+        &self,
+        ctx: &Context<'_>,
+        delivery_id: ID,
+    ) -> async_graphql::Result<Delivery> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_notify_id(&delivery_id, "deliveryId").gql()?;
+        let row = notify::redeliver(db, id).await.gql()?;
+        Ok(Delivery::one(db, row))
     }
 }

@@ -6,11 +6,17 @@ use entity::Frequency;
 use sea_orm::DatabaseConnection;
 
 use super::loaders::ResultBatch;
+use super::mutation::require_token;
+use super::notify::{
+    Delivery, DeliveryConnection, DeliveryCursor, Directory, MAX_DELIVERIES_PAGE,
+    NotificationChannel, NotificationRoute, Status, parse_notify_id,
+};
 use super::states::{Incident, IncidentConnection, IncidentCursor};
 use super::types::{
     ResultConnection, ResultCursor, Target, TargetCursor, page_args, parse_id, result_page,
 };
 use super::windows::MaintenanceWindow;
+use crate::error::ApiError;
 use crate::error::IntoGql;
 use crate::service::{results, states, targets};
 
@@ -157,5 +163,77 @@ impl Query {
         let db = ctx.data::<DatabaseConnection>()?;
         let windows = crate::service::windows::list(db).await.gql()?;
         Ok(windows.into_iter().map(MaintenanceWindow).collect())
+    }
+
+    /// Every notification channel, by id. Needs a token: channels show addresses.
+    async fn channels(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<NotificationChannel>> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(Directory::load(db).await.gql()?.all_channels())
+    }
+
+    /// Every notification route, by id. Needs a token.
+    async fn routes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<NotificationRoute>> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(Directory::load(db).await.gql()?.all_routes())
+    }
+
+    /// The delivery log, newest first (by when a delivery was made): every message to a
+    /// channel, its status, its attempts and the receivers' answers; of one status, of one
+    /// channel. At most 200 a page. Needs a token: it shows what receivers answered.
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+        status: Option<Status>,
+        channel_id: Option<ID>,
+    ) -> async_graphql::Result<DeliveryConnection> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let max = ctx
+            .data::<super::Limits>()?
+            .max_page
+            .min(MAX_DELIVERIES_PAGE);
+        let first = usize::try_from(first)
+            .ok()
+            .filter(|f| *f <= max)
+            .ok_or_else(|| {
+                ApiError::BadInput(format!("first must be between 0 and {max}, got {first}"))
+            })
+            .gql()?;
+        let after = after
+            .as_deref()
+            .map(<DeliveryCursor as async_graphql::connection::CursorType>::decode_cursor)
+            .transpose()
+            .map_err(ApiError::from)
+            .gql()?;
+        let filter = crate::service::notify::DeliveryFilter {
+            status: status.map(Into::into),
+            channel: channel_id
+                .as_ref()
+                .map(|id| parse_notify_id(id, "channelId"))
+                .transpose()
+                .gql()?,
+        };
+        let rows = crate::service::notify::deliveries(
+            db,
+            first as u64,
+            after.as_ref().map(|c| c.0),
+            filter,
+        )
+        .await
+        .gql()?;
+        let mut connection = Connection::new(after.is_some(), rows.len() > first);
+        let page = Delivery::list(db, rows.into_iter().take(first).collect());
+        connection.edges.extend(page.into_iter().map(|d| {
+            let cursor = DeliveryCursor(crate::service::notify::After {
+                created_at: d.row().created_at,
+                id: d.row().delivery_pk,
+            });
+            Edge::new(cursor, d)
+        }));
+        Ok(connection)
     }
 }

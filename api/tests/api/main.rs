@@ -8,6 +8,7 @@ mod checks;
 mod cost;
 mod graphiql;
 mod limits;
+mod notifications;
 mod states;
 mod websocket;
 
@@ -80,7 +81,8 @@ impl Drop for FrontendDir {
     }
 }
 
-/// An API server on the database at `url` (port 0, both test tokens, pages of at most 50) with
+/// An API server on the database at `url` (port 0, both test tokens, pages of at most 50 unless
+/// `extra` says otherwise) with
 /// `extra` options; returns its base URL.
 async fn serve(url: &str, shutdown: &CancellationToken, extra: &[&str]) -> String {
     let tokens = format!("{TOKEN},second-token-77e3b1");
@@ -92,9 +94,10 @@ async fn serve(url: &str, shutdown: &CancellationToken, extra: &[&str]) -> Strin
         "127.0.0.1:0",
         "--api-tokens",
         &tokens,
-        "--max-page",
-        "50",
     ];
+    if !extra.contains(&"--max-page") {
+        args.extend_from_slice(&["--max-page", "50"]);
+    }
     args.extend_from_slice(extra);
     let running = api::start(api::Config::parse_from(args), shutdown.clone())
         .await
