@@ -7,10 +7,11 @@
 //! | change                          | event                                              |
 //! |---------------------------------|----------------------------------------------------|
 //! | → DOWN                          | `down` (`certificate_expiring` if the cause is the certificate's expiry and the route asked for it) |
-//! | → DEGRADED                      | `degraded` (or `certificate_expiring`, as above); from DOWN, `recovered` for a route that hears `down` but not `degraded` |
-//! | DOWN / DEGRADED / UNKNOWN → UP  | `recovered`, for a route that hears what the target recovered from |
+//! | one that resolves a DOWN incident (to UP or DEGRADED, also through UNKNOWN or MAINTENANCE) | `recovered`, for a route that hears `down` and `recovered` |
+//! | → DEGRADED                      | `degraded` (or `certificate_expiring`, as above)   |
+//! | DEGRADED → UP, UNKNOWN → UP     | `recovered`, for a route that hears what the target recovered from |
 //! | → UNKNOWN                       | `unknown`                                          |
-//! | → PENDING, → MAINTENANCE, out of MAINTENANCE to UP | none                            |
+//! | → PENDING, → MAINTENANCE, a new target's first result UP | none                      |
 //!
 //! Reminders (`reminder`) are made by the notification worker while a target stays DOWN.
 
@@ -126,16 +127,11 @@ impl Event {
             .find(|e| e.as_str() == text)
     }
 
-    /// What the change from `from` to `to` (`cause`: why the new state's first result failed)
-    /// is for a route that asked for `asked`; `None`: the route does not hear it.
-    pub fn for_route(
-        from: State,
-        to: State,
-        cause: Option<&str>,
-        asked: &[Event],
-    ) -> Option<Event> {
+    /// What the change from `from` to `to` is for a route that asked for `asked`; `None`: the
+    /// route does not hear it.
+    pub fn for_route(from: State, to: State, facts: &Facts<'_>, asked: &[Event]) -> Option<Event> {
         let has = |e: Event| asked.contains(&e);
-        let certificate = cause.is_some_and(is_certificate_cause);
+        let certificate = facts.cause.is_some_and(is_certificate_cause);
         let failing = |plain: Event| {
             if certificate && has(Event::CertificateExpiring) {
                 Some(Event::CertificateExpiring)
@@ -145,25 +141,37 @@ impl Event {
                 None
             }
         };
+        // The change closed a DOWN incident, whatever people saw in between (UNKNOWN,
+        // MAINTENANCE): a recovery for a route that heard the down.
+        if facts.resolved_incident && has(Event::Recovered) && has(Event::Down) {
+            return Some(Event::Recovered);
+        }
         match (from, to) {
             (_, State::Down) => failing(Event::Down),
-            (State::Down, State::Degraded) => failing(Event::Degraded).or_else(|| {
-                (has(Event::Recovered) && has(Event::Down)).then_some(Event::Recovered)
-            }),
+            (State::Down, State::Degraded) => failing(Event::Degraded),
             (_, State::Degraded) => failing(Event::Degraded),
             (_, State::Unknown) => has(Event::Unknown).then_some(Event::Unknown),
-            (State::Down, State::Up) => {
-                (has(Event::Recovered) && has(Event::Down)).then_some(Event::Recovered)
-            }
             (State::Degraded, State::Up) => (has(Event::Recovered)
                 && (has(Event::Degraded) || has(Event::CertificateExpiring)))
             .then_some(Event::Recovered),
-            (State::Unknown, State::Up) => {
+            // A new target's first result is no recovery.
+            (State::Unknown, State::Up) if !facts.first_result => {
                 (has(Event::Recovered) && has(Event::Unknown)).then_some(Event::Recovered)
             }
             _ => None,
         }
     }
+}
+
+/// What is known of a change besides its states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts<'a> {
+    /// Why the new state's first result failed.
+    pub cause: Option<&'a str>,
+    /// The change resolved a DOWN incident.
+    pub resolved_incident: bool,
+    /// The change came with the target's first result.
+    pub first_result: bool,
 }
 
 impl fmt::Display for Event {
@@ -227,78 +235,112 @@ mod tests {
         );
     }
 
+    fn plain(cause: Option<&str>) -> Facts<'_> {
+        Facts {
+            cause,
+            ..Facts::default()
+        }
+    }
+
+    const RESOLVED: Facts<'static> = Facts {
+        cause: None,
+        resolved_incident: true,
+        first_result: false,
+    };
+
     #[test]
     fn a_change_is_the_event_the_route_asked_for() {
         use State::*;
         let down_only = &[Event::Down, Event::Recovered][..];
+        let timeout = plain(Some("timeout"));
         assert_eq!(
-            Event::for_route(Up, Down, Some("timeout"), down_only),
+            Event::for_route(Up, Down, &timeout, down_only),
             Some(Event::Down)
         );
         assert_eq!(
-            Event::for_route(Pending, Down, Some("timeout"), down_only),
+            Event::for_route(Pending, Down, &timeout, down_only),
             Some(Event::Down)
         );
         assert_eq!(
-            Event::for_route(Down, Up, None, down_only),
+            Event::for_route(Down, Up, &RESOLVED, down_only),
             Some(Event::Recovered)
         );
-        // Leaving DOWN for DEGRADED is a recovery for a route that does not hear DEGRADED.
+        // Leaving DOWN resolves the incident: a recovery, even for a route that hears DEGRADED
+        // (PagerDuty's incident must be resolved), and even seen through UNKNOWN or MAINTENANCE.
         assert_eq!(
-            Event::for_route(Down, Degraded, Some("slow"), down_only),
+            Event::for_route(Down, Degraded, &RESOLVED, down_only),
             Some(Event::Recovered)
         );
         assert_eq!(
-            Event::for_route(Down, Degraded, Some("slow"), ALL),
-            Some(Event::Degraded)
+            Event::for_route(Down, Degraded, &RESOLVED, ALL),
+            Some(Event::Recovered)
+        );
+        assert_eq!(
+            Event::for_route(Unknown, Up, &RESOLVED, down_only),
+            Some(Event::Recovered)
+        );
+        assert_eq!(
+            Event::for_route(Maintenance, Up, &RESOLVED, down_only),
+            Some(Event::Recovered)
         );
         // A route that hears DOWN only is not told about DEGRADED or its end.
-        assert_eq!(Event::for_route(Up, Degraded, None, down_only), None);
-        assert_eq!(Event::for_route(Degraded, Up, None, down_only), None);
-        assert_eq!(Event::for_route(Up, Unknown, None, down_only), None);
         assert_eq!(
-            Event::for_route(Up, Unknown, None, ALL),
+            Event::for_route(Up, Degraded, &plain(None), down_only),
+            None
+        );
+        assert_eq!(
+            Event::for_route(Degraded, Up, &plain(None), down_only),
+            None
+        );
+        assert_eq!(Event::for_route(Up, Unknown, &plain(None), down_only), None);
+        assert_eq!(
+            Event::for_route(Up, Unknown, &plain(None), ALL),
             Some(Event::Unknown)
         );
         assert_eq!(
-            Event::for_route(Unknown, Up, None, ALL),
+            Event::for_route(Unknown, Up, &plain(None), ALL),
             Some(Event::Recovered)
         );
         // A new target's first result, a blip and maintenance are not events.
-        assert_eq!(Event::for_route(Unknown, Up, None, down_only), None);
-        assert_eq!(Event::for_route(Up, Pending, Some("timeout"), ALL), None);
-        assert_eq!(Event::for_route(Pending, Up, None, ALL), None);
-        assert_eq!(Event::for_route(Up, Maintenance, None, ALL), None);
-        assert_eq!(Event::for_route(Maintenance, Up, None, ALL), None);
+        let first = Facts {
+            first_result: true,
+            ..Facts::default()
+        };
+        assert_eq!(Event::for_route(Unknown, Up, &first, ALL), None);
+        assert_eq!(Event::for_route(Unknown, Up, &plain(None), down_only), None);
+        assert_eq!(Event::for_route(Up, Pending, &timeout, ALL), None);
+        assert_eq!(Event::for_route(Pending, Up, &plain(None), ALL), None);
+        assert_eq!(Event::for_route(Up, Maintenance, &plain(None), ALL), None);
+        assert_eq!(Event::for_route(Maintenance, Up, &plain(None), ALL), None);
     }
 
     #[test]
     fn a_certificate_cause_is_its_own_event_for_routes_that_ask() {
         use State::*;
-        let cause = Some("assertion 0: CERT_EXPIRES_IN_DAYS GREATER_THAN 14");
+        let cause = plain(Some("assertion 0: CERT_EXPIRES_IN_DAYS GREATER_THAN 14"));
         assert_eq!(
-            Event::for_route(Up, Degraded, cause, ALL),
+            Event::for_route(Up, Degraded, &cause, ALL),
             Some(Event::CertificateExpiring)
         );
         assert_eq!(
-            Event::for_route(Up, Degraded, cause, &[Event::Degraded]),
+            Event::for_route(Up, Degraded, &cause, &[Event::Degraded]),
             Some(Event::Degraded)
         );
         assert_eq!(
-            Event::for_route(Up, Degraded, cause, &[Event::CertificateExpiring]),
+            Event::for_route(Up, Degraded, &cause, &[Event::CertificateExpiring]),
             Some(Event::CertificateExpiring)
         );
         assert_eq!(
             Event::for_route(
                 Degraded,
                 Up,
-                None,
+                &plain(None),
                 &[Event::CertificateExpiring, Event::Recovered]
             ),
             Some(Event::Recovered)
         );
         assert_eq!(
-            Event::for_route(Up, Down, cause, &[Event::Down]),
+            Event::for_route(Up, Down, &cause, &[Event::Down]),
             Some(Event::Down)
         );
     }

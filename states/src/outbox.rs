@@ -7,23 +7,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::notify::{Event, Route, parse_events};
+use entity::notify::{Event, Facts, Route, parse_events};
 use entity::state::StateChange;
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::{CAUSE_SQL, Coverage, bigints, ints, load_windows, scope_of, stmt, tags_of, texts};
 
-/// The enabled routes of enabled channels, by id. A route that does not read back (changed by
-/// hand in SQL) is skipped and logged.
+/// The enabled routes, by id (a disabled channel's routes too: its changes wait for it to be
+/// enabled again). A route that does not read back (changed by hand in SQL) is skipped and
+/// logged.
 pub async fn load_routes(conn: &impl ConnectionTrait) -> Result<Vec<Route>, DbErr> {
     let rows = conn
         .query_all_raw(stmt(
             "SELECT r.route_pk, r.channel_fk, r.all_targets, r.target_ids::text, \
                     r.tag_filters::text, r.events::text, r.remind_every_minutes, \
                     r.silence_in_maintenance \
-             FROM notification_routes r \
-             JOIN notification_channels c ON c.channel_pk = r.channel_fk \
-             WHERE r.enabled AND c.enabled ORDER BY r.route_pk",
+             FROM notification_routes r WHERE r.enabled ORDER BY r.route_pk",
             vec![],
         ))
         .await?;
@@ -74,6 +73,10 @@ struct Changed {
     tags: Vec<String>,
     cause: Option<String>,
     incident: Option<i64>,
+    /// The change resolved that incident.
+    resolved: bool,
+    /// The change came with the target's first result.
+    first: bool,
 }
 
 /// Queues the notifications of `changes` (decided in `txn`): for each change and each route
@@ -88,8 +91,9 @@ pub async fn enqueue(txn: &impl ConnectionTrait, changes: &[StateChange]) -> Res
     if routes.is_empty() {
         return Ok(0);
     }
-    // The target's URL and tags, why the new state's first result failed, and the incident the
-    // change opened or resolved (for PagerDuty's dedup_key).
+    // The target's URL and tags, why the new state's first result failed, the incident the
+    // change opened or resolved (for PagerDuty's dedup_key) and whether it resolved it, and
+    // whether the target has results before (a first result is no recovery).
     let rows = txn
         .query_all_raw(stmt(
             &format!(
@@ -97,12 +101,15 @@ pub async fn enqueue(txn: &impl ConnectionTrait, changes: &[StateChange]) -> Res
                     (SELECT {CAUSE_SQL} FROM monitor_results r \
                      WHERE r.urltarget_fk = c.t AND r.scheduled_at = c.s::timestamptz \
                        AND r.outcome <> 'up' LIMIT 1), \
-                    (SELECT i.incident_pk FROM incidents i \
+                    i.incident_pk, coalesce(i.resolved_at = c.s::timestamptz, false), \
+                    NOT EXISTS (SELECT 1 FROM monitor_results r \
+                                WHERE r.urltarget_fk = c.t AND r.scheduled_at < c.s::timestamptz) \
+                 FROM unnest($1::int[], $2::int[], $3::text[]) AS c(i, t, s) \
+                 JOIN urltargets u ON u.urltargets_pk = c.t \
+                 LEFT JOIN LATERAL (SELECT i.incident_pk, i.resolved_at FROM incidents i \
                      WHERE i.urltarget_fk = c.t \
                        AND (i.opened_at = c.s::timestamptz OR i.resolved_at = c.s::timestamptz) \
-                     ORDER BY i.opened_at DESC LIMIT 1) \
-                 FROM unnest($1::int[], $2::int[], $3::text[]) AS c(i, t, s) \
-                 JOIN urltargets u ON u.urltargets_pk = c.t"
+                     ORDER BY i.opened_at DESC LIMIT 1) i ON true"
             ),
             vec![
                 ints(0..changes.len() as i32),
@@ -122,6 +129,8 @@ pub async fn enqueue(txn: &impl ConnectionTrait, changes: &[StateChange]) -> Res
                 tags: tags_of(&tags),
                 cause: row.try_get_by_index(3)?,
                 incident: row.try_get_by_index(4)?,
+                resolved: row.try_get_by_index(5)?,
+                first: row.try_get_by_index(6)?,
             },
         );
     }
@@ -153,12 +162,13 @@ pub async fn enqueue(txn: &impl ConnectionTrait, changes: &[StateChange]) -> Res
             {
                 continue;
             }
-            let Some(event) = Event::for_route(
-                change.from,
-                change.to,
-                target.cause.as_deref(),
-                &route.events,
-            ) else {
+            let facts = Facts {
+                cause: target.cause.as_deref(),
+                resolved_incident: target.resolved,
+                first_result: target.first,
+            };
+            let Some(event) = Event::for_route(change.from, change.to, &facts, &route.events)
+            else {
                 continue;
             };
             if !seen.insert((route.channel, change.target, event, change.since)) {

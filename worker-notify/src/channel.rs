@@ -181,7 +181,8 @@ pub const MAX_RECIPIENTS: usize = 50;
 /// Checks an `http://` or `https://` URL with a host.
 pub fn check_url(field: &'static str, text: &str) -> Result<url::Url, FieldError> {
     let url =
-        url::Url::parse(text).map_err(|e| refuse(field, format!("{text:?} is not a URL ({e})")))?;
+        // The text is not repeated: for Slack, Discord and Teams the URL is a secret.
+        url::Url::parse(text).map_err(|e| refuse(field, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(refuse(
             field,
@@ -305,11 +306,27 @@ pub fn validate(
 }
 
 /// An HTTP request to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Request {
+    /// Without the URL's path (Telegram's token, Slack's, Discord's and Teams' credentials) and
+    /// the headers' values (ntfy's token).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let origin = url::Url::parse(&self.url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Request")
+            .field("origin", &origin)
+            .field("headers", &names)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 /// Why a request could not be built (a channel changed by hand in SQL).
@@ -437,7 +454,8 @@ pub fn request(
             let mut body = json!({
                 "topic": topic,
                 "title": cut(&summary, 250),
-                "message": text,
+                // ntfy keeps a message up to 4,096 bytes (a longer one becomes an attachment).
+                "message": cut_bytes(text, 4096),
                 "priority": if failing(message) { 5 } else { 3 },
                 "tags": [if failing(message) { "rotating_light" } else { "white_check_mark" }],
             });
@@ -482,8 +500,15 @@ pub fn request(
                 .clone()
                 .ok_or_else(|| missing("routingKey"))?;
             let body = pagerduty_event(&key, message, &summary, dashboard);
+            // A test is a change event: it checks the key and shows on the service without
+            // paging anyone (an alert would stay open).
+            let path = if message.test {
+                "v2/change/enqueue"
+            } else {
+                "v2/enqueue"
+            };
             (
-                format!("{}/v2/enqueue", base.trim_end_matches('/')),
+                format!("{}/{path}", base.trim_end_matches('/')),
                 serde_json::to_vec(&body).expect("JSON values serialize"),
             )
         }
@@ -517,16 +542,13 @@ fn pagerduty_event(
     let Some(change) = message.changes.first() else {
         return json!({
             "routing_key": key,
-            "event_action": "trigger",
-            "dedup_key": format!("pingpipe-test-{}", message.id),
             "payload": {
                 "summary": summary,
                 "source": "pingpipe",
-                "severity": "info",
                 "timestamp": message.created(),
+                "custom_details": { "message_id": message.id },
             },
-            "client": "Pingpipe",
-            "client_url": dashboard,
+            "links": [{ "href": dashboard, "text": "Pingpipe" }],
         });
     };
     if change.event == Event::Recovered {
@@ -540,7 +562,7 @@ fn pagerduty_event(
         Event::Down | Event::Reminder => "critical",
         _ => "warning",
     };
-    json!({
+    let mut event = json!({
         "routing_key": key,
         "event_action": "trigger",
         "dedup_key": dedup_key(change),
@@ -550,20 +572,24 @@ fn pagerduty_event(
             "severity": severity,
             "timestamp": change.since,
             "component": change.url,
-            "class": change.cause,
             "custom_details": {
                 "event": change.event,
                 "from": change.from,
                 "to": change.to,
                 "since": change.since,
-                "cause": change.cause,
                 "message_id": message.id,
             },
         },
         "client": "Pingpipe",
         "client_url": change.link(dashboard),
         "links": [{ "href": change.link(dashboard), "text": "The target in Pingpipe" }],
-    })
+    });
+    // Fields without a value are left out rather than sent as null.
+    if let Some(cause) = &change.cause {
+        event["payload"]["class"] = cause.as_str().into();
+        event["payload"]["custom_details"]["cause"] = cause.as_str().into();
+    }
+    event
 }
 
 /// Whether a message tells of trouble (rather than only of recoveries).
@@ -580,6 +606,18 @@ fn color(message: &Message) -> u32 {
     } else {
         0x2e7d32
     }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary (with an ellipsis when cut).
+fn cut_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// Slack's mrkdwn: `&`, `<` and `>` are control characters.

@@ -235,7 +235,8 @@ async fn send_loop(shared: Arc<Shared>, cancel: CancellationToken) -> anyhow::Re
                 break;
             }
         } else if in_flight.len() < concurrency && Instant::now() >= idle_until {
-            match store::claim(&shared.db, concurrency - in_flight.len(), config.lease()).await {
+            let free = concurrency - in_flight.len();
+            match store::claim(&shared.db, free, config.lease(), config.retry_for.into()).await {
                 Ok(claimed) => {
                     shared.ready.store(true, Ordering::Relaxed);
                     backoff.reset();

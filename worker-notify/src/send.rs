@@ -141,10 +141,10 @@ impl Sender {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        // The answer's first bytes are enough to read; a receiver that keeps sending is cut off
-        // by the timeout.
-        let answer = match response.text().await {
-            Ok(text) => text,
+        // The answer's first bytes are enough to read (and keep memory bounded however much a
+        // receiver sends); the rest is dropped with the connection.
+        let answer = match read_start(response).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => format!("(answer unreadable: {})", describe(e)),
         };
         let verdict = judge_http(status.as_u16());
@@ -219,6 +219,22 @@ impl Sender {
         }
     }
 }
+
+/// The first [`ANSWER_BYTES`] of a response's body.
+async fn read_start(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut bytes = Vec::new();
+    while bytes.len() < ANSWER_BYTES {
+        match response.chunk().await? {
+            Some(chunk) => bytes.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    bytes.truncate(ANSWER_BYTES);
+    Ok(bytes)
+}
+
+/// Most bytes of an answer read.
+const ANSWER_BYTES: usize = 8 * 1024;
 
 /// An HTTP status's verdict: 2xx delivered; 408, 429 and 5xx worth another try; any other
 /// answer refused for good.

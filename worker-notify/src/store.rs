@@ -14,7 +14,8 @@
 //! - **disabled channels wait**: their notifications are neither grouped nor sent until the
 //!   channel is enabled again.
 //! - **in order**: a delivery is claimed only when no earlier one of its sequence key is still
-//!   pending (a channel's messages, or PagerDuty's events of one target, one after the other).
+//!   pending (a channel's messages, or PagerDuty's events of one target, one after the other);
+//!   a channel's message that failed [`ORDER_ATTEMPTS`] times stops holding back the later ones.
 //! - **every attempt logged**: the attempt's row is written with the claim; one whose worker
 //!   died is marked `interrupted` by the next claim.
 
@@ -75,19 +76,32 @@ pub struct Grouped {
     pub notifications: u64,
 }
 
-/// Groups the waiting notifications of the channels due (never grouped, or last grouped at
-/// least `window` ago) into deliveries to be tried until `retry_for` from now.
+/// Most messages made for one channel per round (a storm of up to 50,000 changes leaves in one
+/// round; PagerDuty's events, one per change, up to this many per round).
+const MESSAGES_PER_CHANNEL: usize = 50;
+
+/// Groups the waiting notifications of the channels due — never grouped, last grouped at least
+/// `window` ago, or not grouping at all (PagerDuty) — into deliveries; removes waiting
+/// notifications whose channel is gone.
 pub async fn group(
     db: &DatabaseConnection,
     window: Duration,
     retry_for: Duration,
 ) -> Result<Grouped, DbErr> {
     let txn = db.begin().await?;
+    // A channel removed while the ingest worker queued for it (no foreign key: see the table).
+    txn.execute_raw(stmt(
+        "DELETE FROM notifications n WHERE n.delivery_fk IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM notification_channels c \
+                           WHERE c.channel_pk = n.channel_fk)",
+        vec![],
+    ))
+    .await?;
     let channels = txn
         .query_all_raw(stmt(
             "SELECT c.channel_pk, c.kind FROM notification_channels c \
              WHERE c.enabled \
-               AND (c.last_grouped_at IS NULL \
+               AND (c.last_grouped_at IS NULL OR c.kind = 'pagerduty' \
                     OR c.last_grouped_at <= now() - $1 * interval '1 millisecond') \
                AND EXISTS (SELECT 1 FROM notifications n \
                            WHERE n.channel_fk = c.channel_pk AND n.delivery_fk IS NULL) \
@@ -102,30 +116,36 @@ pub async fn group(
         let channel: i64 = row.try_get_by_index(0)?;
         let kind: String = row.try_get_by_index(1)?;
         let groups = ChannelKind::parse(&kind).is_none_or(ChannelKind::groups);
+        let per_message = if groups { MAX_PER_MESSAGE } else { 1 };
         let waiting = txn
             .query_all_raw(stmt(
                 "SELECT notification_pk, urltarget_fk FROM notifications \
                  WHERE channel_fk = $1 AND delivery_fk IS NULL \
                  ORDER BY notification_pk LIMIT $2 FOR UPDATE",
-                vec![channel.into(), (MAX_PER_MESSAGE as i64).into()],
+                vec![
+                    channel.into(),
+                    ((per_message * MESSAGES_PER_CHANNEL) as i64).into(),
+                ],
             ))
             .await?;
         let mut ids: Vec<i64> = Vec::with_capacity(waiting.len());
-        let mut targets: Vec<i32> = Vec::with_capacity(waiting.len());
-        for row in &waiting {
+        let mut keys: Vec<String> = Vec::new();
+        for (i, row) in waiting.iter().enumerate() {
             ids.push(row.try_get_by_index(0)?);
-            targets.push(row.try_get_by_index(1)?);
+            let target: i32 = row.try_get_by_index(1)?;
+            // One delivery per `per_message` notifications, in their order; its key orders it
+            // after the channel's earlier ones (PagerDuty: after the target's earlier events).
+            if i % per_message == 0 {
+                keys.push(if groups {
+                    channel.to_string()
+                } else {
+                    format!("{channel}:{target}")
+                });
+            }
         }
         if ids.is_empty() {
             continue;
         }
-        // One delivery for them all, or one each (PagerDuty: an event per incident), made in
-        // the notifications' order (a key's deliveries go out in key order).
-        let keys: Vec<String> = if groups {
-            vec![channel.to_string()]
-        } else {
-            targets.iter().map(|t| format!("{channel}:{t}")).collect()
-        };
         let made = txn
             .query_all_raw(stmt(
                 "INSERT INTO notification_deliveries (channel_fk, sequence_key, give_up_at) \
@@ -140,11 +160,9 @@ pub async fn group(
             .map(|r| r.try_get_by_index(0))
             .collect::<Result<_, _>>()?;
         deliveries.sort_unstable();
-        let assigned: Vec<i64> = if groups {
-            vec![deliveries[0]; ids.len()]
-        } else {
-            deliveries.clone()
-        };
+        let assigned: Vec<i64> = (0..ids.len())
+            .map(|i| deliveries[i / per_message])
+            .collect();
         txn.execute_raw(stmt(
             "UPDATE notifications n SET delivery_fk = u.d \
              FROM unnest($1::bigint[], $2::bigint[]) AS u(n, d) \
@@ -179,13 +197,20 @@ pub struct Claimed {
     pub message: Message,
 }
 
+/// Attempts after which a channel's failing message stops holding back its later ones (they
+/// then go out beside it). PagerDuty's events of one target always wait for each other: a
+/// resolve must not overtake its trigger.
+const ORDER_ATTEMPTS: i32 = 5;
+
 /// Claims up to `limit` due deliveries for an attempt each, leased for `lease`; with their
-/// channels and messages. A delivery whose notifications are gone (its channel's history
+/// channels and messages. A delivery's first attempt starts its `retry_for` (one that waited
+/// behind another gets its full time). A delivery whose notifications are gone (its channel's history
 /// removed by hand) is closed as failed at once.
 pub async fn claim(
     db: &DatabaseConnection,
     limit: usize,
     lease: Duration,
+    retry_for: Duration,
 ) -> Result<Vec<Claimed>, DbErr> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -199,11 +224,15 @@ pub async fn claim(
                        WHERE c.channel_pk = d.channel_fk AND c.enabled) \
                    AND NOT EXISTS (SELECT 1 FROM notification_deliveries e \
                        WHERE e.sequence_key = d.sequence_key AND e.status = 'pending' \
-                         AND e.delivery_pk < d.delivery_pk) \
+                         AND e.delivery_pk < d.delivery_pk \
+                         AND (e.attempts < $3 OR strpos(e.sequence_key, ':') > 0)) \
                  ORDER BY d.due_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
              claimed AS ( \
                  UPDATE notification_deliveries d SET attempts = d.attempts + 1, \
-                     claim = gen_random_uuid(), due_at = now() + $2 * interval '1 millisecond' \
+                     claim = gen_random_uuid(), due_at = now() + $2 * interval '1 millisecond', \
+                     give_up_at = CASE WHEN d.attempts = 0 \
+                         THEN greatest(d.give_up_at, now() + $4 * interval '1 millisecond') \
+                         ELSE d.give_up_at END \
                  FROM due WHERE d.delivery_pk = due.delivery_pk \
                  RETURNING d.delivery_pk, d.message_id, d.channel_fk, d.kind, d.attempts, \
                            d.claim, d.created_at, d.give_up_at), \
@@ -217,7 +246,12 @@ pub async fn claim(
                     c.created_at, c.give_up_at, ch.channel_pk, ch.name, ch.kind, \
                     ch.settings::text, ch.secrets::text, ch.template \
              FROM claimed c JOIN notification_channels ch ON ch.channel_pk = c.channel_fk",
-            vec![(limit as i64).into(), millis(lease).into()],
+            vec![
+                (limit as i64).into(),
+                millis(lease).into(),
+                ORDER_ATTEMPTS.into(),
+                millis(retry_for).into(),
+            ],
         ))
         .await?;
     let mut claimed = Vec::with_capacity(rows.len());
@@ -316,7 +350,9 @@ pub async fn record(db: &DatabaseConnection, outcomes: &[Outcome]) -> Result<(),
         return Ok(());
     }
     let o = outcomes;
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    // PostgreSQL's text cannot hold NUL: a receiver's answer with one is kept without it
+    // (otherwise the batch would fail every time, and its deliveries be sent again and again).
+    let opt = |v: &Option<String>| v.as_deref().unwrap_or_default().replace('\0', "\u{FFFD}");
     db.execute_raw(stmt(
         "WITH o AS ( \
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], \

@@ -350,7 +350,7 @@ async fn an_email_reaches_a_real_smtp_server_with_its_subject_and_message_id() {
             .to_owned()
     };
     assert_eq!(header("Subject"), "[Pingpipe] 3 targets: 3 down");
-    assert_eq!(header("Message-ID"), format!("<{message_id}@pingpipe>"));
+    assert_eq!(header("Message-ID"), format!("<{message_id}@monitor.test>"));
     assert_eq!(header("From"), "Pingpipe <pingpipe@monitor.test>");
     assert!(header("To").contains("ops@team.test"), "{mail}");
     assert!(header("To").contains("oncall@team.test"), "{mail}");
@@ -440,6 +440,8 @@ async fn retry_after_is_waited_for_and_a_400_fails_at_once_with_the_answer() {
                     "slow down".to_owned(),
                 ),
                 ("/bad", _) => (400, vec![], r#"{"error":"invalid_payload"}"#.to_owned()),
+                // PostgreSQL's text cannot hold a NUL: the answer is kept without it.
+                ("/nul", _) => (200, vec![], "ok\0fine".to_owned()),
                 _ => (200, vec![], "ok".to_owned()),
             },
         ),
@@ -452,8 +454,12 @@ async fn retry_after_is_waited_for_and_a_400_fails_at_once_with_the_answer() {
     let bad = world
         .channel("slack", json!({}), json!({"url": receiver.url("/bad")}))
         .await;
+    let nul = world
+        .channel("webhook", json!({"url": receiver.url("/nul")}), json!({}))
+        .await;
     world.queue(busy, 1, 1, "down").await;
     world.queue(bad, 2, 1, "down").await;
+    world.queue(nul, 3, 1, "down").await;
     let (running, _stop) = world.start(&[]).await;
     world.wait_until_settled(WAIT).await;
     running.shutdown();
@@ -487,6 +493,15 @@ async fn retry_after_is_waited_for_and_a_400_fails_at_once_with_the_answer() {
             ))
             .await,
         r#"failed 1 400 {"error":"invalid_payload"}"#
+    );
+    assert_eq!(
+        world
+            .one(&format!(
+                "SELECT status || ' ' || attempts || ' ' || last_answer \
+                 FROM notification_deliveries WHERE channel_fk = {nul}"
+            ))
+            .await,
+        "delivered 1 ok\u{FFFD}fine"
     );
     world.db.drop().await;
 }
