@@ -173,6 +173,10 @@ async fn group_loop(shared: Arc<Shared>, cancel: CancellationToken) -> anyhow::R
                         "Grouped notifications into messages."
                     );
                 }
+                // More may be waiting (PagerDuty's events, a round's limits): at once again.
+                if grouped.deliveries > 0 {
+                    continue;
+                }
                 tokio::select! {
                     () = tokio::time::sleep(poll) => {}
                     () = cancel.cancelled() => {}

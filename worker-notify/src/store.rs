@@ -76,8 +76,9 @@ pub struct Grouped {
     pub notifications: u64,
 }
 
-/// Most messages made for one channel per round (a storm of up to 50,000 changes leaves in one
-/// round; PagerDuty's events, one per change, up to this many per round).
+/// Most messages made for one grouping channel per round: a storm of up to 50,000 changes
+/// leaves in one round. PagerDuty's events (one per change) are made up to
+/// [`MAX_PER_MESSAGE`] per round, rounds following each other while any are made.
 const MESSAGES_PER_CHANNEL: usize = 50;
 
 /// Groups the waiting notifications of the channels due — never grouped, last grouped at least
@@ -124,7 +125,8 @@ pub async fn group(
                  ORDER BY notification_pk LIMIT $2 FOR UPDATE",
                 vec![
                     channel.into(),
-                    ((per_message * MESSAGES_PER_CHANNEL) as i64).into(),
+                    ((MAX_PER_MESSAGE * if groups { MESSAGES_PER_CHANNEL } else { 1 }) as i64)
+                        .into(),
                 ],
             ))
             .await?;

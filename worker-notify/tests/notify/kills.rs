@@ -35,6 +35,13 @@ async fn two_hundred_changes_through_five_sigkills_are_all_delivered_with_stable
         )
         .await;
     world.queue(channel, 1, 200, "down").await;
+    // And 20 webhook channels with 5 changes each: grouped messages under the same kills.
+    for k in 0..20 {
+        let hook = world
+            .channel("webhook", json!({"url": receiver.url("/hook")}), json!({}))
+            .await;
+        world.queue(hook, 1000 + 5 * k, 5, "down").await;
+    }
     let args = world.args(&["--concurrency", "8"]);
     let binary = env!("CARGO_BIN_EXE_pingpipe-notify");
     for kill in 1..=5 {
@@ -58,15 +65,34 @@ async fn two_hundred_changes_through_five_sigkills_are_all_delivered_with_stable
     );
 
     // Every change delivered; one seen twice came with the same id both times.
-    assert_eq!(world.statuses().await, ["delivered 200"]);
-    let requests = receiver.requests();
+    assert_eq!(world.statuses().await, ["delivered 220"]);
+    let all = receiver.requests();
+    let (hooks, requests): (Vec<Received>, Vec<Received>) =
+        all.into_iter().partition(|r| r.path == "/hook");
+    let mut bodies: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut targets = HashSet::new();
+    for r in &hooks {
+        let data = r.json()["data"].clone();
+        for c in data["changes"].as_array().unwrap() {
+            targets.insert(c["target_id"].as_i64().unwrap());
+        }
+        bodies
+            .entry(r.header("webhook-id").to_owned())
+            .or_default()
+            .insert(data.to_string());
+    }
+    assert_eq!(targets.len(), 100, "every grouped change delivered");
+    assert_eq!(bodies.len(), 20, "one message per webhook channel");
+    for (id, seen) in &bodies {
+        assert_eq!(seen.len(), 1, "{id} came with different contents: {seen:?}");
+    }
     let keys = ids_by_key(&requests);
     assert_eq!(keys.len(), 200);
     for (key, ids) in &keys {
         assert_eq!(ids.len(), 1, "{key} came with ids {ids:?}");
     }
     // The kills interrupted sends: some were redelivered, and the log says so.
-    let redelivered = requests.len() - keys.len();
+    let redelivered = requests.len() - keys.len() + hooks.len() - bodies.len();
     let interrupted: usize = world
         .one("SELECT count(*)::text FROM notification_attempts WHERE outcome = 'interrupted'")
         .await

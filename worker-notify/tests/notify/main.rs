@@ -129,77 +129,95 @@ async fn every_kind_of_channel_gets_its_services_payload() {
             .contains("since 2026-11-30 10:00:00 UTC: timeout")
     );
 
-    // Slack: text (mrkdwn) only.
-    let slack = by_path["/slack"].json();
-    let text = slack["text"].as_str().unwrap();
-    assert!(
-        text.starts_with("*DOWN: https://site.example/7*\n"),
-        "{text}"
-    );
-    assert!(text.contains("http://dash.test:8080/#/targets/7"), "{text}");
-
-    // Discord: an embed, no mentions.
-    let discord = by_path["/discord"].json();
+    // The others: the whole body, as each service documents it.
+    let text = "DOWN https://site.example/7 since 2026-11-30 10:00:00 UTC: timeout\n  \
+                http://dash.test:8080/#/targets/7";
+    let summary = "DOWN: https://site.example/7";
     assert_eq!(
-        discord["embeds"][0]["title"],
-        "DOWN: https://site.example/7"
+        by_path["/slack"].json(),
+        json!({"text": format!("*{summary}*\n{text}"), "unfurl_links": false})
     );
-    assert!(
-        discord["embeds"][0]["description"]
-            .as_str()
-            .unwrap()
-            .contains("timeout")
-    );
-    assert_eq!(discord["embeds"][0]["color"], 0xd32f2f);
-    assert_eq!(discord["allowed_mentions"]["parse"], json!([]));
-
-    // Teams: a message with an Adaptive Card.
-    let teams = by_path["/teams"].json();
-    assert_eq!(teams["type"], "message");
-    let card = &teams["attachments"][0];
+    let mut discord = by_path["/discord"].json();
+    let created = discord["embeds"][0]["timestamp"].take();
+    assert!(created.as_str().unwrap().ends_with('Z'), "{created}");
     assert_eq!(
-        card["contentType"],
-        "application/vnd.microsoft.card.adaptive"
+        discord,
+        json!({
+            "username": "Pingpipe",
+            "embeds": [{"title": summary, "description": text, "color": 0xd32f2f, "timestamp": null}],
+            "allowed_mentions": {"parse": []},
+        })
     );
-    assert_eq!(card["content"]["type"], "AdaptiveCard");
     assert_eq!(
-        card["content"]["body"][0]["text"],
-        "DOWN: https://site.example/7"
+        by_path["/teams"].json(),
+        json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": [
+                        {"type": "TextBlock", "text": summary, "weight": "Bolder", "size": "Medium", "wrap": true},
+                        {"type": "TextBlock", "text": text, "wrap": true},
+                    ],
+                },
+            }],
+        })
     );
-
     // ntfy: JSON publishing to the server's root, with the token.
-    let ntfy = &by_path["/ntfy/"];
-    assert_eq!(ntfy.header("authorization"), "Bearer tk_ntfy");
-    let ntfy = ntfy.json();
-    assert_eq!(ntfy["topic"], "ops-alerts");
-    assert_eq!(ntfy["title"], "DOWN: https://site.example/7");
-    assert_eq!(ntfy["priority"], 5);
-    assert_eq!(ntfy["click"], "http://dash.test:8080/#/targets/7");
-
+    assert_eq!(by_path["/ntfy/"].header("authorization"), "Bearer tk_ntfy");
+    assert_eq!(
+        by_path["/ntfy/"].json(),
+        json!({
+            "topic": "ops-alerts",
+            "title": summary,
+            "message": text,
+            "priority": 5,
+            "tags": ["rotating_light"],
+            "click": "http://dash.test:8080/#/targets/7",
+        })
+    );
     // Telegram: the bot token in the path, the chat in the body.
-    let telegram = by_path["/tg/bot123456:ABC-def/sendMessage"].json();
-    assert_eq!(telegram["chat_id"], "-1001234");
-    assert!(
-        telegram["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("DOWN: https://site.example/7\n\n")
+    assert_eq!(
+        by_path["/tg/bot123456:ABC-def/sendMessage"].json(),
+        json!({
+            "chat_id": "-1001234",
+            "text": format!("{summary}\n\n{text}"),
+            "link_preview_options": {"is_disabled": true},
+        })
     );
-
     // PagerDuty Events v2: a trigger keyed by the incident.
-    let pd = by_path["/pd/v2/enqueue"].json();
-    assert_eq!(pd["routing_key"], "R0UT1NGKEY");
-    assert_eq!(pd["event_action"], "trigger");
-    assert_eq!(pd["dedup_key"], "pingpipe-incident-1007");
-    assert_eq!(pd["payload"]["severity"], "critical");
-    assert_eq!(pd["payload"]["source"], "https://site.example/7");
-    assert!(
-        pd["payload"]["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("DOWN https://site.example/7")
+    let pd = &by_path["/pd/v2/enqueue"];
+    assert_eq!(
+        pd.json(),
+        json!({
+            "routing_key": "R0UT1NGKEY",
+            "event_action": "trigger",
+            "dedup_key": "pingpipe-incident-1007",
+            "payload": {
+                "summary": "DOWN https://site.example/7 since 2026-11-30 10:00:00 UTC: timeout",
+                "source": "https://site.example/7",
+                "severity": "critical",
+                "timestamp": "2026-11-30T10:00:00Z",
+                "component": "https://site.example/7",
+                "class": "timeout",
+                "custom_details": {
+                    "event": "down",
+                    "from": "up",
+                    "to": "down",
+                    "since": "2026-11-30T10:00:00Z",
+                    "cause": "timeout",
+                    "message_id": pd.header("x-pingpipe-message-id"),
+                },
+            },
+            "client": "Pingpipe",
+            "client_url": "http://dash.test:8080/#/targets/7",
+            "links": [{"href": "http://dash.test:8080/#/targets/7", "text": "The target in Pingpipe"}],
+        })
     );
-
     // Every attempt is in the log, with the receiver's answer.
     let log = world
         .db
