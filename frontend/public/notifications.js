@@ -70,6 +70,7 @@ function channelFields(kind) {
 
 let urls = new Map(); // target id → URL
 let deliveriesAfter = null;
+let deliveriesLoads = 0;
 
 // ---- in words --------------------------------------------------------------------------------
 
@@ -251,11 +252,15 @@ async function loadDeliveries({ append = false } = {}) {
   const table = $("#deliveries");
   const body = table.tBodies[0];
   const status = $("#deliveries-state");
+  // Answers can arrive out of order (a reload after Redeliver, then a filter change): only the
+  // latest request's answer is shown.
+  const mine = ++deliveriesLoads;
   const data = await read(DELIVERIES, {
     first: PAGE,
     after: append ? deliveriesAfter : null,
     status: $("#deliveries-status").value || null,
   });
+  if (mine !== deliveriesLoads) return;
   const { nodes, pageInfo } = data.deliveries;
   if (append) body.append(...nodes.map(deliveryRow));
   else body.replaceChildren(...nodes.map(deliveryRow));

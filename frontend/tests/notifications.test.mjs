@@ -64,15 +64,15 @@ test("a webhook channel: a bad URL refused beside its field, then added with its
   // Fields of other kinds are not shown.
   assert.equal(await form.getByLabel("Topic").isHidden(), true);
   assert.equal(await form.getByLabel("SMTP server").isHidden(), true);
-  await form.getByLabel("URL", { exact: true }).fill("ftp://127.0.0.1/hook");
+  await form.getByLabel("Endpoint URL", { exact: true }).fill("ftp://127.0.0.1/hook");
   await form.getByRole("button", { name: "Add channel" }).click();
   await form.locator("#channel-url-error").getByText(/^url: /).waitFor();
-  assert.equal(await form.getByLabel("URL", { exact: true }).getAttribute("aria-invalid"), "true");
+  assert.equal(await form.getByLabel("Endpoint URL", { exact: true }).getAttribute("aria-invalid"), "true");
   assert.deepEqual((await stack.query("{ channels { id } }", {}, { auth: true })).channels, []);
   await stack.screenshot(page, "n01-channel-bad-url");
 
   const key = "whsec_c2VjcmV0LXNpZ25pbmcta2V5LWJ5dGVzLTAxMjM0NTY3";
-  await form.getByLabel("URL", { exact: true }).fill(receiver.url);
+  await form.getByLabel("Endpoint URL", { exact: true }).fill(receiver.url);
   assert.equal(await form.getByLabel("Signing key (secret)").getAttribute("type"), "password");
   await form.getByLabel("Signing key (secret)").fill(key);
   await form.getByRole("button", { name: "Add channel" }).click();
