@@ -292,3 +292,16 @@ pub fn free_addr() -> std::net::SocketAddr {
         .local_addr()
         .unwrap()
 }
+
+/// The peak resident memory of process `pid` (`VmHWM`), in MiB; 0 when it cannot be read (the
+/// benchmarks' memory figures).
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}

@@ -336,21 +336,24 @@ fn array(ty: ArrayType, values: Vec<Value>) -> Value {
     Value::Array(ty, Some(Box::new(values)))
 }
 
-fn ints(values: impl IntoIterator<Item = i32>) -> Value {
+/// A PostgreSQL `int[]` parameter (for `unnest`).
+pub fn ints(values: impl IntoIterator<Item = i32>) -> Value {
     array(
         ArrayType::Int,
         values.into_iter().map(|v| Value::Int(Some(v))).collect(),
     )
 }
 
-fn bigints(values: impl IntoIterator<Item = i64>) -> Value {
+/// A PostgreSQL `bigint[]` parameter.
+pub fn bigints(values: impl IntoIterator<Item = i64>) -> Value {
     array(
         ArrayType::BigInt,
         values.into_iter().map(|v| Value::BigInt(Some(v))).collect(),
     )
 }
 
-fn texts(values: impl IntoIterator<Item = String>) -> Value {
+/// A PostgreSQL `text[]` parameter.
+pub fn texts(values: impl IntoIterator<Item = String>) -> Value {
     array(
         ArrayType::String,
         values.into_iter().map(|v| Value::String(Some(v))).collect(),
@@ -362,7 +365,8 @@ fn time_text(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.to_rfc3339()).unwrap_or_default()
 }
 
-fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+/// A PostgreSQL statement with its parameters.
+pub fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 

@@ -69,18 +69,6 @@ fn event(i: usize) -> ResultEvent {
     )
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
 /// Rows the worker reports written, from its /metrics (cheap, unlike count(*) on a big table).
 fn rows_written(addr: std::net::SocketAddr) -> usize {
     use std::io::{Read, Write};
@@ -277,7 +265,7 @@ async fn main() {
         percentile(&latencies, 50.0),
         percentile(&latencies, 99.0),
         latencies.last().copied().unwrap_or(f64::NAN),
-        rss_mib(pid)
+        entity::testing::peak_rss_mib(pid)
     );
     stop(child).await;
 
@@ -372,7 +360,7 @@ async fn drain(
     let mut peak_rss = 0f64;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        peak_rss = peak_rss.max(rss_mib(pid));
+        peak_rss = peak_rss.max(entity::testing::peak_rss_mib(pid));
         let c = rows_written(ops);
         if c > 0 && first_row.is_none() {
             first_row = Some(Instant::now());

@@ -23,17 +23,6 @@ use migration::testing::TestDb;
 
 const KEY: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// A receiver answering 200 after `latency`; counts requests.
 async fn receiver(latency: Duration) -> (String, Arc<AtomicU64>) {
     let count = Arc::new(AtomicU64::new(0));
@@ -129,7 +118,7 @@ async fn drain(db: &TestDb, messages: usize, concurrency: usize) -> (f64, f64) {
     let mut peak = 0f64;
     let deadline = started + Duration::from_secs(600);
     loop {
-        peak = peak.max(rss_mib(pid));
+        peak = peak.max(entity::testing::peak_rss_mib(pid));
         let delivered: usize = db
             .query_strings(
                 "SELECT count(*)::text FROM notification_deliveries WHERE status = 'delivered'",
@@ -148,7 +137,7 @@ async fn drain(db: &TestDb, messages: usize, concurrency: usize) -> (f64, f64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    peak = peak.max(rss_mib(pid));
+    peak = peak.max(entity::testing::peak_rss_mib(pid));
     worker.signal("-TERM");
     assert!(worker.exit(Duration::from_secs(30)).await.success());
     (messages as f64 / elapsed, peak)

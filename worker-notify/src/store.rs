@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::notify::{ChannelKind, Event};
-use sea_orm::sea_query::{ArrayType, Value};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use states::{bigints, ints, stmt, texts};
 
 use crate::channel::{Channel, Secrets, Settings};
 use crate::message::{Change, Message};
@@ -35,35 +35,6 @@ use crate::send::{Sent, Verdict};
 pub const MAX_PER_MESSAGE: usize = 1_000;
 /// Most channels grouped per round.
 const CHANNELS_PER_ROUND: i64 = 100;
-
-fn stmt(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
-fn array(ty: ArrayType, values: Vec<Value>) -> Value {
-    Value::Array(ty, Some(Box::new(values)))
-}
-
-fn bigints(values: impl IntoIterator<Item = i64>) -> Value {
-    array(
-        ArrayType::BigInt,
-        values.into_iter().map(|v| Value::BigInt(Some(v))).collect(),
-    )
-}
-
-fn ints(values: impl IntoIterator<Item = i32>) -> Value {
-    array(
-        ArrayType::Int,
-        values.into_iter().map(|v| Value::Int(Some(v))).collect(),
-    )
-}
-
-fn texts(values: impl IntoIterator<Item = String>) -> Value {
-    array(
-        ArrayType::String,
-        values.into_iter().map(|v| Value::String(Some(v))).collect(),
-    )
-}
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
