@@ -192,6 +192,21 @@ pub fn check_url(field: &'static str, text: &str) -> Result<url::Url, FieldError
     if url.host_str().is_none_or(str::is_empty) {
         return Err(refuse(field, "must name a host"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse(
+            field,
+            "must not carry credentials (user:password@): the URL is shown; give a token instead",
+        ));
+    }
+    // How the API shows a stored secret URL (its origin and "…"): given back, it would replace
+    // the real one.
+    if url.path() == "/%E2%80%A6" {
+        return Err(refuse(
+            field,
+            "this is how the stored URL is shown, not the URL: give the whole URL, or leave it \
+             out to keep the stored one",
+        ));
+    }
     if text.len() > 2048 {
         return Err(refuse(field, "longer than 2048 bytes"));
     }
@@ -214,12 +229,50 @@ pub fn check_address(
         .map_err(|e| refuse(field, format!("{text:?} is not an e-mail address ({e})")))
 }
 
-/// Checks that `settings` and `secrets` give `kind` what it needs, and nothing malformed.
+/// Longest text of a setting or secret, in bytes.
+pub const MAX_FIELD_BYTES: usize = 2048;
+
+/// Every text of `settings` and `secrets`, with its GraphQL input field.
+fn texts<'a>(settings: &'a Settings, secrets: &'a Secrets) -> Vec<(&'static str, &'a str)> {
+    let mut all: Vec<(&'static str, &'a str)> = [
+        ("url", &settings.url),
+        ("topic", &settings.topic),
+        ("chatId", &settings.chat_id),
+        ("smtpHost", &settings.smtp_host),
+        ("from", &settings.from),
+        ("username", &settings.username),
+        ("url", &secrets.url),
+        ("signingKey", &secrets.signing_key),
+        ("token", &secrets.token),
+        ("password", &secrets.password),
+        ("routingKey", &secrets.routing_key),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| value.as_deref().map(|v| (field, v)))
+    .collect();
+    all.extend(settings.to.iter().map(|to| ("to", to.as_str())));
+    all
+}
+
+/// Checks that `settings` and `secrets` give `kind` what it needs, and nothing malformed: no
+/// text longer than [`MAX_FIELD_BYTES`] or with a control character (PostgreSQL cannot store a
+/// NUL, and none belongs in a header, an address or a key).
 pub fn validate(
     kind: ChannelKind,
     settings: &Settings,
     secrets: &Secrets,
 ) -> Result<(), FieldError> {
+    for (field, text) in texts(settings, secrets) {
+        if text.len() > MAX_FIELD_BYTES {
+            return Err(refuse(
+                field,
+                format!("longer than {MAX_FIELD_BYTES} bytes"),
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(refuse(field, "must not contain control characters"));
+        }
+    }
     if let Some(url) = &settings.url {
         check_url("url", url)?;
     }

@@ -261,6 +261,9 @@ pub fn validate_template(source: &str) -> Result<(), TemplateError> {
             "longer than {MAX_TEMPLATE_BYTES} bytes"
         )));
     }
+    if source.contains('\0') {
+        return Err(TemplateError("must not contain a NUL character".to_owned()));
+    }
     let text = render(source, &Message::sample(), "http://127.0.0.1:8080")?;
     if text.trim().is_empty() {
         return Err(TemplateError(

@@ -111,7 +111,7 @@ impl Part {
 }
 
 /// Fields whose resolver sends a statement.
-const STATEMENT_FIELDS: [&str; 9] = [
+const STATEMENT_FIELDS: [&str; 23] = [
     "target",
     "targets",
     "results",
@@ -121,6 +121,22 @@ const STATEMENT_FIELDS: [&str; 9] = [
     "updateTarget",
     "removeTarget",
     "applyTargets",
+    // Notifications (#14): the reads, a delivery page's changes and attempts (one statement
+    // per page each), and the mutations.
+    "channels",
+    "routes",
+    "deliveries",
+    "changes",
+    "attemptLog",
+    "createChannel",
+    "updateChannel",
+    "deleteChannel",
+    "applyChannels",
+    "createRoute",
+    "updateRoute",
+    "deleteRoute",
+    "testChannel",
+    "redeliver",
 ];
 
 /// Introspection fields that return lists of types' parts.
@@ -130,8 +146,15 @@ const INTROSPECTION_LISTS: [&str; 4] = ["fields", "interfaces", "possibleTypes",
 const CONNECTIONS: [&str; 3] = ["targets", "results", "deliveries"];
 
 /// Lists of objects without `first`, bounded by what is stored: a check holds at most
-/// [`entity::assertion::MAX_ASSERTIONS`] assertions, and a result fails at most as many.
-const BOUNDED_LISTS: [&str; 2] = ["assertions", "assertionFailures"];
+/// [`entity::assertion::MAX_ASSERTIONS`] assertions, and a result fails at most as many. (A
+/// delivery's `changes` and `attemptLog` count once: bounding them by their largest, a
+/// thousand changes, would refuse every page of the log that shows them.)
+fn bounded_list(name: &str) -> Option<u64> {
+    match name {
+        "assertions" | "assertionFailures" => Some(entity::assertion::MAX_ASSERTIONS as u64),
+        _ => None,
+    }
+}
 
 /// The cost of `document`: all its operations together.
 pub fn of_document(document: &ExecutableDocument, variables: &Variables, budget: u64) -> Cost {
@@ -470,8 +493,7 @@ impl Walker<'_> {
             // Not an integer: validation refuses it.
             Some(Shape::Number(n)) => n.map_or(1, |n| n.max(0) as u64),
             _ if CONNECTIONS.contains(&name) => DEFAULT_PAGE as u64,
-            _ if BOUNDED_LISTS.contains(&name) => entity::assertion::MAX_ASSERTIONS as u64,
-            _ => 1,
+            _ => bounded_list(name).unwrap_or(1),
         }
     }
 

@@ -114,13 +114,39 @@ impl ChannelRow {
     }
 
     /// What a spec would store over this row: the secrets it gives over the stored ones, or only
-    /// its own when the kind changes (another kind's secrets mean nothing to it).
-    fn secrets_for(&self, spec: &ChannelSpec) -> Secrets {
-        if spec.kind == self.kind {
-            self.secrets.merged(&spec.secrets)
-        } else {
-            spec.secrets.clone()
+    /// its own when the kind changes (another kind's secrets mean nothing to it). When the spec
+    /// sends elsewhere (another URL, SMTP server, port, security or user), every stored secret
+    /// must be given again: otherwise anyone with a token could have a stored token, password,
+    /// routing key or signing key sent to a server of theirs.
+    fn secrets_for(&self, spec: &ChannelSpec) -> ApiResult<Secrets> {
+        if spec.kind != self.kind {
+            return Ok(spec.secrets.clone());
         }
+        let destination = |s: &Settings| {
+            (
+                s.url.clone(),
+                s.smtp_host.clone(),
+                s.smtp_port,
+                s.smtp_security,
+                s.username.clone(),
+            )
+        };
+        if destination(&self.settings) != destination(&spec.settings) {
+            let given = spec.secrets.names();
+            if let Some(missing) = self
+                .secrets
+                .names()
+                .into_iter()
+                .find(|n| !given.contains(n))
+            {
+                return Err(refuse(
+                    missing,
+                    "give it again: the channel now sends elsewhere, and a stored secret only \
+                     goes where it went before",
+                ));
+            }
+        }
+        Ok(self.secrets.merged(&spec.secrets))
     }
 
     fn same_as(&self, spec: &ChannelSpec, secrets: &Secrets) -> bool {
@@ -197,8 +223,18 @@ fn channel_not_found(id: i64) -> ApiError {
 }
 
 pub async fn channel(db: &impl ConnectionTrait, id: i64) -> ApiResult<ChannelRow> {
+    channel_read(db, id, "").await
+}
+
+/// The channel, locked until `txn` ends: an update merges its secrets onto the stored ones, and
+/// a concurrent update must not make either lose the other's.
+async fn channel_for_update(txn: &impl ConnectionTrait, id: i64) -> ApiResult<ChannelRow> {
+    channel_read(txn, id, " FOR UPDATE").await
+}
+
+async fn channel_read(db: &impl ConnectionTrait, id: i64, lock: &str) -> ApiResult<ChannelRow> {
     RawChannel::find_by_statement(stmt(
-        &format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE channel_pk = $1"),
+        &format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE channel_pk = $1{lock}"),
         vec![id.into()],
     ))
     .one(db)
@@ -300,8 +336,8 @@ pub async fn update_channel(
 ) -> ApiResult<ChannelRow> {
     check_name(&spec.name)?;
     let txn = db.begin().await?;
-    let stored = channel(&txn, id).await?;
-    let secrets = stored.secrets_for(spec);
+    let stored = channel_for_update(&txn, id).await?;
+    let secrets = stored.secrets_for(spec)?;
     spec.validate(&secrets)?;
     replace_channel(&txn, id, spec, &secrets).await?;
     let row = channel(&txn, id).await?;
@@ -357,11 +393,20 @@ pub async fn apply_channels(
         }
     }
     let txn = db.begin().await?;
+    // Locked: the secrets of listed channels are merged onto these rows.
+    txn.execute_raw(stmt(
+        "SELECT 1 FROM notification_channels FOR UPDATE",
+        vec![],
+    ))
+    .await?;
     let existing = channels(&txn).await?;
     let mut planned = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let stored = existing.iter().find(|c| c.name == spec.name);
-        let secrets = stored.map_or_else(|| spec.secrets.clone(), |s| s.secrets_for(spec));
+        let secrets = match stored {
+            Some(s) => s.secrets_for(spec).map_err(entry(i))?,
+            None => spec.secrets.clone(),
+        };
         spec.validate(&secrets).map_err(entry(i))?;
         planned.push((spec, stored, secrets));
     }
@@ -843,8 +888,9 @@ pub async fn test_channel(
     let mut sent = sender.send(&stored.channel(), &message).await;
     // What the receiver or the HTTP client said is stored and shown: never with a secret in it
     // (an error that names the URL, a receiver that echoes the request).
+    // PostgreSQL's text cannot hold a NUL (a receiver may answer one): kept without it.
     for text in [&mut sent.answer, &mut sent.error].into_iter().flatten() {
-        *text = redact(text, &stored.secrets);
+        *text = redact(text, &stored.secrets).replace('\0', "\u{FFFD}");
     }
     let status = if sent.verdict == Verdict::Delivered {
         "delivered"

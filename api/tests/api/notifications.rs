@@ -951,3 +951,102 @@ async fn notification_writes_and_reads_need_a_token() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn stored_secrets_never_follow_a_channel_to_a_new_destination_and_bad_texts_are_refused() {
+    let app = spawn_app().await;
+    let (receiver, url) = Receiver::start().await;
+    let id = create_id(
+        &app,
+        json!({"name": "pd", "kind": "webhook", "url": url, "signingKey": SIGNING_KEY}),
+    )
+    .await;
+    let update = |input: Value| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.gql(
+                "mutation($id: ID!, $i: ChannelInput!) { updateChannel(id: $id, input: $i) { url secretsSet } }",
+                json!({"id": id, "i": input}),
+                Some(TOKEN),
+            )
+            .await
+        }
+    };
+    // Elsewhere without the key again: refused, naming the key, and nothing changed.
+    let (code, message) = error(
+        &update(json!({"name": "pd", "kind": "webhook", "url": "http://127.0.0.1:9/elsewhere"}))
+            .await,
+    );
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(
+        message.starts_with("signingKey: give it again"),
+        "{message}"
+    );
+    let tested = test_channel(&app, &id).await;
+    assert_eq!(tested["delivered"], true, "{tested}");
+    assert_eq!(
+        receiver.count(),
+        1,
+        "the test still went to the first server"
+    );
+    // With the key given again it may move.
+    let moved = update(json!({"name": "pd", "kind": "webhook", "url": "http://127.0.0.1:9/elsewhere", "signingKey": SIGNING_KEY}))
+    .await;
+    assert_eq!(
+        moved["data"]["updateChannel"]["url"], "http://127.0.0.1:9/elsewhere",
+        "{moved}"
+    );
+
+    // Texts PostgreSQL cannot store, credentials in a shown URL, and the shown form of a secret
+    // URL given back: each refused naming its field, never INTERNAL.
+    for (input, field) in [
+        (
+            json!({"name": "a", "kind": "pagerduty", "routingKey": "ab\u{0}cd"}),
+            "routingKey",
+        ),
+        (
+            json!({"name": "b", "kind": "telegram", "token": "1:x", "chatId": "-1\u{0}"}),
+            "chatId",
+        ),
+        (
+            json!({"name": "c", "kind": "webhook", "url": "https://user:pw@hooks.example.test/"}),
+            "url",
+        ),
+        (
+            json!({"name": "d", "kind": "slack", "url": "https://hooks.slack.test/…"}),
+            "url",
+        ),
+        (
+            json!({"name": "e", "kind": "webhook", "url": url, "template": "a\u{0}b"}),
+            "template",
+        ),
+        (
+            json!({"name": "f", "kind": "ntfy", "topic": "t", "token": "x".repeat(3000)}),
+            "token",
+        ),
+    ] {
+        let (code, message) = error(&create(&app, input.clone()).await);
+        assert_eq!(code, "BAD_USER_INPUT", "{input}: {message}");
+        assert!(
+            message.starts_with(&format!("{field}: ")),
+            "{input}: {message}"
+        );
+    }
+
+    // A receiver answering a NUL: the test is still logged, the answer kept without it.
+    let (echo, echo_url) = Receiver::start().await;
+    echo.answer(200, "ok\u{0}fine");
+    let hook = create_id(
+        &app,
+        json!({"name": "nul", "kind": "webhook", "url": echo_url}),
+    )
+    .await;
+    let tested = test_channel(&app, &hook).await;
+    assert_eq!(tested["delivered"], true, "{tested}");
+    assert_eq!(
+        tested["delivery"]["lastAnswer"], "ok\u{FFFD}fine",
+        "{tested}"
+    );
+    app.finish().await;
+}
