@@ -33,9 +33,18 @@ fn edit_targets(world: &World, stop: CancellationToken) -> tokio::task::JoinHand
                      WHERE urltargets_pk IN ({renamed})"
                 ),
             ] {
-                sea_orm::ConnectionTrait::execute_unprepared(&db, &sql)
-                    .await
-                    .unwrap();
+                // A rename locks its rows FOR UPDATE (the URL is in a unique key) in the order
+                // it scans them, a batch locks its targets FOR KEY SHARE in its own: PostgreSQL
+                // may end a deadlock by aborting either. The batch is retried by the worker; a
+                // person (or script) whose update was aborted runs it again, as here.
+                let mut tries = 0;
+                while let Err(e) = sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await {
+                    tries += 1;
+                    assert!(
+                        e.to_string().contains("deadlock detected") && tries < 10,
+                        "{e}"
+                    );
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
