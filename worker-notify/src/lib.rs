@@ -136,7 +136,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 }
 
 /// Groups waiting notifications into deliveries every poll, and queues reminders every few
-/// seconds (a tenth of a minute, at most 10 s). PostgreSQL unavailable: retried with backoff.
+/// seconds (a tenth of a minute, at most 10 s) along with dropping orphans. PostgreSQL unavailable: retried with backoff.
 async fn group_loop(shared: Arc<Shared>, cancel: CancellationToken) -> anyhow::Result<()> {
     let config = &shared.config;
     let poll = Duration::from(config.poll).max(Duration::from_millis(10));
@@ -155,6 +155,9 @@ async fn group_loop(shared: Arc<Shared>, cancel: CancellationToken) -> anyhow::R
             let mut reminders = 0;
             if last_reminders.is_none_or(|at| at.elapsed() >= remind_every) {
                 reminders = states::outbox::remind(&shared.db, Utc::now(), minute).await?;
+                // Not every round: orphans are rare (a channel removed mid-batch), waiting rows
+                // may be many during a storm.
+                store::drop_orphans(&shared.db).await?;
                 last_reminders = Some(Instant::now());
             }
             Ok::<_, sea_orm::DbErr>((grouped, reminders))

@@ -111,8 +111,20 @@ impl Sender {
         }
     }
 
-    /// One attempt to deliver `message` to `channel`.
+    /// One attempt to deliver `message` to `channel`. Its answer and error never hold a NUL
+    /// (a receiver may answer one; PostgreSQL's text cannot store it, and every caller stores
+    /// them): each is replaced by U+FFFD.
     pub async fn send(&self, channel: &Channel, message: &Message) -> Sent {
+        let mut sent = self.attempt(channel, message).await;
+        for text in [&mut sent.answer, &mut sent.error].into_iter().flatten() {
+            if text.contains('\0') {
+                *text = text.replace('\0', "\u{FFFD}");
+            }
+        }
+        sent
+    }
+
+    async fn attempt(&self, channel: &Channel, message: &Message) -> Sent {
         let text = self.text(channel, message);
         if channel.kind == ChannelKind::Email {
             return self.email(channel, message, &text).await;

@@ -52,23 +52,28 @@ pub struct Grouped {
 /// [`MAX_PER_MESSAGE`] per round, rounds following each other while any are made.
 const MESSAGES_PER_CHANNEL: usize = 50;
 
+/// Removes waiting notifications whose channel is gone (removed while the ingest worker queued
+/// for it: the outbox has no foreign key, see the table); how many.
+pub async fn drop_orphans(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_raw(stmt(
+            "DELETE FROM notifications n WHERE n.delivery_fk IS NULL \
+               AND NOT EXISTS (SELECT 1 FROM notification_channels c \
+                               WHERE c.channel_pk = n.channel_fk)",
+            vec![],
+        ))
+        .await?
+        .rows_affected())
+}
+
 /// Groups the waiting notifications of the channels due — never grouped, last grouped at least
-/// `window` ago, or not grouping at all (PagerDuty) — into deliveries; removes waiting
-/// notifications whose channel is gone.
+/// `window` ago, or not grouping at all (PagerDuty) — into deliveries.
 pub async fn group(
     db: &DatabaseConnection,
     window: Duration,
     retry_for: Duration,
 ) -> Result<Grouped, DbErr> {
     let txn = db.begin().await?;
-    // A channel removed while the ingest worker queued for it (no foreign key: see the table).
-    txn.execute_raw(stmt(
-        "DELETE FROM notifications n WHERE n.delivery_fk IS NULL \
-           AND NOT EXISTS (SELECT 1 FROM notification_channels c \
-                           WHERE c.channel_pk = n.channel_fk)",
-        vec![],
-    ))
-    .await?;
     let channels = txn
         .query_all_raw(stmt(
             "SELECT c.channel_pk, c.kind FROM notification_channels c \
@@ -323,9 +328,8 @@ pub async fn record(db: &DatabaseConnection, outcomes: &[Outcome]) -> Result<(),
         return Ok(());
     }
     let o = outcomes;
-    // PostgreSQL's text cannot hold NUL: a receiver's answer with one is kept without it
-    // (otherwise the batch would fail every time, and its deliveries be sent again and again).
-    let opt = |v: &Option<String>| v.as_deref().unwrap_or_default().replace('\0', "\u{FFFD}");
+    // Answers and errors come from `Sender::send`, which leaves no NUL in them.
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     db.execute_raw(stmt(
         "WITH o AS ( \
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], \
