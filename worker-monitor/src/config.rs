@@ -20,15 +20,60 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Name of this deployment. With the shard it makes the producer's transactional.id
-    /// (`pingpipe-monitor.<instance>.shard-<i>-of-<n>`), which stays the same across restarts:
-    /// a second process with the same instance and shard fences the first.
+    /// Name of this deployment. Every monitor of one deployment shares it: in group mode it
+    /// names the consumer group (`pingpipe-monitor.<instance>`) and, with the shard, each
+    /// shard's transactional.id (`pingpipe-monitor.<instance>.group-shard-<p>-of-<S>`); with
+    /// `--shard` the producer's (`pingpipe-monitor.<instance>.shard-<i>-of-<n>`). A second
+    /// producer with the same id fences the first.
     #[arg(long, env = "PINGPIPE_MONITOR_INSTANCE", default_value = "default")]
     pub instance: String,
 
-    /// This process's share of the targets, `i/n`: it probes the targets whose id modulo n is i.
-    #[arg(long, env = "PINGPIPE_MONITOR_SHARD", default_value = "0/1")]
-    pub shard: Shard,
+    /// A fixed share of the targets, `i/n`: this process probes the targets whose id modulo n is
+    /// i, and nothing takes over when it stops. Unset (the default): group mode, where every
+    /// monitor of the instance shares the targets through Kafka's group coordinator.
+    #[arg(long, env = "PINGPIPE_MONITOR_SHARD")]
+    pub shard: Option<Shard>,
+
+    /// Group mode: the number of shards S, the partition count of the shards topic. A target
+    /// belongs to shard `shard_hash(id) mod S`; every monitor of an instance must agree on it.
+    #[arg(
+        long,
+        env = "PINGPIPE_MONITOR_SHARDS",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub shards: u32,
+
+    /// Group mode: the topic whose partitions stand for the shards (created with S partitions
+    /// when missing; it carries only hand-over markers).
+    #[arg(
+        long,
+        env = "PINGPIPE_MONITOR_SHARDS_TOPIC",
+        default_value = entity::topics::MONITOR_SHARDS_TOPIC
+    )]
+    pub shards_topic: String,
+
+    /// Group mode: how long the group coordinator waits without a heartbeat before it gives this
+    /// member's shards to the others (and how long this member, cut off from the coordinator,
+    /// keeps probing before it stops by itself). Shorter means faster failover and more
+    /// spurious hand-overs on a slow network; the broker refuses less than its
+    /// `group.min.session.timeout.ms` (6s by default).
+    #[arg(long, env = "PINGPIPE_MONITOR_SESSION_TIMEOUT", default_value = "6s")]
+    pub session_timeout: humantime::Duration,
+
+    /// Group mode: how often the member heartbeats; a rebalance reaches the other members within
+    /// one interval. Must be well below the session timeout.
+    #[arg(
+        long,
+        env = "PINGPIPE_MONITOR_HEARTBEAT_INTERVAL",
+        default_value = "500ms"
+    )]
+    pub heartbeat_interval: humantime::Duration,
+
+    /// Group mode: this process's name in the group, in logs and on every record it publishes
+    /// (header `pingpipe-member`). Default: `<hostname>-<pid>`.
+    #[arg(long, env = "PINGPIPE_MONITOR_MEMBER")]
+    pub member: Option<String>,
 
     /// Length of a "minute" (e.g. 60s, 1s, 500ms): scales every schedule for tests and demos.
     #[arg(long, env = "PINGPIPE_MINUTE", default_value = "60s")]
@@ -111,12 +156,37 @@ impl Config {
         self.minute.into()
     }
 
-    /// The stable producer identity of this instance and shard.
-    pub fn transactional_id(&self) -> String {
+    /// The stable producer identity of this instance and fixed shard (`--shard`).
+    pub fn transactional_id(&self, shard: Shard) -> String {
         format!(
             "pingpipe-monitor.{}.shard-{}-of-{}",
-            self.instance, self.shard.index, self.shard.count
+            self.instance, shard.index, shard.count
         )
+    }
+
+    /// Group mode: the stable producer identity of shard `p`, whoever owns it.
+    pub fn group_transactional_id(&self, p: u32) -> String {
+        format!(
+            "pingpipe-monitor.{}.group-shard-{p}-of-{}",
+            self.instance, self.shards
+        )
+    }
+
+    /// Group mode: the consumer group of this instance's monitors.
+    pub fn group_id(&self) -> String {
+        format!("pingpipe-monitor.{}", self.instance)
+    }
+
+    /// Group mode: this member's name (`<hostname>-<pid>` unless configured).
+    pub fn member_name(&self) -> String {
+        self.member.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "monitor".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
     }
 }
 
@@ -173,8 +243,13 @@ mod tests {
         config.probe_timeout = Some("250ms".parse().unwrap());
         assert_eq!(config.probe_timeout(), Duration::from_millis(250));
         assert_eq!(
-            config.transactional_id(),
+            config.transactional_id("0/1".parse().unwrap()),
             "pingpipe-monitor.default.shard-0-of-1"
+        );
+        assert_eq!(config.shard, None, "group mode is the default");
+        assert_eq!(
+            config.group_transactional_id(5),
+            "pingpipe-monitor.default.group-shard-5-of-64"
         );
     }
 }

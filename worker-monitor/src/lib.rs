@@ -13,6 +13,7 @@
 
 pub mod check;
 pub mod config;
+pub mod group;
 pub mod guard;
 pub mod http;
 pub mod metric_names;
@@ -35,6 +36,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+use group::{GroupSettings, Manager, Ownership, Routes};
 use guard::DenyList;
 use http::Readiness;
 use metric_names as m;
@@ -42,6 +44,7 @@ use probe::{ProbeSettings, Prober};
 use publisher::{Pending, PublishError, Publisher, PublisherSettings};
 use reprobe::Reprobes;
 use scheduler::{Job, TargetSet};
+use targets::Selection;
 
 /// The producer's `transaction.timeout.ms`: a crashed instance's open transaction blocks
 /// read_committed readers at most this long.
@@ -65,11 +68,17 @@ pub enum MonitorError {
     Stopped(#[from] plumbing::Stopped),
 }
 
+/// What this monitor probes: a fixed share, or whatever the group gives it.
+enum Mode {
+    Fixed(config::Shard),
+    Group(GroupSettings),
+}
+
 /// A started monitor.
 pub struct Running {
     /// Where /healthz, /readyz and /metrics are served.
     pub http_addr: SocketAddr,
-    /// The producer's transactional.id.
+    /// The producer's transactional.id (fixed mode), or the consumer group (group mode).
     pub transactional_id: String,
     shutdown: CancellationToken,
     supervisor: Supervisor,
@@ -123,7 +132,27 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )),
     });
 
-    let transactional_id = config.transactional_id();
+    let mode = match config.shard {
+        Some(shard) => Mode::Fixed(shard),
+        None => Mode::Group(GroupSettings {
+            instance: config.instance.clone(),
+            member: config.member_name(),
+            group_id: config.group_id(),
+            shards_topic: config.shards_topic.clone(),
+            shards: config.shards,
+            session_timeout: config.session_timeout.into(),
+            heartbeat_interval: config.heartbeat_interval.into(),
+            // The shard's running probes (a re-probe makes two, with its delay between) and
+            // the last commit.
+            revoke_budget: config.probe_timeout() * 2
+                + Duration::from(config.reprobe_delay)
+                + Duration::from_secs(5),
+        }),
+    };
+    let transactional_id = match &mode {
+        Mode::Fixed(shard) => config.transactional_id(*shard),
+        Mode::Group(group) => group.group_id.clone(),
+    };
     let settings = PublisherSettings {
         bootstrap_servers: config.kafka.kafka_bootstrap_servers.clone(),
         topic: config.kafka.topic.clone(),
@@ -131,10 +160,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         commit_interval: config.commit_interval.into(),
         max_batch: 10_000,
         transaction_timeout: TRANSACTION_TIMEOUT,
+        member: None,
+        shards_topic: None,
+        recreate_after_outage: true,
     };
     tracing::info!(
         transactional_id,
         shard = ?config.shard,
+        member = match &mode { Mode::Group(g) => g.member.as_str(), Mode::Fixed(_) => "" },
         minute = ?config.minute(),
         probe_timeout = ?config.probe_timeout(),
         reprobe_delay = ?Duration::from(config.reprobe_delay),
@@ -177,7 +210,61 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         dropped.clone(),
     );
 
-    {
+    let ownership = match &mode {
+        Mode::Fixed(_) => None,
+        Mode::Group(group) => Some(Ownership::new(group.shards)),
+    };
+    let selection = match (&mode, &ownership) {
+        (Mode::Group(_), Some(ownership)) => Selection::Group(ownership.clone()),
+        (Mode::Fixed(shard), _) => Selection::Fixed(*shard),
+        (Mode::Group(_), None) => unreachable!("group mode has an ownership"),
+    };
+    if let (Mode::Group(group), Some(ownership)) = (&mode, &ownership) {
+        // Group mode: a publisher per owned shard, started and stopped by the shard manager as
+        // the group coordinator assigns and revokes; a router hands each result to its shard's.
+        let routes = Routes::default();
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let manager = Manager {
+            settings: group.clone(),
+            publisher: PublisherSettings {
+                member: Some(group.member.clone()),
+                shards_topic: Some(group.shards_topic.clone()),
+                recreate_after_outage: false,
+                ..settings.clone()
+            },
+            transactional_id: {
+                let config = config.clone();
+                Arc::new(move |p| config.group_transactional_id(p))
+            },
+            ownership: ownership.clone(),
+            routes: routes.clone(),
+            give_up: give_up.clone(),
+            ready: readiness.producer_ready.clone(),
+        };
+        {
+            // Ended once every shard is handed over, on the way out: nothing left to give up on.
+            let published = published.clone();
+            supervisor.spawn("shard manager", async move {
+                let _published = published.drop_guard();
+                manager.run(commands_rx).await
+            });
+        }
+        supervisor.spawn(
+            "group membership",
+            group::run_membership(
+                config.kafka.kafka_bootstrap_servers.clone(),
+                group.clone(),
+                commands_tx,
+                readiness.producer_ready.clone(),
+                shutdown.clone(),
+            ),
+        );
+        supervisor.spawn(
+            "result router",
+            group::route(results_rx, routes, ownership.clone()),
+        );
+        let _ = producer_up.send(true);
+    } else {
         let ready = readiness.clone();
         let stop = shutdown.clone();
         supervisor.spawn("publisher", async move {
@@ -200,11 +287,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             Ok(())
         });
     }
+    let mode_ownership = ownership.clone();
     supervisor.spawn(
         "target list refresh",
         targets::refresh(
             db,
-            config.shard,
+            selection,
             config.targets_refresh.into(),
             targets_tx,
             readiness.clone(),
@@ -236,6 +324,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 stop.clone(),
                 give_up_probes.clone(),
                 dropped.clone(),
+                mode_ownership.clone(),
             ));
         }
         drop(results_tx);
@@ -278,7 +367,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
 
 /// Takes due jobs from the shared queue and probes them, one at a time, until stopped. A DOWN
 /// probe of a target with `reprobe` goes to `reprobes` instead of being published, and comes
-/// back as a job carrying it.
+/// back as a job carrying it. In group mode (`ownership`), only slots of owned shards are probed.
+#[allow(clippy::too_many_arguments)]
 async fn probe_worker(
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
     prober: Prober,
@@ -287,6 +377,7 @@ async fn probe_worker(
     stop: CancellationToken,
     give_up: CancellationToken,
     dropped: Arc<AtomicU64>,
+    ownership: Option<Arc<Ownership>>,
 ) {
     loop {
         let job = {
@@ -301,15 +392,24 @@ async fn probe_worker(
         let Some(mut job) = job else { return };
         let now_ms = chrono::Utc::now().timestamp_millis();
         if job.first_attempt.is_some() {
-            // A second attempt that would run past the next slot is not made.
+            // A second attempt that would run past the next slot is not made, nor one of a
+            // shard handed over meanwhile.
             if now_ms > reprobes.latest_start_ms(&job) {
                 reprobes.publish_first(job, "late").await;
+                continue;
+            }
+            if ownership.as_ref().is_some_and(|o| !o.owns(job.target.id)) {
+                reprobes.publish_first(job, "handover").await;
                 continue;
             }
         } else {
             let lag_ms = now_ms - job.slot_ms;
             if lag_ms > job.period_ms {
                 metrics::counter!(m::MONITOR_MISSED_SLOTS, "reason" => "stale").increment(1);
+                continue;
+            }
+            // Group mode: no probe starts for a shard this member does not own (any more).
+            if ownership.as_ref().is_some_and(|o| !o.begin(job.target.id)) {
                 continue;
             }
             metrics::histogram!(m::MONITOR_SCHEDULE_LAG).record(lag_ms.max(0) as f64 / 1000.0);

@@ -30,3 +30,17 @@ pub const MONITOR_CLOCK_STEPS: &str = "pingpipe_monitor_clock_steps_total";
 pub const MONITOR_PUBLISH_LATENCY: &str = "pingpipe_monitor_publish_latency_seconds";
 /// Failed reads of the target list.
 pub const MONITOR_TARGET_REFRESH_ERRORS: &str = "pingpipe_monitor_target_refresh_errors_total";
+/// Group mode: shards this member owns (probes) now.
+pub const MONITOR_SHARDS_OWNED: &str = "pingpipe_monitor_shards_owned";
+/// Group mode: rebalance callbacks, by `event` (`assigned`, `revoked`, `lost`: the session
+/// expired before the member could hand its shards over).
+pub const MONITOR_REBALANCES: &str = "pingpipe_monitor_rebalances_total";
+/// Group mode: seconds a shard this member received went without an owner, from its previous
+/// owner's release marker to this member's start (graceful hand-overs).
+pub const MONITOR_HANDOVER_GAP: &str = "pingpipe_monitor_handover_gap_seconds";
+/// Group mode: shards this member received from an owner that never released them (it died,
+/// froze or was cut off); their gap is bounded by the session timeout.
+pub const MONITOR_TAKEOVERS: &str = "pingpipe_monitor_takeovers_total";
+/// Group mode: results of slots this member probed for a shard another member had taken over
+/// (it probes those slots too); none of them is committed.
+pub const MONITOR_SLOTS_PROBED_TWICE: &str = "pingpipe_monitor_slots_probed_twice_total";

@@ -33,6 +33,7 @@ use entity::ResultEvent;
 use plumbing::Backoff;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -41,18 +42,25 @@ use crate::metric_names as m;
 
 type KafkaProducer = ThreadedProducer<DefaultProducerContext>;
 
+/// The header naming the member that published a result (group mode).
+pub const MEMBER_HEADER: &str = "pingpipe-member";
+
 /// Timeout of each blocking transactional call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// A transactional call taking longer than this means the broker is not answering: not ready.
 const SLOW_CALL: Duration = Duration::from_secs(5);
 
-/// A result waiting to be published.
+/// A result waiting to be published (or, in group mode, a hand-over marker).
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub key: String,
     pub payload: Vec<u8>,
     /// When its probe finished, for the publish-latency histogram.
     pub finished: Instant,
+    /// The target whose slot this is (0 for a marker).
+    pub target_id: i32,
+    /// A hand-over marker for this partition of the shards topic, not a result.
+    pub marker_partition: Option<i32>,
 }
 
 impl Pending {
@@ -61,7 +69,24 @@ impl Pending {
             key: event.key(),
             payload: event.encode(),
             finished: Instant::now(),
+            target_id: event.target_id,
+            marker_partition: None,
         }
+    }
+
+    /// A hand-over marker for shard `partition`.
+    pub fn marker(partition: i32, payload: Vec<u8>) -> Pending {
+        Pending {
+            key: format!("shard-{partition}"),
+            payload,
+            finished: Instant::now(),
+            target_id: 0,
+            marker_partition: Some(partition),
+        }
+    }
+
+    fn is_result(&self) -> bool {
+        self.marker_partition.is_none()
     }
 }
 
@@ -98,6 +123,14 @@ pub struct PublisherSettings {
     pub max_batch: usize,
     /// The producer's `transaction.timeout.ms`.
     pub transaction_timeout: Duration,
+    /// Sent as the `pingpipe-member` header of every result (group mode).
+    pub member: Option<String>,
+    /// Where hand-over markers go (group mode).
+    pub shards_topic: Option<String>,
+    /// After a broker outage that outlived the transaction timeout, make a new producer with the
+    /// same id. Fixed mode only: in group mode a fatal error means the shard is lost, and a new
+    /// producer would fence the member that took it over.
+    pub recreate_after_outage: bool,
 }
 
 /// What stops one publishing step.
@@ -188,7 +221,15 @@ impl Publisher {
             }
             match self.publish(&mut batch).await {
                 Ok(()) => {}
-                Err(Halt::Error(e)) => return Err(e),
+                Err(Halt::Error(e)) => {
+                    results.close();
+                    let mut dropped = batch.iter().filter(|p| p.is_result()).count() as u64;
+                    while let Ok(item) = results.try_recv() {
+                        dropped += u64::from(item.is_result());
+                    }
+                    metrics::counter!(m::MONITOR_DROPPED, "reason" => "fenced").increment(dropped);
+                    return Err(e);
+                }
                 Err(Halt::GaveUp) => {
                     results.close();
                     let mut dropped = batch.len() as u64;
@@ -234,9 +275,10 @@ impl Publisher {
                         self.succeeded();
                         metrics::counter!(m::MONITOR_TRANSACTIONS, "result" => "committed")
                             .increment(1);
-                        metrics::counter!(m::MONITOR_PUBLISHED).increment(batch.len() as u64);
+                        let results = batch.iter().filter(|p| p.is_result());
+                        metrics::counter!(m::MONITOR_PUBLISHED).increment(results.count() as u64);
                         let histogram = metrics::histogram!(m::MONITOR_PUBLISH_LATENCY);
-                        for item in batch.iter() {
+                        for item in batch.iter().filter(|p| p.is_result()) {
                             histogram.record(item.finished.elapsed().as_secs_f64());
                         }
                         return Ok(());
@@ -291,7 +333,9 @@ impl Publisher {
         let age = |t: Option<Instant>| t.map(|t| t.elapsed()).unwrap_or_default();
         let failing = age(self.failing_since);
         let transaction = age(self.transaction_started);
-        if failing.max(transaction) < self.settings.transaction_timeout {
+        if !self.settings.recreate_after_outage
+            || failing.max(transaction) < self.settings.transaction_timeout
+        {
             return Err(err.into());
         }
         tracing::warn!(
@@ -323,9 +367,24 @@ impl Publisher {
         let mut complete = true;
         while let Some(item) = items.next() {
             loop {
-                let record = BaseRecord::to(&self.settings.topic)
-                    .key(&item.key)
-                    .payload(&item.payload);
+                let record = match (item.marker_partition, &self.settings.shards_topic) {
+                    (Some(partition), Some(topic)) => BaseRecord::to(topic)
+                        .partition(partition)
+                        .key(&item.key)
+                        .payload(&item.payload),
+                    _ => {
+                        let record = BaseRecord::to(&self.settings.topic)
+                            .key(&item.key)
+                            .payload(&item.payload);
+                        match &self.settings.member {
+                            Some(member) => record.headers(OwnedHeaders::new().insert(Header {
+                                key: MEMBER_HEADER,
+                                value: Some(member.as_bytes()),
+                            })),
+                            None => record,
+                        }
+                    }
+                };
                 match self.producer.send(record) {
                     Ok(()) => {
                         kept.push(item);
@@ -526,6 +585,9 @@ mod tests {
             commit_interval: Duration::from_millis(100),
             max_batch: 100,
             transaction_timeout: Duration::from_secs(10),
+            member: None,
+            shards_topic: None,
+            recreate_after_outage: true,
         };
         let ready = Arc::new(AtomicBool::new(false));
         let publisher = Publisher::connect(settings, ready, CancellationToken::new()).await?;
@@ -587,6 +649,8 @@ mod tests {
                 key: "99".into(),
                 payload: vec![b'x'; 2_000_000],
                 finished: Instant::now(),
+                target_id: 99,
+                marker_partition: None,
             },
         );
         publish(&mock, items).await.unwrap();

@@ -35,6 +35,10 @@ pub struct Target {
     pub frequency: Frequency,
     /// Rebuilt only when its stored columns change, so the same check is the same `Arc`.
     pub check: Arc<Check>,
+    /// Group mode: when this member started the target's shard (ms since the epoch; 0 in fixed
+    /// mode). A target of a shard started less than a period ago gets the first slot after
+    /// that moment, even if the list reached the scheduler a little later.
+    pub since_ms: i64,
 }
 
 impl PartialEq for Target {
@@ -43,6 +47,7 @@ impl PartialEq for Target {
             && self.url == other.url
             && self.frequency == other.frequency
             && Arc::ptr_eq(&self.check, &other.check)
+            && self.since_ms == other.since_ms
     }
 }
 
@@ -137,7 +142,13 @@ impl Scheduler {
                             generation,
                         },
                     );
-                    let slot = next_slot_after(*id, period_ms, now_ms);
+                    // Just received: the first slot after the shard's start, not after now.
+                    let from = if (0..period_ms).contains(&(now_ms - target.since_ms)) {
+                        target.since_ms
+                    } else {
+                        now_ms
+                    };
+                    let slot = next_slot_after(*id, period_ms, from);
                     self.heap.push(Reverse((slot, generation, *id)));
                 }
             }
@@ -296,6 +307,7 @@ mod tests {
             url: Arc::from(format!("http://127.0.0.1/{id}")),
             frequency,
             check: check.clone(),
+            since_ms: 0,
         }
     }
 

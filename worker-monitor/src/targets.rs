@@ -17,6 +17,7 @@ use entity::check::StoredCheck;
 
 use crate::check::{Check, CheckBuilder};
 use crate::config::Shard;
+use crate::group::{Ownership, shard_sql};
 use crate::http::Readiness;
 use crate::metric_names as m;
 use crate::scheduler::{Target, TargetSet};
@@ -68,20 +69,42 @@ impl Checks {
     }
 }
 
-/// The active targets whose id falls in `shard`.
+/// Which targets this monitor probes.
+#[derive(Clone)]
+pub enum Selection {
+    /// `--shard i/n`: those whose id modulo n is i.
+    Fixed(Shard),
+    /// Group mode: those of the shards this member owns now.
+    Group(Arc<Ownership>),
+}
+
+/// The active targets of the selection.
 pub async fn load(
     db: &DatabaseConnection,
-    shard: Shard,
+    selection: &Selection,
     checks: &mut Checks,
 ) -> Result<HashMap<i32, Target>, DbErr> {
-    let rows = urltargets::Entity::find()
-        .filter(urltargets::Column::Paused.eq(false))
-        .filter(Expr::cust_with_values(
+    let query = urltargets::Entity::find().filter(urltargets::Column::Paused.eq(false));
+    let query = match selection {
+        Selection::Fixed(shard) => query.filter(Expr::cust_with_values(
             "urltargets_pk % $1 = $2",
             [i64::from(shard.count), i64::from(shard.index)],
-        ))
-        .all(db)
-        .await?;
+        )),
+        Selection::Group(ownership) => {
+            let owned = ownership.owned();
+            if owned.is_empty() {
+                checks.retain();
+                return Ok(HashMap::new());
+            }
+            let list: Vec<String> = owned.iter().map(u32::to_string).collect();
+            query.filter(Expr::cust(format!(
+                "{} IN ({})",
+                shard_sql("urltargets_pk", ownership.shards()),
+                list.join(",")
+            )))
+        }
+    };
+    let rows = query.all(db).await?;
     let targets: HashMap<i32, Target> = rows
         .into_iter()
         .map(|row| {
@@ -90,6 +113,10 @@ pub async fn load(
                 check: checks.of(&row),
                 url: Arc::from(row.urltarget),
                 frequency: row.monitor_frequency,
+                since_ms: match selection {
+                    Selection::Group(ownership) => ownership.since_ms(row.urltargets_pk),
+                    Selection::Fixed(_) => 0,
+                },
             };
             (target.id, target)
         })
@@ -98,10 +125,11 @@ pub async fn load(
     Ok(targets)
 }
 
-/// Re-reads the list every `every` and publishes it when it changed, until cancelled.
+/// Re-reads the list every `every`, and at once when the owned shards change, and publishes it
+/// when it changed, until cancelled.
 pub async fn refresh(
     db: DatabaseConnection,
-    shard: Shard,
+    selection: Selection,
     every: Duration,
     out: watch::Sender<TargetSet>,
     readiness: Arc<Readiness>,
@@ -109,8 +137,15 @@ pub async fn refresh(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut failures = 0u32;
+    let mut owned_changed = match &selection {
+        Selection::Group(ownership) => Some(ownership.subscribe()),
+        Selection::Fixed(_) => None,
+    };
     loop {
-        match load(&db, shard, &mut checks).await {
+        if let Some(changed) = owned_changed.as_mut() {
+            changed.borrow_and_update();
+        }
+        match load(&db, &selection, &mut checks).await {
             Ok(targets) => {
                 if failures > 0 {
                     tracing::info!(failures, "Target list readable again.");
@@ -131,9 +166,20 @@ pub async fn refresh(
                 tracing::warn!(failures, error = %e, "Cannot read the target list; keeping the last one.");
             }
         }
+        let owned_change = async {
+            match owned_changed.as_mut() {
+                Some(changed) => {
+                    if changed.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             () = cancel.cancelled() => return Ok(()),
             () = tokio::time::sleep(every) => {}
+            () = owned_change => {}
         }
     }
 }

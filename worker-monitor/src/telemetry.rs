@@ -32,7 +32,7 @@ pub fn describe_metrics() {
     metrics::describe_counter!(m::MONITOR_PUBLISHED, "Results committed to Kafka.");
     metrics::describe_counter!(
         m::MONITOR_DROPPED,
-        "Results never published, by reason (refused: the producer refused the record; shutdown: Kafka had not taken it when the shutdown deadline passed)."
+        "Results never published, by reason (refused: the producer refused the record; shutdown: Kafka had not taken it when the shutdown deadline passed; fenced: the producer was fenced with them uncommitted; shard_lost: their shard had moved to another member)."
     );
     metrics::describe_counter!(
         m::MONITOR_PRODUCER_RESTARTS,
@@ -50,5 +50,26 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         m::MONITOR_TARGET_REFRESH_ERRORS,
         "Failed reads of the target list."
+    );
+    metrics::describe_gauge!(
+        m::MONITOR_SHARDS_OWNED,
+        "Group mode: shards this member owns now."
+    );
+    metrics::describe_counter!(
+        m::MONITOR_REBALANCES,
+        "Group mode: rebalance callbacks, by event (assigned, revoked, lost)."
+    );
+    metrics::describe_histogram!(
+        m::MONITOR_HANDOVER_GAP,
+        metrics::Unit::Seconds,
+        "Group mode: from the previous owner's release of a shard to this member's start."
+    );
+    metrics::describe_counter!(
+        m::MONITOR_TAKEOVERS,
+        "Group mode: shards received from an owner that never released them."
+    );
+    metrics::describe_counter!(
+        m::MONITOR_SLOTS_PROBED_TWICE,
+        "Group mode: results of slots probed for a shard another member had taken over (never committed)."
     );
 }

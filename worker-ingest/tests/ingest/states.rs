@@ -94,6 +94,8 @@ impl World {
             &self.topic,
             "--instance",
             instance,
+            "--shard",
+            "0/1",
             "--listen",
             "127.0.0.1:0",
             "--minute",

@@ -36,6 +36,9 @@ impl World {
             ("--kafka-bootstrap-servers", servers.as_str()),
             ("--topic", self.topic.as_str()),
             ("--instance", self.instance.as_str()),
+            // Fixed mode: these tests are about probing and publishing (tests/group is about
+            // group mode).
+            ("--shard", "0/1"),
             ("--listen", "127.0.0.1:0"),
             ("--targets-refresh", "200ms"),
             ("--commit-interval", "200ms"),

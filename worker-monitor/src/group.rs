@@ -1,0 +1,749 @@
+//! Group mode: the monitors of one instance share the targets through Kafka's group coordinator,
+//! the way Kafka Connect spreads its tasks over workers.
+//!
+//! Every monitor joins the consumer group `pingpipe-monitor.<instance>` on the shards topic
+//! (classic protocol, `cooperative-sticky` assignment: a join or a leave moves only the shards
+//! that must move). Partition p of that topic stands for shard p; a target belongs to shard
+//! [`shard_of`]`(id, S)`. A member probes exactly the targets of the shards it owns.
+//!
+//! Each shard has its own transactional producer, `pingpipe-monitor.<instance>.group-shard-<p>-of-<S>`,
+//! whoever owns it. That is the fence: a member that receives a shard first runs
+//! `init_transactions` with the shard's id, which aborts the previous owner's open transaction
+//! and makes every later commit of the previous owner for that shard fail (it is a zombie for
+//! that id); only then does it start probing, from the first slot after that moment.
+//!
+//! Hand-over, as the group coordinator drives it:
+//! - revoked (a rebalance moves the shard, or this member leaves): inside the rebalance
+//!   callback, before the coordinator can give the shard to anyone, no new probe of the shard
+//!   starts; the probes already running finish and their results are committed with a
+//!   `released` marker on the shard's partition; then the callback returns.
+//! - lost (the session expired before this member could hand over, e.g. it was frozen or cut
+//!   off): the same, but another member may already own the shard: its producer fences ours,
+//!   and what we could not commit is dropped and counted (`slots_probed_twice`).
+//! - assigned: the shard's producer is initialised (the fence), an `acquired` marker committed,
+//!   then the shard's targets are scheduled from the next slot on. Slots between the previous
+//!   owner's stop and this start are not probed (no backfill).
+//!
+//! The markers say how long a shard went without an owner: the new owner reads the last
+//! markers of a partition it receives, and a `released` marker before its own `acquired` one is
+//! a graceful hand-over (`handover_gap_seconds`); an `acquired` marker of another member with no
+//! release is a takeover from a member that died (`takeovers_total`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metric_names as m;
+use crate::publisher::{Pending, PublishError, Publisher, PublisherSettings};
+
+/// The shard of a target: a 32-bit integer hash of its id (two xor-shift-multiply rounds, so
+/// consecutive ids spread and the shard does not follow the slot offset), modulo `shards`.
+/// The same function runs in SQL ([`shard_sql`]).
+pub fn shard_of(target_id: i32, shards: u32) -> u32 {
+    let mut x = u64::from(target_id as u32);
+    x = (((x >> 16) ^ x) * 0x45d9f3b) & 0xffff_ffff;
+    x = (((x >> 16) ^ x) * 0x45d9f3b) & 0xffff_ffff;
+    x = (x >> 16) ^ x;
+    (x % u64::from(shards.max(1))) as u32
+}
+
+/// [`shard_of`] as a PostgreSQL expression over an integer `column` (bigint arithmetic: every
+/// intermediate stays below 2^59).
+pub fn shard_sql(column: &str, shards: u32) -> String {
+    let mix = |x: &str| format!("(((({x} >> 16) # {x}) * 73244475) & 4294967295)");
+    let x0 = format!("({column}::bigint & 4294967295)");
+    let x2 = mix(&mix(&x0));
+    format!("((({x2} >> 16) # {x2}) % {})", shards.max(1))
+}
+
+/// Which shards this member probes now, and the slots of each that are being probed.
+pub struct Ownership {
+    shards: u32,
+    active: Vec<AtomicBool>,
+    /// Slots whose probe started and whose result has not reached the shard's publisher yet.
+    outstanding: Vec<AtomicI64>,
+    /// When each shard was last started here (ms since the epoch).
+    since: Vec<AtomicI64>,
+    changed: watch::Sender<u64>,
+}
+
+impl Ownership {
+    pub fn new(shards: u32) -> Arc<Ownership> {
+        let shards = shards.max(1);
+        Arc::new(Ownership {
+            shards,
+            active: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            outstanding: (0..shards).map(|_| AtomicI64::new(0)).collect(),
+            since: (0..shards).map(|_| AtomicI64::new(0)).collect(),
+            changed: watch::channel(0).0,
+        })
+    }
+
+    pub fn shards(&self) -> u32 {
+        self.shards
+    }
+
+    /// Before the probe of a new slot: true (and the slot counted as outstanding until its
+    /// result is routed) when this member owns the target's shard.
+    pub fn begin(&self, target_id: i32) -> bool {
+        let shard = shard_of(target_id, self.shards) as usize;
+        // Counted first, checked second: a revocation that clears `active` and then sees no
+        // outstanding slot cannot miss this one.
+        self.outstanding[shard].fetch_add(1, Ordering::SeqCst);
+        if self.active[shard].load(Ordering::SeqCst) {
+            true
+        } else {
+            self.outstanding[shard].fetch_sub(1, Ordering::SeqCst);
+            false
+        }
+    }
+
+    /// The result of a slot counted by [`Ownership::begin`] has been routed.
+    pub fn done(&self, target_id: i32) {
+        let shard = shard_of(target_id, self.shards) as usize;
+        self.outstanding[shard].fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether this member owns the target's shard now.
+    pub fn owns(&self, target_id: i32) -> bool {
+        self.active[shard_of(target_id, self.shards) as usize].load(Ordering::SeqCst)
+    }
+
+    /// The shards owned now, ascending.
+    pub fn owned(&self) -> Vec<u32> {
+        (0..self.shards)
+            .filter(|p| self.active[*p as usize].load(Ordering::SeqCst))
+            .collect()
+    }
+
+    /// Bumped whenever the owned set changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// When the target's shard was started here: its first slot is the first after that.
+    pub fn since_ms(&self, target_id: i32) -> i64 {
+        self.since[shard_of(target_id, self.shards) as usize].load(Ordering::SeqCst)
+    }
+
+    /// Starts or stops probing a shard; returns the time of the change (ms since the epoch).
+    fn set_active(&self, shard: u32, active: bool) -> i64 {
+        let at = chrono::Utc::now().timestamp_millis();
+        if active {
+            self.since[shard as usize].store(at, Ordering::SeqCst);
+        }
+        self.active[shard as usize].store(active, Ordering::SeqCst);
+        metrics::gauge!(m::MONITOR_SHARDS_OWNED).set(self.owned().len() as f64);
+        self.changed.send_modify(|n| *n += 1);
+        at
+    }
+
+    fn outstanding(&self, shard: u32) -> i64 {
+        self.outstanding[shard as usize].load(Ordering::SeqCst)
+    }
+}
+
+/// Where each owned shard's results go: its publisher's queue.
+pub type Routes = Arc<Mutex<HashMap<u32, mpsc::Sender<Pending>>>>;
+
+/// The routes, locked (a panic while they were held left them whole: each change is one call).
+fn lock(routes: &Routes) -> std::sync::MutexGuard<'_, HashMap<u32, mpsc::Sender<Pending>>> {
+    routes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Hands each result to the publisher of its shard; a result whose shard has moved on is
+/// dropped and counted (its slot belongs to the new owner, which probes it too).
+pub async fn route(
+    mut results: mpsc::Receiver<Pending>,
+    routes: Routes,
+    ownership: Arc<Ownership>,
+) -> anyhow::Result<()> {
+    while let Some(item) = results.recv().await {
+        let target_id = item.target_id;
+        let shard = shard_of(target_id, ownership.shards());
+        let sender = lock(&routes).get(&shard).cloned();
+        let delivered = match sender {
+            Some(sender) => sender.send(item).await.is_ok(),
+            None => false,
+        };
+        if !delivered {
+            metrics::counter!(m::MONITOR_DROPPED, "reason" => "shard_lost").increment(1);
+            metrics::counter!(m::MONITOR_SLOTS_PROBED_TWICE).increment(1);
+            tracing::debug!(
+                target_id,
+                shard,
+                "Result of a shard this member no longer owns; dropped."
+            );
+        }
+        ownership.done(target_id);
+    }
+    Ok(())
+}
+
+/// What the membership callbacks ask of the shard manager.
+pub enum Command {
+    Assigned(Vec<u32>),
+    /// Stop the shards and hand them over; `done` is told when that is finished.
+    Revoked {
+        shards: Vec<u32>,
+        lost: bool,
+        done: std::sync::mpsc::SyncSender<()>,
+    },
+}
+
+/// How group mode is set up.
+#[derive(Debug, Clone)]
+pub struct GroupSettings {
+    pub instance: String,
+    pub member: String,
+    pub group_id: String,
+    pub shards_topic: String,
+    pub shards: u32,
+    pub session_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// Longest a revocation waits for the shard's running probes and last commit.
+    pub revoke_budget: Duration,
+}
+
+/// A hand-over marker on a shard's partition: `event` happened at `at_ms`.
+fn marker(settings: &GroupSettings, shard: u32, event: &str, at_ms: i64) -> Pending {
+    let payload = serde_json::json!({
+        "instance": settings.instance,
+        "member": settings.member,
+        "event": event,
+        "at_ms": at_ms,
+    });
+    Pending::marker(shard as i32, payload.to_string().into_bytes())
+}
+
+/// An owned shard: its publisher's queue and task.
+struct Active {
+    sender: mpsc::Sender<Pending>,
+    give_up: CancellationToken,
+    task: JoinHandle<Result<(), PublishError>>,
+    epoch: u64,
+}
+
+/// Starts and stops the shards' publishers as the group coordinator assigns and revokes them.
+pub struct Manager {
+    pub settings: GroupSettings,
+    /// The producer settings every shard's publisher starts from.
+    pub publisher: PublisherSettings,
+    /// Makes the transactional.id of a shard.
+    pub transactional_id: Arc<dyn Fn(u32) -> String + Send + Sync>,
+    pub ownership: Arc<Ownership>,
+    pub routes: Routes,
+    /// Cancelled when the shutdown deadline has passed.
+    pub give_up: CancellationToken,
+    pub ready: Arc<AtomicBool>,
+}
+
+impl Manager {
+    pub async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) -> anyhow::Result<()> {
+        let mut assigned: HashSet<u32> = HashSet::new();
+        let mut active: HashMap<u32, Active> = HashMap::new();
+        let (ended_tx, mut ended) = mpsc::unbounded_channel::<(u32, u64)>();
+        let mut rechecks = tokio::task::JoinSet::new();
+        let mut epoch = 0u64;
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(Command::Assigned(shards)) => {
+                        assigned.extend(shards.iter().copied());
+                        let shards: Vec<u32> = shards.into_iter().filter(|p| !active.contains_key(p)).collect();
+                        self.activate(&shards, &mut active, &mut epoch, &ended_tx, &mut rechecks).await;
+                    }
+                    Some(Command::Revoked { shards, lost, done }) => {
+                        for shard in &shards {
+                            assigned.remove(shard);
+                        }
+                        self.release(&shards, &mut active, lost).await;
+                        let _ = done.send(());
+                    }
+                },
+                Some((shard, ended_epoch)) = ended.recv() => {
+                    // A publisher that ends while its shard is owned was fenced (another member
+                    // initialised the shard's producer) or failed for good.
+                    if active.get(&shard).is_some_and(|a| a.epoch == ended_epoch) {
+                        let gone = active.remove(&shard).expect("checked");
+                        self.ownership.set_active(shard, false);
+                        lock(&self.routes).remove(&shard);
+                        let error = match gone.task.await {
+                            Ok(Err(e)) => e.to_string(),
+                            Ok(Ok(())) => "its publisher stopped".to_owned(),
+                            Err(e) => e.to_string(),
+                        };
+                        tracing::warn!(
+                            shard,
+                            error,
+                            "Shard's producer was fenced or failed: another member owns the shard, \
+                             or the broker was away for longer than the transaction timeout. \
+                             Probing of the shard stops; it starts again if the group still gives \
+                             it to this member after a session timeout."
+                        );
+                        rechecks.spawn(recheck(shard, self.settings.session_timeout));
+                    }
+                }
+                Some(Ok(shard)) = rechecks.join_next() => {
+                    if assigned.contains(&shard) && !active.contains_key(&shard) {
+                        self.activate(&[shard], &mut active, &mut epoch, &ended_tx, &mut rechecks).await;
+                    }
+                }
+            }
+        }
+        // The membership has ended (leaving the group revoked everything it held).
+        let rest: Vec<u32> = active.keys().copied().collect();
+        self.release(&rest, &mut active, false).await;
+        Ok(())
+    }
+
+    /// Initialises the producers of `shards` at once (each fences the shard's previous owner),
+    /// commits each one's `acquired` marker and starts probing it as soon as that is done. A
+    /// shard that cannot start is tried again after a session timeout, if it is still ours.
+    async fn activate(
+        &self,
+        shards: &[u32],
+        active: &mut HashMap<u32, Active>,
+        epoch: &mut u64,
+        ended: &mpsc::UnboundedSender<(u32, u64)>,
+        rechecks: &mut tokio::task::JoinSet<u32>,
+    ) {
+        let mut starting = tokio::task::JoinSet::new();
+        for &shard in shards {
+            let mut settings = self.publisher.clone();
+            settings.transactional_id = (self.transactional_id)(shard);
+            let ready = self.ready.clone();
+            let give_up = self.give_up.child_token();
+            starting.spawn(async move {
+                let token = give_up.clone();
+                let started = Publisher::connect(settings, ready, give_up).await;
+                (shard, started.map(|publisher| (publisher, token)))
+            });
+        }
+        while let Some(joined) = starting.join_next().await {
+            let Ok((shard, started)) = joined else {
+                continue;
+            };
+            match started {
+                Ok(started) => {
+                    *epoch += 1;
+                    let entry = self.spawn(shard, started, *epoch, ended.clone());
+                    active.insert(shard, entry);
+                }
+                Err(e) => {
+                    if !matches!(e, PublishError::Cancelled) {
+                        tracing::warn!(shard, error = %e, "Cannot start the shard's producer.");
+                    }
+                    rechecks.spawn(recheck(shard, self.settings.session_timeout));
+                }
+            }
+        }
+    }
+
+    fn spawn(
+        &self,
+        shard: u32,
+        (publisher, give_up): (Publisher, CancellationToken),
+        epoch: u64,
+        ended: mpsc::UnboundedSender<(u32, u64)>,
+    ) -> Active {
+        let (sender, receiver) = mpsc::channel(4096);
+        lock(&self.routes).insert(shard, sender.clone());
+        let since = self.ownership.set_active(shard, true);
+        // The first record of the shard's first transaction: who started it, and when.
+        let _ = sender.try_send(marker(&self.settings, shard, "acquired", since));
+        let task = tokio::spawn(async move {
+            let result = publisher.run(receiver).await;
+            let _ = ended.send((shard, epoch));
+            result
+        });
+        tracing::info!(
+            shard,
+            member = self.settings.member,
+            "Shard started: probing its targets from their next slot."
+        );
+        Active {
+            sender,
+            give_up,
+            task,
+            epoch,
+        }
+    }
+
+    /// Stops probing `shards`, waits for their running probes, commits their results with a
+    /// `released` marker and closes their producers, all within the revoke budget.
+    async fn release(&self, shards: &[u32], active: &mut HashMap<u32, Active>, lost: bool) {
+        if shards.is_empty() {
+            return;
+        }
+        let stopped: HashMap<u32, i64> = shards
+            .iter()
+            .map(|&shard| (shard, self.ownership.set_active(shard, false)))
+            .collect();
+        let deadline = tokio::time::Instant::now() + self.settings.revoke_budget;
+        while shards.iter().any(|p| self.ownership.outstanding(*p) > 0)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut closing = Vec::new();
+        for &shard in shards {
+            lock(&self.routes).remove(&shard);
+            let Some(entry) = active.remove(&shard) else {
+                continue;
+            };
+            let _ = tokio::time::timeout_at(
+                deadline,
+                entry
+                    .sender
+                    .send(marker(&self.settings, shard, "released", stopped[&shard])),
+            )
+            .await;
+            drop(entry.sender);
+            closing.push((shard, entry.give_up, entry.task));
+        }
+        for (shard, give_up, mut task) in closing {
+            let ended = tokio::select! {
+                ended = &mut task => ended,
+                () = tokio::time::sleep_until(deadline) => {
+                    // Past the budget: what is still uncommitted is dropped (and counted).
+                    give_up.cancel();
+                    match tokio::time::timeout(Duration::from_secs(2), &mut task).await {
+                        Ok(ended) => ended,
+                        Err(_) => {
+                            task.abort();
+                            Ok(Err(PublishError::Cancelled))
+                        }
+                    }
+                }
+            };
+            match ended {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(shard, error = %e, "The shard's last results were not committed.")
+                }
+                Err(_) => {}
+            }
+        }
+        tracing::info!(
+            shards = ?shards,
+            lost,
+            member = self.settings.member,
+            "Shards handed over: no probe of them starts here any more."
+        );
+    }
+}
+
+async fn recheck(shard: u32, after: Duration) -> u32 {
+    tokio::time::sleep(after).await;
+    shard
+}
+
+/// Creates the shards topic with `shards` partitions when it is missing, and checks that it
+/// has that many; retried while the broker cannot be reached.
+pub async fn ensure_topic(
+    bootstrap_servers: &str,
+    settings: &GroupSettings,
+    cancel: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .create()?;
+    let mut backoff = plumbing::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        let topic = NewTopic::new(
+            &settings.shards_topic,
+            settings.shards as i32,
+            // The broker's default replication factor.
+            TopicReplication::Fixed(-1),
+        );
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let created = match admin.create_topics([&topic], &options).await {
+            Ok(results) => results.into_iter().all(|r| match r {
+                Ok(_) => true,
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => true,
+                Err((name, code)) => {
+                    tracing::warn!(topic = name, error = %code, "Cannot create the shards topic.");
+                    false
+                }
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot reach Kafka to create the shards topic.");
+                false
+            }
+        };
+        if created {
+            let metadata = admin
+                .inner()
+                .fetch_metadata(Some(&settings.shards_topic), Duration::from_secs(10));
+            if let Ok(metadata) = metadata
+                && let Some(topic) = metadata.topics().first()
+                && topic.error().is_none()
+            {
+                let partitions = topic.partitions().len() as u32;
+                if partitions == settings.shards {
+                    return Ok(true);
+                }
+                anyhow::bail!(
+                    "the shards topic {:?} has {partitions} partitions but PINGPIPE_MONITOR_SHARDS \
+                     is {}: every monitor of an instance must use the topic's partition count",
+                    settings.shards_topic,
+                    settings.shards
+                );
+            }
+        }
+        if !backoff.wait(cancel).await {
+            return Ok(false);
+        }
+    }
+}
+
+/// The membership consumer's callbacks: they tell the shard manager and, on revocation, wait
+/// until it has handed the shards over (the coordinator gives them to nobody meanwhile).
+struct Membership {
+    commands: mpsc::UnboundedSender<Command>,
+    topic: String,
+    revoke_wait: Duration,
+    ready: Arc<AtomicBool>,
+}
+
+/// Markers read back from the end of a received shard's partition.
+const MARKER_TAIL: i64 = 16;
+
+impl ClientContext for Membership {}
+
+impl ConsumerContext for Membership {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let shards: Vec<u32> = tpl
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == self.topic)
+            .map(|e| e.partition() as u32)
+            .collect();
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                for shard in &shards {
+                    // Read the partition's last markers: who had the shard, and whether it let go.
+                    let _ = tpl.set_partition_offset(
+                        &self.topic,
+                        *shard as i32,
+                        Offset::OffsetTail(MARKER_TAIL),
+                    );
+                }
+                let assigned = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = assigned {
+                    tracing::error!(error = %e, "Cannot take the assigned shards.");
+                }
+                self.ready.store(true, Ordering::Relaxed);
+                if !shards.is_empty() {
+                    metrics::counter!(m::MONITOR_REBALANCES, "event" => "assigned").increment(1);
+                    tracing::info!(shards = ?shards, "Shards assigned by the group coordinator.");
+                    let _ = self.commands.send(Command::Assigned(shards));
+                }
+            }
+            _ => {
+                let lost = err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
+                    || consumer.assignment_lost();
+                if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    tracing::error!(error = ?err, "Rebalance error: handing every shard over.");
+                }
+                if !shards.is_empty() {
+                    let event = if lost { "lost" } else { "revoked" };
+                    metrics::counter!(m::MONITOR_REBALANCES, "event" => event).increment(1);
+                    if lost {
+                        tracing::warn!(
+                            shards = ?shards,
+                            "Shards lost: the session expired before they could be handed over \
+                             (another member may own them already)."
+                        );
+                    }
+                    let (done, finished) = std::sync::mpsc::sync_channel(1);
+                    let asked = self.commands.send(Command::Revoked { shards, lost, done });
+                    if asked.is_ok() && finished.recv_timeout(self.revoke_wait).is_err() {
+                        tracing::warn!("Handing the shards over took longer than allowed.");
+                    }
+                }
+                let unassigned = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = unassigned {
+                    tracing::error!(error = %e, "Cannot give the revoked shards back.");
+                }
+            }
+        }
+    }
+}
+
+/// What the membership has learnt from the markers of the shards' partitions.
+struct Markers {
+    instance: String,
+    member: String,
+    last: HashMap<i32, (String, String, i64)>,
+    seen: HashMap<i32, i64>,
+}
+
+impl Markers {
+    fn observe(&mut self, partition: i32, offset: i64, payload: &[u8]) {
+        if self
+            .seen
+            .get(&partition)
+            .is_some_and(|seen| *seen >= offset)
+        {
+            return;
+        }
+        self.seen.insert(partition, offset);
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            return;
+        };
+        let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let (Some(instance), Some(member), Some(event), Some(at)) = (
+            field("instance"),
+            field("member"),
+            field("event"),
+            value.get("at_ms").and_then(|v| v.as_i64()),
+        ) else {
+            return;
+        };
+        if instance != self.instance {
+            return;
+        }
+        if member == self.member && event == "acquired" {
+            match self.last.get(&partition) {
+                Some((from, previous, released))
+                    if *from != self.member && previous == "released" =>
+                {
+                    let gap_ms = (at - released).max(0);
+                    metrics::histogram!(m::MONITOR_HANDOVER_GAP).record(gap_ms as f64 / 1000.0);
+                    tracing::info!(
+                        shard = partition,
+                        from,
+                        gap_ms,
+                        "Shard received from its previous owner."
+                    );
+                }
+                Some((from, previous, _)) if *from != self.member && previous == "acquired" => {
+                    metrics::counter!(m::MONITOR_TAKEOVERS).increment(1);
+                    tracing::info!(
+                        shard = partition,
+                        from,
+                        "Shard taken over from a member that never released it."
+                    );
+                }
+                _ => {}
+            }
+        }
+        self.last.insert(partition, (member, event, at));
+    }
+}
+
+/// Runs the group membership until `cancel`: joins the group, keeps polling (rebalance
+/// callbacks only run inside a poll), and on the way out leaves the group, which hands every
+/// shard over first. A fatal error (the shards topic disagrees with the configuration) stops
+/// the monitor.
+pub async fn run_membership(
+    bootstrap_servers: String,
+    settings: GroupSettings,
+    commands: mpsc::UnboundedSender<Command>,
+    ready: Arc<AtomicBool>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    if !ensure_topic(&bootstrap_servers, &settings, &cancel).await? {
+        return Ok(());
+    }
+    let handle = tokio::task::spawn_blocking(move || {
+        let context = Membership {
+            commands,
+            topic: settings.shards_topic.clone(),
+            revoke_wait: settings.revoke_budget + Duration::from_secs(1),
+            ready,
+        };
+        let consumer: BaseConsumer<Membership> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap_servers)
+            .set("group.id", &settings.group_id)
+            .set("client.id", &settings.member)
+            .set("group.protocol", "classic")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set(
+                "session.timeout.ms",
+                settings.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                settings.heartbeat_interval.as_millis().to_string(),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .create_with_context(context)?;
+        consumer.subscribe(&[&settings.shards_topic])?;
+        tracing::info!(
+            group = settings.group_id,
+            member = settings.member,
+            shards = settings.shards,
+            session_timeout = ?settings.session_timeout,
+            "Joining the monitors' group."
+        );
+        let mut markers = Markers {
+            instance: settings.instance.clone(),
+            member: settings.member.clone(),
+            last: HashMap::new(),
+            seen: HashMap::new(),
+        };
+        let mut last_error: Option<std::time::Instant> = None;
+        while !cancel.is_cancelled() {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    if let Some(payload) = message.payload() {
+                        markers.observe(message.partition(), message.offset(), payload);
+                    }
+                }
+                Some(Err(e))
+                    if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) =>
+                {
+                    tracing::warn!(error = %e, "Group membership: Kafka error (retrying).");
+                    last_error = Some(std::time::Instant::now());
+                }
+                Some(Err(_)) => {}
+                None => {}
+            }
+        }
+        tracing::info!("Leaving the monitors' group: handing every shard over.");
+        // Closing revokes everything through the rebalance callback, then leaves the group.
+        drop(consumer);
+        Ok::<_, anyhow::Error>(())
+    });
+    handle.await?
+}
