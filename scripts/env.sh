@@ -19,6 +19,9 @@ KAFKA_VERSION=4.1.2
 KAFKA_HEAP=${PINGPIPE_KAFKA_HEAP:-768m}
 RESULTS_TOPIC=${PINGPIPE_RESULTS_TOPIC:-pingpipe.results}
 RESULTS_PARTITIONS=${PINGPIPE_RESULTS_PARTITIONS:-6}
+# The monitors' membership topic: one partition per shard (group mode, #15).
+MONITOR_SHARDS_TOPIC=${PINGPIPE_MONITOR_SHARDS_TOPIC:-pingpipe.monitor-shards}
+MONITOR_SHARDS=${PINGPIPE_MONITOR_SHARDS:-64}
 
 # Remember whether the caller brought their own services, before we fill the variables in; the
 # answer (1 or 0) is exported so scripts started from this one keep it.

@@ -147,6 +147,7 @@ up() {
   fetch
   create_topic "$READINESS_TOPIC" 1
   create_topic "$RESULTS_TOPIC" "$RESULTS_PARTITIONS"
+  create_topic "$MONITOR_SHARDS_TOPIC" "$MONITOR_SHARDS"
   wait_for 60 roundtrip || die "Kafka on $KAFKA_BOOTSTRAP_SERVERS does not produce and consume within 60s"
 }
 

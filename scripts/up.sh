@@ -38,7 +38,7 @@ Pingpipe is up.
   Dashboard    http://${PINGPIPE_API_ADDR:-127.0.0.1:8080}/
   GraphQL      http://${PINGPIPE_API_ADDR:-127.0.0.1:8080}/graphql   (GraphiQL in a browser; POST for scripts)
   API token    $(if [ -n "${PINGPIPE_API_TOKENS:-}" ]; then echo "as configured in PINGPIPE_API_TOKENS"; else cat "$STATE_DIR/secrets/api_token"; fi)   (send \`Authorization: Bearer <token>\` with mutations)
-  Monitor      http://${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}/metrics   (/healthz, /readyz)
+  Monitor      http://${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}/metrics   (/healthz, /readyz; group mode: start more anywhere with the same PINGPIPE_MONITOR_INSTANCE)
   Ingest       http://${PINGPIPE_INGEST_ADDR:-127.0.0.1:9102}/metrics   (/healthz, /readyz)
   Notify       http://${PINGPIPE_NOTIFY_ADDR:-127.0.0.1:9103}/metrics   (/healthz, /readyz)
   Logs         $STATE_DIR/logs/, $STATE_DIR/postgres/postgres.log, $STATE_DIR/kafka/logs/server.log

@@ -39,6 +39,10 @@ struct Args {
     minute: Duration,
     probe_timeout: Duration,
     baseline_pool: usize,
+    /// Targets of the group-mode runs (#15).
+    group_targets: usize,
+    /// `all`, `probe` (the single-process runs) or `group`.
+    only: String,
 }
 
 fn parse_args() -> Args {
@@ -47,6 +51,8 @@ fn parse_args() -> Args {
         minute: Duration::from_secs(60),
         probe_timeout: Duration::from_secs(10),
         baseline_pool: 32,
+        group_targets: 60_000,
+        only: "all".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,6 +62,8 @@ fn parse_args() -> Args {
             "--minute" => args.minute = humantime::parse_duration(&value()).unwrap(),
             "--probe-timeout" => args.probe_timeout = humantime::parse_duration(&value()).unwrap(),
             "--baseline-pool" => args.baseline_pool = value().parse().unwrap(),
+            "--group-targets" => args.group_targets = value().parse().unwrap(),
+            "--only" => args.only = value(),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -218,6 +226,9 @@ async fn run_monitor(args: &Args, bases: &[String], scenario: &Scenario) -> Figu
             &instance,
             "--listen",
             "127.0.0.1:0",
+            // One process, one producer: the figures of earlier runs (group mode below).
+            "--shard",
+            "0/1",
         ])
         .args(["--minute", &humantime::format_duration(period).to_string()])
         .args([
@@ -415,6 +426,16 @@ async fn main() {
         "rss MiB",
         "commit p99"
     );
+    if args.only != "group" {
+        probe_runs(&args, &bases, started.clone()).await;
+    }
+    if args.only != "probe" {
+        group_runs(&args, &bases).await;
+    }
+}
+
+async fn probe_runs(args: &Args, bases: &[String], started: Arc<AtomicUsize>) {
+    let args = &args;
     for hanging in [0, 5] {
         let scenario = Scenario {
             label: if hanging == 0 {
@@ -426,9 +447,9 @@ async fn main() {
             hanging_percent: hanging,
             assertions: None,
         };
-        let ours = run_monitor(&args, &bases, &scenario).await;
+        let ours = run_monitor(args, bases, &scenario).await;
         print(&ours, &format!("up {}", ours.up));
-        let (baseline, burst) = run_baseline(&args, &bases, hanging, started.clone()).await;
+        let (baseline, burst) = run_baseline(args, bases, hanging, started.clone()).await;
         print(&baseline, &format!("peak burst {burst} probes/s"));
     }
     // Checks (#12): the same 20 KB JSON body without assertions (the body is not read) and with
@@ -443,10 +464,271 @@ async fn main() {
             hanging_percent: 0,
             assertions,
         };
-        let ours = run_monitor(&args, &bases, &scenario).await;
+        let ours = run_monitor(args, bases, &scenario).await;
         print(&ours, &format!("up {}", ours.up));
     }
     println!(
         "(lags and latencies in ms; cpu % of one core; missed = targets without a result in the measured period)"
     );
+}
+
+/// The shards a monitor owns, from its /metrics (None while it does not answer).
+async fn shards_owned(addr: std::net::SocketAddr) -> Option<u32> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    answer
+        .lines()
+        .find(|l| l.starts_with("pingpipe_monitor_shards_owned "))?
+        .rsplit(' ')
+        .next()?
+        .parse::<f64>()
+        .ok()
+        .map(|v| v as u32)
+}
+
+async fn total_owned(addrs: &[std::net::SocketAddr]) -> u32 {
+    let mut total = 0;
+    for addr in addrs {
+        total += shards_owned(*addr).await.unwrap_or(0);
+    }
+    total
+}
+
+/// Group mode (#15): `monitors` processes of one instance share `--group-targets` targets at
+/// 1/min. One full period is measured in steady state; then, with `kill`, the first monitor is
+/// SIGKILLed and the run reports how long until the others own every shard again, and how many
+/// slots of the targets got no result from the kill until a period after that.
+/// With `fixed`, one monitor in fixed mode (`--shard 0/1`, one producer) under the same load:
+/// the cost of a producer per shard, measured beside it.
+async fn run_group(args: &Args, bases: &[String], monitors: usize, kill: bool, fixed: bool) {
+    let db = TestDb::migrated().await;
+    let topic = create_topic(6).await;
+    let n = args.group_targets;
+    let list = urls(bases, n, 0, "ok");
+    let quoted: Vec<String> = list.iter().map(|u| format!("'{u}'")).collect();
+    db.exec(&format!(
+        "INSERT INTO urltargets (urltarget, monitor_frequency) \
+         SELECT u, 1 FROM unnest(ARRAY[{}]) u",
+        quoted.join(",")
+    ))
+    .await;
+    let ids: Vec<i32> = db
+        .query_strings("SELECT urltargets_pk::text FROM urltargets")
+        .await
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+
+    let reader_topic = topic.clone();
+    let stop_reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = stop_reading.clone();
+    let reader = std::thread::spawn(move || {
+        let c = consumer(&reader_topic, "read_committed");
+        let mut seen: Vec<ResultEvent> = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                seen.push(ResultEvent::decode(m.payload().unwrap()).unwrap());
+            }
+        }
+        seen
+    });
+
+    let instance = unique("bench-group");
+    let shards_topic = unique("pingpipe.bench-shards");
+    let period = args.minute;
+    let mut children = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..monitors {
+        let addr = entity::testing::free_addr();
+        let mode: &[&str] = if fixed { &["--shard", "0/1"] } else { &[] };
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pingpipe-monitor"))
+            .args(mode)
+            .args(["--database-url", &db.url])
+            .args(["--kafka-bootstrap-servers", &bootstrap_servers()])
+            .args(["--topic", &topic, "--instance", &instance])
+            .args(["--shards-topic", &shards_topic])
+            .args(["--member", &format!("bench-{i}")])
+            .args(["--listen", &addr.to_string()])
+            .args(["--minute", &humantime::format_duration(period).to_string()])
+            .args([
+                "--probe-timeout",
+                &humantime::format_duration(args.probe_timeout).to_string(),
+            ])
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        children.push(child);
+        addrs.push(addr);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !fixed && total_owned(&addrs).await != 64 {
+        assert!(
+            Instant::now() < deadline,
+            "the monitors never owned every shard"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut owned = Vec::new();
+    for addr in &addrs {
+        owned.push(shards_owned(*addr).await.unwrap_or(0));
+    }
+    let window_start = Utc::now() + chrono::Duration::seconds(2);
+    let window_end = window_start + chrono::Duration::from_std(period).unwrap();
+    let pids: Vec<u32> = children.iter().map(|c| c.id().unwrap()).collect();
+    let cpu_start: f64 = pids
+        .iter()
+        .filter_map(|p| proc_usage(*p))
+        .map(|u| u.0)
+        .sum();
+    let cpu_clock = Instant::now();
+    let mut peak_rss = 0.0f64;
+    let steady_end = window_end + chrono::Duration::from_std(args.probe_timeout).unwrap();
+    while Utc::now() < steady_end {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let rss: f64 = pids
+            .iter()
+            .filter_map(|p| proc_usage(*p))
+            .map(|u| u.1)
+            .sum();
+        peak_rss = peak_rss.max(rss);
+    }
+    let cpu_end: f64 = pids
+        .iter()
+        .filter_map(|p| proc_usage(*p))
+        .map(|u| u.0)
+        .sum();
+    let cpu_percent = 100.0 * (cpu_end - cpu_start) / cpu_clock.elapsed().as_secs_f64();
+
+    let mut kill_report = None;
+    if kill {
+        let killed_at = Utc::now();
+        std::process::Command::new("kill")
+            .args(["-KILL", &pids[0].to_string()])
+            .status()
+            .unwrap();
+        let _ = children[0].wait().await;
+        let survivors = &addrs[1..];
+        let clock = Instant::now();
+        while total_owned(survivors).await != 64 {
+            assert!(
+                clock.elapsed() < Duration::from_secs(120),
+                "the survivors never owned every shard"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let covered = clock.elapsed();
+        let covered_at = killed_at + chrono::Duration::from_std(covered).unwrap();
+        // Every target's slots from the kill to a period after full coverage: which got no
+        // result.
+        let until = covered_at + chrono::Duration::from_std(period).unwrap();
+        let wait_until = until
+            + chrono::Duration::from_std(args.probe_timeout).unwrap()
+            + chrono::Duration::seconds(2);
+        while Utc::now() < wait_until {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        kill_report = Some((killed_at, covered, until));
+    }
+    let alive = usize::from(kill);
+    for (pid, child) in pids.iter().zip(children.iter_mut()).skip(alive) {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
+    }
+    stop_reading.store(true, Ordering::Relaxed);
+    let seen = reader.join().unwrap();
+    db.drop().await;
+
+    let in_window: Vec<&ResultEvent> = seen
+        .iter()
+        .filter(|e| e.scheduled_at >= window_start && e.scheduled_at < window_end)
+        .collect();
+    let mut per_target: HashMap<i32, usize> = HashMap::new();
+    for e in &in_window {
+        *per_target.entry(e.target_id).or_default() += 1;
+    }
+    let mut lag_ms: Vec<f64> = in_window
+        .iter()
+        .map(|e| {
+            (e.start_time - e.scheduled_at)
+                .num_microseconds()
+                .unwrap_or(0) as f64
+                / 1000.0
+        })
+        .collect();
+    lag_ms.sort_by(f64::total_cmp);
+    let figures = Figures {
+        label: if fixed {
+            "1 monitor, fixed mode (--shard 0/1)".to_owned()
+        } else {
+            format!("{monitors} monitor(s), group mode")
+        },
+        probes_per_s: in_window.len() as f64 / period.as_secs_f64(),
+        lag_ms,
+        missed: n - per_target.len(),
+        duplicated: per_target.values().filter(|n| **n > 1).count(),
+        cpu_percent,
+        peak_rss_mib: peak_rss,
+        commit_latency_ms: Vec::new(),
+        up: in_window.len(),
+    };
+    print(&figures, &format!("shards {owned:?}"));
+    if let Some((killed_at, covered, until)) = kill_report {
+        let period_ms = i64::try_from(period.as_millis()).unwrap();
+        let from_ms = killed_at.timestamp_millis();
+        let until_ms = until.timestamp_millis();
+        let got: std::collections::HashSet<(i32, i64)> = seen
+            .iter()
+            .map(|e| (e.target_id, e.scheduled_at.timestamp_millis()))
+            .collect();
+        let mut expected = 0usize;
+        let mut missed = 0usize;
+        let mut twice = 0usize;
+        let mut counts: HashMap<(i32, i64), usize> = HashMap::new();
+        for e in &seen {
+            *counts
+                .entry((e.target_id, e.scheduled_at.timestamp_millis()))
+                .or_default() += 1;
+        }
+        twice += counts.values().filter(|n| **n > 1).count();
+        for id in &ids {
+            let mut slot = worker_monitor::scheduler::next_slot_after(*id, period_ms, from_ms - 1);
+            while slot < until_ms {
+                expected += 1;
+                if !got.contains(&(*id, slot)) {
+                    missed += 1;
+                }
+                slot += period_ms;
+            }
+        }
+        println!(
+            "  one of {monitors} SIGKILLed: every shard owned again after {:.1} s; slots from the \
+             kill to a period later: {missed} of {expected} missed ({:.2}%), {twice} committed twice",
+            covered.as_secs_f64(),
+            100.0 * missed as f64 / expected.max(1) as f64
+        );
+    }
+}
+
+async fn group_runs(args: &Args, bases: &[String]) {
+    println!(
+        "group mode: {} targets at 1/min, 64 shards, session timeout 6 s",
+        args.group_targets
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>7} {:>5} {:>7} {:>8}",
+        "run", "probes/s", "lag p50", "lag p99", "lag max", "missed", "dup", "cpu %", "rss MiB"
+    );
+    run_group(args, bases, 1, false, true).await;
+    run_group(args, bases, 1, false, false).await;
+    run_group(args, bases, 3, true, false).await;
 }

@@ -747,3 +747,108 @@ pub async fn run_membership(
     });
     handle.await?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::slot_offset_ms;
+
+    #[test]
+    fn shards_spread_evenly_and_do_not_follow_the_slot_offset() {
+        // 64,000 consecutive ids over 64 shards: each gets 1,000 ± 10%.
+        let mut counts = [0u32; 64];
+        for id in 1..=64_000 {
+            counts[shard_of(id, 64) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|c| (900..=1100).contains(c)),
+            "{counts:?}"
+        );
+        // The targets of one shard are due all over the period, not in one slice of it: a
+        // member's load is spread over the minute like the whole monitor's.
+        let period = 60_000;
+        let mut tenths = [0u32; 10];
+        for id in (1..=64_000).filter(|id| shard_of(*id, 64) == 7) {
+            tenths[(slot_offset_ms(id, period) * 10 / period) as usize] += 1;
+        }
+        assert!(tenths.iter().all(|c| (70..=130).contains(c)), "{tenths:?}");
+        // Stable: the documented function, pinned.
+        assert_eq!(
+            (1..=8).map(|id| shard_of(id, 64)).collect::<Vec<_>>(),
+            (1..=8)
+                .map(|id| reference_shard(id, 64))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(shard_of(5, 1), 0);
+    }
+
+    /// The README's definition, written out step by step.
+    fn reference_shard(id: i32, shards: u32) -> u32 {
+        let mut x = id as u32;
+        x = ((x >> 16) ^ x).wrapping_mul(0x45d9f3b);
+        x = ((x >> 16) ^ x).wrapping_mul(0x45d9f3b);
+        x = (x >> 16) ^ x;
+        x % shards
+    }
+
+    #[test]
+    fn a_slot_is_counted_only_while_its_shard_is_owned() {
+        let ownership = Ownership::new(4);
+        let target = (1..100).find(|id| shard_of(*id, 4) == 2).unwrap();
+        let shard = 2;
+        assert!(!ownership.begin(target), "not owned yet");
+        assert_eq!(ownership.outstanding(shard), 0);
+        let since = ownership.set_active(shard, true);
+        assert_eq!(ownership.since_ms(target), since);
+        assert_eq!(ownership.owned(), vec![2]);
+        assert!(ownership.begin(target));
+        assert!(ownership.begin(target));
+        assert_eq!(ownership.outstanding(shard), 2);
+        ownership.set_active(shard, false);
+        assert!(!ownership.begin(target), "revoked: no new probe starts");
+        assert!(!ownership.owns(target));
+        ownership.done(target);
+        ownership.done(target);
+        assert_eq!(ownership.outstanding(shard), 0);
+    }
+
+    fn marker_bytes(member: &str, event: &str, at_ms: i64) -> Vec<u8> {
+        serde_json::json!({"instance": "i", "member": member, "event": event, "at_ms": at_ms})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn markers_tell_a_graceful_hand_over_from_a_takeover() {
+        let metrics = plumbing::metrics_handle();
+        let mut markers = Markers {
+            instance: "i".into(),
+            member: "me".into(),
+            last: HashMap::new(),
+            seen: HashMap::new(),
+        };
+        // Shard 0: released by a at 1,000, started here at 1,250: a gap of 250 ms.
+        markers.observe(0, 0, &marker_bytes("a", "acquired", 100));
+        markers.observe(0, 2, &marker_bytes("a", "released", 1_000));
+        markers.observe(0, 4, &marker_bytes("me", "acquired", 1_250));
+        // Read again (the partition re-assigned): not counted twice.
+        markers.observe(0, 4, &marker_bytes("me", "acquired", 1_250));
+        // Shard 1: b never released it.
+        markers.observe(1, 0, &marker_bytes("b", "acquired", 100));
+        markers.observe(1, 2, &marker_bytes("me", "acquired", 9_000));
+        // Another instance's markers are not ours to judge.
+        markers.observe(2, 0, &marker_bytes("c", "released", 100));
+        markers.observe(2, 1, b"not json");
+        let rendered = metrics.render();
+        let line = |prefix: &str| {
+            rendered
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("{prefix} missing:\n{rendered}"))
+                .to_owned()
+        };
+        assert!(line(&format!("{}_count", m::MONITOR_HANDOVER_GAP)).ends_with(" 1"));
+        assert!(line(&format!("{}_sum", m::MONITOR_HANDOVER_GAP)).ends_with(" 0.25"));
+        assert!(line(m::MONITOR_TAKEOVERS).ends_with(" 1"));
+    }
+}

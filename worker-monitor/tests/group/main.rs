@@ -599,3 +599,28 @@ async fn monitors_share_the_shards_and_take_over_when_one_joins_leaves_dies_or_f
         SESSION_MS + 2 * PERIOD_MS
     );
 }
+
+/// The target list is filtered by shard in SQL: the same function as the monitor's own.
+#[tokio::test]
+async fn the_shard_of_a_target_is_the_same_in_postgresql_and_in_the_monitor() {
+    let db = TestDb::migrated().await;
+    for shards in [1u32, 7, 64] {
+        let sql = worker_monitor::group::shard_sql("id", shards);
+        let rows = db
+            .query_strings(&format!(
+                "SELECT id || ' ' || {sql} FROM (SELECT generate_series(1, 5000) AS id \
+                 UNION ALL SELECT 2147483647) ids"
+            ))
+            .await;
+        assert_eq!(rows.len(), 5001);
+        for row in rows {
+            let (id, shard) = row.split_once(' ').unwrap();
+            let id: i32 = id.parse().unwrap();
+            assert_eq!(
+                shard.parse::<u32>().unwrap(),
+                shard_of(id, shards),
+                "id {id}"
+            );
+        }
+    }
+}
