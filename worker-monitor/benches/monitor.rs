@@ -567,18 +567,23 @@ async fn run_group(args: &Args, bases: &[String], monitors: usize, kill: bool, f
         children.push(child);
         addrs.push(addr);
     }
+    // Every shard owned, and spread evenly (cooperative-sticky: within one of each other).
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !fixed && total_owned(&addrs).await != 64 {
+    let owned = loop {
+        let mut owned = Vec::new();
+        for addr in &addrs {
+            owned.push(shards_owned(*addr).await.unwrap_or(0));
+        }
+        let spread = owned.iter().max().unwrap_or(&0) - owned.iter().min().unwrap_or(&0);
+        if fixed || (owned.iter().sum::<u32>() == 64 && spread <= 1) {
+            break owned;
+        }
         assert!(
             Instant::now() < deadline,
-            "the monitors never owned every shard"
+            "the monitors never shared every shard: {owned:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let mut owned = Vec::new();
-    for addr in &addrs {
-        owned.push(shards_owned(*addr).await.unwrap_or(0));
-    }
+    };
     let window_start = Utc::now() + chrono::Duration::seconds(2);
     let window_end = window_start + chrono::Duration::from_std(period).unwrap();
     let pids: Vec<u32> = children.iter().map(|c| c.id().unwrap()).collect();

@@ -730,6 +730,19 @@ pub async fn run_membership(
                         markers.observe(message.partition(), message.offset(), payload);
                     }
                 }
+                // The broker refuses the session timeout: nothing will change that but the
+                // configuration.
+                Some(Err(e))
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::InvalidSessionTimeout) =>
+                {
+                    anyhow::bail!(
+                        "the broker refuses a session timeout of {:?} \
+                         (PINGPIPE_MONITOR_SESSION_TIMEOUT): it must lie within the broker's \
+                         group.min.session.timeout.ms and group.max.session.timeout.ms (6s and \
+                         30min by default): {e}",
+                        settings.session_timeout
+                    );
+                }
                 Some(Err(e))
                     if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) =>
                 {

@@ -62,6 +62,8 @@ pub enum MonitorError {
     },
     #[error("invalid database configuration: {0}")]
     Database(#[from] sea_orm::DbErr),
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("cannot load the system's TLS trust store: {0}")]
     Tls(#[from] rustls::Error),
     #[error(transparent)]
@@ -132,6 +134,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         )),
     });
 
+    if config.shard.is_none()
+        && Duration::from(config.heartbeat_interval) * 2 > Duration::from(config.session_timeout)
+    {
+        return Err(MonitorError::Config(format!(
+            "PINGPIPE_MONITOR_HEARTBEAT_INTERVAL ({}) must be at most half of \
+             PINGPIPE_MONITOR_SESSION_TIMEOUT ({}), or a member loses its shards between two \
+             heartbeats",
+            config.heartbeat_interval, config.session_timeout
+        )));
+    }
     let mode = match config.shard {
         Some(shard) => Mode::Fixed(shard),
         None => Mode::Group(GroupSettings {
@@ -160,6 +172,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         commit_interval: config.commit_interval.into(),
         max_batch: 10_000,
         transaction_timeout: TRANSACTION_TIMEOUT,
+        linger: Duration::from_millis(5),
         member: None,
         shards_topic: None,
         recreate_after_outage: true,
@@ -228,6 +241,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             settings: group.clone(),
             publisher: PublisherSettings {
                 member: Some(group.member.clone()),
+                // A shard's producer carries a 64th of the results: it waits longer to fill a
+                // request (the commit sends what is left), or every result would be a request.
+                linger: Duration::from_millis(100),
                 shards_topic: Some(group.shards_topic.clone()),
                 recreate_after_outage: false,
                 ..settings.clone()

@@ -591,6 +591,26 @@ async fn monitors_share_the_shards_and_take_over_when_one_joins_leaves_dies_or_f
         !graceful_gaps.is_empty(),
         "the join and the leave handed shards over"
     );
+    // When each shard of the killed member was started by another.
+    let taken_over: Vec<i64> = markers
+        .values()
+        .filter_map(|list| {
+            let owner = list
+                .iter()
+                .rfind(|m| m.event == "acquired" && m.at_ms < killed_at)?;
+            (owner.member == "m1").then(|| {
+                list.iter()
+                    .find(|m| m.event == "acquired" && m.at_ms > killed_at)
+                    .map_or(i64::MAX, |m| m.at_ms - killed_at)
+            })
+        })
+        .collect();
+    println!(
+        "the killed member's {} shards were started by others {}–{} ms after the kill",
+        taken_over.len(),
+        taken_over.iter().min().unwrap_or(&0),
+        taken_over.iter().max().unwrap_or(&0)
+    );
     assert!(longest_after_kill > 0, "the killed member owned targets");
     assert!(
         longest_after_kill <= SESSION_MS + 2 * PERIOD_MS,
@@ -623,4 +643,76 @@ async fn the_shard_of_a_target_is_the_same_in_postgresql_and_in_the_monitor() {
             );
         }
     }
+}
+
+/// A configuration the group cannot work with stops the monitor at once, saying why.
+#[tokio::test]
+async fn a_group_configuration_that_cannot_work_stops_the_monitor_with_a_clear_error() {
+    let world = World::new().await;
+    let spawn = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "--database-url",
+            &world.db.url,
+            "--kafka-bootstrap-servers",
+            &bootstrap_servers(),
+            "--topic",
+            &world.topic,
+            "--instance",
+            &world.instance,
+            "--listen",
+            "127.0.0.1:0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Process::spawn(env!("CARGO_BIN_EXE_pingpipe-monitor"), &args)
+    };
+    // Below the broker's floor (group.min.session.timeout.ms, 6 s): the broker refuses it.
+    let shards_topic = unique("pingpipe.test-shards");
+    let mut below_floor = spawn(&[
+        "--shards-topic",
+        &shards_topic,
+        "--session-timeout",
+        "2s",
+        "--heartbeat-interval",
+        "500ms",
+    ]);
+    let status = below_floor.exit(WAIT).await;
+    assert!(!status.success(), "{}", below_floor.log());
+    assert!(
+        below_floor
+            .log()
+            .contains("the broker refuses a session timeout of 2s"),
+        "{}",
+        below_floor.log()
+    );
+
+    // A heartbeat too slow for the session.
+    let mut slow_heartbeat = spawn(&[
+        "--shards-topic",
+        &shards_topic,
+        "--heartbeat-interval",
+        "4s",
+    ]);
+    let status = slow_heartbeat.exit(WAIT).await;
+    assert!(!status.success());
+    assert!(
+        slow_heartbeat.log().contains("must be at most half of"),
+        "{}",
+        slow_heartbeat.log()
+    );
+
+    // A shards topic with another partition count than the members' S.
+    let other = create_topic(3).await;
+    let mut mismatch = spawn(&["--shards-topic", &other]);
+    let status = mismatch.exit(WAIT).await;
+    assert!(!status.success());
+    assert!(
+        mismatch
+            .log()
+            .contains("has 3 partitions but PINGPIPE_MONITOR_SHARDS is 64"),
+        "{}",
+        mismatch.log()
+    );
 }
