@@ -705,6 +705,17 @@ async fn run_group(args: &Args, bases: &[String], monitors: usize, kill: bool, f
                 .or_default() += 1;
         }
         twice += counts.values().filter(|n| **n > 1).count();
+        // The longest any target waited, from the kill, for its next committed slot.
+        let mut longest_wait_ms = 0i64;
+        for id in &ids {
+            let next = seen
+                .iter()
+                .filter(|e| e.target_id == *id && e.scheduled_at.timestamp_millis() > from_ms)
+                .map(|e| e.scheduled_at.timestamp_millis())
+                .min()
+                .unwrap_or(until_ms);
+            longest_wait_ms = longest_wait_ms.max(next - from_ms);
+        }
         for id in &ids {
             let mut slot = worker_monitor::scheduler::next_slot_after(*id, period_ms, from_ms - 1);
             while slot < until_ms {
@@ -716,9 +727,11 @@ async fn run_group(args: &Args, bases: &[String], monitors: usize, kill: bool, f
             }
         }
         println!(
-            "  one of {monitors} SIGKILLed: every shard owned again after {:.1} s; slots from the \
-             kill to a period later: {missed} of {expected} missed ({:.2}%), {twice} committed twice",
+            "  one of {monitors} SIGKILLed: every shard owned again after {:.1} s; every target \
+             probed again within {:.1} s of the kill; slots from the kill to a period later: \
+             {missed} of {expected} missed ({:.2}%), {twice} committed twice",
             covered.as_secs_f64(),
+            longest_wait_ms as f64 / 1000.0,
             100.0 * missed as f64 / expected.max(1) as f64
         );
     }

@@ -78,6 +78,9 @@ pub struct Ownership {
     outstanding: Vec<AtomicI64>,
     /// When each shard was last started here (ms since the epoch).
     since: Vec<AtomicI64>,
+    /// The shard was taken from this member (lost session, fenced), not handed over: its late
+    /// results are of slots another member has started probing.
+    lost: Vec<AtomicBool>,
     changed: watch::Sender<u64>,
 }
 
@@ -89,6 +92,7 @@ impl Ownership {
             active: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             outstanding: (0..shards).map(|_| AtomicI64::new(0)).collect(),
             since: (0..shards).map(|_| AtomicI64::new(0)).collect(),
+            lost: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             changed: watch::channel(0).0,
         })
     }
@@ -98,13 +102,17 @@ impl Ownership {
     }
 
     /// Before the probe of a new slot: true (and the slot counted as outstanding until its
-    /// result is routed) when this member owns the target's shard.
-    pub fn begin(&self, target_id: i32) -> bool {
+    /// result is routed, or [`Ownership::done`] called) when this member owns the target's shard
+    /// and the slot comes after the shard's start here (no slot older than that is probed,
+    /// even one queued before a revocation and a new assignment).
+    pub fn begin(&self, target_id: i32, slot_ms: i64) -> bool {
         let shard = shard_of(target_id, self.shards) as usize;
         // Counted first, checked second: a revocation that clears `active` and then sees no
         // outstanding slot cannot miss this one.
         self.outstanding[shard].fetch_add(1, Ordering::SeqCst);
-        if self.active[shard].load(Ordering::SeqCst) {
+        if self.active[shard].load(Ordering::SeqCst)
+            && slot_ms > self.since[shard].load(Ordering::SeqCst)
+        {
             true
         } else {
             self.outstanding[shard].fetch_sub(1, Ordering::SeqCst);
@@ -140,11 +148,23 @@ impl Ownership {
         self.since[shard_of(target_id, self.shards) as usize].load(Ordering::SeqCst)
     }
 
+    /// Whether the shard was taken from this member rather than handed over.
+    pub fn was_lost(&self, target_id: i32) -> bool {
+        self.lost[shard_of(target_id, self.shards) as usize].load(Ordering::SeqCst)
+    }
+
+    /// Stops probing a shard that was taken from this member.
+    fn set_lost(&self, shard: u32) -> i64 {
+        self.lost[shard as usize].store(true, Ordering::SeqCst);
+        self.set_active(shard, false)
+    }
+
     /// Starts or stops probing a shard; returns the time of the change (ms since the epoch).
     fn set_active(&self, shard: u32, active: bool) -> i64 {
         let at = chrono::Utc::now().timestamp_millis();
         if active {
             self.since[shard as usize].store(at, Ordering::SeqCst);
+            self.lost[shard as usize].store(false, Ordering::SeqCst);
         }
         self.active[shard as usize].store(active, Ordering::SeqCst);
         metrics::gauge!(m::MONITOR_SHARDS_OWNED).set(self.owned().len() as f64);
@@ -183,8 +203,14 @@ pub async fn route(
             None => false,
         };
         if !delivered {
-            metrics::counter!(m::MONITOR_DROPPED, "reason" => "shard_lost").increment(1);
-            metrics::counter!(m::MONITOR_SLOTS_PROBED_TWICE).increment(1);
+            if ownership.was_lost(target_id) {
+                // Taken from this member: the new owner probes these slots too.
+                metrics::counter!(m::MONITOR_DROPPED, "reason" => "shard_lost").increment(1);
+                metrics::counter!(m::MONITOR_SLOTS_PROBED_TWICE).increment(1);
+            } else {
+                // Handed over, but the result came after the revocation's budget.
+                metrics::counter!(m::MONITOR_DROPPED, "reason" => "handover").increment(1);
+            }
             tracing::debug!(
                 target_id,
                 shard,
@@ -258,6 +284,9 @@ impl Manager {
     pub async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) -> anyhow::Result<()> {
         let mut assigned: HashSet<u32> = HashSet::new();
         let mut active: HashMap<u32, Active> = HashMap::new();
+        // Shards whose producer is being initialised, each with a token a revocation cancels.
+        let mut starting: HashMap<u32, CancellationToken> = HashMap::new();
+        let mut started = Starting::new();
         let (ended_tx, mut ended) = mpsc::unbounded_channel::<(u32, u64)>();
         let mut rechecks = tokio::task::JoinSet::new();
         let mut epoch = 0u64;
@@ -266,24 +295,51 @@ impl Manager {
                 command = commands.recv() => match command {
                     None => break,
                     Some(Command::Assigned(shards)) => {
-                        assigned.extend(shards.iter().copied());
-                        let shards: Vec<u32> = shards.into_iter().filter(|p| !active.contains_key(p)).collect();
-                        self.activate(&shards, &mut active, &mut epoch, &ended_tx, &mut rechecks).await;
+                        for shard in shards {
+                            assigned.insert(shard);
+                            if !active.contains_key(&shard) && !starting.contains_key(&shard) {
+                                starting.insert(shard, self.start(shard, &mut started));
+                            }
+                        }
                     }
                     Some(Command::Revoked { shards, lost, done }) => {
                         for shard in &shards {
                             assigned.remove(shard);
+                            // Not started yet: it never will be here.
+                            if let Some(cancel) = starting.remove(shard) {
+                                cancel.cancel();
+                            }
                         }
                         self.release(&shards, &mut active, lost).await;
                         let _ = done.send(());
                     }
                 },
+                Some(joined) = started.join_next() => {
+                    let Ok((shard, result)) = joined else { continue };
+                    // Revoked while it started: dropped here, its producer closed unused.
+                    if starting.remove(&shard).is_none() || !assigned.contains(&shard) {
+                        continue;
+                    }
+                    match result {
+                        Ok(publisher) => {
+                            epoch += 1;
+                            let entry = self.spawn(shard, publisher, epoch, ended_tx.clone());
+                            active.insert(shard, entry);
+                        }
+                        Err(e) => {
+                            if !matches!(e, PublishError::Cancelled) {
+                                tracing::warn!(shard, error = %e, "Cannot start the shard's producer; trying again after a session timeout.");
+                            }
+                            rechecks.spawn(recheck(shard, self.settings.session_timeout));
+                        }
+                    }
+                }
                 Some((shard, ended_epoch)) = ended.recv() => {
                     // A publisher that ends while its shard is owned was fenced (another member
                     // initialised the shard's producer) or failed for good.
                     if active.get(&shard).is_some_and(|a| a.epoch == ended_epoch) {
                         let gone = active.remove(&shard).expect("checked");
-                        self.ownership.set_active(shard, false);
+                        self.ownership.set_lost(shard);
                         lock(&self.routes).remove(&shard);
                         let error = match gone.task.await {
                             Ok(Err(e)) => e.to_string(),
@@ -302,59 +358,44 @@ impl Manager {
                     }
                 }
                 Some(Ok(shard)) = rechecks.join_next() => {
-                    if assigned.contains(&shard) && !active.contains_key(&shard) {
-                        self.activate(&[shard], &mut active, &mut epoch, &ended_tx, &mut rechecks).await;
+                    if assigned.contains(&shard) && !active.contains_key(&shard) && !starting.contains_key(&shard) {
+                        starting.insert(shard, self.start(shard, &mut started));
                     }
                 }
             }
         }
         // The membership has ended (leaving the group revoked everything it held).
+        for cancel in starting.values() {
+            cancel.cancel();
+        }
         let rest: Vec<u32> = active.keys().copied().collect();
         self.release(&rest, &mut active, false).await;
         Ok(())
     }
 
-    /// Initialises the producers of `shards` at once (each fences the shard's previous owner),
-    /// commits each one's `acquired` marker and starts probing it as soon as that is done. A
-    /// shard that cannot start is tried again after a session timeout, if it is still ours.
-    async fn activate(
-        &self,
-        shards: &[u32],
-        active: &mut HashMap<u32, Active>,
-        epoch: &mut u64,
-        ended: &mpsc::UnboundedSender<(u32, u64)>,
-        rechecks: &mut tokio::task::JoinSet<u32>,
-    ) {
-        let mut starting = tokio::task::JoinSet::new();
-        for &shard in shards {
-            let mut settings = self.publisher.clone();
-            settings.transactional_id = (self.transactional_id)(shard);
-            let ready = self.ready.clone();
-            let give_up = self.give_up.child_token();
-            starting.spawn(async move {
-                let token = give_up.clone();
-                let started = Publisher::connect(settings, ready, give_up).await;
-                (shard, started.map(|publisher| (publisher, token)))
-            });
-        }
-        while let Some(joined) = starting.join_next().await {
-            let Ok((shard, started)) = joined else {
-                continue;
+    /// Initialises the shard's producer in the background (which fences its previous owner);
+    /// the returned token cancels that. Given up after twice the session timeout (the broker is
+    /// away): tried again later if the shard is still ours.
+    fn start(&self, shard: u32, started: &mut Starting) -> CancellationToken {
+        let mut settings = self.publisher.clone();
+        settings.transactional_id = (self.transactional_id)(shard);
+        let ready = self.ready.clone();
+        let give_up = self.give_up.child_token();
+        let limit = self.settings.session_timeout * 2;
+        let token = give_up.clone();
+        started.spawn(async move {
+            let cancel = give_up.clone();
+            let connect = Publisher::connect(settings, ready, give_up.clone());
+            let result = match tokio::time::timeout(limit, connect).await {
+                Ok(result) => result,
+                Err(_) => {
+                    cancel.cancel();
+                    Err(PublishError::Cancelled)
+                }
             };
-            match started {
-                Ok(started) => {
-                    *epoch += 1;
-                    let entry = self.spawn(shard, started, *epoch, ended.clone());
-                    active.insert(shard, entry);
-                }
-                Err(e) => {
-                    if !matches!(e, PublishError::Cancelled) {
-                        tracing::warn!(shard, error = %e, "Cannot start the shard's producer.");
-                    }
-                    rechecks.spawn(recheck(shard, self.settings.session_timeout));
-                }
-            }
-        }
+            (shard, result.map(|publisher| (publisher, give_up)))
+        });
+        token
     }
 
     fn spawn(
@@ -395,11 +436,28 @@ impl Manager {
         }
         let stopped: HashMap<u32, i64> = shards
             .iter()
-            .map(|&shard| (shard, self.ownership.set_active(shard, false)))
+            .map(|&shard| {
+                let at = if lost {
+                    self.ownership.set_lost(shard)
+                } else {
+                    self.ownership.set_active(shard, false)
+                };
+                (shard, at)
+            })
             .collect();
-        let deadline = tokio::time::Instant::now() + self.settings.revoke_budget;
+        // A lost shard may be another member's already, and the broker may be away (which is
+        // why the session expired): what can be committed at once is, the rest is dropped,
+        // and the member is free to rejoin.
+        let budget = if lost {
+            LOST_BUDGET.min(self.settings.revoke_budget)
+        } else {
+            self.settings.revoke_budget
+        };
+        let deadline = tokio::time::Instant::now() + budget;
+        // (Past the shutdown deadline nothing more will be committed: no use waiting.)
         while shards.iter().any(|p| self.ownership.outstanding(*p) > 0)
             && tokio::time::Instant::now() < deadline
+            && !self.give_up.is_cancelled()
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -450,6 +508,13 @@ impl Manager {
         );
     }
 }
+
+/// Shards whose producers are being initialised: each ends with its publisher and the token
+/// that stops it.
+type Starting = tokio::task::JoinSet<(u32, Result<(Publisher, CancellationToken), PublishError>)>;
+
+/// How long a lost shard's last results may take to commit before they are dropped.
+const LOST_BUDGET: Duration = Duration::from_secs(2);
 
 async fn recheck(shard: u32, after: Duration) -> u32 {
     tokio::time::sleep(after).await;
@@ -809,16 +874,26 @@ mod tests {
         let ownership = Ownership::new(4);
         let target = (1..100).find(|id| shard_of(*id, 4) == 2).unwrap();
         let shard = 2;
-        assert!(!ownership.begin(target), "not owned yet");
+        assert!(!ownership.begin(target, i64::MAX), "not owned yet");
         assert_eq!(ownership.outstanding(shard), 0);
         let since = ownership.set_active(shard, true);
         assert_eq!(ownership.since_ms(target), since);
         assert_eq!(ownership.owned(), vec![2]);
-        assert!(ownership.begin(target));
-        assert!(ownership.begin(target));
+        assert!(ownership.begin(target, since + 1));
+        assert!(ownership.begin(target, since + 1000));
+        assert!(
+            !ownership.begin(target, since),
+            "a slot from before the shard's start here is not probed"
+        );
         assert_eq!(ownership.outstanding(shard), 2);
         ownership.set_active(shard, false);
-        assert!(!ownership.begin(target), "revoked: no new probe starts");
+        assert!(
+            !ownership.begin(target, since + 2000),
+            "revoked: no new probe starts"
+        );
+        assert!(!ownership.was_lost(target));
+        ownership.set_lost(shard);
+        assert!(ownership.was_lost(target));
         assert!(!ownership.owns(target));
         ownership.done(target);
         ownership.done(target);

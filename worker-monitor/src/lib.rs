@@ -135,10 +135,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     });
 
     if config.shard.is_none()
-        && Duration::from(config.heartbeat_interval) * 2 > Duration::from(config.session_timeout)
+        && Duration::from(config.heartbeat_interval) * 3 > Duration::from(config.session_timeout)
     {
         return Err(MonitorError::Config(format!(
-            "PINGPIPE_MONITOR_HEARTBEAT_INTERVAL ({}) must be at most half of \
+            "PINGPIPE_MONITOR_HEARTBEAT_INTERVAL ({}) must be at most a third of \
              PINGPIPE_MONITOR_SESSION_TIMEOUT ({}), or a member loses its shards between two \
              heartbeats",
             config.heartbeat_interval, config.session_timeout
@@ -425,7 +425,10 @@ async fn probe_worker(
                 continue;
             }
             // Group mode: no probe starts for a shard this member does not own (any more).
-            if ownership.as_ref().is_some_and(|o| !o.begin(job.target.id)) {
+            if ownership
+                .as_ref()
+                .is_some_and(|o| !o.begin(job.target.id, job.slot_ms))
+            {
                 continue;
             }
             metrics::histogram!(m::MONITOR_SCHEDULE_LAG).record(lag_ms.max(0) as f64 / 1000.0);
@@ -440,6 +443,9 @@ async fn probe_worker(
         in_flight.decrement(1.0);
         let Some(result) = result else {
             dropped.fetch_add(1, Ordering::Relaxed);
+            if let Some(ownership) = &ownership {
+                ownership.done(job.target.id);
+            }
             return;
         };
         metrics::counter!(
@@ -484,6 +490,9 @@ async fn probe_worker(
         // Fails only once the publisher has stopped taking results (it gave up, or failed).
         if results.send(Pending::new(&event)).await.is_err() {
             dropped.fetch_add(1, Ordering::Relaxed);
+            if let Some(ownership) = &ownership {
+                ownership.done(event.target_id);
+            }
             return;
         }
     }

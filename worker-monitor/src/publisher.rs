@@ -289,6 +289,10 @@ impl Publisher {
                         dropped += u64::from(item.is_result());
                     }
                     metrics::counter!(m::MONITOR_DROPPED, "reason" => "fenced").increment(dropped);
+                    if self.settings.member.is_some() && matches!(e, PublishError::Fenced { .. }) {
+                        // Group mode: the shard's new owner started, and probes these slots too.
+                        metrics::counter!(m::MONITOR_SLOTS_PROBED_TWICE).increment(dropped);
+                    }
                     return Err(e);
                 }
                 Err(Halt::GaveUp) => {

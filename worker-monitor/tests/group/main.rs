@@ -418,18 +418,22 @@ async fn monitors_share_the_shards_and_take_over_when_one_joins_leaves_dies_or_f
         .await;
 
     // A fourth joins: about a quarter of the shards move to it.
+    let joined_at = now_ms();
     let mut m4 = world.monitor("m4");
     let quarters = wait_balanced(&[&m1, &m2, &m3, &m4], SHARDS / 4).await;
+    let quartered_at = now_ms();
     println!("four monitors own {quarters:?} shards");
     world
         .wait_stored_until(&targets, now_ms() + 3 * PERIOD_MS)
         .await;
 
     // It leaves with SIGTERM: its shards go back to the other three.
+    let left_at = now_ms();
     m4.process.signal("-TERM");
     let status = m4.process.exit(WAIT).await;
     assert!(status.success(), "SIGTERM: {status}\n{}", m4.process.log());
     wait_balanced(&[&m1, &m2, &m3], SHARDS / 3).await;
+    let rebalanced_at = now_ms();
     world
         .wait_stored_until(&targets, now_ms() + 3 * PERIOD_MS)
         .await;
@@ -455,6 +459,10 @@ async fn monitors_share_the_shards_and_take_over_when_one_joins_leaves_dies_or_f
     .await;
     m2.process.signal("-CONT");
     wait_balanced(&[&m2, &m3], SHARDS / 2).await;
+    // The thawed member learnt that its session had expired, and gave its shards up.
+    m2.process
+        .wait_for_log(&["Shards lost"], Duration::from_secs(5))
+        .await;
     let end = now_ms() + 3 * PERIOD_MS;
     world.wait_stored_until(&targets, end).await;
     for m in [&mut m2, &mut m3] {
@@ -591,6 +599,52 @@ async fn monitors_share_the_shards_and_take_over_when_one_joins_leaves_dies_or_f
         !graceful_gaps.is_empty(),
         "the join and the leave handed shards over"
     );
+    // A graceful hand-over takes a rebalance and the new owner's producer start: seconds, not
+    // a session timeout.
+    assert!(
+        graceful_gaps.iter().all(|gap| *gap < 4_000),
+        "a graceful hand-over left a shard without an owner for too long: {graceful_gaps:?}"
+    );
+    // The join moved only what had to move: m4's quarter, each shard once, nothing else.
+    let moves = |from: i64, to: i64| -> Vec<(String, String)> {
+        markers
+            .values()
+            .flatten()
+            .filter(|m| from < m.at_ms && m.at_ms <= to)
+            .map(|m| (m.member.clone(), m.event.clone()))
+            .collect()
+    };
+    let join = moves(joined_at, quartered_at);
+    let taken = join
+        .iter()
+        .filter(|(m, e)| m == "m4" && e == "acquired")
+        .count();
+    assert_eq!(taken, quarters[3] as usize, "{join:?}");
+    assert_eq!(
+        join.iter().filter(|(_, e)| e == "acquired").count(),
+        taken,
+        "the join moved shards to others than the new member: {join:?}"
+    );
+    assert_eq!(
+        join.iter().filter(|(_, e)| e == "released").count(),
+        taken,
+        "{join:?}"
+    );
+    // The leave: m4 released every shard it had, each started once by another.
+    let leave = moves(left_at, rebalanced_at);
+    let released = leave
+        .iter()
+        .filter(|(m, e)| m == "m4" && e == "released")
+        .count();
+    assert_eq!(released, quarters[3] as usize, "{leave:?}");
+    assert_eq!(
+        leave
+            .iter()
+            .filter(|(m, e)| m != "m4" && e == "acquired")
+            .count(),
+        released,
+        "{leave:?}"
+    );
     // When each shard of the killed member was started by another.
     let taken_over: Vec<i64> = markers
         .values()
@@ -693,12 +747,12 @@ async fn a_group_configuration_that_cannot_work_stops_the_monitor_with_a_clear_e
         "--shards-topic",
         &shards_topic,
         "--heartbeat-interval",
-        "4s",
+        "3s",
     ]);
     let status = slow_heartbeat.exit(WAIT).await;
     assert!(!status.success());
     assert!(
-        slow_heartbeat.log().contains("must be at most half of"),
+        slow_heartbeat.log().contains("must be at most a third of"),
         "{}",
         slow_heartbeat.log()
     );
