@@ -11,8 +11,13 @@
 //! Baseline in the same run: the original design, one loop per frequency that wakes and probes
 //! all its targets at once through a thread pool (here the same prober, `--baseline-pool` workers).
 //!
+//! Then group mode (#15): `--group-targets` targets at 1/min for one monitor in fixed mode, one
+//! in group mode and three in group mode, one period each in steady state; one of the three is
+//! then SIGKILLed and the run reports how long until every shard is owned again and the slots
+//! missed meanwhile.
+//!
 //! Options (after `--`): --targets N (50000), --minute D (60s), --probe-timeout D (10s),
-//! --baseline-pool N (32).
+//! --baseline-pool N (32), --group-targets N (60000), --only probe|group.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
