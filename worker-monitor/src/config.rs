@@ -66,7 +66,7 @@ pub struct Config {
     #[arg(
         long,
         env = "PINGPIPE_MONITOR_HEARTBEAT_INTERVAL",
-        default_value = "500ms"
+        default_value = "250ms"
     )]
     pub heartbeat_interval: humantime::Duration,
 

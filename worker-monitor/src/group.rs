@@ -284,9 +284,6 @@ impl Manager {
     pub async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) -> anyhow::Result<()> {
         let mut assigned: HashSet<u32> = HashSet::new();
         let mut active: HashMap<u32, Active> = HashMap::new();
-        // Shards whose producer is being initialised, each with a token a revocation cancels.
-        let mut starting: HashMap<u32, CancellationToken> = HashMap::new();
-        let mut started = Starting::new();
         let (ended_tx, mut ended) = mpsc::unbounded_channel::<(u32, u64)>();
         let mut rechecks = tokio::task::JoinSet::new();
         let mut epoch = 0u64;
@@ -297,46 +294,24 @@ impl Manager {
                     Some(Command::Assigned(shards)) => {
                         for shard in shards {
                             assigned.insert(shard);
-                            if !active.contains_key(&shard) && !starting.contains_key(&shard) {
-                                starting.insert(shard, self.start(shard, &mut started));
+                            if let std::collections::hash_map::Entry::Vacant(entry) = active.entry(shard) {
+                                epoch += 1;
+                                entry.insert(self.spawn(shard, epoch, ended_tx.clone()));
                             }
                         }
                     }
                     Some(Command::Revoked { shards, lost, done }) => {
                         for shard in &shards {
                             assigned.remove(shard);
-                            // Not started yet: it never will be here.
-                            if let Some(cancel) = starting.remove(shard) {
-                                cancel.cancel();
-                            }
                         }
                         self.release(&shards, &mut active, lost).await;
                         let _ = done.send(());
                     }
                 },
-                Some(joined) = started.join_next() => {
-                    let Ok((shard, result)) = joined else { continue };
-                    // Revoked while it started: dropped here, its producer closed unused.
-                    if starting.remove(&shard).is_none() || !assigned.contains(&shard) {
-                        continue;
-                    }
-                    match result {
-                        Ok(publisher) => {
-                            epoch += 1;
-                            let entry = self.spawn(shard, publisher, epoch, ended_tx.clone());
-                            active.insert(shard, entry);
-                        }
-                        Err(e) => {
-                            if !matches!(e, PublishError::Cancelled) {
-                                tracing::warn!(shard, error = %e, "Cannot start the shard's producer; trying again after a session timeout.");
-                            }
-                            rechecks.spawn(recheck(shard, self.settings.session_timeout));
-                        }
-                    }
-                }
                 Some((shard, ended_epoch)) = ended.recv() => {
-                    // A publisher that ends while its shard is owned was fenced (another member
-                    // initialised the shard's producer) or failed for good.
+                    // A publisher that ends while its shard is owned could not start (the broker
+                    // is away), was fenced (another member initialised the shard's producer) or
+                    // failed for good.
                     if active.get(&shard).is_some_and(|a| a.epoch == ended_epoch) {
                         let gone = active.remove(&shard).expect("checked");
                         self.ownership.set_lost(shard);
@@ -349,69 +324,57 @@ impl Manager {
                         tracing::warn!(
                             shard,
                             error,
-                            "Shard's producer was fenced or failed: another member owns the shard, \
-                             or the broker was away for longer than the transaction timeout. \
-                             Probing of the shard stops; it starts again if the group still gives \
-                             it to this member after a session timeout."
+                            "Shard's producer could not start, was fenced or failed: another \
+                             member owns the shard, or the broker is away. Probing of the shard \
+                             stops; it starts again if the group still gives it to this member \
+                             after a session timeout."
                         );
                         rechecks.spawn(recheck(shard, self.settings.session_timeout));
                     }
                 }
                 Some(Ok(shard)) = rechecks.join_next() => {
-                    if assigned.contains(&shard) && !active.contains_key(&shard) && !starting.contains_key(&shard) {
-                        starting.insert(shard, self.start(shard, &mut started));
+                    if let (true, std::collections::hash_map::Entry::Vacant(entry)) =
+                        (assigned.contains(&shard), active.entry(shard))
+                    {
+                        epoch += 1;
+                        entry.insert(self.spawn(shard, epoch, ended_tx.clone()));
                     }
                 }
             }
         }
         // The membership has ended (leaving the group revoked everything it held).
-        for cancel in starting.values() {
-            cancel.cancel();
-        }
         let rest: Vec<u32> = active.keys().copied().collect();
         self.release(&rest, &mut active, false).await;
         Ok(())
     }
 
-    /// Initialises the shard's producer in the background (which fences its previous owner);
-    /// the returned token cancels that. Given up after twice the session timeout (the broker is
-    /// away): tried again later if the shard is still ours.
-    fn start(&self, shard: u32, started: &mut Starting) -> CancellationToken {
+    /// Starts a shard at once, from the first slot after now: its probes start, and their
+    /// results wait in the shard's queue while its producer is initialised — which fences the
+    /// shard's previous owner (its open transaction is aborted, its later commits refused)
+    /// before anything of this member is committed for the shard. A producer that cannot
+    /// start within twice the session timeout (the broker is away) ends the shard here.
+    fn spawn(&self, shard: u32, epoch: u64, ended: mpsc::UnboundedSender<(u32, u64)>) -> Active {
+        let (sender, receiver) = mpsc::channel(4096);
+        lock(&self.routes).insert(shard, sender.clone());
+        let since = self.ownership.set_active(shard, true);
+        // The first record of the shard's first transaction: who started it, and when.
+        let _ = sender.try_send(marker(&self.settings, shard, "acquired", since));
         let mut settings = self.publisher.clone();
         settings.transactional_id = (self.transactional_id)(shard);
         let ready = self.ready.clone();
         let give_up = self.give_up.child_token();
         let limit = self.settings.session_timeout * 2;
         let token = give_up.clone();
-        started.spawn(async move {
-            let cancel = give_up.clone();
+        let task = tokio::spawn(async move {
             let connect = Publisher::connect(settings, ready, give_up.clone());
             let result = match tokio::time::timeout(limit, connect).await {
-                Ok(result) => result,
+                Ok(Ok(publisher)) => publisher.run(receiver).await,
+                Ok(Err(e)) => Err(e),
                 Err(_) => {
-                    cancel.cancel();
+                    give_up.cancel();
                     Err(PublishError::Cancelled)
                 }
             };
-            (shard, result.map(|publisher| (publisher, give_up)))
-        });
-        token
-    }
-
-    fn spawn(
-        &self,
-        shard: u32,
-        (publisher, give_up): (Publisher, CancellationToken),
-        epoch: u64,
-        ended: mpsc::UnboundedSender<(u32, u64)>,
-    ) -> Active {
-        let (sender, receiver) = mpsc::channel(4096);
-        lock(&self.routes).insert(shard, sender.clone());
-        let since = self.ownership.set_active(shard, true);
-        // The first record of the shard's first transaction: who started it, and when.
-        let _ = sender.try_send(marker(&self.settings, shard, "acquired", since));
-        let task = tokio::spawn(async move {
-            let result = publisher.run(receiver).await;
             let _ = ended.send((shard, epoch));
             result
         });
@@ -422,7 +385,7 @@ impl Manager {
         );
         Active {
             sender,
-            give_up,
+            give_up: token,
             task,
             epoch,
         }
@@ -467,13 +430,17 @@ impl Manager {
             let Some(entry) = active.remove(&shard) else {
                 continue;
             };
-            let _ = tokio::time::timeout_at(
-                deadline,
-                entry
-                    .sender
-                    .send(marker(&self.settings, shard, "released", stopped[&shard])),
-            )
-            .await;
+            // A lost shard was not handed over: no `released` marker (its next owner counts a
+            // takeover, and its gap is not a graceful one).
+            if !lost {
+                let _ = tokio::time::timeout_at(
+                    deadline,
+                    entry
+                        .sender
+                        .send(marker(&self.settings, shard, "released", stopped[&shard])),
+                )
+                .await;
+            }
             drop(entry.sender);
             closing.push((shard, entry.give_up, entry.task));
         }
@@ -508,10 +475,6 @@ impl Manager {
         );
     }
 }
-
-/// Shards whose producers are being initialised: each ends with its publisher and the token
-/// that stops it.
-type Starting = tokio::task::JoinSet<(u32, Result<(Publisher, CancellationToken), PublishError>)>;
 
 /// How long a lost shard's last results may take to commit before they are dropped.
 const LOST_BUDGET: Duration = Duration::from_secs(2);

@@ -47,7 +47,7 @@ use crate::metric_names as m;
 /// core per producer — 40% of a core for the 64 producers of a monitor owning every shard,
 /// measured idle. Delivery reports (which a commit's flush waits for) are served within 50 ms.
 pub struct KafkaProducer {
-    producer: Arc<BaseProducer<DefaultProducerContext>>,
+    producer: Option<Arc<BaseProducer<DefaultProducerContext>>>,
     stop: Arc<AtomicBool>,
     poller: Option<std::thread::JoinHandle<()>>,
 }
@@ -76,7 +76,7 @@ impl KafkaProducer {
                 })?
         };
         Ok(KafkaProducer {
-            producer,
+            producer: Some(producer),
             stop,
             poller: Some(poller),
         })
@@ -87,17 +87,27 @@ impl std::ops::Deref for KafkaProducer {
     type Target = BaseProducer<DefaultProducerContext>;
 
     fn deref(&self) -> &Self::Target {
-        &self.producer
+        self.producer.as_ref().expect("taken only by drop")
     }
 }
 
 impl Drop for KafkaProducer {
+    /// Stops the poll thread, then lets the BaseProducer purge, flush (up to half a second) and
+    /// close — on the blocking pool when dropped inside the runtime, never on an async thread
+    /// (a monitor handing 32 shards over drops 32 producers at once).
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(poller) = self.poller.take() {
-            let _ = poller.join();
+        let (poller, producer) = (self.poller.take(), self.producer.take());
+        let close = move || {
+            if let Some(poller) = poller {
+                let _ = poller.join();
+            }
+            drop(producer);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(close)),
+            Err(_) => close(),
         }
-        // Then the last reference goes: the BaseProducer purges and flushes itself.
     }
 }
 
@@ -305,8 +315,10 @@ impl Publisher {
                         .increment(dropped);
                     tracing::error!(
                         dropped,
-                        "Shutdown deadline passed while Kafka was not taking results; {dropped} \
-                         results were dropped (their slots will have no result)."
+                        transactional_id = self.settings.transactional_id,
+                        "Gave up publishing (the shutdown deadline passed, or in group mode the \
+                         shard was lost) while Kafka was not taking results; {dropped} results \
+                         were dropped (their slots will have no result)."
                     );
                     return Ok(());
                 }

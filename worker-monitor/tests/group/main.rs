@@ -602,48 +602,46 @@ async fn monitors_share_the_shards_and_take_over_when_one_joins_leaves_dies_or_f
     // A graceful hand-over takes a rebalance and the new owner's producer start: seconds, not
     // a session timeout.
     assert!(
-        graceful_gaps.iter().all(|gap| *gap < 4_000),
+        graceful_gaps.iter().all(|gap| *gap < SESSION_MS),
         "a graceful hand-over left a shard without an owner for too long: {graceful_gaps:?}"
     );
     // The join moved only what had to move: m4's quarter, each shard once, nothing else.
-    let moves = |from: i64, to: i64| -> Vec<(String, String)> {
-        markers
-            .values()
-            .flatten()
-            .filter(|m| from < m.at_ms && m.at_ms <= to)
-            .map(|m| (m.member.clone(), m.event.clone()))
-            .collect()
+    // The shards whose marker of `event`, by a member `member` accepts, falls in (from, to].
+    let moves = |from: i64, to: i64, member: &dyn Fn(&str) -> bool, event: &str| -> Vec<u32> {
+        let mut shards: Vec<u32> = markers
+            .iter()
+            .flat_map(|(p, list)| list.iter().map(move |m| (*p, m)))
+            .filter(|(_, m)| {
+                from < m.at_ms && m.at_ms <= to && member(&m.member) && m.event == event
+            })
+            .map(|(p, _)| p)
+            .collect();
+        shards.sort_unstable();
+        shards
     };
-    let join = moves(joined_at, quartered_at);
-    let taken = join
-        .iter()
-        .filter(|(m, e)| m == "m4" && e == "acquired")
-        .count();
-    assert_eq!(taken, quarters[3] as usize, "{join:?}");
+    let anyone = |_: &str| true;
+    let is_m4 = |m: &str| m == "m4";
+    let not_m4 = |m: &str| m != "m4";
+    // The join: exactly m4's shards moved, each released once by its owner and started once.
+    let taken = moves(joined_at, quartered_at, &is_m4, "acquired");
+    assert_eq!(taken.len(), quarters[3] as usize, "{taken:?}");
     assert_eq!(
-        join.iter().filter(|(_, e)| e == "acquired").count(),
+        moves(joined_at, quartered_at, &anyone, "acquired"),
         taken,
-        "the join moved shards to others than the new member: {join:?}"
+        "the join moved other shards too"
     );
     assert_eq!(
-        join.iter().filter(|(_, e)| e == "released").count(),
+        moves(joined_at, quartered_at, &not_m4, "released"),
         taken,
-        "{join:?}"
+        "each moved shard released once"
     );
     // The leave: m4 released every shard it had, each started once by another.
-    let leave = moves(left_at, rebalanced_at);
-    let released = leave
-        .iter()
-        .filter(|(m, e)| m == "m4" && e == "released")
-        .count();
-    assert_eq!(released, quarters[3] as usize, "{leave:?}");
+    let released = moves(left_at, rebalanced_at, &is_m4, "released");
+    assert_eq!(released, taken, "m4 released what it had");
     assert_eq!(
-        leave
-            .iter()
-            .filter(|(m, e)| m != "m4" && e == "acquired")
-            .count(),
+        moves(left_at, rebalanced_at, &not_m4, "acquired"),
         released,
-        "{leave:?}"
+        "each started once by another"
     );
     // When each shard of the killed member was started by another.
     let taken_over: Vec<i64> = markers
