@@ -252,18 +252,43 @@ impl Process {
     }
 }
 
-/// The HTTP status of `GET path` on `addr` (a bare HTTP/1.0 request, like curl's); None when
-/// nothing answers.
-pub async fn http_status(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
+/// The whole answer to `GET path` on `addr` (a bare HTTP/1.0 request, like curl's), head and
+/// body; None when nothing answers within 5 s.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream
+            .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.ok()?;
+        Some(answer)
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
-        .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
+        .ok()
+        .flatten()
+}
+
+/// The HTTP status of `GET path` on `addr`; None when nothing answers.
+pub async fn http_status(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
+    http_get(addr, path)
+        .await?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The value of an unlabelled metric in the Prometheus text of `GET /metrics` on `addr`.
+pub async fn metric(addr: std::net::SocketAddr, name: &str) -> Option<f64> {
+    let answer = http_get(addr, "/metrics").await?;
+    let line = answer
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))?;
+    line.rsplit(' ').next()?.parse().ok()
 }
 
 /// Waits until `GET path` on `addr` answers `status`; panics after `within`, with `context()`.

@@ -479,21 +479,8 @@ async fn probe_runs(args: &Args, bases: &[String], started: Arc<AtomicUsize>) {
 
 /// The shards a monitor owns, from its /metrics (None while it does not answer).
 async fn shards_owned(addr: std::net::SocketAddr) -> Option<u32> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    stream
-        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+    entity::testing::metric(addr, "pingpipe_monitor_shards_owned")
         .await
-        .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.ok()?;
-    answer
-        .lines()
-        .find(|l| l.starts_with("pingpipe_monitor_shards_owned "))?
-        .rsplit(' ')
-        .next()?
-        .parse::<f64>()
-        .ok()
         .map(|v| v as u32)
 }
 

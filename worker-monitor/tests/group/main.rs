@@ -179,34 +179,10 @@ async fn serve_ok() -> SocketAddr {
     addr
 }
 
-/// The body of `GET path` (HTTP/1.0, like curl), None when nothing answers.
-async fn get(addr: SocketAddr, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let connect = tokio::net::TcpStream::connect(addr);
-    let mut stream = tokio::time::timeout(Duration::from_secs(2), connect)
-        .await
-        .ok()?
-        .ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut answer))
-        .await
-        .ok()?
-        .ok()?;
-    Some(answer.split_once("\r\n\r\n")?.1.to_owned())
-}
-
 /// The shards a monitor reports owning on /metrics.
 async fn owned(monitor: &Monitor) -> Option<u32> {
-    let metrics = get(monitor.addr, "/metrics").await?;
-    metrics
-        .lines()
-        .find(|l| l.starts_with("pingpipe_monitor_shards_owned "))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
+    entity::testing::metric(monitor.addr, "pingpipe_monitor_shards_owned")
+        .await
         .map(|v| v as u32)
 }
 
