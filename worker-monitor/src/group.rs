@@ -10,7 +10,8 @@
 //! whoever owns it. That is the fence: a member that receives a shard first runs
 //! `init_transactions` with the shard's id, which aborts the previous owner's open transaction
 //! and makes every later commit of the previous owner for that shard fail (it is a zombie for
-//! that id); only then does it start probing, from the first slot after that moment.
+//! that id); nothing of the new owner is committed before that. It starts probing at once, from
+//! the first slot after it received the shard, its results waiting for the producer.
 //!
 //! Hand-over, as the group coordinator drives it:
 //! - revoked (a rebalance moves the shard, or this member leaves): inside the rebalance
@@ -18,11 +19,11 @@
 //!   starts; the probes already running finish and their results are committed with a
 //!   `released` marker on the shard's partition; then the callback returns.
 //! - lost (the session expired before this member could hand over, e.g. it was frozen or cut
-//!   off): the same, but another member may already own the shard: its producer fences ours,
-//!   and what we could not commit is dropped and counted (`slots_probed_twice`).
-//! - assigned: the shard's producer is initialised (the fence), an `acquired` marker committed,
-//!   then the shard's targets are scheduled from the next slot on. Slots between the previous
-//!   owner's stop and this start are not probed (no backfill).
+//!   off): the same within 2 s and without a marker, but another member may already own the
+//!   shard: its producer fences ours, and what we could not commit is dropped and counted.
+//! - assigned: the shard's targets are scheduled from the next slot on, and its producer is
+//!   initialised meanwhile (the fence); the first transaction carries an `acquired` marker.
+//!   Slots between the previous owner's stop and this start are not probed (no backfill).
 //!
 //! The markers say how long a shard went without an owner: the new owner reads the last
 //! markers of a partition it receives, and a `released` marker before its own `acquired` one is
@@ -314,9 +315,16 @@ impl Manager {
                     // failed for good.
                     if active.get(&shard).is_some_and(|a| a.epoch == ended_epoch) {
                         let gone = active.remove(&shard).expect("checked");
-                        self.ownership.set_lost(shard);
                         lock(&self.routes).remove(&shard);
-                        let error = match gone.task.await {
+                        let ended = gone.task.await;
+                        // Fenced: another member has the shard (its late results are its slots
+                        // too). Otherwise this member merely stops until the shard starts again.
+                        if matches!(ended, Ok(Err(PublishError::Fenced { .. }))) {
+                            self.ownership.set_lost(shard);
+                        } else {
+                            self.ownership.set_active(shard, false);
+                        }
+                        let error = match ended {
                             Ok(Err(e)) => e.to_string(),
                             Ok(Ok(())) => "its publisher stopped".to_owned(),
                             Err(e) => e.to_string(),
@@ -354,7 +362,7 @@ impl Manager {
     /// before anything of this member is committed for the shard. A producer that cannot
     /// start within twice the session timeout (the broker is away) ends the shard here.
     fn spawn(&self, shard: u32, epoch: u64, ended: mpsc::UnboundedSender<(u32, u64)>) -> Active {
-        let (sender, receiver) = mpsc::channel(4096);
+        let (sender, mut receiver) = mpsc::channel(4096);
         lock(&self.routes).insert(shard, sender.clone());
         let since = self.ownership.set_active(shard, true);
         // The first record of the shard's first transaction: who started it, and when.
@@ -367,12 +375,26 @@ impl Manager {
         let token = give_up.clone();
         let task = tokio::spawn(async move {
             let connect = Publisher::connect(settings, ready, give_up.clone());
-            let result = match tokio::time::timeout(limit, connect).await {
-                Ok(Ok(publisher)) => publisher.run(receiver).await,
-                Ok(Err(e)) => Err(e),
+            let started = match tokio::time::timeout(limit, connect).await {
+                Ok(started) => started,
                 Err(_) => {
                     give_up.cancel();
                     Err(PublishError::Cancelled)
+                }
+            };
+            let result = match started {
+                Ok(publisher) => publisher.run(receiver).await,
+                Err(e) => {
+                    // Never published: the results that waited for the producer are dropped,
+                    // and counted.
+                    receiver.close();
+                    let mut waiting = 0u64;
+                    while let Ok(item) = receiver.try_recv() {
+                        waiting += u64::from(item.marker_partition.is_none());
+                    }
+                    metrics::counter!(m::MONITOR_DROPPED, "reason" => "unstarted")
+                        .increment(waiting);
+                    Err(e)
                 }
             };
             let _ = ended.send((shard, epoch));
@@ -392,7 +414,7 @@ impl Manager {
     }
 
     /// Stops probing `shards`, waits for their running probes, commits their results with a
-    /// `released` marker and closes their producers, all within the revoke budget.
+    /// `released` marker (unless lost) and lets their producers close, within the revoke budget.
     async fn release(&self, shards: &[u32], active: &mut HashMap<u32, Active>, lost: bool) {
         if shards.is_empty() {
             return;

@@ -172,6 +172,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         commit_interval: config.commit_interval.into(),
         max_batch: 10_000,
         transaction_timeout: TRANSACTION_TIMEOUT,
+        init_timeout: publisher::CALL_TIMEOUT,
         linger: Duration::from_millis(5),
         member: None,
         shards_topic: None,
@@ -244,6 +245,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 // A shard's producer carries a 64th of the results: it waits longer to fill a
                 // request (the commit sends what is left), or every result would be a request.
                 linger: Duration::from_millis(100),
+                init_timeout: group.session_timeout,
                 shards_topic: Some(group.shards_topic.clone()),
                 recreate_after_outage: false,
                 ..settings.clone()

@@ -115,7 +115,7 @@ impl Drop for KafkaProducer {
 pub const MEMBER_HEADER: &str = "pingpipe-member";
 
 /// Timeout of each blocking transactional call.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// A transactional call taking longer than this means the broker is not answering: not ready.
 const SLOW_CALL: Duration = Duration::from_secs(5);
 
@@ -192,6 +192,10 @@ pub struct PublisherSettings {
     pub max_batch: usize,
     /// The producer's `transaction.timeout.ms`.
     pub transaction_timeout: Duration,
+    /// Timeout of one `init_transactions` call (retried until it succeeds). In group mode no
+    /// longer than the time a shard's start may take, so that an abandoned call cannot fence
+    /// the shard's next owner long after.
+    pub init_timeout: Duration,
     /// How long the producer waits to fill a request (`linger.ms`).
     pub linger: Duration,
     /// Sent as the `pingpipe-member` header of every result (group mode).
@@ -269,7 +273,8 @@ impl Publisher {
     async fn init(&mut self) -> Result<(), Halt> {
         let mut backoff = backoff();
         loop {
-            match self.call(|p| p.init_transactions(CALL_TIMEOUT)).await? {
+            let timeout = self.settings.init_timeout;
+            match self.call(move |p| p.init_transactions(timeout)).await? {
                 Ok(()) => return Ok(()),
                 Err(e) => match self.sort(e) {
                     Failure::Fatal(err) => return Err(err.into()),
@@ -425,8 +430,9 @@ impl Publisher {
         metrics::counter!(m::MONITOR_PRODUCER_RESTARTS).increment(1);
         let old = std::mem::replace(&mut self.producer, Arc::new(create(&self.settings)?));
         self.transaction_started = None;
-        // Dropping a producer flushes it (up to half a second): not on an async thread.
-        tokio::task::spawn_blocking(move || drop(old));
+        // Dropping a producer flushes it (up to half a second): KafkaProducer's drop does that
+        // on the blocking pool.
+        drop(old);
         self.init().await?;
         self.succeeded();
         Ok(())
@@ -667,6 +673,7 @@ mod tests {
             commit_interval: Duration::from_millis(100),
             max_batch: 100,
             transaction_timeout: Duration::from_secs(10),
+            init_timeout: CALL_TIMEOUT,
             linger: Duration::from_millis(5),
             member: None,
             shards_topic: None,

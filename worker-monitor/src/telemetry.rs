@@ -32,7 +32,7 @@ pub fn describe_metrics() {
     metrics::describe_counter!(m::MONITOR_PUBLISHED, "Results committed to Kafka.");
     metrics::describe_counter!(
         m::MONITOR_DROPPED,
-        "Results never published, by reason (refused: the producer refused the record; shutdown: Kafka had not taken it when the shutdown deadline passed; fenced: the producer was fenced with them uncommitted; shard_lost: their shard had been taken from this member; handover: their shard was handed over before they were ready)."
+        "Results never published, by reason (refused: the producer refused the record; shutdown: Kafka had not taken it when the shutdown deadline passed; fenced: the producer was fenced with them uncommitted; shard_lost: their shard had been taken from this member; handover: their shard was handed over before they were ready; unstarted: the shard's producer never started)."
     );
     metrics::describe_counter!(
         m::MONITOR_PRODUCER_RESTARTS,

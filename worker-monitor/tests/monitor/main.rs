@@ -457,6 +457,7 @@ async fn an_idle_zombie_is_fenced_not_mistaken_for_a_broker_outage() {
         commit_interval: Duration::from_millis(100),
         max_batch: 100,
         transaction_timeout: Duration::from_secs(10),
+        init_timeout: Duration::from_secs(30),
         linger: Duration::from_millis(5),
         member: None,
         shards_topic: None,
