@@ -172,6 +172,54 @@ fn proc_usage(pid: u32) -> Option<(f64, f64)> {
     Some((ticks / 100.0, hwm_kib / 1024.0))
 }
 
+/// A committed record as the benchmark's reader saw it: when, and from which member.
+struct Seen {
+    event: ResultEvent,
+    at: chrono::DateTime<Utc>,
+    member: String,
+}
+
+/// Reads the committed records of a topic as they become visible, in a thread of its own.
+struct Reader {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Seen>>,
+}
+
+impl Reader {
+    fn start(topic: &str) -> Reader {
+        let topic = topic.to_owned();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let c = consumer(&topic, "read_committed");
+            let mut seen = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                    let member = m.headers().and_then(|h| {
+                        h.iter()
+                            .find(|h| h.key == worker_monitor::publisher::MEMBER_HEADER)
+                            .and_then(|h| h.value)
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                    });
+                    seen.push(Seen {
+                        event: ResultEvent::decode(m.payload().unwrap()).unwrap(),
+                        at: Utc::now(),
+                        member: member.unwrap_or_default(),
+                    });
+                }
+            }
+            seen
+        });
+        Reader { stop, thread }
+    }
+
+    /// Stops reading; everything read.
+    fn finish(self) -> Vec<Seen> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
 struct Figures {
     label: String,
     probes_per_s: f64,
@@ -199,21 +247,7 @@ async fn run_monitor(args: &Args, bases: &[String], scenario: &Scenario) -> Figu
     ))
     .await;
 
-    // Read committed records as they become visible, in a thread of its own.
-    let reader_topic = topic.clone();
-    let stop_reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop = stop_reading.clone();
-    let reader = std::thread::spawn(move || {
-        let c = consumer(&reader_topic, "read_committed");
-        let mut seen: Vec<(ResultEvent, chrono::DateTime<Utc>)> = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                let event = ResultEvent::decode(m.payload().unwrap()).unwrap();
-                seen.push((event, Utc::now()));
-            }
-        }
-        seen
-    });
+    let reader = Reader::start(&topic);
 
     let period = args.minute;
     let instance = unique("bench");
@@ -271,8 +305,11 @@ async fn run_monitor(args: &Args, bases: &[String], scenario: &Scenario) -> Figu
         .status()
         .unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
-    stop_reading.store(true, Ordering::Relaxed);
-    let seen = reader.join().unwrap();
+    let seen: Vec<(ResultEvent, chrono::DateTime<Utc>)> = reader
+        .finish()
+        .into_iter()
+        .map(|s| (s.event, s.at))
+        .collect();
     db.drop().await;
 
     let in_window: Vec<&(ResultEvent, chrono::DateTime<Utc>)> = seen
@@ -517,27 +554,7 @@ async fn run_group(args: &Args, bases: &[String], monitors: usize, kill: bool, f
         .map(|s| s.parse().unwrap())
         .collect();
 
-    let reader_topic = topic.clone();
-    let stop_reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop = stop_reading.clone();
-    let reader = std::thread::spawn(move || {
-        let c = consumer(&reader_topic, "read_committed");
-        let mut seen: Vec<ResultEvent> = Vec::new();
-        let mut members: Vec<String> = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                seen.push(ResultEvent::decode(m.payload().unwrap()).unwrap());
-                let member = m.headers().and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == worker_monitor::publisher::MEMBER_HEADER)
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                });
-                members.push(member.unwrap_or_default());
-            }
-        }
-        (seen, members)
-    });
+    let reader = Reader::start(&topic);
 
     let instance = unique("bench-group");
     let shards_topic = unique("pingpipe.bench-shards");
@@ -649,8 +666,11 @@ async fn run_group(args: &Args, bases: &[String], monitors: usize, kill: bool, f
             .unwrap();
         let _ = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
     }
-    stop_reading.store(true, Ordering::Relaxed);
-    let (seen, members) = reader.join().unwrap();
+    let (seen, members): (Vec<ResultEvent>, Vec<String>) = reader
+        .finish()
+        .into_iter()
+        .map(|s| (s.event, s.member))
+        .unzip();
     db.drop().await;
 
     let in_window: Vec<&ResultEvent> = seen
@@ -697,14 +717,13 @@ async fn run_group(args: &Args, bases: &[String], monitors: usize, kill: bool, f
             .collect();
         let mut expected = 0usize;
         let mut missed = 0usize;
-        let mut twice = 0usize;
         let mut counts: HashMap<(i32, i64), usize> = HashMap::new();
         for e in &seen {
             *counts
                 .entry((e.target_id, e.scheduled_at.timestamp_millis()))
                 .or_default() += 1;
         }
-        twice += counts.values().filter(|n| **n > 1).count();
+        let twice = counts.values().filter(|n| **n > 1).count();
         // The longest a target of the killed member (its last result before the kill was the
         // killed member's) waited, from the kill, for its next committed slot.
         let mut last_before: HashMap<i32, (i64, &str)> = HashMap::new();

@@ -70,10 +70,11 @@ pub enum MonitorError {
     Stopped(#[from] plumbing::Stopped),
 }
 
-/// What this monitor probes: a fixed share, or whatever the group gives it.
+/// What this monitor probes: a fixed share, or whatever the group gives it (and which shards
+/// that is now).
 enum Mode {
     Fixed(config::Shard),
-    Group(GroupSettings),
+    Group(GroupSettings, Arc<Ownership>),
 }
 
 /// A started monitor.
@@ -146,24 +147,27 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     }
     let mode = match config.shard {
         Some(shard) => Mode::Fixed(shard),
-        None => Mode::Group(GroupSettings {
-            instance: config.instance.clone(),
-            member: config.member_name(),
-            group_id: config.group_id(),
-            shards_topic: config.shards_topic.clone(),
-            shards: config.shards,
-            session_timeout: config.session_timeout.into(),
-            heartbeat_interval: config.heartbeat_interval.into(),
-            // The shard's running probes (a re-probe makes two, with its delay between) and
-            // the last commit.
-            revoke_budget: config.probe_timeout() * 2
-                + Duration::from(config.reprobe_delay)
-                + Duration::from_secs(5),
-        }),
+        None => Mode::Group(
+            GroupSettings {
+                instance: config.instance.clone(),
+                member: config.member_name(),
+                group_id: config.group_id(),
+                shards_topic: config.shards_topic.clone(),
+                shards: config.shards,
+                session_timeout: config.session_timeout.into(),
+                heartbeat_interval: config.heartbeat_interval.into(),
+                // The shard's running probes (a re-probe makes two, with its delay between) and
+                // the last commit.
+                revoke_budget: config.probe_timeout() * 2
+                    + Duration::from(config.reprobe_delay)
+                    + Duration::from_secs(5),
+            },
+            Ownership::new(config.shards),
+        ),
     };
     let transactional_id = match &mode {
         Mode::Fixed(shard) => config.transactional_id(*shard),
-        Mode::Group(group) => group.group_id.clone(),
+        Mode::Group(group, _) => group.group_id.clone(),
     };
     let settings = PublisherSettings {
         bootstrap_servers: config.kafka.kafka_bootstrap_servers.clone(),
@@ -181,7 +185,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     tracing::info!(
         transactional_id,
         shard = ?config.shard,
-        member = match &mode { Mode::Group(g) => g.member.as_str(), Mode::Fixed(_) => "" },
+        member = match &mode { Mode::Group(g, _) => g.member.as_str(), Mode::Fixed(_) => "" },
         minute = ?config.minute(),
         probe_timeout = ?config.probe_timeout(),
         reprobe_delay = ?Duration::from(config.reprobe_delay),
@@ -224,16 +228,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         dropped.clone(),
     );
 
-    let ownership = match &mode {
-        Mode::Fixed(_) => None,
-        Mode::Group(group) => Some(Ownership::new(group.shards)),
+    let (selection, ownership) = match &mode {
+        Mode::Fixed(shard) => (Selection::Fixed(*shard), None),
+        Mode::Group(_, ownership) => (Selection::Group(ownership.clone()), Some(ownership.clone())),
     };
-    let selection = match (&mode, &ownership) {
-        (Mode::Group(_), Some(ownership)) => Selection::Group(ownership.clone()),
-        (Mode::Fixed(shard), _) => Selection::Fixed(*shard),
-        (Mode::Group(_), None) => unreachable!("group mode has an ownership"),
-    };
-    if let (Mode::Group(group), Some(ownership)) = (&mode, &ownership) {
+    if let Mode::Group(group, ownership) = &mode {
         // Group mode: a publisher per owned shard, started and stopped by the shard manager as
         // the group coordinator assigns and revokes; a router hands each result to its shard's.
         let routes = Routes::default();
@@ -305,7 +304,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             Ok(())
         });
     }
-    let mode_ownership = ownership.clone();
     supervisor.spawn(
         "target list refresh",
         targets::refresh(
@@ -342,7 +340,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                 stop.clone(),
                 give_up_probes.clone(),
                 dropped.clone(),
-                mode_ownership.clone(),
+                ownership.clone(),
             ));
         }
         drop(results_tx);

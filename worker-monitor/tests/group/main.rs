@@ -53,15 +53,24 @@ impl World {
         }
     }
 
-    fn monitor(&self, name: &str) -> Monitor {
-        let addr = free_addr();
-        let args: Vec<String> = [
+    /// Arguments of a monitor or an ingest worker of this world: its database, broker and
+    /// results topic, then `extra`.
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let servers = bootstrap_servers();
+        let common = [
             "--database-url",
             &self.db.url,
             "--kafka-bootstrap-servers",
-            &bootstrap_servers(),
+            &servers,
             "--topic",
             &self.topic,
+        ];
+        common.iter().chain(extra).map(|s| s.to_string()).collect()
+    }
+
+    fn monitor(&self, name: &str) -> Monitor {
+        let addr = free_addr();
+        let args = self.args(&[
             "--instance",
             &self.instance,
             "--shards-topic",
@@ -78,10 +87,7 @@ impl World {
             "500ms",
             "--commit-interval",
             "200ms",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ]);
         Monitor {
             name: name.to_owned(),
             process: Process::spawn(env!("CARGO_BIN_EXE_pingpipe-monitor"), &args),
@@ -98,23 +104,14 @@ impl World {
             "{} is missing: build every binary first (cargo build --workspace --bins)",
             ingest.display()
         );
-        let args: Vec<String> = [
-            "--database-url",
-            &self.db.url,
-            "--kafka-bootstrap-servers",
-            &bootstrap_servers(),
-            "--topic",
-            &self.topic,
+        let args = self.args(&[
             "--group",
             &unique("group-ingest"),
             "--listen",
             "127.0.0.1:0",
             "--minute",
             "1s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ]);
         Process::spawn(ingest.to_str().unwrap(), &args)
     }
 
@@ -696,23 +693,9 @@ async fn the_shard_of_a_target_is_the_same_in_postgresql_and_in_the_monitor() {
 async fn a_group_configuration_that_cannot_work_stops_the_monitor_with_a_clear_error() {
     let world = World::new().await;
     let spawn = |extra: &[&str]| {
-        let mut args: Vec<String> = [
-            "--database-url",
-            &world.db.url,
-            "--kafka-bootstrap-servers",
-            &bootstrap_servers(),
-            "--topic",
-            &world.topic,
-            "--instance",
-            &world.instance,
-            "--listen",
-            "127.0.0.1:0",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        Process::spawn(env!("CARGO_BIN_EXE_pingpipe-monitor"), &args)
+        let mut args = vec!["--instance", &world.instance, "--listen", "127.0.0.1:0"];
+        args.extend(extra);
+        Process::spawn(env!("CARGO_BIN_EXE_pingpipe-monitor"), &world.args(&args))
     };
     // Below the broker's floor (group.min.session.timeout.ms, 6 s): the broker refuses it.
     let shards_topic = unique("pingpipe.test-shards");
