@@ -21,6 +21,7 @@ pub mod testing;
 pub mod consumer_positions;
 pub mod monitor_results;
 pub mod rejected_records;
+pub mod rollup;
 pub mod urltargets;
 
 pub use check::{Method, Timings, TlsDetails, Verdict};

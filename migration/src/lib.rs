@@ -20,6 +20,8 @@ mod m20261130_000011_reprobe;
 mod m20261130_000012_tags_windows;
 mod m20261130_000013_resumed_at;
 mod m20261130_000014_notifications;
+pub mod m20261130_000015_time_partitions;
+mod m20261130_000016_rollups;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -45,6 +47,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_tags_windows::Migration),
             Box::new(m20261130_000013_resumed_at::Migration),
             Box::new(m20261130_000014_notifications::Migration),
+            Box::new(m20261130_000015_time_partitions::Migration),
+            Box::new(m20261130_000016_rollups::Migration),
         ]
     }
 }

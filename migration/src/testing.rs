@@ -7,6 +7,9 @@ use sea_orm_migration::sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 
+/// Where the tests' hand-made results start (SQL): [`TestDb::migrated`] covers from here.
+pub const TEST_DATA_FROM: &str = "timestamptz '2026-10-01 00:00:00+00'";
+
 /// A database of its own for one test.
 pub struct TestDb {
     pub name: String,
@@ -60,13 +63,28 @@ impl TestDb {
         }
     }
 
-    /// A database with every migration applied.
+    /// A database with every migration applied, and partitions of `monitor_results` (30 days
+    /// each) from [`TEST_DATA_FROM`] to a week from now, where tests put results by hand (the
+    /// ingest worker makes the partitions it needs by itself).
     pub async fn migrated() -> TestDb {
         let db = TestDb::new().await;
         <crate::Migrator as sea_orm_migration::MigratorTrait>::up(&db.conn, None)
             .await
             .unwrap();
+        db.cover(TEST_DATA_FROM, "now() + interval '7 days'", "30 days")
+            .await;
         db
+    }
+
+    /// Makes partitions of `monitor_results` (of `step`) so that every slot from `from` to
+    /// `until` (SQL timestamptz expressions) has one.
+    pub async fn cover(&self, from: &str, until: &str, step: &str) {
+        self.exec(&format!(
+            "SELECT monitor_results_cover(t, interval '{step}') \
+             FROM generate_series({from}, {until}, interval '1 hour') AS t; \
+             SELECT monitor_results_cover({until}, interval '{step}')"
+        ))
+        .await;
     }
 
     /// Runs one or more statements, panicking on error.

@@ -57,6 +57,34 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_INGEST_SESSION_TIMEOUT", default_value = "10s")]
     pub session_timeout: humantime::Duration,
 
+    /// Length of the time partitions of `monitor_results` made from now on (1h to 366d; by
+    /// `scheduled_at`, aligned to UTC midnight). Existing partitions keep their length.
+    #[arg(long, env = "PINGPIPE_PARTITION_INTERVAL", default_value = "1d", value_parser = partition_interval)]
+    pub partition_interval: humantime::Duration,
+
+    /// How far ahead of now partitions are made (on top of those made on demand).
+    #[arg(long, env = "PINGPIPE_PARTITIONS_AHEAD", default_value = "2d")]
+    pub partitions_ahead: humantime::Duration,
+
+    /// Raw results older than this are removed, a whole partition at a time (a partition goes
+    /// once its last slot is this old). `0s` keeps them forever. Rollups are kept forever.
+    #[arg(long, env = "PINGPIPE_RESULTS_RETENTION", default_value = "30d")]
+    pub results_retention: humantime::Duration,
+
+    /// Parked records (`rejected_records`) older than this are removed. `0s` keeps them.
+    #[arg(long, env = "PINGPIPE_REJECTED_RETENTION", default_value = "90d")]
+    pub rejected_retention: humantime::Duration,
+
+    /// Finished notification deliveries (with their attempts and notifications) older than
+    /// this are removed. `0s` keeps them.
+    #[arg(long, env = "PINGPIPE_DELIVERY_RETENTION", default_value = "90d")]
+    pub delivery_retention: humantime::Duration,
+
+    /// How often maintenance runs: partitions made ahead, expired ones dropped, ended days'
+    /// rollups closed, old parked records and delivery logs removed.
+    #[arg(long, env = "PINGPIPE_MAINTENANCE_EVERY", default_value = "5m")]
+    pub maintenance_every: humantime::Duration,
+
     /// Address for /healthz, /readyz and /metrics (port 0 picks a free port).
     #[arg(long, env = "PINGPIPE_INGEST_ADDR", default_value = "127.0.0.1:9102")]
     pub listen: SocketAddr,
@@ -68,6 +96,10 @@ pub struct Config {
     /// Benchmark hook: store results without deciding states (to measure what deciding costs).
     #[arg(long, hide = true)]
     pub no_states: bool,
+
+    /// Benchmark hook: store results without rollups (to measure what they cost).
+    #[arg(long, hide = true)]
+    pub no_rollups: bool,
 
     /// Test hook: the first writer panics after storing this many batches.
     #[arg(long, hide = true)]
@@ -110,6 +142,26 @@ pub enum Command {
         #[arg(long = "target")]
         targets: Vec<i32>,
     },
+    /// Recomputes the hourly and daily rollups of a period from the raw results (widened to
+    /// whole hours), e.g. after results were edited by hand. Refused for a period whose raw
+    /// results retention has dropped. Safe while the worker runs.
+    RebuildRollups {
+        /// Start of the period (RFC 3339).
+        #[arg(long)]
+        since: chrono::DateTime<chrono::Utc>,
+        /// End of the period (RFC 3339; default now).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+fn partition_interval(text: &str) -> Result<humantime::Duration, String> {
+    let d: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    let secs = Duration::from(d).as_secs();
+    if !(3600..=366 * 86_400).contains(&secs) {
+        return Err(format!("a partition covers 1h to 366d, not {text}"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -128,6 +180,17 @@ impl Config {
     /// watch looks up every watched target's latest result).
     pub fn sweep_every(&self) -> Duration {
         (Duration::from(self.minute) / 2).clamp(Duration::from_millis(250), Duration::from_secs(30))
+    }
+
+    pub fn maintenance_policy(&self) -> crate::maintenance::Policy {
+        let kept = |d: humantime::Duration| Some(Duration::from(d)).filter(|d| !d.is_zero());
+        crate::maintenance::Policy {
+            ahead: self.partitions_ahead.into(),
+            results: kept(self.results_retention),
+            rejected: kept(self.rejected_retention),
+            deliveries: kept(self.delivery_retention),
+            every: Duration::from(self.maintenance_every).max(Duration::from_millis(100)),
+        }
     }
 
     pub fn state_policy(&self) -> crate::store::StatePolicy {

@@ -12,8 +12,11 @@
 
 pub mod config;
 pub mod consumer;
+pub mod maintenance;
 pub mod metric_names;
+pub mod partitions;
 pub mod reset;
+pub mod rollups;
 pub mod store;
 pub mod writer;
 
@@ -107,21 +110,37 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     let http_addr = ops.local_addr().map_err(listen_error)?;
     supervisor.spawn("health and metrics server", ops.serve(shutdown.clone()));
 
-    // One connection per writer, one for position lookups, one spare.
+    // One connection per writer, one for position lookups, one for maintenance, one spare.
     let writers = config.writers.max(1);
-    let db = plumbing::database::connect_lazy(&config.database, writers as u32 + 2).await?;
+    let db = plumbing::database::connect_lazy(&config.database, writers as u32 + 3).await?;
     if db.ping().await.is_ok() {
         progress.database_ok.store(true, Ordering::Relaxed);
     }
     let consumer = consumer::create_consumer(&config)?;
     tracing::info!(group = config.group, topic = config.kafka.topic, %http_addr, "Starting the ingest worker.");
 
+    let partitions = partitions::Partitions::new(config.partition_interval.into());
+    supervisor.spawn(
+        "maintenance",
+        maintenance::run(
+            db.clone(),
+            partitions.clone(),
+            config.maintenance_policy(),
+            shutdown.clone(),
+        ),
+    );
     let store = Store::new(
         db,
         config.group.clone(),
         config.kafka.topic.clone(),
         config.state_policy(),
+        partitions,
     );
+    let store = if config.no_rollups {
+        store.without_rollups()
+    } else {
+        store
+    };
     let (report_tx, reports) = std::sync::mpsc::channel();
     let mut queues = Vec::with_capacity(writers);
     for index in 0..writers {

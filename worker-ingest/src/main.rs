@@ -45,6 +45,17 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Some(Command::RebuildRollups { since, until }) => {
+                let db = plumbing::database::connect_lazy(&config.database, 2).await?;
+                let until = until.unwrap_or_else(chrono::Utc::now);
+                let rebuilt = worker_ingest::rollups::rebuild(&db, since, until).await?;
+                println!(
+                    "rebuilt the rollups of {since} to {until}: {} hourly rollups from {} \
+                     results, {} closed days made again",
+                    rebuilt.hours, rebuilt.results, rebuilt.days
+                );
+                Ok(())
+            }
             None => {
                 let running = worker_ingest::start(config, shutdown).await?;
                 running.wait().await?;

@@ -28,7 +28,33 @@ pub const DECISIONS_FAILED: &str = "pingpipe_ingest_state_decisions_failed_total
 /// Notifications written to the outbox.
 pub const NOTIFICATIONS_QUEUED: &str = "pingpipe_ingest_notifications_queued_total";
 
+/// Partitions of monitor_results made (ahead of time or for a slot none covered).
+pub const PARTITIONS_CREATED: &str = "pingpipe_ingest_partitions_created_total";
+/// Expired partitions of monitor_results dropped by retention.
+pub const PARTITIONS_DROPPED: &str = "pingpipe_ingest_partitions_dropped_total";
+/// Days closed (their daily rollups made from the hourly ones).
+pub const DAYS_CLOSED: &str = "pingpipe_ingest_rollup_days_closed_total";
+/// Rows removed by retention, by `table` (rejected_records, notification_deliveries).
+pub const ROWS_EXPIRED: &str = "pingpipe_ingest_rows_expired_total";
+/// Maintenance rounds that failed (retried at the next round), and the time of the last one
+/// that succeeded.
+pub const MAINTENANCE_FAILURES: &str = "pingpipe_ingest_maintenance_failures_total";
+pub const MAINTENANCE_LAST_SUCCESS: &str =
+    "pingpipe_ingest_maintenance_last_success_timestamp_seconds";
+
 pub fn describe() {
+    metrics::describe_counter!(PARTITIONS_CREATED, "Partitions of monitor_results made.");
+    metrics::describe_counter!(
+        PARTITIONS_DROPPED,
+        "Expired partitions of monitor_results dropped."
+    );
+    metrics::describe_counter!(DAYS_CLOSED, "Days whose daily rollups were made.");
+    metrics::describe_counter!(ROWS_EXPIRED, "Rows removed by retention, by table.");
+    metrics::describe_counter!(MAINTENANCE_FAILURES, "Maintenance rounds that failed.");
+    metrics::describe_gauge!(
+        MAINTENANCE_LAST_SUCCESS,
+        "Unix time of the last maintenance round that succeeded."
+    );
     metrics::describe_counter!(STATE_CHANGES, "Changes of a target's state.");
     metrics::describe_counter!(INCIDENTS_OPENED, "Incidents opened.");
     metrics::describe_counter!(INCIDENTS_RESOLVED, "Incidents resolved.");

@@ -11,7 +11,7 @@
 //! sweep are watched for targets without results; `pg_notify` announces the new rows and the
 //! state changes, which PostgreSQL delivers at commit.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::channels;
@@ -22,6 +22,9 @@ use sea_orm::{
     Statement, TransactionTrait, sqlx,
 };
 use states::{Silence, Stored};
+
+use crate::partitions::{Partitions, is_missing_partition, sqlstate};
+use crate::rollups;
 
 /// One result to insert.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +179,9 @@ pub struct Store {
     group: String,
     topic: String,
     policy: StatePolicy,
+    partitions: Partitions,
+    /// Off only in the benchmark, to measure what rollups cost.
+    rollups: bool,
 }
 
 fn array(ty: ArrayType, values: Vec<Value>) -> Value {
@@ -183,13 +189,27 @@ fn array(ty: ArrayType, values: Vec<Value>) -> Value {
 }
 
 impl Store {
-    pub fn new(db: DatabaseConnection, group: String, topic: String, policy: StatePolicy) -> Store {
+    pub fn new(
+        db: DatabaseConnection,
+        group: String,
+        topic: String,
+        policy: StatePolicy,
+        partitions: Partitions,
+    ) -> Store {
         Store {
             db,
             group,
             topic,
             policy,
+            partitions,
+            rollups: true,
         }
+    }
+
+    /// Without rollups (the benchmark's run measuring what they cost).
+    pub fn without_rollups(mut self) -> Store {
+        self.rollups = false;
+        self
     }
 
     /// The stored position of `partition` (0 when it has none yet, which is recorded).
@@ -209,8 +229,37 @@ impl Store {
         row.try_get_by_index::<i64>(0)
     }
 
-    /// Writes `batch` in one transaction; nothing of it when any position moved meanwhile.
+    /// Writes `batch` in one transaction; nothing of it when any position moved meanwhile. The
+    /// partitions its rows need are made first (in transactions of their own); a partition
+    /// found missing by the insert anyway is made and the batch tried again.
     pub async fn write(&self, batch: &Batch) -> Result<Written, StoreError> {
+        let mut tries = 0;
+        loop {
+            let slots: BTreeSet<DateTime<Utc>> =
+                batch.rows.iter().map(|(r, _)| r.scheduled_at).collect();
+            self.partitions.ensure(&self.db, slots).await?;
+            // The last try parks a row still without a partition (one PostgreSQL cannot make).
+            match self
+                .write_once(batch, tries == MISSING_PARTITION_TRIES)
+                .await
+            {
+                Err(StoreError::Db(e))
+                    if is_missing_partition(&e) && tries < MISSING_PARTITION_TRIES =>
+                {
+                    tracing::info!(error = %e, "A partition the batch needs is missing; making it and trying again.");
+                    self.partitions.forget();
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn write_once(
+        &self,
+        batch: &Batch,
+        missing_partition_is_poison: bool,
+    ) -> Result<Written, StoreError> {
         let txn = self.db.begin().await?;
         let mut written = Written::default();
 
@@ -272,6 +321,16 @@ impl Store {
             .collect::<Result<_, DbErr>>()?
             };
         let existing: HashSet<i32> = known.keys().copied().collect();
+        // The days of the rows: their locks against closing or rebuilding a day, and which are
+        // closed already (their daily rollups are then updated too).
+        let closed = if self.rollups {
+            Some(rollups::lock_days(&txn, batch.rows.iter().map(|(r, _)| r.scheduled_at)).await?)
+        } else {
+            None
+        };
+        let poison = |e: &DbErr| {
+            is_data_error(e) || (missing_partition_is_poison && is_missing_partition(e))
+        };
         let (rows, orphans): (Entries<'_>, Entries<'_>) = batch
             .rows
             .iter()
@@ -290,17 +349,17 @@ impl Store {
             if part.is_empty() {
                 continue;
             }
-            match insert_part(&txn, &part).await {
+            match insert_part(&txn, &part, closed.as_deref()).await {
                 Ok(stored) => {
                     written.conflicts += (part.len() - stored.len()) as u64;
                     new_rows.extend(stored);
                 }
-                Err(e) if is_data_error(&e) && part.len() > 1 => {
+                Err(e) if poison(&e) && part.len() > 1 => {
                     let (left, right) = part.split_at(part.len() / 2);
                     parts.push(right.to_vec());
                     parts.push(left.to_vec());
                 }
-                Err(e) if is_data_error(&e) => {
+                Err(e) if poison(&e) => {
                     let (_, record) = part[0];
                     tracing::warn!(
                         partition = record.partition,
@@ -444,6 +503,10 @@ impl Store {
 
 type Entries<'a> = Vec<&'a (Row, Reject)>;
 
+/// Batches tried again after a partition was found missing; the last try parks a row that still
+/// has none.
+const MISSING_PARTITION_TRIES: usize = 3;
+
 /// Inserts `part` in a savepoint, returning the new rows as stored; nothing of it when it fails. A
 /// repeated (target, slot) is rare (the monitor publishes each slot once), and `ON CONFLICT`
 /// costs every row an extra index probe: insert plainly first, and only when the unique key
@@ -451,6 +514,7 @@ type Entries<'a> = Vec<&'a (Row, Reject)>;
 async fn insert_part(
     txn: &DatabaseTransaction,
     part: &[&(Row, Reject)],
+    closed: Option<&[i32]>,
 ) -> Result<Vec<Stored>, DbErr> {
     let col = |f: &dyn Fn(&Row) -> Value| part.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
     // Arrays cannot carry NULLs through the binder: 0, -1 and '' stand for "none" and become
@@ -498,7 +562,7 @@ async fn insert_part(
     loop {
         let attempt = txn.begin().await?;
         match attempt
-            .query_all_raw(insert_rows(&columns, skip_repeats))
+            .query_all_raw(insert_rows(&columns, skip_repeats, closed))
             .await
         {
             Ok(inserted) => {
@@ -517,32 +581,21 @@ async fn insert_part(
     }
 }
 
-/// PostgreSQL's SQLSTATE of a failed statement, if it got that far.
-fn sqlstate(e: &DbErr) -> Option<String> {
-    match e {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            match e.as_ref() {
-                sqlx::Error::Database(e) => e.code().map(|c| c.into_owned()),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
 /// Whether PostgreSQL refused the statement for the values in it, so the same rows would fail
 /// again: SQLSTATE classes 22 (data exception: invalid text, a value out of range) and 23
 /// (integrity constraint: check, not null, a target removed meanwhile), and 54000 (a value too
-/// large for an index). Not 23505 (unique violation): a repeated (target, slot) is skipped by
+/// large for an index). Not a missing partition (23514 naming no constraint: see
+/// [`is_missing_partition`]), which is made and the batch tried again. Not 23505 (unique violation): a repeated (target, slot) is skipped by
 /// `ON CONFLICT` before it could get here, so a unique violation is about the table (a key
 /// sequence behind its rows, say) and would park every good row. Everything else (a lost
 /// connection, a shutdown, a deadlock, a full disk, a missing table or privilege) is not the
 /// data's fault either: the batch is retried, never parked. (PostgreSQL manual, Appendix A
 /// "PostgreSQL Error Codes".)
 pub fn is_data_error(e: &DbErr) -> bool {
-    sqlstate(e).is_some_and(|code| {
-        (code.starts_with("22") || code.starts_with("23") || code == "54000") && code != "23505"
-    })
+    !is_missing_partition(e)
+        && sqlstate(e).is_some_and(|code| {
+            (code.starts_with("22") || code.starts_with("23") || code == "54000") && code != "23505"
+        })
 }
 
 /// The database's own message for `e`, without the driver's wrapping.
@@ -581,16 +634,16 @@ pub fn storable(text: &str) -> String {
 /// The statement inserting the rows given as column arrays, returning the new rows as the
 /// states need them (see [`Stored::from_row`]); with
 /// `skip_repeats`, a row whose (target, slot) is stored already is skipped instead of failing.
-fn insert_rows(columns: &[Value; 18], skip_repeats: bool) -> Statement {
+/// With `closed` (the closed days among the rows'), the same statement adds the rows it stored
+/// to their rollups (see [`rollups::batch_ctes`]).
+fn insert_rows(columns: &[Value; 18], skip_repeats: bool, closed: Option<&[i32]>) -> Statement {
     let on_conflict = if skip_repeats {
         " ON CONFLICT (urltarget_fk, scheduled_at) DO NOTHING"
     } else {
         ""
     };
-    Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!(
-            "INSERT INTO monitor_results AS r \
+    let insert = format!(
+        "INSERT INTO monitor_results AS r \
                  (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, \
                   outcome, assertion_failures, dns_ms, connect_ms, tls_ms, ttfb_ms, transfer_ms, \
                   tls_version, cert_not_after, cert_issuer, cert_subject, first_attempt) \
@@ -604,13 +657,31 @@ fn insert_rows(columns: &[Value; 18], skip_repeats: bool) -> Statement {
                          $11::int[], $12::int[], $13::int[], $14::text[], $15::text[], \
                          $16::text[], $17::text[], $18::text[]) \
                  AS v(t, s, f, st, d, sa, o, af, dn, cn, tl, tt, tr, tv, na, ci, cs, fa){on_conflict} \
-             RETURNING r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, {cause}, \
-                       {late}",
-            cause = states::CAUSE_SQL,
-            late = states::LATE_SQL,
+             RETURNING r.monitor_results_pk, r.urltarget_fk, r.scheduled_at, r.outcome, \
+                       {cause} AS cause, {late} AS late, r.duration",
+        cause = states::CAUSE_SQL,
+        late = states::LATE_SQL,
+    );
+    match closed {
+        None => {
+            Statement::from_sql_and_values(DbBackend::Postgres, insert, columns.iter().cloned())
+        }
+        Some(days) => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "WITH ins AS ({insert}){ctes} \
+                 SELECT monitor_results_pk, urltarget_fk, scheduled_at, outcome, cause, late \
+                 FROM ins",
+                ctes = rollups::batch_ctes(columns.len() + 1),
+            ),
+            columns.iter().cloned().chain(std::iter::once(Value::Array(
+                ArrayType::Int,
+                Some(Box::new(
+                    days.iter().map(|d| Value::Int(Some(*d))).collect(),
+                )),
+            ))),
         ),
-        columns.iter().cloned(),
-    )
+    }
 }
 
 #[cfg(test)]

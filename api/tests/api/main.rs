@@ -527,6 +527,7 @@ async fn store_events(app: &App, events: &[entity::ResultEvent]) {
         "api-test".into(),
         "t".into(),
         Default::default(),
+        Default::default(),
     );
     let rows = events
         .iter()
@@ -910,6 +911,7 @@ async fn the_read_cache_reuses_answers_until_a_change_is_announced() {
         app.db.conn.clone(),
         "cache-test".into(),
         "t".into(),
+        Default::default(),
         Default::default(),
     );
     store

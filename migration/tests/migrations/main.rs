@@ -4,7 +4,7 @@
 // Test helpers may unwrap: a failure is the test's answer (clippy's test exemption covers only #[test] fns).
 #![allow(clippy::unwrap_used)]
 
-use migration::testing::TestDb;
+use migration::testing::{TEST_DATA_FROM, TestDb};
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::ConnectionTrait;
 
@@ -122,8 +122,7 @@ async fn original_migration_creates_the_original_schema_with_its_names() {
 
 #[tokio::test]
 async fn full_schema_enforces_what_the_pipeline_relies_on() {
-    let db = TestDb::new().await;
-    Migrator::up(&db.conn, None).await.unwrap();
+    let db = TestDb::migrated().await;
 
     exec(
         &db,
@@ -180,7 +179,11 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
     let err = exec(&db, &insert("200", "NULL", "2026-11-26 12:00:00Z"))
         .await
         .unwrap_err();
-    assert!(err.contains("monitor_results_target_slot_key"), "{err}");
+    // Reported by the partition's index of the key (monitor_results_target_slot_key).
+    assert!(
+        err.contains("duplicate key") && err.contains("_urltarget_fk_scheduled_at_key"),
+        "{err}"
+    );
 
     // A failed assertion is the one failure stored with its response, and a failure is down.
     let failures = (
@@ -443,6 +446,7 @@ async fn migrations_go_up_down_and_up_again_with_data_present() {
     Migrator::up(&db.conn, None).await.unwrap();
     let first_schema = db.query_strings(SCHEMA_FINGERPRINT).await;
     assert!(first_schema.len() > 40, "{first_schema:#?}");
+    db.cover(TEST_DATA_FROM, "now()", "1 day").await;
     assert!(
         Migrator::get_pending_migrations(&db.conn)
             .await
@@ -611,6 +615,125 @@ async fn checks_migration_gives_earlier_results_their_outcome() {
         )
         .await,
         ["GET true [] []"]
+    );
+    db.drop().await;
+}
+
+/// The rows of `monitor_results` (every column) in slot order, as text.
+async fn all_results(db: &TestDb) -> Vec<String> {
+    db.query_strings("SELECT r::text FROM monitor_results r ORDER BY urltarget_fk, scheduled_at")
+        .await
+}
+
+/// The hourly rollups computed from the raw rows, and as stored, as text.
+const HOURLY_FROM_RAW: &str = "
+SELECT urltarget_fk || ' ' || hour || ' '
+       || count(*) FILTER (WHERE outcome = 'up') || ' ' || count(*) FILTER (WHERE outcome = 'degraded')
+       || ' ' || count(*) FILTER (WHERE outcome = 'down') || ' ' || min(duration) || ' '
+       || sum(duration) || ' ' || max(duration)
+  FROM (SELECT *, date_bin('1 hour', scheduled_at, timestamptz '2000-01-01Z') AS hour
+          FROM monitor_results) r
+ GROUP BY urltarget_fk, hour ORDER BY 1";
+const HOURLY_STORED: &str = "
+SELECT urltarget_fk || ' ' || bucket_at || ' ' || up || ' ' || degraded || ' ' || down || ' '
+       || duration_min || ' ' || duration_sum || ' ' || duration_max
+  FROM result_rollups_hourly ORDER BY 1";
+
+/// Partitioning a table that holds results keeps every one of them (in a partition of its
+/// day), rolls them up, and `down` gives them back in a plain table; up again, the same.
+#[tokio::test]
+async fn partitioning_keeps_every_result_and_rolls_them_up_both_ways() {
+    let db = TestDb::new().await;
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261130_000015_time_partitions")
+        .unwrap() as u32;
+    Migrator::up(&db.conn, Some(before)).await.unwrap();
+    // Three days of results every 10 minutes for two targets, and some from an hour ago.
+    exec(
+        &db,
+        "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES
+             (1, 'http://127.0.0.1/a', 10), (2, 'http://127.0.0.1/b', 10);
+         INSERT INTO monitor_results (http_status, failure_class, start_time, duration, urltarget_fk, scheduled_at, outcome)
+         SELECT CASE WHEN i % 7 = 0 THEN NULL ELSE 200 END, CASE WHEN i % 7 = 0 THEN 'connect' END,
+                s, (i * 37) % 3000, t, s,
+                CASE WHEN i % 7 = 0 THEN 'down' WHEN i % 5 = 0 THEN 'degraded' ELSE 'up' END
+           FROM generate_series(0, 431) i, (VALUES (1), (2)) v(t),
+                LATERAL (SELECT timestamptz '2026-11-20 00:00Z' + i * interval '10 minutes') x(s);
+         INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at, outcome)
+         SELECT 200, now(), 5, 1, date_bin('1 minute', now() - interval '1 hour', timestamptz '2000-01-01Z'), 'up'",
+    )
+    .await
+    .unwrap();
+    let rows = all_results(&db).await;
+    assert_eq!(rows.len(), 865);
+
+    Migrator::up(&db.conn, None).await.unwrap();
+    assert_eq!(all_results(&db).await, rows, "every result kept as it was");
+    let partitions = db
+        .query_strings(
+            "SELECT name || ' ' || from_at || ' ' || until_at FROM result_partitions ORDER BY from_at",
+        )
+        .await;
+    assert!(partitions.len() >= 4, "{partitions:?}");
+    assert!(
+        partitions[0].starts_with("monitor_results_20261120t000000 2026-11-20 00:00:00+00"),
+        "{partitions:?}"
+    );
+    // Each row sits in the partition of its day.
+    assert_eq!(
+        db.query_strings(
+            "SELECT count(*)::text FROM monitor_results r JOIN result_partitions p
+                 ON p.name = r.tableoid::regclass::text
+                 OR 'pingpipe_partitions.' || p.name = r.tableoid::regclass::text
+              WHERE r.scheduled_at >= p.from_at AND r.scheduled_at < p.until_at"
+        )
+        .await,
+        ["865"]
+    );
+    assert_eq!(
+        db.query_strings(HOURLY_STORED).await,
+        db.query_strings(HOURLY_FROM_RAW).await
+    );
+    // The three ended days are closed, each with a daily rollup per target summing its hours.
+    assert_eq!(
+        db.query_strings(
+            "SELECT d.urltarget_fk || ' ' || d.bucket_at || ' ' || (d.up + d.degraded + d.down)
+               FROM result_rollups_daily d ORDER BY 1"
+        )
+        .await,
+        [
+            "1 2026-11-20 00:00:00+00 144",
+            "1 2026-11-21 00:00:00+00 144",
+            "1 2026-11-22 00:00:00+00 144",
+            "2 2026-11-20 00:00:00+00 144",
+            "2 2026-11-21 00:00:00+00 144",
+            "2 2026-11-22 00:00:00+00 144",
+        ]
+    );
+    // A slot without a partition is refused by PostgreSQL (the ingest worker makes one first).
+    let refused = exec(
+        &db,
+        "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, scheduled_at, outcome)
+         VALUES (200, now(), 1, 1, '2031-01-01 00:00Z', 'up')",
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.contains("no partition"), "{refused}");
+
+    Migrator::down(&db.conn, Some(2)).await.unwrap();
+    assert_eq!(
+        db.query_strings("SELECT relkind::text FROM pg_class WHERE relname = 'monitor_results'")
+            .await,
+        ["r"],
+        "a plain table again"
+    );
+    assert_eq!(all_results(&db).await, rows);
+    Migrator::up(&db.conn, None).await.unwrap();
+    assert_eq!(all_results(&db).await, rows);
+    assert_eq!(
+        db.query_strings(HOURLY_STORED).await,
+        db.query_strings(HOURLY_FROM_RAW).await
     );
     db.drop().await;
 }

@@ -78,6 +78,7 @@ impl World {
             self.group.clone(),
             self.topic.clone(),
             self.config(&[]).state_policy(),
+            Default::default(),
         )
     }
 

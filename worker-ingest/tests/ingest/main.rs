@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod history;
 mod notifications;
 mod robustness;
 mod states;
