@@ -19,9 +19,10 @@ pub const BOUNDS_MS: [i32; 28] = [
 /// Buckets, the overflow included.
 pub const BUCKETS: usize = BOUNDS_MS.len() + 1;
 
-/// The day advisory locks' first key (PostgreSQL's two-key advisory locks: this, and
-/// the day's number since 1970-01-01): a batch takes its days' locks shared, closing or
-/// rebuilding a day takes it exclusively.
+/// The first keys of the rollups' advisory locks (PostgreSQL's two-key advisory locks; the
+/// second is the hour's or the day's number since 1970-01-01): a batch takes those of its rows'
+/// hours and days shared, closing or rebuilding an hour or a day takes its lock exclusively.
+pub const HOUR_LOCK_CLASS: i32 = 0x726f_6c68; // "rolh"
 pub const DAY_LOCK_CLASS: i32 = 0x726f_6c6c; // "roll"
 
 /// The histogram columns, comma-separated, in bucket order.

@@ -2,10 +2,11 @@
 //! duration min/sum/max and a duration histogram (a column per bucket, so merging two rollups is
 //! adding columns: cheap enough to do for every stored row in the ingest worker's batch).
 //!
-//! Hourly rollups are kept up to date by every batch. A day's rollup is made from its 24 hourly
-//! rows once the day has ended ("closing" it, recorded in `rollup_days`); results that arrive for
-//! a closed day update its daily row too. Rollups outlive the raw results (kept forever) and go
-//! with their target.
+//! The ingest worker closes each hour after its end: hours before `rollup_watermark.closed_until`
+//! have hourly rollups of every stored row, rows arriving later for them are added by the batch
+//! that stores them. A day's rollup is made from its 24 hourly rows once they are all closed
+//! ("closing" the day, recorded in `rollup_days`); rows arriving later for a closed day update
+//! its daily row too. Rollups outlive the raw results (kept forever) and go with their target.
 
 use sea_orm_migration::prelude::*;
 
@@ -51,8 +52,8 @@ fn columns() -> Vec<String> {
         .collect()
 }
 
-/// The results stored before this migration, rolled up: hourly, and daily for the days that
-/// ended over an hour ago (closed, as the ingest worker would have).
+/// The results stored before this migration, rolled up: hourly for the hours before the current
+/// one (closed: the watermark is the current hour), and daily for the days those cover.
 fn backfill_sql() -> String {
     let names = columns().join(", ");
     let thresholds: Vec<String> = BOUNDS_MS.iter().map(|b| (b + 1).to_string()).collect();
@@ -74,10 +75,11 @@ SELECT urltarget_fk, date_bin('1 hour', scheduled_at, {EPOCH}),
        count(*) FILTER (WHERE outcome = 'up'), count(*) FILTER (WHERE outcome = 'degraded'),
        count(*) FILTER (WHERE outcome = 'down'), min(duration), sum(duration), max(duration),
        {counts}
-  FROM monitor_results GROUP BY 1, 2;
+  FROM monitor_results WHERE scheduled_at < date_bin('1 hour', now(), {EPOCH}) GROUP BY 1, 2;
+INSERT INTO rollup_watermark (closed_until) VALUES (date_bin('1 hour', now(), {EPOCH}));
 INSERT INTO rollup_days (day)
 SELECT DISTINCT date_bin('1 day', bucket_at, {EPOCH}) FROM result_rollups_hourly
- WHERE date_bin('1 day', bucket_at, {EPOCH}) + interval '25 hours' <= now();
+ WHERE date_bin('1 day', bucket_at, {EPOCH}) + interval '1 day' <= date_bin('1 hour', now(), {EPOCH});
 INSERT INTO result_rollups_daily (urltarget_fk, bucket_at, up, degraded, down, \
              duration_min, duration_sum, duration_max, {names})
 SELECT h.urltarget_fk, d.day, sum(up), sum(degraded), sum(down), min(duration_min),
@@ -104,6 +106,11 @@ CREATE TABLE rollup_days (
     day timestamptz PRIMARY KEY,
     closed_at timestamptz NOT NULL DEFAULT now()
 );
+-- Hours before this are closed: their hourly rollups hold every stored row.
+CREATE TABLE rollup_watermark (
+    only_row boolean PRIMARY KEY DEFAULT true CONSTRAINT rollup_watermark_one_row CHECK (only_row),
+    closed_until timestamptz NOT NULL
+);
 {}",
         table("result_rollups_hourly", "hour"),
         table("result_rollups_daily", "day"),
@@ -112,6 +119,7 @@ CREATE TABLE rollup_days (
 }
 
 const DOWN: &str = "
+DROP TABLE rollup_watermark;
 DROP TABLE rollup_days;
 DROP TABLE result_rollups_daily;
 DROP TABLE result_rollups_hourly;

@@ -4,11 +4,12 @@
 //! with events for T targets (50,000): F% of them (10) flap — four failing slots in a row of
 //! every twenty, an incident opened and resolved each time — and the others fail one slot in
 //! fifty (PENDING and back):
-//! 1. backlog: the topic is filled with N events (1,000,000), then drained twice into fresh
-//!    databases — without deciding states (`--no-states`), then with them (creating every
-//!    target's state) — and N more events (later slots) drained with states into the second
-//!    database (every target has its state, as in a running deployment): rows/s into
-//!    PostgreSQL, the worker's peak RSS while it drains, the states and incidents decided;
+//! 1. backlog: the topic is filled with N events (1,000,000), then drained three times into
+//!    fresh databases — storing only (`--no-states --no-rollups`), deciding states without
+//!    rollups (`--no-rollups`), and as deployed (states and rollups, creating every target's
+//!    state) — and each time N more events (later slots) drained into the same database (every
+//!    target has its state and rollups, as in a running deployment): rows/s into PostgreSQL,
+//!    the worker's peak RSS while it drains, the states and incidents decided;
 //! 2. steady: 2,000 events/s for 20 s — from the producer's commit to the row being committed in
 //!    PostgreSQL (seen through the worker's NOTIFY), p50/p99;
 //! 3. baseline, the original design: one INSERT and one commit per record, reading the same topic.
@@ -21,7 +22,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use entity::testing::{
     bootstrap_servers, consumer, create_topic, send, transactional_producer, unique,
 };
@@ -39,8 +40,15 @@ fn targets() -> usize {
     *TARGETS.get().unwrap_or(&50_000)
 }
 
+/// The first slot: the next hour, so every result falls in an hour still open (as in steady
+/// operation; rows of closed hours are added to their rollups one by one, see the README).
+fn base() -> chrono::DateTime<Utc> {
+    static BASE: std::sync::OnceLock<chrono::DateTime<Utc>> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| worker_ingest::rollups::hour_of(Utc::now()) + chrono::Duration::hours(1))
+}
+
 fn event(i: usize) -> ResultEvent {
-    let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let base = base();
     let target = (i % targets()) as i32 + 1;
     let slot_index = i / targets();
     let slot = base + chrono::Duration::minutes(slot_index as i64);
@@ -134,6 +142,7 @@ async fn main() {
     );
 
     let plain_db = database_with_targets().await;
+    let no_rollups_db = database_with_targets().await;
     let db = database_with_targets().await;
     let topic = create_topic(6).await;
 
@@ -151,11 +160,18 @@ async fn main() {
     // that hold the first (every target has its state, as in a running deployment).
     let warm_topic = create_topic(6).await;
     fill(&warm_topic, n..2 * n).await;
-    let (cold_plain, _, child) = drain(&plain_db, &topic, n, &["--no-states"]).await;
+    let plain = ["--no-states", "--no-rollups"];
+    let (cold_plain, _, child) = drain(&plain_db, &topic, n, &plain).await;
     stop(child).await;
-    let (plain_rate, plain_rss, child) = drain(&plain_db, &warm_topic, n, &["--no-states"]).await;
+    let (plain_rate, plain_rss, child) = drain(&plain_db, &warm_topic, n, &plain).await;
     stop(child).await;
     plain_db.drop().await;
+    let (cold_no_rollups, _, child) = drain(&no_rollups_db, &topic, n, &["--no-rollups"]).await;
+    stop(child).await;
+    let (no_rollups_rate, no_rollups_rss, child) =
+        drain(&no_rollups_db, &warm_topic, n, &["--no-rollups"]).await;
+    stop(child).await;
+    no_rollups_db.drop().await;
     let (cold_rate, cold_rss, cold_child) = drain(&db, &topic, n, &[]).await;
     stop(cold_child).await;
     let (drain_rate, peak_rss, child) = drain(&db, &warm_topic, n, &[]).await;
@@ -176,10 +192,14 @@ async fn main() {
     );
     println!(
         "states: {with_state} targets with a state, {incidents} incidents; first backlog \
-         {cold_rate:.0} rows/s with states vs {cold_plain:.0} without ({:.0}%); second backlog \
-         {drain_rate:.0} rows/s with states vs {plain_rate:.0} without ({:.0}%); peak RSS \
-         {peak_rss:.0} ({cold_rss:.0}) vs {plain_rss:.0} MiB",
+         {cold_rate:.0} rows/s with states and rollups vs {cold_no_rollups:.0} without rollups \
+         ({:.0}%) vs {cold_plain:.0} storing only ({:.0}%); second backlog {drain_rate:.0} rows/s \
+         with states and rollups vs {no_rollups_rate:.0} without rollups ({:.0}%) vs \
+         {plain_rate:.0} storing only ({:.0}%); peak RSS {peak_rss:.0} ({cold_rss:.0}) vs \
+         {no_rollups_rss:.0} vs {plain_rss:.0} MiB",
+        100.0 * cold_rate / cold_no_rollups,
         100.0 * cold_rate / cold_plain,
+        100.0 * drain_rate / no_rollups_rate,
         100.0 * drain_rate / plain_rate
     );
 
@@ -243,7 +263,7 @@ async fn main() {
             let id: i64 = row.try_get_by_index(0).unwrap();
             let target: i32 = row.try_get_by_index(1).unwrap();
             let minute: i64 = row.try_get_by_index(2).unwrap();
-            let base_minute = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap().timestamp() / 60;
+            let base_minute = base().timestamp() / 60;
             let i = (minute - base_minute) as usize * targets() + (target as usize - 1);
             (id, i)
         })
@@ -269,8 +289,44 @@ async fn main() {
     );
     stop(child).await;
 
+    // Closing the hours the backlogs and the steady load filled (as maintenance does after
+    // each hour's end): their rows rolled up in one statement per hour.
+    let closing = Instant::now();
+    let hours = worker_ingest::rollups::close_hours(&db.conn, base() + chrono::Duration::hours(4))
+        .await
+        .unwrap();
+    let closed = db
+        .conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*), coalesce(sum(up + degraded + down), 0)::bigint FROM result_rollups_hourly",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (rollups, counted): (i64, i64) = (
+        closed.try_get_by_index(0).unwrap(),
+        closed.try_get_by_index(1).unwrap(),
+    );
+    println!(
+        "closing {hours} hours: {counted} results into {rollups} hourly rollups in {:.1} s \
+         ({:.0} rows/s)",
+        closing.elapsed().as_secs_f64(),
+        counted as f64 / closing.elapsed().as_secs_f64()
+    );
+
     // 4. Baseline: the original design's consumer, one INSERT and one commit per record.
     let baseline_db = database_with_targets().await;
+    baseline_db
+        .cover(
+            &format!("timestamptz '{}'", base().to_rfc3339()),
+            &format!(
+                "timestamptz '{}'",
+                (base() + chrono::Duration::hours(4)).to_rfc3339()
+            ),
+            "1 day",
+        )
+        .await;
     let base_topic = topic.clone();
     let deadline = Duration::from_secs(baseline_seconds);
     let reader = tokio::task::spawn_blocking(move || {

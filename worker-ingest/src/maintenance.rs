@@ -1,6 +1,6 @@
 //! The ingest worker's housekeeping, once at start and then every `PINGPIPE_MAINTENANCE_EVERY`:
 //! partitions of `monitor_results` made ahead of time, expired ones dropped whole (never a
-//! row-by-row `DELETE`), ended days' rollups closed, and parked records and finished
+//! row-by-row `DELETE`), ended hours' and days' rollups closed, and parked records and finished
 //! notification deliveries past their own retention removed (in chunks, so no statement holds
 //! many row locks for long).
 //!
@@ -35,6 +35,7 @@ pub struct Policy {
 pub struct Round {
     pub partitions_made: usize,
     pub partitions_dropped: Vec<String>,
+    pub hours_closed: u64,
     pub days_closed: usize,
     pub rejected_removed: u64,
     pub deliveries_removed: u64,
@@ -68,7 +69,9 @@ pub async fn run_once(
     if let Some(age) = policy.results {
         round.partitions_dropped = partitions.drop_before(db, now - span(age)).await?;
     }
-    let closed = rollups::close_days(db, now).await?;
+    round.hours_closed = rollups::close_hours(db, now).await?;
+    metrics::counter!(m::HOURS_CLOSED).increment(round.hours_closed);
+    let closed = rollups::close_days(db).await?;
     metrics::counter!(m::DAYS_CLOSED).increment(closed.len() as u64);
     round.days_closed = closed.len();
     if let Some(age) = policy.rejected {

@@ -32,6 +32,8 @@ pub const NOTIFICATIONS_QUEUED: &str = "pingpipe_ingest_notifications_queued_tot
 pub const PARTITIONS_CREATED: &str = "pingpipe_ingest_partitions_created_total";
 /// Expired partitions of monitor_results dropped by retention.
 pub const PARTITIONS_DROPPED: &str = "pingpipe_ingest_partitions_dropped_total";
+/// Hours closed (their hourly rollups made from the stored rows).
+pub const HOURS_CLOSED: &str = "pingpipe_ingest_rollup_hours_closed_total";
 /// Days closed (their daily rollups made from the hourly ones).
 pub const DAYS_CLOSED: &str = "pingpipe_ingest_rollup_days_closed_total";
 /// Rows removed by retention, by `table` (rejected_records, notification_deliveries).
@@ -48,6 +50,7 @@ pub fn describe() {
         PARTITIONS_DROPPED,
         "Expired partitions of monitor_results dropped."
     );
+    metrics::describe_counter!(HOURS_CLOSED, "Hours whose hourly rollups were made.");
     metrics::describe_counter!(DAYS_CLOSED, "Days whose daily rollups were made.");
     metrics::describe_counter!(ROWS_EXPIRED, "Rows removed by retention, by table.");
     metrics::describe_counter!(MAINTENANCE_FAILURES, "Maintenance rounds that failed.");

@@ -1,41 +1,68 @@
-//! Rollups per target per hour and per UTC day (see `entity::rollup`), kept exactly as right as
-//! the stored rows:
+//! Rollups per target per hour and per UTC day (see `entity::rollup`), exactly as right as the
+//! stored rows, made by the ingest worker:
 //!
-//! - every batch adds the rows it stored (only those: a repeat skipped by the unique key adds
-//!   nothing) to their hourly rollups, in the statement that inserts them ([`batch_ctes`]), and
-//!   to their daily rollups when their day is closed already;
-//! - a day is closed ([`close_days`]) once it has ended and an hour has passed: its daily rollups
-//!   are made from its hourly ones, in one transaction;
-//! - batches hold their days' advisory locks shared and read which days are closed under them;
-//!   closing or rebuilding a day holds its lock exclusively. So a batch either ran wholly before
-//!   the day was closed (its rows are in the hourly rollups the closing reads) or wholly after
-//!   (it sees the day closed and updates the daily rollups too); never half.
-//! - `pingpipe-ingest rebuild-rollups` ([`rebuild`]) recomputes a period's rollups from the raw
-//!   rows, refusing a period whose raw rows retention has dropped.
+//! - **Closing an hour.** Hours before the watermark (`rollup_watermark.closed_until`) are
+//!   closed: their hourly rollups hold every stored row of the hour. Maintenance closes each
+//!   hour [`CLOSE_HOUR_AFTER`] after its end ([`close_hours`]): in one transaction holding the
+//!   hour's advisory lock exclusively, it moves the watermark past the hour and rolls up the
+//!   hour's rows from the table — one `INSERT … SELECT … GROUP BY` per hour instead of an upsert
+//!   per stored row, which cost a quarter of the ingest rate (34k rows/s against 46k, measured).
+//!   Hours without rows are skipped in one step under a lock every batch holds shared.
+//! - **Late rows.** A batch holds the locks of its rows' hours (and days) shared, then reads the
+//!   watermark and the closed days: rows of a closed hour are added to their hourly rollup — and
+//!   to their daily one if the day is closed — in the statement that inserts them
+//!   ([`batch_ctes`]; only rows actually inserted: a repeat skipped by the unique key adds
+//!   nothing). So a batch is wholly before an hour's closing (its rows are in what the closing
+//!   reads) or wholly after (it sees the hour closed and adds them itself); never half.
+//! - **Closing a day** ([`close_days`]) once its 24 hours are closed: its daily rollups are the
+//!   sums of its hourly ones, under the day's lock (`rollup_days` lists the closed days).
+//! - **Readers** take closed hours (and closed days) from the rollups and the open hours from the
+//!   raw rows.
+//! - `pingpipe-ingest rebuild-rollups` ([`rebuild`]) recomputes the closed hours of a period from
+//!   the raw rows, refusing a period whose raw rows retention has dropped.
+//!
+//! Every lock is taken in one order (hour class before day class, ascending keys, the
+//! "skip empty hours" lock first as the lowest hour key), so batches, closings and rebuilds
+//! never deadlock.
 
-use chrono::{DateTime, Duration as Span, DurationRound, TimeDelta, Utc};
-use entity::rollup::{self, DAY_LOCK_CLASS};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use entity::rollup::{self, DAY_LOCK_CLASS, HOUR_LOCK_CLASS};
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
 /// UTC midnight, the origin of every hour and day bucket (SQL).
 pub const EPOCH_SQL: &str = "timestamptz '2000-01-01 00:00:00+00'";
 
-/// How long after its end a day is closed: results for it still arriving by then (a monitor
-/// catching up, a backlog) are counted by the batches directly.
-pub const CLOSE_AFTER: Span = Span::hours(1);
+/// How long after its end an hour is closed: its on-time results are in by then (later ones
+/// are added by the batches that store them).
+pub const CLOSE_HOUR_AFTER: TimeDelta = TimeDelta::minutes(10);
 
 const ONE_DAY: TimeDelta = TimeDelta::days(1);
+const ONE_HOUR: TimeDelta = TimeDelta::hours(1);
+
+/// The key (in the hour class) of the lock skipping empty hours: below every hour's.
+const SKIP_KEY: i32 = i32::MIN;
 
 /// The UTC day holding `at`, as its number since 1970-01-01 (the second key of its lock).
 pub fn day_number(at: DateTime<Utc>) -> i32 {
     at.timestamp().div_euclid(86_400) as i32
 }
 
+/// The hour holding `at`, as its number since 1970-01-01 00:00 UTC.
+pub fn hour_number(at: DateTime<Utc>) -> i32 {
+    at.timestamp().div_euclid(3_600) as i32
+}
+
 /// The start of the UTC day holding `at`.
 pub fn day_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(ONE_DAY)
         .expect("a day is a valid truncation of any stored time")
+}
+
+/// The start of the hour holding `at`.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(ONE_HOUR)
+        .expect("an hour is a valid truncation of any stored time")
 }
 
 fn upsert_set(table: &str) -> String {
@@ -80,13 +107,19 @@ fn day_number_sql(at: &str) -> String {
 }
 
 /// The common table expressions a batch's insert adds after its `ins` (the inserted rows,
-/// returning `urltarget_fk`, `scheduled_at`, `outcome`, `duration`): their hourly rollups, and
-/// the daily rollups of those whose day is among the closed days in parameter `closed_param`
-/// (an `int[]` of day numbers).
+/// returning `urltarget_fk`, `scheduled_at`, `outcome`, `duration`): the hourly rollups of those
+/// in closed hours (before the watermark, parameter `closed_param + 1`), and the daily rollups of
+/// those whose day is among the closed days in parameter `closed_param` (an `int[]` of day
+/// numbers).
 pub fn batch_ctes(closed_param: usize) -> String {
     format!(
         ", hourly AS ({hourly}), daily AS ({daily})",
-        hourly = add_sql("result_rollups_hourly", "hour", "ins", "true"),
+        hourly = add_sql(
+            "result_rollups_hourly",
+            "hour",
+            "ins",
+            &format!("scheduled_at < ${}::timestamptz", closed_param + 1)
+        ),
         daily = add_sql(
             "result_rollups_daily",
             "day",
@@ -99,46 +132,88 @@ pub fn batch_ctes(closed_param: usize) -> String {
     )
 }
 
-/// For a batch's transaction: takes the locks of the days of `slots` shared and returns which of
-/// those days are closed, as day numbers (read after the locks, so as of the last closing that
-/// finished). Days go as numbers, not times: a slot PostgreSQL cannot hold must not fail the
+/// What a batch needs to know to keep the rollups of its late rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// Hours before this are closed.
+    pub until: DateTime<Utc>,
+    /// The closed days among the batch's, as day numbers.
+    pub days: Vec<i32>,
+}
+
+impl Closed {
+    /// Whether any of `slots` is in a closed hour (else the batch has nothing to add).
+    pub fn any(&self, mut slots: impl Iterator<Item = DateTime<Utc>>) -> bool {
+        slots.any(|s| s < self.until)
+    }
+}
+
+/// For a batch's transaction: takes the locks of the hours and days of `slots` shared (and the
+/// lock skipping empty hours), then reads the watermark and which of those days are closed.
+/// Hours and days go as numbers, not times: a slot PostgreSQL cannot hold must not fail the
 /// batch here (its row is parked by the insert).
-pub async fn lock_days(
+pub async fn lock_batch(
     txn: &impl ConnectionTrait,
     slots: impl IntoIterator<Item = DateTime<Utc>>,
-) -> Result<Vec<i32>, DbErr> {
-    let mut days: Vec<i32> = slots.into_iter().map(day_number).collect();
+) -> Result<Closed, DbErr> {
+    let slots: Vec<DateTime<Utc>> = slots.into_iter().collect();
+    let mut hours: Vec<i32> = slots.iter().map(|s| hour_number(*s)).collect();
+    hours.push(SKIP_KEY);
+    hours.sort_unstable();
+    hours.dedup();
+    let mut days: Vec<i32> = slots.iter().map(|s| day_number(*s)).collect();
     days.sort_unstable();
     days.dedup();
-    if days.is_empty() {
-        return Ok(days);
-    }
-    let numbers = || {
-        array(
-            ArrayType::Int,
-            days.iter().map(|d| Value::Int(Some(*d))).collect(),
-        )
+    let mut keys: Vec<(i32, i32)> = hours.iter().map(|h| (HOUR_LOCK_CLASS, *h)).collect();
+    keys.extend(days.iter().map(|d| (DAY_LOCK_CLASS, *d)));
+    lock_all(txn, &keys, true).await?;
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT (SELECT closed_until FROM rollup_watermark), \
+                        ARRAY(SELECT {n} FROM rollup_days WHERE {n} = ANY($1::int[]))",
+                n = day_number_sql("day"),
+            ),
+            [ints(&days)],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("rollup watermark".into()))?;
+    Ok(Closed {
+        until: row
+            .try_get_by_index::<Option<DateTime<Utc>>>(0)?
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        days: row.try_get_by_index(1)?,
+    })
+}
+
+fn ints(values: &[i32]) -> Value {
+    array(
+        ArrayType::Int,
+        values.iter().map(|v| Value::Int(Some(*v))).collect(),
+    )
+}
+
+/// Takes advisory locks (class, key) in the order given (shared or exclusive), in one statement.
+async fn lock_all(
+    txn: &impl ConnectionTrait,
+    keys: &[(i32, i32)],
+    shared: bool,
+) -> Result<(), DbErr> {
+    let function = if shared {
+        "pg_advisory_xact_lock_shared"
+    } else {
+        "pg_advisory_xact_lock"
     };
-    // In ascending order, as closing and rebuilding take them: no deadlock between them.
+    let classes: Vec<i32> = keys.iter().map(|(c, _)| *c).collect();
+    let numbers: Vec<i32> = keys.iter().map(|(_, k)| *k).collect();
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock_shared($1, d) FROM unnest($2::int[]) AS d",
-        [DAY_LOCK_CLASS.into(), numbers()],
+        format!("SELECT count({function}(c, k)) FROM unnest($1::int[], $2::int[]) AS x(c, k)"),
+        [ints(&classes), ints(&numbers)],
     ))
     .await?;
-    txn.query_all_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!(
-            "SELECT {} FROM rollup_days WHERE {} = ANY($1::int[])",
-            day_number_sql("day"),
-            day_number_sql("day")
-        ),
-        [numbers()],
-    ))
-    .await?
-    .iter()
-    .map(|row| row.try_get_by_index(0))
-    .collect()
+    Ok(())
 }
 
 async fn closed_among(
@@ -168,16 +243,6 @@ pub fn times(days: &[DateTime<Utc>]) -> Value {
             .map(|d| Value::ChronoDateTimeUtc(Some(*d)))
             .collect(),
     )
-}
-
-async fn lock_day_exclusive(txn: &impl ConnectionTrait, day: DateTime<Utc>) -> Result<(), DbErr> {
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        [DAY_LOCK_CLASS.into(), day_number(day).into()],
-    ))
-    .await?;
-    Ok(())
 }
 
 /// Replaces the daily rollups of `day` by the sum of its hourly ones.
@@ -212,12 +277,125 @@ async fn make_daily(txn: &impl ConnectionTrait, day: DateTime<Utc>) -> Result<u6
     Ok(made.rows_affected())
 }
 
-/// Closes every day that ended at least [`CLOSE_AFTER`] before `now` and is not closed yet,
-/// from the first day with hourly rollups after the last closed one. Returns the days closed.
-pub async fn close_days(
-    db: &DatabaseConnection,
-    now: DateTime<Utc>,
-) -> Result<Vec<DateTime<Utc>>, DbErr> {
+/// The watermark: hours before it are closed (`None` before the rollup migration ran).
+async fn watermark(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    db.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT closed_until FROM rollup_watermark",
+    ))
+    .await?
+    .map(|row| row.try_get_by_index(0))
+    .transpose()
+}
+
+/// Rolls up the rows of [from, until) per target and hour into the hourly rollups, replacing
+/// what they held for those hours.
+async fn roll_up_hours(
+    txn: &impl ConnectionTrait,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM result_rollups_hourly WHERE bucket_at >= $1 AND bucket_at < $2",
+        [from.into(), until.into()],
+    ))
+    .await?;
+    let source = "(SELECT urltarget_fk, scheduled_at, outcome, duration FROM monitor_results \
+                  WHERE scheduled_at >= $1 AND scheduled_at < $2) AS raw";
+    Ok(txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            add_sql("result_rollups_hourly", "hour", source, "true"),
+            [from.into(), until.into()],
+        ))
+        .await?
+        .rows_affected())
+}
+
+/// Closes every hour that ended at least [`CLOSE_HOUR_AFTER`] before `now`: each hour with rows
+/// in a transaction of its own (see the module's text); a stretch of hours without rows in one
+/// step. Returns the hours closed that had rows.
+pub async fn close_hours(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let target = hour_of(now - CLOSE_HOUR_AFTER);
+    let mut closed = 0;
+    loop {
+        let Some(w) = watermark(db).await? else {
+            return Ok(closed);
+        };
+        if w >= target {
+            return Ok(closed);
+        }
+        let txn = db.begin().await?;
+        let next = first_row(&txn, w, target).await?.map(hour_of);
+        if next != Some(w) {
+            // No rows in [w, next): skip to next (or the target) under the lock every batch
+            // holds shared, so no batch is storing a row there meanwhile; then look again.
+            lock_all(&txn, &[(HOUR_LOCK_CLASS, SKIP_KEY)], false).await?;
+            let next = first_row(&txn, w, target)
+                .await?
+                .map(hour_of)
+                .unwrap_or(target);
+            move_watermark(&txn, w, next).await?;
+            txn.commit().await?;
+            continue;
+        }
+        lock_all(&txn, &[(HOUR_LOCK_CLASS, hour_number(w))], false).await?;
+        if !move_watermark(&txn, w, w + ONE_HOUR).await? {
+            txn.rollback().await?;
+            continue;
+        }
+        let targets = roll_up_hours(&txn, w, w + ONE_HOUR).await?;
+        txn.commit().await?;
+        tracing::debug!(hour = %w, targets, "Closed an hour: its hourly rollups are made.");
+        closed += 1;
+    }
+}
+
+/// The first slot with a row in [from, until).
+async fn first_row(
+    txn: &impl ConnectionTrait,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    Ok(txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT min(scheduled_at) FROM monitor_results \
+             WHERE scheduled_at >= $1 AND scheduled_at < $2",
+            [from.into(), until.into()],
+        ))
+        .await?
+        .and_then(|r| {
+            r.try_get_by_index::<Option<DateTime<Utc>>>(0)
+                .ok()
+                .flatten()
+        }))
+}
+
+/// Moves the watermark from `from` to `to`; false when another closer moved it first.
+async fn move_watermark(
+    txn: &impl ConnectionTrait,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE rollup_watermark SET closed_until = $2 WHERE closed_until = $1",
+            [from.into(), to.into()],
+        ))
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Closes every day whose hours are all closed and that is not closed yet, from the first day
+/// with hourly rollups after the last closed one. Returns the days closed.
+pub async fn close_days(db: &DatabaseConnection) -> Result<Vec<DateTime<Utc>>, DbErr> {
+    let Some(w) = watermark(db).await? else {
+        return Ok(Vec::new());
+    };
     let start: Option<DateTime<Utc>> = db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -234,9 +412,9 @@ pub async fn close_days(
     };
     let mut closed = Vec::new();
     let mut day = day_of(start);
-    while day + ONE_DAY + CLOSE_AFTER <= now {
+    while day + ONE_DAY <= w {
         let txn = db.begin().await?;
-        lock_day_exclusive(&txn, day).await?;
+        lock_all(&txn, &[(DAY_LOCK_CLASS, day_number(day))], false).await?;
         let fresh = txn
             .execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -280,22 +458,19 @@ pub enum RebuildError {
     Db(#[from] DbErr),
 }
 
-/// Recomputes the rollups of [since, until) (widened to whole hours) from the raw rows, in one
-/// transaction holding the days' locks: hourly rollups replaced, and the daily rollups of the
-/// closed days touched made again from their hourly ones.
+/// Recomputes the rollups of the closed hours of [since, until) (widened to whole hours) from
+/// the raw rows, in one transaction holding the hours' and days' locks: hourly rollups
+/// replaced, and the daily rollups of the closed days touched made again from their hourly
+/// ones. Open hours have no rollups to rebuild (they are made when the hour closes).
 pub async fn rebuild(
     db: &DatabaseConnection,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Rebuilt, RebuildError> {
-    let hour = TimeDelta::hours(1);
-    let since = since
-        .duration_trunc(hour)
-        .expect("an hour is a valid truncation");
-    let until = match until.duration_trunc(hour) {
-        Ok(t) if t == until => t,
-        Ok(t) => t + hour,
-        Err(_) => until,
+    let since = hour_of(since);
+    let until = match hour_of(until) {
+        t if t == until => t,
+        t => t + ONE_HOUR,
     };
     if until <= since {
         return Err(RebuildError::Empty);
@@ -312,40 +487,39 @@ pub async fn rebuild(
         return Err(RebuildError::Dropped { dropped_before });
     }
     let txn = db.begin().await?;
-    let mut day = day_of(since);
+    let mut keys: Vec<(i32, i32)> = Vec::new();
+    let mut hour = since;
+    while hour < until {
+        keys.push((HOUR_LOCK_CLASS, hour_number(hour)));
+        hour += ONE_HOUR;
+    }
     let mut days = Vec::new();
+    let mut day = day_of(since);
     while day < until {
-        lock_day_exclusive(&txn, day).await?;
+        keys.push((DAY_LOCK_CLASS, day_number(day)));
         days.push(day);
         day += ONE_DAY;
     }
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "DELETE FROM result_rollups_hourly WHERE bucket_at >= $1 AND bucket_at < $2",
-        [since.into(), until.into()],
-    ))
-    .await?;
-    let source = "(SELECT urltarget_fk, scheduled_at, outcome, duration FROM monitor_results \
-                  WHERE scheduled_at >= $1 AND scheduled_at < $2) AS raw";
-    let hours = txn
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            add_sql("result_rollups_hourly", "hour", source, "true"),
-            [since.into(), until.into()],
-        ))
-        .await?
-        .rows_affected();
-    let results: i64 = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT coalesce(sum(up + degraded + down), 0)::bigint FROM result_rollups_hourly \
-             WHERE bucket_at >= $1 AND bucket_at < $2",
-            [since.into(), until.into()],
-        ))
-        .await?
-        .map(|row| row.try_get_by_index(0))
-        .transpose()?
-        .unwrap_or(0);
+    lock_all(&txn, &keys, false).await?;
+    // Only closed hours have rollups.
+    let until = until.min(watermark(&txn).await?.unwrap_or(since));
+    let (hours, results) = if until > since {
+        let hours = roll_up_hours(&txn, since, until).await?;
+        let results: i64 = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT coalesce(sum(up + degraded + down), 0)::bigint FROM result_rollups_hourly \
+                 WHERE bucket_at >= $1 AND bucket_at < $2",
+                [since.into(), until.into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index(0))
+            .transpose()?
+            .unwrap_or(0);
+        (hours, results)
+    } else {
+        (0, 0)
+    };
     let closed = closed_among(&txn, &days).await?;
     for day in &closed {
         make_daily(&txn, *day).await?;

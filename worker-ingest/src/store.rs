@@ -321,10 +321,11 @@ impl Store {
             .collect::<Result<_, DbErr>>()?
             };
         let existing: HashSet<i32> = known.keys().copied().collect();
-        // The days of the rows: their locks against closing or rebuilding a day, and which are
-        // closed already (their daily rollups are then updated too).
+        // The hours and days of the rows: their locks against closing or rebuilding them, and
+        // which are closed already (rows of a closed hour are added to its rollups here).
         let closed = if self.rollups {
-            Some(rollups::lock_days(&txn, batch.rows.iter().map(|(r, _)| r.scheduled_at)).await?)
+            let slots = || batch.rows.iter().map(|(r, _)| r.scheduled_at);
+            Some(rollups::lock_batch(&txn, slots()).await?).filter(|c| c.any(slots()))
         } else {
             None
         };
@@ -349,7 +350,7 @@ impl Store {
             if part.is_empty() {
                 continue;
             }
-            match insert_part(&txn, &part, closed.as_deref()).await {
+            match insert_part(&txn, &part, closed.as_ref()).await {
                 Ok(stored) => {
                     written.conflicts += (part.len() - stored.len()) as u64;
                     new_rows.extend(stored);
@@ -514,7 +515,7 @@ const MISSING_PARTITION_TRIES: usize = 3;
 async fn insert_part(
     txn: &DatabaseTransaction,
     part: &[&(Row, Reject)],
-    closed: Option<&[i32]>,
+    closed: Option<&rollups::Closed>,
 ) -> Result<Vec<Stored>, DbErr> {
     let col = |f: &dyn Fn(&Row) -> Value| part.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
     // Arrays cannot carry NULLs through the binder: 0, -1 and '' stand for "none" and become
@@ -634,9 +635,13 @@ pub fn storable(text: &str) -> String {
 /// The statement inserting the rows given as column arrays, returning the new rows as the
 /// states need them (see [`Stored::from_row`]); with
 /// `skip_repeats`, a row whose (target, slot) is stored already is skipped instead of failing.
-/// With `closed` (the closed days among the rows'), the same statement adds the rows it stored
-/// to their rollups (see [`rollups::batch_ctes`]).
-fn insert_rows(columns: &[Value; 18], skip_repeats: bool, closed: Option<&[i32]>) -> Statement {
+/// With `closed` (the watermark and the closed days among the rows'), the same statement adds
+/// the rows it stored in closed hours to their rollups (see [`rollups::batch_ctes`]).
+fn insert_rows(
+    columns: &[Value; 18],
+    skip_repeats: bool,
+    closed: Option<&rollups::Closed>,
+) -> Statement {
     let on_conflict = if skip_repeats {
         " ON CONFLICT (urltarget_fk, scheduled_at) DO NOTHING"
     } else {
@@ -666,7 +671,7 @@ fn insert_rows(columns: &[Value; 18], skip_repeats: bool, closed: Option<&[i32]>
         None => {
             Statement::from_sql_and_values(DbBackend::Postgres, insert, columns.iter().cloned())
         }
-        Some(days) => Statement::from_sql_and_values(
+        Some(closed) => Statement::from_sql_and_values(
             DbBackend::Postgres,
             format!(
                 "WITH ins AS ({insert}){ctes} \
@@ -674,12 +679,15 @@ fn insert_rows(columns: &[Value; 18], skip_repeats: bool, closed: Option<&[i32]>
                  FROM ins",
                 ctes = rollups::batch_ctes(columns.len() + 1),
             ),
-            columns.iter().cloned().chain(std::iter::once(Value::Array(
-                ArrayType::Int,
-                Some(Box::new(
-                    days.iter().map(|d| Value::Int(Some(*d))).collect(),
-                )),
-            ))),
+            columns.iter().cloned().chain([
+                Value::Array(
+                    ArrayType::Int,
+                    Some(Box::new(
+                        closed.days.iter().map(|d| Value::Int(Some(*d))).collect(),
+                    )),
+                ),
+                Value::ChronoDateTimeUtc(Some(closed.until)),
+            ]),
         ),
     }
 }

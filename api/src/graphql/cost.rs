@@ -13,7 +13,7 @@
 //!   expanded: a document of fragments that double at each level costs what it expands to, and
 //!   is refused before it is expanded (async-graphql's own count adds with a plain `+=`).
 //! - `statements`: the fields that read or write the database (`target`, `targets`, `results`,
-//!   `latestResult`, `stats`, the mutations), each occurrence once. Not multiplied by pages:
+//!   `latestResult`, `stats`, `series`, the mutations), each occurrence once. Not multiplied by pages:
 //!   the nodes of a list share one statement per field (see `loaders.rs`), but every alias does
 //!   run its own.
 //! - `introspection_depth`: the deepest nesting of `fields`, `interfaces`, `possibleTypes` and
@@ -111,12 +111,13 @@ impl Part {
 }
 
 /// Fields whose resolver sends a statement.
-const STATEMENT_FIELDS: [&str; 23] = [
+const STATEMENT_FIELDS: [&str; 24] = [
     "target",
     "targets",
     "results",
     "latestResult",
     "stats",
+    "series",
     "addTarget",
     "updateTarget",
     "removeTarget",

@@ -18,12 +18,16 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
+use crate::service::history::{self, Series, SeriesShape, Source};
 use crate::service::results::{self, After, Filter, Stats};
 use crate::service::states::{self, IncidentRow, StateRow};
 use crate::service::{targets, windows};
 
 /// What one statement loaded for a whole batch; one failure answers every node that asked.
 type Loaded<T> = Result<T, Arc<ApiError>>;
+
+/// A batch's series: where they come from, their bucket width, each target's points.
+type SeriesOfBatch = (Source, chrono::TimeDelta, HashMap<i32, Series>);
 
 /// A cell per set of arguments, filled by the first node that asks.
 type Cells<K, V> = Mutex<HashMap<K, Arc<OnceCell<Loaded<V>>>>>;
@@ -60,6 +64,7 @@ pub struct TargetBatch {
     latest: OnceCell<Loaded<HashMap<i32, monitor_results::Model>>>,
     pages: Cells<PageShape, HashMap<i32, Vec<monitor_results::Model>>>,
     stats: Cells<Filter, HashMap<i32, Stats>>,
+    series: Cells<SeriesShape, SeriesOfBatch>,
     states: OnceCell<Loaded<HashMap<i32, StateRow>>>,
     incidents: Cells<u64, HashMap<i32, Vec<IncidentRow>>>,
     results: std::sync::OnceLock<Arc<ResultBatch>>,
@@ -73,6 +78,7 @@ impl TargetBatch {
             latest: OnceCell::new(),
             pages: Mutex::default(),
             stats: Mutex::default(),
+            series: Mutex::default(),
             states: OnceCell::new(),
             incidents: Mutex::default(),
             results: std::sync::OnceLock::new(),
@@ -140,10 +146,41 @@ impl TargetBatch {
                     .collect();
                 let excluded =
                     windows::covered(&self.db, &tagged, filter.since, filter.until).await?;
-                Ok(results::stats_of(&self.db, &self.ids(), &filter, &excluded).await?)
+                if history::long_period(filter.since, filter.until) {
+                    Ok(history::stats_from_rollups(
+                        &self.db,
+                        &self.ids(),
+                        filter.since,
+                        filter.until,
+                        &excluded,
+                    )
+                    .await?)
+                } else {
+                    Ok(results::stats_of(&self.db, &self.ids(), &filter, &excluded).await?)
+                }
             })
             .await;
         Ok(pick(loaded, target)?.unwrap_or_default())
+    }
+
+    /// `target`'s series of `shape`, loaded for the whole batch; with its source and bucket.
+    pub async fn series(
+        &self,
+        target: i32,
+        shape: SeriesShape,
+    ) -> Loaded<(Source, chrono::TimeDelta, Series)> {
+        let cell = cell(&self.series, shape);
+        let loaded = cell
+            .get_or_init(|| async { Ok(history::series_of(&self.db, &self.ids(), &shape).await?) })
+            .await;
+        match loaded {
+            Ok((source, width, all)) => Ok((
+                *source,
+                *width,
+                all.get(&target).cloned().unwrap_or_default(),
+            )),
+            Err(e) => Err(e.clone()),
+        }
     }
 
     /// `target`'s stored state, loaded for the whole batch (None: no result yet).

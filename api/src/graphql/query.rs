@@ -1,7 +1,7 @@
 //! Queries.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ErrorExtensions, ID, Object};
 use entity::Frequency;
 use sea_orm::DatabaseConnection;
 
@@ -11,9 +11,10 @@ use super::notify::{
     Delivery, DeliveryConnection, DeliveryCursor, Directory, MAX_DELIVERIES_PAGE,
     NotificationChannel, NotificationRoute, Status, parse_notify_id,
 };
-use super::states::{Incident, IncidentConnection, IncidentCursor};
+use super::states::{Incident, IncidentConnection, IncidentCursor, TargetState};
 use super::types::{
-    ResultConnection, ResultCursor, Target, TargetCursor, page_args, parse_id, result_page,
+    ResultConnection, ResultCursor, Target, TargetCursor, TargetOrder, page_args, parse_id,
+    result_page,
 };
 use super::windows::MaintenanceWindow;
 use crate::error::ApiError;
@@ -36,8 +37,12 @@ impl Query {
         Ok(Target::one(db, model))
     }
 
-    /// Targets by id, optionally of one frequency, with `search` in their URL, or selected by
-    /// a tag filter (`key`, `key:value`, `key:*`).
+    /// The target list, sorted and paged on the server: by id (the default), URL, state (worst
+    /// first) or last change, ascending or `descending` (default false); optionally only of one frequency, with
+    /// `search` in their URL, selected by a tag filter (`key`, `key:value`, `key:*`) or showing
+    /// one of `states`. A page is one statement whatever its size or the list's; a cursor
+    /// belongs to its order.
+    #[allow(clippy::too_many_arguments)]
     async fn targets(
         &self,
         ctx: &Context<'_>,
@@ -46,9 +51,21 @@ impl Query {
         frequency: Option<i32>,
         search: Option<String>,
         tag: Option<String>,
+        states: Option<Vec<TargetState>>,
+        order_by: Option<TargetOrder>,
+        descending: Option<bool>,
     ) -> async_graphql::Result<Connection<TargetCursor, Target>> {
         let db = ctx.data::<DatabaseConnection>()?;
+        let order_by = order_by.unwrap_or_default();
+        let descending = descending.unwrap_or(false);
         let (first, after) = page_args::<TargetCursor>(ctx, first, after)?;
+        if let Some(after) = after.as_ref().filter(|a| a.order != order_by) {
+            return Err(ApiError::BadInput(format!(
+                "the cursor is for the {:?} order, not {:?}",
+                after.order, order_by
+            ))
+            .extend());
+        }
         let frequency = frequency
             .map(targets::validate_frequency)
             .transpose()
@@ -58,22 +75,38 @@ impl Query {
             .map(targets::parse_tag_filter)
             .transpose()
             .gql()?;
-        let rows = targets::list(
-            db,
-            first as u64,
-            after.as_ref().map(|c| c.0),
+        let query = targets::ListQuery {
+            limit: first as u64,
+            after: after.map(|a| targets::ListCursor {
+                key: a.key,
+                id: a.id,
+            }),
             frequency,
-            search.as_deref(),
-            tag.as_ref(),
-        )
-        .await
-        .gql()?;
-        let mut connection = Connection::new(after.is_some(), rows.len() > first);
-        let page = Target::list(db, rows.into_iter().take(first).collect());
-        connection.edges.extend(
-            page.into_iter()
-                .map(|t| Edge::new(TargetCursor(t.model.urltargets_pk), t)),
-        );
+            search: search.as_deref(),
+            tag: tag.as_ref(),
+            states: states.map(|states| {
+                states
+                    .into_iter()
+                    .map(|s| s.as_stored().to_owned())
+                    .collect()
+            }),
+            order: Some(order_by.service()),
+            descending,
+        };
+        let rows = targets::list(db, &query).await.gql()?;
+        let mut connection = Connection::new(query.after.is_some(), rows.len() > first);
+        let (models, keys): (Vec<_>, Vec<_>) = rows.into_iter().take(first).unzip();
+        let page = Target::list(db, models);
+        connection
+            .edges
+            .extend(page.into_iter().zip(keys).map(|(t, key)| {
+                let cursor = TargetCursor {
+                    order: order_by,
+                    id: t.model.urltargets_pk,
+                    key,
+                };
+                Edge::new(cursor, t)
+            }));
         Ok(connection)
     }
 

@@ -30,6 +30,21 @@ pub enum TargetState {
     Unknown,
 }
 
+impl TargetState {
+    /// As the target list's filter compares it (see `service::targets::SHOWN_STATE_SQL`).
+    pub fn as_stored(self) -> &'static str {
+        match self {
+            TargetState::Up => "up",
+            TargetState::Degraded => "degraded",
+            TargetState::Pending => "pending",
+            TargetState::Down => "down",
+            TargetState::Paused => "paused",
+            TargetState::Maintenance => "maintenance",
+            TargetState::Unknown => "unknown",
+        }
+    }
+}
+
 impl From<State> for TargetState {
     fn from(s: State) -> Self {
         match s {

@@ -1,6 +1,8 @@
 //! Subscriptions: new results as soon as the ingest worker commits them.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_graphql::{Context, ID, Subscription};
 use futures_util::{Stream, StreamExt};
@@ -14,6 +16,81 @@ use crate::service::targets::validate_frequency;
 use async_graphql::ErrorExtensions;
 
 pub struct SubscriptionRoot;
+
+/// Most targets one `results` subscription may name.
+pub const MAX_LIVE_TARGETS: usize = 500;
+
+/// At most one result per target in this period, when a subscription names its targets.
+pub const COALESCE_PERIOD: Duration = Duration::from_secs(1);
+
+/// `inner`'s results, at most one per target per `period`: a result arriving sooner after the
+/// last one sent for its target is held until the period has passed (a newer one replaces it).
+/// When `inner` ends, what is held is sent at once.
+fn coalesced<S>(inner: S, period: Duration) -> impl Stream<Item = Arc<LiveResult>> + Send
+where
+    S: Stream<Item = Arc<LiveResult>> + Send + Unpin,
+{
+    struct State<S> {
+        inner: S,
+        sent: HashMap<i32, Instant>,
+        held: HashMap<i32, Arc<LiveResult>>,
+        ended: bool,
+    }
+    let state = State {
+        inner,
+        sent: HashMap::new(),
+        held: HashMap::new(),
+        ended: false,
+    };
+    futures_util::stream::unfold(state, move |mut st| async move {
+        loop {
+            // The held result whose period ends first.
+            let due = st
+                .held
+                .keys()
+                .map(|t| {
+                    (
+                        st.sent.get(t).map_or_else(Instant::now, |at| *at + period),
+                        *t,
+                    )
+                })
+                .min();
+            if st.ended {
+                let (_, target) = due?;
+                let live = st.held.remove(&target)?;
+                return Some((live, st));
+            }
+            let wait = async {
+                match due {
+                    Some((at, _)) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                next = st.inner.next() => match next {
+                    None => st.ended = true,
+                    Some(live) => {
+                        let target = live.result.urltarget_fk;
+                        let recent = st.sent.get(&target).is_some_and(|at| at.elapsed() < period);
+                        if recent {
+                            st.held.insert(target, live);
+                        } else {
+                            st.sent.insert(target, Instant::now());
+                            return Some((live, st));
+                        }
+                    }
+                },
+                () = wait => {
+                    let (_, target) = due.expect("waited for a held result");
+                    if let Some(live) = st.held.remove(&target) {
+                        st.sent.insert(target, Instant::now());
+                        return Some((live, st));
+                    }
+                }
+            }
+        }
+    })
+}
 
 /// The operations one WebSocket connection may still run at once (its session data):
 /// subscriptions, for as long as they last, and queries while they run.
@@ -45,18 +122,34 @@ impl Slots {
 
 #[Subscription]
 impl SubscriptionRoot {
-    /// Each new result as soon as it is committed, optionally only of one target or one
-    /// frequency. Open to readers, like the queries.
+    /// Each new result as soon as it is committed, optionally only of one target, one
+    /// frequency, or the targets of `targetIds` (at most 500: the rows on a screen). With
+    /// `targetIds`, a target's results are coalesced to what a person can read: at most one a
+    /// second per target, the latest (a result arriving within the second waits for its end and
+    /// is replaced by a newer one).
     async fn results(
         &self,
         ctx: &Context<'_>,
         target_id: Option<ID>,
         frequency: Option<i32>,
+        target_ids: Option<Vec<ID>>,
     ) -> async_graphql::Result<impl Stream<Item = ProbeResult> + use<>> {
         // Over the WebSocket (the only transport for subscriptions) each counts against its
         // connection until it ends.
         let slot = ctx.data_opt::<Slots>().map(Slots::take).transpose()?;
         let target = target_id.as_ref().map(parse_id).transpose().gql()?;
+        let ids: Option<HashSet<i32>> = match target_ids {
+            None => None,
+            Some(ids) if ids.len() > MAX_LIVE_TARGETS => {
+                return Err(ApiError::BadInput(format!(
+                    "targetIds lists {} targets; at most {MAX_LIVE_TARGETS}",
+                    ids.len()
+                ))
+                .extend());
+            }
+            Some(ids) => Some(ids.iter().map(parse_id).collect::<Result<_, _>>().gql()?),
+        };
+        let coalesce = ids.is_some();
         let frequency = frequency
             .map(validate_frequency)
             .transpose()
@@ -75,13 +168,22 @@ impl SubscriptionRoot {
                 }
             }
         });
-        Ok(live.filter_map(move |live: Arc<LiveResult>| {
-            let _held = &slot;
+        let wanted = live.filter(move |live: &Arc<LiveResult>| {
             let wanted = target.is_none_or(|t| t == live.result.urltarget_fk)
-                && frequency.is_none_or(|f| f == live.frequency);
-            std::future::ready(
-                wanted.then(|| ProbeResult::live(&db, live.result.clone(), live.target.clone())),
-            )
+                && frequency.is_none_or(|f| f == live.frequency)
+                && ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&live.result.urltarget_fk));
+            std::future::ready(wanted)
+        });
+        let wanted = if coalesce {
+            coalesced(Box::pin(wanted), COALESCE_PERIOD).boxed()
+        } else {
+            wanted.boxed()
+        };
+        Ok(wanted.map(move |live: Arc<LiveResult>| {
+            let _held = &slot;
+            ProbeResult::live(&db, live.result.clone(), live.target.clone())
         }))
     }
 

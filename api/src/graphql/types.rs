@@ -129,6 +129,59 @@ impl Target {
         Ok(Stats(stats.map_err(|e| e.extend())?))
     }
 
+    /// Its results over [since, until) (until: now) in at most `buckets` points (1 to 1000), for
+    /// charts: per bucket the checks, failures and duration min/avg/max/p95. Buckets shorter
+    /// than an hour are computed from raw results; longer ones — or any period reaching back
+    /// past the raw results' retention — from hourly rollups, in buckets of whole hours from
+    /// the hour holding `since`. Buckets without results have no point.
+    async fn series(
+        &self,
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+        #[graphql(default = 60)] buckets: i32,
+    ) -> async_graphql::Result<Series> {
+        let filter = service::results::Filter::new(None, Some(since), until).gql()?;
+        if !(1..=MAX_SERIES_BUCKETS).contains(&buckets) {
+            return Err(ApiError::BadInput(format!(
+                "buckets must be 1 to {MAX_SERIES_BUCKETS}, not {buckets}"
+            ))
+            .extend());
+        }
+        if filter.until.is_some_and(|u| u <= since) {
+            return Err(ApiError::BadInput("until must be after since".into()).extend());
+        }
+        let shape = service::history::SeriesShape {
+            since,
+            until: filter.until,
+            buckets: buckets.into(),
+        };
+        let (source, width, series) = self
+            .batch
+            .series(self.model.urltargets_pk, shape)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(Series {
+            source: match source {
+                service::history::Source::Raw => SeriesSource::Raw,
+                service::history::Source::Rollups => SeriesSource::Rollups,
+            },
+            bucket_seconds: width.num_seconds(),
+            points: series
+                .points
+                .into_iter()
+                .map(|p| SeriesPoint {
+                    at: p.at,
+                    checks: p.checks,
+                    failures: p.failures,
+                    min_ms: p.min_ms,
+                    avg_ms: p.avg_ms,
+                    max_ms: p.max_ms,
+                    p95_ms: p.p95_ms,
+                })
+                .collect(),
+        })
+    }
+
     /// What it is now, as decided from its results in slot order: PAUSED while paused, UNKNOWN
     /// before its first result and when none came for two periods.
     async fn state(&self) -> async_graphql::Result<TargetState> {
@@ -338,8 +391,57 @@ impl ProbeResult {
     }
 }
 
-/// An opaque keyset cursor over target ids.
-pub struct TargetCursor(pub i32);
+/// Where a page of the target list starts, for its order: after this target (and its sort key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetCursor {
+    pub order: TargetOrder,
+    pub id: i32,
+    /// The sort key as the database printed it (the id itself in the id order).
+    pub key: String,
+}
+
+impl TargetCursor {
+    pub fn by_id(id: i32) -> TargetCursor {
+        TargetCursor {
+            order: TargetOrder::Id,
+            id,
+            key: id.to_string(),
+        }
+    }
+}
+
+/// How the target list is sorted (ties by id).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum TargetOrder {
+    /// Oldest first.
+    #[default]
+    Id,
+    Url,
+    /// Worst first: DOWN, DEGRADED, PENDING, UNKNOWN, MAINTENANCE, UP, PAUSED.
+    State,
+    /// When the state last changed (when it was added, before its first result); oldest first.
+    LastChange,
+}
+
+impl TargetOrder {
+    fn code(self) -> char {
+        match self {
+            TargetOrder::Id => 'i',
+            TargetOrder::Url => 'u',
+            TargetOrder::State => 's',
+            TargetOrder::LastChange => 'c',
+        }
+    }
+
+    pub fn service(self) -> service::targets::Order {
+        match self {
+            TargetOrder::Id => service::targets::Order::Id,
+            TargetOrder::Url => service::targets::Order::Url,
+            TargetOrder::State => service::targets::Order::State,
+            TargetOrder::LastChange => service::targets::Order::LastChange,
+        }
+    }
+}
 
 /// A cursor this API did not make.
 #[derive(Debug, thiserror::Error)]
@@ -363,17 +465,47 @@ impl CursorType for TargetCursor {
 
     fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
         let bad = || BadCursor(s.to_owned());
-        let text = s
-            .strip_prefix("tg")
-            .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        if let Some(hex) = s.strip_prefix("tg") {
+            let text = i64::from_str_radix(hex, 16).map_err(|_| bad())?;
+            return i32::try_from(text ^ 0x5a5a_5a5a)
+                .map(TargetCursor::by_id)
+                .map_err(|_| bad());
+        }
+        let hex = s.strip_prefix("tl").ok_or_else(bad)?;
+        if hex.len() % 2 != 0 || hex.len() > 4200 {
+            return Err(bad());
+        }
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let mut parts = text.splitn(3, '|');
+        let order = match parts.next() {
+            Some("u") => TargetOrder::Url,
+            Some("s") => TargetOrder::State,
+            Some("c") => TargetOrder::LastChange,
+            _ => return Err(bad()),
+        };
+        let id = parts
+            .next()
+            .and_then(|id| id.parse::<i32>().ok())
             .ok_or_else(bad)?;
-        i32::try_from(text ^ 0x5a5a_5a5a)
-            .map(TargetCursor)
-            .map_err(|_| bad())
+        let key = parts.next().ok_or_else(bad)?.to_owned();
+        if key.contains('\0') || (order != TargetOrder::Url && key.parse::<i64>().is_err()) {
+            return Err(bad());
+        }
+        Ok(TargetCursor { order, id, key })
     }
 
     fn encode_cursor(&self) -> String {
-        format!("tg{:x}", i64::from(self.0) ^ 0x5a5a_5a5a)
+        if self.order == TargetOrder::Id {
+            return format!("tg{:x}", i64::from(self.id) ^ 0x5a5a_5a5a);
+        }
+        let text = format!("{}|{}|{}", self.order.code(), self.id, self.key);
+        let hex: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("tl{hex}")
     }
 }
 
@@ -384,10 +516,27 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         for id in [1, 42, i32::MAX] {
-            let c = TargetCursor(id).encode_cursor();
-            assert_eq!(TargetCursor::decode_cursor(&c).unwrap().0, id);
+            let c = TargetCursor::by_id(id).encode_cursor();
+            assert_eq!(TargetCursor::decode_cursor(&c).unwrap().id, id);
+            for (order, key) in [
+                (TargetOrder::Url, "http://127.0.0.1/ä|x"),
+                (TargetOrder::State, "3"),
+                (TargetOrder::LastChange, "-1764500000000000"),
+            ] {
+                let c = TargetCursor {
+                    order,
+                    id,
+                    key: key.into(),
+                };
+                assert_eq!(TargetCursor::decode_cursor(&c.encode_cursor()).unwrap(), c);
+            }
         }
         assert!(TargetCursor::decode_cursor("nope").is_err());
+        assert!(TargetCursor::decode_cursor("tl7a7a").is_err());
+        assert!(
+            TargetCursor::decode_cursor("tl737c317c78").is_err(),
+            "a state key not a number"
+        );
         assert!(parse_id(&ID("abc".into())).is_err());
         assert!(parse_id(&ID("-3".into())).is_err());
         assert_eq!(parse_id(&ID("7".into())).unwrap(), 7);
@@ -446,7 +595,45 @@ pub fn result_page(
     page
 }
 
-/// Availability and response times over a period, computed by PostgreSQL.
+/// Most points a series may be asked for.
+pub const MAX_SERIES_BUCKETS: i32 = 1000;
+
+/// Where a series' points were computed from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SeriesSource {
+    /// Raw results (exact percentiles).
+    Raw,
+    /// Hourly rollups (percentiles from the duration histogram).
+    Rollups,
+}
+
+/// A target's results over a period, in buckets.
+#[derive(async_graphql::SimpleObject)]
+pub struct Series {
+    pub source: SeriesSource,
+    /// Each bucket's length.
+    pub bucket_seconds: i64,
+    /// The buckets that have results, oldest first.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// One bucket of a series.
+#[derive(async_graphql::SimpleObject)]
+pub struct SeriesPoint {
+    /// The bucket's start.
+    pub at: DateTime<Utc>,
+    pub checks: i64,
+    /// Results whose outcome is DOWN.
+    pub failures: i64,
+    pub min_ms: Option<i32>,
+    pub avg_ms: Option<f64>,
+    pub max_ms: Option<i32>,
+    pub p95_ms: Option<f64>,
+}
+
+/// Availability and response times over a period, computed by PostgreSQL: from raw results up
+/// to 48 hours (exact), from rollups beyond (percentiles from the duration histogram, no
+/// phases).
 pub struct Stats(pub service::results::Stats);
 
 #[Object]

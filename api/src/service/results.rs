@@ -78,7 +78,7 @@ fn page_values(first: Value, limit: u64, after: Option<After>, filter: &Filter) 
 }
 
 /// Times as one `timestamptz[]` parameter.
-fn time_array(times: impl Iterator<Item = DateTime<Utc>>) -> Value {
+pub(crate) fn time_array(times: impl Iterator<Item = DateTime<Utc>>) -> Value {
     Value::Array(
         ArrayType::ChronoDateTimeUtc,
         Some(Box::new(

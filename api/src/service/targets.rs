@@ -2,8 +2,8 @@
 
 use entity::{Frequency, urltargets};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, SqlErr,
 };
 
 use super::checks::{Check, CheckChange, CheckEdit};
@@ -110,61 +110,153 @@ pub fn tag_parameters(filter: Option<&TagFilter>) -> (Option<String>, Option<Str
     }
 }
 
+/// The orders of the target list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Order {
+    Id,
+    Url,
+    /// Worst first: down, degraded, pending, unknown, maintenance, up, paused.
+    State,
+    /// When its state last changed (when it was added, before its first result).
+    LastChange,
+}
+
+impl Order {
+    /// The sort key (SQL over `t`, the target, and `s`, its state row) and its SQL type.
+    fn key(self) -> (&'static str, &'static str) {
+        match self {
+            Order::Id => ("t.urltargets_pk::bigint", "bigint"),
+            Order::Url => ("t.urltarget::text", "text"),
+            Order::State => (
+                "(CASE WHEN t.paused THEN 6 ELSE CASE coalesce(s.state, 'unknown') \
+                   WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'pending' THEN 2 \
+                   WHEN 'unknown' THEN 3 WHEN 'maintenance' THEN 4 WHEN 'up' THEN 5 \
+                   ELSE 3 END END)::bigint",
+                "bigint",
+            ),
+            Order::LastChange => (
+                "(extract(epoch FROM coalesce(s.state_since, t.created_at)) * 1000000)::bigint",
+                "bigint",
+            ),
+        }
+    }
+}
+
+/// The state a target shows (SQL over `t` and `s`), as the API's `TargetState` in lower case.
+pub const SHOWN_STATE_SQL: &str =
+    "CASE WHEN t.paused THEN 'paused' ELSE coalesce(s.state, 'unknown') END";
+
+/// Where a page of the list starts: after this (sort key as text, id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub key: String,
+    pub id: i32,
+}
+
+/// One page of the target list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery<'a> {
+    pub limit: u64,
+    pub after: Option<ListCursor>,
+    pub frequency: Option<Frequency>,
+    pub search: Option<&'a str>,
+    pub tag: Option<&'a TagFilter>,
+    /// Only targets showing one of these states (lower case, as [`SHOWN_STATE_SQL`]).
+    pub states: Option<Vec<String>>,
+    pub order: Option<Order>,
+    pub descending: bool,
+}
+
+/// Up to `limit + 1` targets of the list, each with its sort key (for the next cursor), in one
+/// statement: filtered, sorted on the server and paged by keyset (sort key, id), so a page
+/// costs the same at 50,000 targets as at 50.
 pub async fn list(
     db: &DatabaseConnection,
-    limit: u64,
-    after: Option<i32>,
-    frequency: Option<Frequency>,
-    search: Option<&str>,
-    tag: Option<&TagFilter>,
-) -> ApiResult<Vec<urltargets::Model>> {
-    use sea_orm::sea_query::Expr;
-    let mut query = urltargets::Entity::find().order_by_asc(urltargets::Column::UrltargetsPk);
-    match tag_parameters(tag) {
-        (Some(tag), _) => {
-            query = query.filter(Expr::cust_with_values(
-                "tags @> jsonb_build_array($1::text)",
-                [tag],
-            ));
+    q: &ListQuery<'_>,
+) -> ApiResult<Vec<(urltargets::Model, String)>> {
+    let search = match q.search.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(search) => {
+            if search.chars().count() > MAX_SEARCH_LEN {
+                return Err(ApiError::BadInput(format!(
+                    "search is longer than {MAX_SEARCH_LEN} characters"
+                )));
+            }
+            // PostgreSQL's text cannot hold NUL (and no stored URL has one).
+            if search.contains('\0') {
+                return Err(ApiError::BadInput(
+                    "search cannot contain a NUL character".into(),
+                ));
+            }
+            // Literally: `%`, `_` and the escape character itself match only themselves.
+            let literal = search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            Some(format!("%{literal}%"))
         }
-        (_, Some(prefix)) => {
-            query = query.filter(Expr::cust_with_values(
-                "EXISTS (SELECT 1 FROM jsonb_array_elements_text(tags) AS tag(v) \
-                 WHERE starts_with(tag.v, $1::text))",
-                [prefix],
-            ));
-        }
-        _ => {}
-    }
-    if let Some(after) = after {
-        query = query.filter(urltargets::Column::UrltargetsPk.gt(after));
-    }
-    if let Some(frequency) = frequency {
-        query = query.filter(urltargets::Column::MonitorFrequency.eq(frequency));
-    }
-    if let Some(search) = search.filter(|s| !s.is_empty()) {
-        if search.chars().count() > MAX_SEARCH_LEN {
-            return Err(ApiError::BadInput(format!(
-                "search is longer than {MAX_SEARCH_LEN} characters"
-            )));
-        }
-        // PostgreSQL's text cannot hold NUL (and no stored URL has one).
-        if search.contains('\0') {
-            return Err(ApiError::BadInput(
-                "search cannot contain a NUL character".into(),
-            ));
-        }
-        // Literally: `%`, `_` and the escape character itself match only themselves.
-        let literal = search
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        query = query.filter(
-            urltargets::Column::Urltarget
-                .like(sea_orm::sea_query::LikeExpr::new(format!("%{literal}%")).escape('\\')),
-        );
-    }
-    Ok(query.limit(limit + 1).all(db).await?)
+    };
+    let order = q.order.unwrap_or(Order::Id);
+    let (key, ty) = order.key();
+    let (op, dir) = if q.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let (tag, prefix) = tag_parameters(q.tag);
+    let sql = format!(
+        "SELECT t.*, ({key})::text AS sort_key \
+         FROM urltargets t LEFT JOIN target_states s ON s.urltarget_fk = t.urltargets_pk \
+         WHERE ($1::int IS NULL OR t.monitor_frequency = $1) \
+           AND ($2::text IS NULL OR t.tags @> jsonb_build_array($2::text)) \
+           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(t.tags) AS tag(v) \
+                                            WHERE starts_with(tag.v, $3::text))) \
+           AND ($4::text IS NULL OR t.urltarget LIKE $4::text ESCAPE '\\') \
+           AND ($5::text[] IS NULL OR {SHOWN_STATE_SQL} = ANY($5::text[])) \
+           AND ($7::int IS NULL OR ({key}, t.urltargets_pk) {op} ($6::{ty}, $7::int)) \
+         ORDER BY {key} {dir}, t.urltargets_pk {dir} \
+         LIMIT $8"
+    );
+    let states = q.states.as_ref().map(|states| {
+        sea_orm::Value::Array(
+            sea_orm::sea_query::ArrayType::String,
+            Some(Box::new(
+                states
+                    .iter()
+                    .map(|s| sea_orm::Value::String(Some(s.clone())))
+                    .collect(),
+            )),
+        )
+    });
+    let values: Vec<sea_orm::Value> = vec![
+        q.frequency.map(|f| f.minutes()).into(),
+        tag.into(),
+        prefix.into(),
+        search.into(),
+        states.unwrap_or(sea_orm::Value::Array(
+            sea_orm::sea_query::ArrayType::String,
+            None,
+        )),
+        q.after.as_ref().map(|c| c.key.clone()).into(),
+        q.after.as_ref().map(|c| c.id).into(),
+        ((q.limit + 1) as i64).into(),
+    ];
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let model =
+                <urltargets::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?;
+            let key: String = row.try_get("", "sort_key")?;
+            Ok((model, key))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(Into::into)
 }
 
 /// Adds a target with the default check changed by `check` (a header without a value is

@@ -729,7 +729,8 @@ async fn stats_count_degraded_and_phase_percentiles() {
         .await;
     let body = app
         .gql(
-            "{ target(id: \"1\") { stats { checks up degraded down uptimeRatio phases { phase p50Ms p95Ms } }
+            "{ target(id: \"1\") { stats(since: \"2026-12-01T00:00:00Z\", until: \"2026-12-01T01:00:00Z\") {
+                                     checks up degraded down uptimeRatio phases { phase p50Ms p95Ms } }
                                   late: stats(since: \"2026-12-01T00:09:00Z\") { checks up degraded down } } }",
             json!({}),
             None,

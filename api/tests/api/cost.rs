@@ -72,6 +72,17 @@ async fn a_page_costs_the_same_statements_whatever_its_size_and_a_multiplying_qu
               LATERAL (SELECT timestamptz '2026-11-30 00:00Z' + n * interval '1 minute') AS x(s)",
     )
     .await;
+    // As the ingest worker would have: the closed hours rolled up (`stats` without a period
+    // reads them).
+    worker_ingest::rollups::rebuild(
+        &db.conn,
+        chrono::DateTime::parse_from_rfc3339("2026-11-30T00:00:00Z")
+            .unwrap()
+            .into(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let (mut api, addr) = crate::spawn_binary(&db, &["--read-cache-entries", "0"]).await;
 
     let mut counts = Vec::new();

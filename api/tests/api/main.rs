@@ -7,7 +7,9 @@
 mod checks;
 mod cost;
 mod graphiql;
+mod history;
 mod limits;
+mod list;
 mod notifications;
 mod states;
 mod websocket;
@@ -678,7 +680,8 @@ async fn stats_are_computed_over_the_period() {
         .await;
     let body = app
         .gql(
-            "{ target(id: \"1\") { all: stats { checks up down uptimeRatio p50DurationMs p95DurationMs p99DurationMs }
+            "{ target(id: \"1\") { all: stats(since: \"2026-11-01T00:00:00Z\", until: \"2026-11-02T00:00:00Z\") {
+                                       checks up down uptimeRatio p50DurationMs p95DurationMs p99DurationMs }
                                   late: stats(since: \"2026-11-01T01:31:00Z\") { checks up } } }",
             json!({}),
             None,

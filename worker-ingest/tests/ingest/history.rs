@@ -333,3 +333,100 @@ async fn retention_drops_expired_partitions_and_nothing_else_and_rollups_keep_th
     );
     world.db.drop().await;
 }
+
+/// An hour's rows are rolled up when it closes, while batches keep storing rows for it: those
+/// stored before the closing are in what it reads, those after are added by their batch — the
+/// hour's rollups equal its rows, repeats and all, whatever the interleaving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_an_hour_while_batches_store_its_rows_counts_each_row_once() {
+    use worker_ingest::rollups;
+    let world = World::with_targets(20).await;
+    let db = &world.db;
+    // An hour after the migration's watermark (so still open), far from the real clock.
+    let watermark: chrono::DateTime<Utc> = db
+        .query_strings("SELECT closed_until::text || '00' FROM rollup_watermark")
+        .await[0]
+        .parse::<chrono::DateTime<chrono::FixedOffset>>()
+        .map(Into::into)
+        .unwrap_or_else(|_| Utc::now());
+    let hour = rollups::hour_of(watermark) + chrono::Duration::hours(3);
+    db.cover(
+        &format!("timestamptz '{}'", hour.to_rfc3339()),
+        &format!(
+            "timestamptz '{}'",
+            (hour + chrono::Duration::hours(1)).to_rfc3339()
+        ),
+        "1 day",
+    )
+    .await;
+    let store = world.store();
+    let mut slot_events = events(&world.targets, 0, 20 * 60);
+    for e in &mut slot_events {
+        let offset = e.scheduled_at - Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        e.start_time = hour + offset + (e.start_time - e.scheduled_at);
+        e.scheduled_at = hour + offset;
+    }
+    let writer = {
+        let store = store.clone();
+        let slot_events = slot_events.clone();
+        tokio::spawn(async move {
+            for (n, chunk) in slot_events.chunks(20).enumerate() {
+                // Every batch also repeats the first row of the previous one.
+                let mut rows: Vec<_> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| entry(e, 0, (n * 21 + i) as i64))
+                    .collect();
+                if n > 0 {
+                    rows.push(entry(&slot_events[(n - 1) * 20], 0, (n * 21 + 20) as i64));
+                }
+                store
+                    .write(&Batch {
+                        rows,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    // Close the hour (as if its end were long past) while the writer is half-way.
+    while world.count("monitor_results").await < 600 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let closed = rollups::close_hours(
+        &db.conn,
+        hour + chrono::Duration::hours(1) + rollups::CLOSE_HOUR_AFTER,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        closed, 1,
+        "one hour with rows closed (the empty ones skipped)"
+    );
+    writer.await.unwrap();
+    assert_eq!(world.count("monitor_results").await, 1200);
+    let hour_sql = format!("bucket_at = '{}'", hour.to_rfc3339());
+    let stored_hour = db
+        .query_strings(&stored("result_rollups_hourly").replace(
+            "FROM result_rollups_hourly",
+            &format!("FROM result_rollups_hourly WHERE {hour_sql}"),
+        ))
+        .await;
+    let raw_hour: Vec<String> = db
+        .query_strings(&hourly_from_raw())
+        .await
+        .into_iter()
+        .filter(|r| r.contains(&hour.format("%Y-%m-%d %H:00:00+00").to_string()))
+        .collect();
+    assert_eq!(stored_hour.len(), 20, "{stored_hour:#?}");
+    assert_eq!(stored_hour, raw_hour);
+    assert_eq!(
+        db.query_strings(&format!(
+            "SELECT sum(up + degraded + down)::text FROM result_rollups_hourly WHERE {hour_sql}"
+        ))
+        .await,
+        ["1200"]
+    );
+    world.db.drop().await;
+}
