@@ -132,13 +132,8 @@ async fn long_period_stats_from_rollups_equal_the_raw_results_and_survive_retent
 
     // Without a period: the whole history, from the rollups too.
     let body = app.gql(STATS, json!({"id": "1"}), None).await;
-    let (checks, up, degraded, down, _) = raw_figures(
-        &app,
-        "2000-01-01T00:00:00Z",
-        "3000-01-01T00:00:00Z",
-        None,
-    )
-    .await;
+    let (checks, up, degraded, down, _) =
+        raw_figures(&app, "2000-01-01T00:00:00Z", "3000-01-01T00:00:00Z", None).await;
     assert_eq!(
         figures(&body["data"]["target"]["stats"]),
         (checks, up, degraded, down)
