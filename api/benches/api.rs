@@ -7,6 +7,15 @@
 //! first: 100)`, the dashboard's page of 50 targets (latest result and 30 durations each), and
 //! one target's 24-hour stats. Baselines in the same run: the deep page through `OFFSET`
 //! pagination, and the dashboard page one node at a time (as before batching), timed in SQL.
+//!
+//! Then history at scale (#16; `--skip-history` to leave it out): 50,000 targets
+//! (`--history-targets`) with states, 30 days of hourly rollups for each (`--rollup-days`; the
+//! closed days' daily rollups too) and 3 days of raw results at 1/min for 2,000 of them
+//! (`--raw-targets`, `--raw-days`), generated in SQL, in daily partitions. Measures the
+//! dashboard's first page (50 targets sorted by state, each with its latest result and a 24-hour
+//! sparkline series), the same by id, one target's series over 90 days and its stats over 30 —
+//! with the baseline beside them: the sparkline as the dashboard drew it before (each target's
+//! last 30 raw results), and the 30-day stats from raw rows.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -107,10 +116,24 @@ async fn load(url: &str, body: &Value, connections: usize, requests: usize) -> (
 #[tokio::main]
 async fn main() {
     let mut results: i64 = 10_000_000;
+    let mut history = History {
+        targets: 50_000,
+        rollup_days: 30,
+        raw_targets: 2_000,
+        raw_days: 3,
+    };
+    let mut skip_history = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        if flag == "--results" {
-            results = args.next().unwrap().parse().unwrap();
+        let mut value = || args.next().unwrap().parse::<i64>().unwrap();
+        match flag.as_str() {
+            "--results" => results = value(),
+            "--history-targets" => history.targets = value(),
+            "--rollup-days" => history.rollup_days = value(),
+            "--raw-targets" => history.raw_targets = value(),
+            "--raw-days" => history.raw_days = value(),
+            "--skip-history" => skip_history = true,
+            _ => {}
         }
     }
     let per_target = results / TARGETS;
@@ -295,6 +318,189 @@ async fn main() {
         percentile(&per_node_ms, 50.0),
         percentile(&per_node_ms, 99.0)
     );
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), running.wait()).await;
+    db.drop().await;
+    if !skip_history {
+        history_at_scale(&history).await;
+    }
+}
+
+/// The sizes of the history benchmark.
+struct History {
+    targets: i64,
+    rollup_days: i64,
+    raw_targets: i64,
+    raw_days: i64,
+}
+
+/// The new dashboard's first page (frontend/public/app.js): 50 targets in the chosen order,
+/// each with its state, its latest result and a 24-hour sparkline (hourly points).
+fn dashboard_first_page(order: &str, since: &str) -> Value {
+    json!({"query": format!(
+        "{{ targets(first: 50, orderBy: {order}) {{ nodes {{ id url frequency paused state stateSince tags \
+           latestResult {{ id httpStatus up outcome failureClass durationMs scheduledAt startTime }} \
+           series(since: \"{since}\", buckets: 24) {{ points {{ at checks failures avgMs }} }} }} \
+           pageInfo {{ hasNextPage endCursor }} }} }}"
+    )})
+}
+
+async fn history_at_scale(h: &History) {
+    let db = TestDb::migrated().await;
+    let generated = Instant::now();
+    let hist_columns = entity::rollup::bucket_columns();
+    // Durations spread over four buckets (10 + 30 + 15 + 5 = 60 checks an hour).
+    let zeros = |skip: &[&str]| -> String {
+        entity::rollup::column_names()
+            .iter()
+            .map(|c| {
+                if skip.contains(&c.as_str()) {
+                    "x".to_owned()
+                } else {
+                    "0".to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let hourly_hist = zeros(&["le_50", "le_100", "le_150", "le_200"])
+        .replacen('x', "10", 1)
+        .replacen('x', "30", 1)
+        .replacen('x', "15", 1)
+        .replacen('x', "5", 1);
+    let daily_hist = zeros(&["le_50", "le_100", "le_150", "le_200"])
+        .replacen('x', "240", 1)
+        .replacen('x', "720", 1)
+        .replacen('x', "360", 1)
+        .replacen('x', "120", 1);
+    let (targets, days, raw_targets, raw_days) =
+        (h.targets, h.rollup_days, h.raw_targets, h.raw_days);
+    db.exec(&format!(
+        "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency, tags)
+             SELECT i, 'http://127.0.0.1/h' || i, 1,
+                    CASE WHEN i % 4 = 0 THEN '[\"env:prod\"]'::jsonb ELSE '[\"env:test\"]'::jsonb END
+             FROM generate_series(1, {targets}) i;
+         SELECT setval('urltargets_seq', {targets});
+         INSERT INTO target_states (urltarget_fk, state, state_since)
+             SELECT i, (ARRAY['up', 'up', 'up', 'up', 'degraded', 'down', 'pending', 'unknown'])[1 + i % 8],
+                    now() - (i % 1000) * interval '1 minute'
+             FROM generate_series(1, {targets}) i;
+         SELECT monitor_results_drop_partition(name) FROM result_partitions;
+         DELETE FROM result_retention;
+         SELECT monitor_results_cover(t, interval '1 day')
+             FROM generate_series(now() - interval '{raw_days} days' - interval '1 day', now() + interval '1 day',
+                                  interval '1 hour') t;
+         ALTER TABLE monitor_results DROP CONSTRAINT monitor_results_target_slot_key;
+         DROP INDEX monitor_results_time_idx;
+         INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, outcome)
+             SELECT t, CASE WHEN m % 50 = 0 THEN NULL ELSE 200 END, CASE WHEN m % 50 = 0 THEN 'timeout' END,
+                    s, (m * 7 + t) % 900, s, CASE WHEN m % 50 = 0 THEN 'down' ELSE 'up' END
+             FROM generate_series(1, {raw_targets}) t, generate_series(0, {raw_days} * 1440 - 1) m,
+                  LATERAL (SELECT date_bin('1 minute', now(), timestamptz '2000-01-01Z') - m * interval '1 minute') x(s);
+         ALTER TABLE monitor_results ADD CONSTRAINT monitor_results_target_slot_key UNIQUE (urltarget_fk, scheduled_at);
+         CREATE INDEX monitor_results_time_idx ON monitor_results (scheduled_at DESC, monitor_results_pk DESC);
+         ALTER TABLE result_rollups_hourly DROP CONSTRAINT result_rollups_hourly_pkey;
+         DROP INDEX result_rollups_hourly_time_idx;
+         ALTER TABLE result_rollups_hourly DROP CONSTRAINT result_rollups_hourly_urltarget_fk_fkey;
+         INSERT INTO result_rollups_hourly (urltarget_fk, bucket_at, up, degraded, down, duration_min,
+                                            duration_sum, duration_max, {hist_columns})
+             SELECT t, w.w - hr * interval '1 hour', 57, 1, 2, 20, 5400, 400, {hourly_hist}
+             FROM (SELECT closed_until AS w FROM rollup_watermark) w,
+                  generate_series(1, {targets}) t, generate_series(1, {days} * 24) hr;
+         ALTER TABLE result_rollups_hourly ADD CONSTRAINT result_rollups_hourly_pkey PRIMARY KEY (urltarget_fk, bucket_at);
+         CREATE INDEX result_rollups_hourly_time_idx ON result_rollups_hourly (bucket_at);
+         ALTER TABLE result_rollups_hourly ADD CONSTRAINT result_rollups_hourly_urltarget_fk_fkey
+             FOREIGN KEY (urltarget_fk) REFERENCES urltargets (urltargets_pk) ON DELETE CASCADE;
+         INSERT INTO rollup_days (day)
+             SELECT d FROM (SELECT date_bin('1 day', closed_until, timestamptz '2000-01-01Z') AS today FROM rollup_watermark) w,
+                  generate_series(w.today - interval '{days} days', w.today - interval '1 day', interval '1 day') d
+             ON CONFLICT DO NOTHING;
+         INSERT INTO result_rollups_daily (urltarget_fk, bucket_at, up, degraded, down, duration_min,
+                                           duration_sum, duration_max, {hist_columns})
+             SELECT t, d.day, 1368, 24, 48, 20, 129600, 400, {daily_hist}
+             FROM rollup_days d, generate_series(1, {targets}) t
+             ON CONFLICT DO NOTHING;
+         ANALYZE"
+    ))
+    .await;
+    println!(
+        "\nhistory at scale: {targets} targets, {} hourly rollups ({days} days), {} raw results \
+         ({raw_targets} targets × {raw_days} days at 1/min), generated in {:.0} s",
+        targets * days * 24,
+        raw_targets * raw_days * 1440,
+        generated.elapsed().as_secs_f64()
+    );
+    let shutdown = CancellationToken::new();
+    let running = start_api(&db, &shutdown, &["--read-cache-entries", "0"]).await;
+    let url = format!("http://{}/graphql", running.addr);
+    let now = chrono::Utc::now();
+    let ago = |days: i64| (now - chrono::Duration::days(days)).to_rfc3339();
+    let day = (now - chrono::Duration::hours(24)).to_rfc3339();
+    let queries: Vec<(&str, Value)> = vec![
+        (
+            "dashboard first page, by state",
+            dashboard_first_page("STATE", &day),
+        ),
+        (
+            "dashboard first page, by id",
+            dashboard_first_page("ID", &day),
+        ),
+        (
+            "one target, series over 90 days",
+            json!({"query": format!("{{ target(id: \"42\") {{ series(since: \"{}\", buckets: 90) {{ source points {{ at checks failures minMs avgMs maxMs p95Ms }} }} }} }}", ago(90))}),
+        ),
+        (
+            "one target, stats over 30 days",
+            json!({"query": format!("{{ target(id: \"42\") {{ stats(since: \"{}\") {{ checks up uptimeRatio p50DurationMs p95DurationMs p99DurationMs }} }} }}", ago(30))}),
+        ),
+    ];
+    println!(
+        "{:<36} {:>9} {:>9} {:>12} {:>9} {:>9} {:>12}",
+        "query", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "req/s"
+    );
+    println!("{:<36} {:>32} {:>32}", "", "1 connection", "8 connections");
+    for (name, body) in &queries {
+        measure(name, &url, body).await;
+    }
+    // Baselines, in SQL alone: the sparkline as drawn before (each of the page's targets' last
+    // 30 raw results: the dashboard's `results(first: 30)`), and 30-day stats from raw rows.
+    let mut sparkline_ms = Vec::new();
+    let mut stats_ms = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        db.query_strings(
+            "SELECT r.duration::text FROM generate_series(1, 50) AS t(id) CROSS JOIN LATERAL ( \
+               SELECT duration FROM monitor_results WHERE urltarget_fk = t.id \
+               ORDER BY scheduled_at DESC, monitor_results_pk DESC LIMIT 31) r",
+        )
+        .await;
+        sparkline_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        db.query_strings(&format!(
+            "SELECT count(*)::text || percentile_cont(0.95) WITHIN GROUP (ORDER BY duration)::text \
+             FROM monitor_results WHERE urltarget_fk = 42 AND scheduled_at >= '{}'",
+            ago(30)
+        ))
+        .await;
+        stats_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    sparkline_ms.sort_by(f64::total_cmp);
+    stats_ms.sort_by(f64::total_cmp);
+    println!(
+        "baseline: the page's 50 sparklines from raw rows (last 30 results each), SQL alone: p50 {:.2} ms, p99 {:.2} ms; \
+         30-day stats of one target from its raw rows ({raw_days} days kept), SQL alone: p50 {:.2} ms, p99 {:.2} ms (20 runs)",
+        percentile(&sparkline_ms, 50.0),
+        percentile(&sparkline_ms, 99.0),
+        percentile(&stats_ms, 50.0),
+        percentile(&stats_ms, 99.0),
+    );
+    let size = db
+        .query_strings(
+            "SELECT pg_size_pretty(pg_total_relation_size('result_rollups_hourly')) || ' hourly, ' || \
+                    pg_size_pretty(pg_total_relation_size('result_rollups_daily')) || ' daily'",
+        )
+        .await;
+    println!("rollups on disk: {}", size[0]);
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), running.wait()).await;
     db.drop().await;

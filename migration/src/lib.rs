@@ -22,6 +22,7 @@ mod m20261130_000013_resumed_at;
 mod m20261130_000014_notifications;
 pub mod m20261130_000015_time_partitions;
 mod m20261130_000016_rollups;
+mod m20261130_000017_list_order;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000014_notifications::Migration),
             Box::new(m20261130_000015_time_partitions::Migration),
             Box::new(m20261130_000016_rollups::Migration),
+            Box::new(m20261130_000017_list_order::Migration),
         ]
     }
 }

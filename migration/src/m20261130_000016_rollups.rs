@@ -1,6 +1,6 @@
 //! Rollups of the results per target per hour and per UTC day (#16): the counts of each outcome,
 //! duration min/sum/max and a duration histogram (a column per bucket, so merging two rollups is
-//! adding columns: cheap enough to do for every stored row in the ingest worker's batch).
+//! adding columns).
 //!
 //! The ingest worker closes each hour after its end: hours before `rollup_watermark.closed_until`
 //! have hourly rollups of every stored row, rows arriving later for them are added by the batch
@@ -39,7 +39,7 @@ fn table(name: &str, unit: &str) -> String {
     duration_sum bigint NOT NULL,
     duration_max integer NOT NULL,
 {buckets}    CONSTRAINT {name}_pkey PRIMARY KEY (urltarget_fk, bucket_at)
-) WITH (fillfactor = 70);
+);
 "
     )
 }

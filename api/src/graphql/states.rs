@@ -31,7 +31,7 @@ pub enum TargetState {
 }
 
 impl TargetState {
-    /// As the target list's filter compares it (see `service::targets::SHOWN_STATE_SQL`).
+    /// As the target list's filter names it (see `service::targets::state_rank`).
     pub fn as_stored(self) -> &'static str {
         match self {
             TargetState::Up => "up",

@@ -128,6 +128,9 @@ pub async fn pages_of(
 }
 
 /// The most recent result (by slot) of each of `targets` that has one, in one statement.
+/// By slot alone (a target has one result per slot): PostgreSQL then reads the partitions
+/// newest first and stops at the first that has one (an ordered append), instead of opening
+/// every partition's index to merge them.
 pub async fn latest_of(
     db: &DatabaseConnection,
     targets: &[i32],
@@ -135,7 +138,7 @@ pub async fn latest_of(
     let sql = format!(
         "SELECT r.* FROM unnest($1::int[]) AS t(id) CROSS JOIN LATERAL ( \
            SELECT {COLUMNS} FROM monitor_results WHERE urltarget_fk = t.id \
-           ORDER BY scheduled_at DESC, monitor_results_pk DESC LIMIT 1) AS r"
+           ORDER BY scheduled_at DESC LIMIT 1) AS r"
     );
     rows(db, sql, [id_array(targets)]).await
 }

@@ -122,29 +122,45 @@ pub enum Order {
 }
 
 impl Order {
-    /// The sort key (SQL over `t`, the target, and `s`, its state row) and its SQL type.
-    fn key(self) -> (&'static str, &'static str) {
+    /// The sort key (SQL over `t`, the target: the expression of an index in the state and last
+    /// change orders, see migration 17), the cursor's key turned back into that type
+    /// (`$6`, text), and the key as the cursor's text.
+    fn key(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Order::Id => ("t.urltargets_pk::bigint", "bigint"),
-            Order::Url => ("t.urltarget::text", "text"),
+            Order::Id => ("t.urltargets_pk", "$6::int", "t.urltargets_pk::text"),
+            Order::Url => ("t.urltarget", "$6::text", "t.urltarget::text"),
             Order::State => (
-                "(CASE WHEN t.paused THEN 6 ELSE CASE coalesce(s.state, 'unknown') \
-                   WHEN 'down' THEN 0 WHEN 'degraded' THEN 1 WHEN 'pending' THEN 2 \
-                   WHEN 'unknown' THEN 3 WHEN 'maintenance' THEN 4 WHEN 'up' THEN 5 \
-                   ELSE 3 END END)::bigint",
-                "bigint",
+                STATE_RANK_SQL,
+                "$6::int",
+                "(CASE WHEN t.paused THEN 6 ELSE t.state_rank END)::text",
             ),
             Order::LastChange => (
-                "(extract(epoch FROM coalesce(s.state_since, t.created_at)) * 1000000)::bigint",
-                "bigint",
+                "coalesce(t.state_changed_at, t.created_at)",
+                "(timestamptz 'epoch' + $6::bigint * interval '1 microsecond')",
+                "(extract(epoch FROM coalesce(t.state_changed_at, t.created_at)) * 1000000)::bigint::text",
             ),
         }
     }
 }
 
-/// The state a target shows (SQL over `t` and `s`), as the API's `TargetState` in lower case.
-pub const SHOWN_STATE_SQL: &str =
-    "CASE WHEN t.paused THEN 'paused' ELSE coalesce(s.state, 'unknown') END";
+/// A target's place in the state order (SQL over `t`): its mirrored state's rank (0 down, 1
+/// degraded, 2 pending, 3 unknown, 4 maintenance, 5 up), 6 when paused — the expression of
+/// `urltargets_state_order_idx`.
+pub const STATE_RANK_SQL: &str = "(CASE WHEN t.paused THEN 6 ELSE t.state_rank END)";
+
+/// The rank [`STATE_RANK_SQL`] gives a state as the API names it in lower case.
+pub fn state_rank(state: &str) -> Option<i32> {
+    Some(match state {
+        "down" => 0,
+        "degraded" => 1,
+        "pending" => 2,
+        "unknown" => 3,
+        "maintenance" => 4,
+        "up" => 5,
+        "paused" => 6,
+        _ => return None,
+    })
+}
 
 /// Where a page of the list starts: after this (sort key as text, id).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +177,7 @@ pub struct ListQuery<'a> {
     pub frequency: Option<Frequency>,
     pub search: Option<&'a str>,
     pub tag: Option<&'a TagFilter>,
-    /// Only targets showing one of these states (lower case, as [`SHOWN_STATE_SQL`]).
+    /// Only targets showing one of these states (lower case: `down`, …, `paused`).
     pub states: Option<Vec<String>>,
     pub order: Option<Order>,
     pub descending: bool,
@@ -197,7 +213,7 @@ pub async fn list(
         }
     };
     let order = q.order.unwrap_or(Order::Id);
-    let (key, ty) = order.key();
+    let (key, cursor_key, key_text) = order.key();
     let (op, dir) = if q.descending {
         ("<", "DESC")
     } else {
@@ -205,25 +221,26 @@ pub async fn list(
     };
     let (tag, prefix) = tag_parameters(q.tag);
     let sql = format!(
-        "SELECT t.*, ({key})::text AS sort_key \
-         FROM urltargets t LEFT JOIN target_states s ON s.urltarget_fk = t.urltargets_pk \
+        "SELECT t.*, {key_text} AS sort_key \
+         FROM urltargets t \
          WHERE ($1::int IS NULL OR t.monitor_frequency = $1) \
            AND ($2::text IS NULL OR t.tags @> jsonb_build_array($2::text)) \
            AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(t.tags) AS tag(v) \
                                             WHERE starts_with(tag.v, $3::text))) \
            AND ($4::text IS NULL OR t.urltarget LIKE $4::text ESCAPE '\\') \
-           AND ($5::text[] IS NULL OR {SHOWN_STATE_SQL} = ANY($5::text[])) \
-           AND ($7::int IS NULL OR ({key}, t.urltargets_pk) {op} ($6::{ty}, $7::int)) \
+           AND ($5::int[] IS NULL OR {STATE_RANK_SQL} = ANY($5::int[])) \
+           AND ($7::int IS NULL OR ({key}, t.urltargets_pk) {op} ({cursor_key}, $7::int)) \
          ORDER BY {key} {dir}, t.urltargets_pk {dir} \
          LIMIT $8"
     );
     let states = q.states.as_ref().map(|states| {
         sea_orm::Value::Array(
-            sea_orm::sea_query::ArrayType::String,
+            sea_orm::sea_query::ArrayType::Int,
             Some(Box::new(
                 states
                     .iter()
-                    .map(|s| sea_orm::Value::String(Some(s.clone())))
+                    .filter_map(|s| state_rank(s))
+                    .map(|r| sea_orm::Value::Int(Some(r)))
                     .collect(),
             )),
         )
@@ -234,7 +251,7 @@ pub async fn list(
         prefix.into(),
         search.into(),
         states.unwrap_or(sea_orm::Value::Array(
-            sea_orm::sea_query::ArrayType::String,
+            sea_orm::sea_query::ArrayType::Int,
             None,
         )),
         q.after.as_ref().map(|c| c.key.clone()).into(),

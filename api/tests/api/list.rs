@@ -149,6 +149,22 @@ async fn the_target_list_sorts_filters_and_pages_on_the_server() {
     assert!(expected.len() >= 5, "{expected:?}");
     assert_eq!(ids(&filtered), ids(&expected));
 
+    // The order follows the states as they change (the ingest worker updates and the rebuild
+    // deletes rows of target_states): 40 goes DOWN, 5 loses its state (UNKNOWN, no since).
+    app.db
+        .exec(
+            "UPDATE target_states SET state = 'down', state_since = '2026-11-25' WHERE urltarget_fk = 40;
+             DELETE FROM target_states WHERE urltarget_fk = 5",
+        )
+        .await;
+    let downs = all_pages(&app, json!({"order": "STATE", "states": ["DOWN"]}), 50).await;
+    assert!(ids(&downs).contains(&40), "{downs:?}");
+    assert!(!ids(&downs).contains(&5), "{downs:?}");
+    let unknown = all_pages(&app, json!({"states": ["UNKNOWN"]}), 50).await;
+    assert!(ids(&unknown).contains(&5), "{unknown:?}");
+    let by_change = all_pages(&app, json!({"order": "LAST_CHANGE", "desc": true}), 50).await;
+    assert_eq!(ids(&by_change)[0], 40, "the latest change first");
+
     // A cursor belongs to its order; garbage is refused.
     let body = app
         .gql(PAGE, json!({"first": 3, "order": "URL"}), None)
