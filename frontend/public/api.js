@@ -52,12 +52,22 @@ export async function gql(query, variables = {}, { auth = false } = {}) {
  * Live subscriptions over one WebSocket (graphql-transport-ws), kept open: after a dropped
  * connection (an API restart, say) it reconnects with a growing pause (0.5 s to 5 s) and
  * subscribes to each again. `operations` maps an id to `{ query, onData }`: `onData` gets each
- * event's `data`. `onState` gets "live", "connecting" or "offline".
+ * event's `data`. `onState` gets "live", "connecting" or "offline". Returns `{ stop, replace }`:
+ * `replace(id, operation)` ends that subscription and starts the new one in its place (under a
+ * new id on the wire, so the server never sees an id reused).
  */
-export function subscribe(operations, onState) {
+export function subscribe(named, onState) {
   let delay = 500;
   let socket;
   let stopped = false;
+  let serial = 0;
+  let acked = false; // subscribing is allowed only after the server's connection_ack
+  const wireId = {}; // name → the id its current subscription has on the wire
+  const operations = {}; // wire id → { query, onData }
+  for (const [name, operation] of Object.entries(named)) {
+    wireId[name] = `${name}-${++serial}`;
+    operations[wireId[name]] = operation;
+  }
 
   const connect = () => {
     onState("connecting");
@@ -71,6 +81,7 @@ export function subscribe(operations, onState) {
       const message = JSON.parse(event.data);
       switch (message.type) {
         case "connection_ack":
+          acked = true;
           delay = 500;
           onState("live");
           for (const [id, { query }] of Object.entries(operations)) {
@@ -91,6 +102,7 @@ export function subscribe(operations, onState) {
       }
     });
     socket.addEventListener("close", () => {
+      acked = false;
       if (stopped) return;
       onState("offline");
       setTimeout(connect, delay);
@@ -98,8 +110,24 @@ export function subscribe(operations, onState) {
     });
   };
   connect();
-  return () => {
-    stopped = true;
-    socket?.close();
+  return {
+    stop() {
+      stopped = true;
+      socket?.close();
+    },
+    replace(name, operation) {
+      const old = wireId[name];
+      if (old && operations[old]?.query === operation.query) {
+        operations[old] = operation;
+        return;
+      }
+      delete operations[old];
+      wireId[name] = `${name}-${++serial}`;
+      operations[wireId[name]] = operation;
+      if (acked && socket?.readyState === WebSocket.OPEN) {
+        if (old) socket.send(JSON.stringify({ id: old, type: "complete" }));
+        socket.send(JSON.stringify({ id: wireId[name], type: "subscribe", payload: { query: operation.query } }));
+      }
+    },
   };
 }

@@ -23,8 +23,12 @@ const CHECK = `check {
   degradedAfterMs method headerNames body tlsVerify caBundle
 }`;
 const PAGE = 50;
-const SPARK_POINTS = 30;
-const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3 };
+const DAY = 86400e3;
+const RANGES = { "1h": 3600e3, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY };
+/** Points of the target page's chart per range: a minute, 5 min, 1 h, 4 h, 12 h each. */
+const CHART_BUCKETS = { "1h": 60, "24h": 288, "7d": 168, "30d": 180, "90d": 180 };
+/** Raw results (phases, failures) are loaded for at most this much of the range. */
+const RAW_SPAN = DAY;
 const FAILURES = {
   DNS: "DNS lookup failed",
   CONNECT: "connection failed",
@@ -41,8 +45,11 @@ const OUTCOMES = { UP: ["up", "Up"], DEGRADED: ["degraded", "Degraded"], DOWN: [
 const state = {
   frequencies: [],
   targets: new Map(), // id → { target, durations, row, spark }
-  filter: { frequency: null, search: "", tag: "", state: "" },
-  after: null,
+  filter: { frequency: null, search: "", tag: "", state: "", order: "ID" },
+  // The target list's pages: the cursor each starts after (null for the first), the current one.
+  pages: [null],
+  page: 0,
+  nextCursor: null,
   view: null,
   report: { frequency: 1, cursors: [null], nodes: [] },
   detail: null, // { id, range, results, chart }
@@ -84,13 +91,17 @@ function sparkline(container, durations) {
 
 // ---- overview --------------------------------------------------------------------------------
 
+// A row's fields; the list's query adds its sparkline (`series`), which mutations do not need.
 const TARGET_FIELDS = `id url frequency paused state stateSince tags
-  latestResult { ${RESULT} }
-  results(first: ${SPARK_POINTS}) { nodes { durationMs } }`;
+  latestResult { ${RESULT} }`;
+const SPARKLINE = "series(since: $since, buckets: 24) { points { at avgMs } }";
 
-const TARGETS = `query Targets($first: Int, $after: String, $frequency: Int, $search: String, $tag: String) {
-  targets(first: $first, after: $after, frequency: $frequency, search: $search, tag: $tag) {
-    nodes { ${TARGET_FIELDS} }
+// Sorted, filtered and paged by the server: a page is one statement whatever the list's size.
+const TARGETS = `query Targets($first: Int, $after: String, $frequency: Int, $search: String, $tag: String,
+                               $states: [TargetState!], $order: TargetOrder, $desc: Boolean, $since: DateTime!) {
+  targets(first: $first, after: $after, frequency: $frequency, search: $search, tag: $tag,
+          states: $states, orderBy: $order, descending: $desc) {
+    nodes { ${TARGET_FIELDS} ${SPARKLINE} }
     pageInfo { hasNextPage endCursor }
   }
 }`;
@@ -100,12 +111,12 @@ function filterByTag(tag) {
   $("#filter-tag").value = tag;
   $("#filter-tag").focus(); // the button pressed goes with its row
   state.filter.tag = tag;
-  loadTargets();
+  firstPage();
 }
 
-/** The state filter works on the rows loaded (client side): it hides the others. */
+/** A row whose state left the filter's stays until the page is loaded again, marked by its badge. */
 function applyStateFilter(entry) {
-  entry.row.hidden = state.filter.state !== "" && entry.target.state !== state.filter.state;
+  entry.row.dataset.filteredOut = String(state.filter.state !== "" && entry.target.state !== state.filter.state);
 }
 
 function renderRow(entry) {
@@ -157,7 +168,8 @@ function renderRow(entry) {
 }
 
 function track(target) {
-  const durations = target.results.nodes.map((n) => n.durationMs).reverse();
+  // The last 24 hours' hourly means (rollups for closed hours, raw results for the others).
+  const durations = (target.series?.points ?? []).map((p) => Math.round(p.avgMs));
   const entry = { target, durations, row: null, spark: null };
   state.targets.set(target.id, entry);
   return entry;
@@ -165,46 +177,62 @@ function track(target) {
 
 function showTargetsState() {
   const table = $("#targets");
-  const shown = [...state.targets.values()].filter((e) => !e.row.hidden).length;
-  table.hidden = shown === 0;
-  const filtered = state.filter.frequency != null || state.filter.search !== "" || state.filter.tag !== "";
+  table.hidden = state.targets.size === 0;
+  const filtered = state.filter.frequency != null || state.filter.search !== "" || state.filter.tag !== "" ||
+    state.filter.state !== "";
   $("#targets-state").textContent = state.targets.size === 0
     ? filtered
       ? "No targets match this filter."
-      : "No targets yet. Add a URL above to start watching it."
-    : state.filter.state !== ""
-      ? `${STATES[state.filter.state][1]}: ${shown} of the ${state.targets.size} targets loaded.`
-      : "";
+      : state.page > 0
+        ? "No more targets."
+        : "No targets yet. Add a URL above to start watching it."
+    : "";
+}
+
+/** Back to the list's first page (a filter or the order changed). */
+function firstPage() {
+  state.pages = [null];
+  state.page = 0;
+  loadTargets();
 }
 
 let retryTargets;
-async function loadTargets({ append = false } = {}) {
+let loading = 0;
+async function loadTargets() {
   clearTimeout(retryTargets);
   const body = $("#targets tbody");
-  if (!append) {
-    state.after = null;
-    $("#targets-state").textContent = "Loading targets…";
-  }
+  const mine = ++loading;
+  $("#targets-state").textContent = "Loading targets…";
+  const [order, direction] = state.filter.order.split(" ");
   try {
     const data = await gql(TARGETS, {
       first: PAGE,
-      after: state.after,
+      after: state.pages[state.page],
       frequency: state.filter.frequency,
       search: state.filter.search || null,
       tag: state.filter.tag || null,
+      states: state.filter.state ? [state.filter.state] : null,
+      order,
+      desc: direction === "desc",
+      since: new Date(Date.now() - DAY).toISOString(),
     });
-    if (!append) {
-      for (const entry of state.targets.values()) entry.spark?.destroy();
-      state.targets.clear();
-      body.replaceChildren();
-    }
+    if (mine !== loading) return; // a later load (another page, filter) answers instead
+    for (const entry of state.targets.values()) entry.spark?.destroy();
+    state.targets.clear();
+    body.replaceChildren();
     for (const target of data.targets.nodes) body.append(renderRow(track(target)));
-    state.after = data.targets.pageInfo.endCursor;
-    $("#targets-more").hidden = !data.targets.pageInfo.hasNextPage;
+    state.nextCursor = data.targets.pageInfo.hasNextPage ? data.targets.pageInfo.endCursor : null;
+    $("#targets-pager").hidden = state.page === 0 && !state.nextCursor;
+    $("#targets-first").disabled = state.page === 0;
+    $("#targets-prev").disabled = state.page === 0;
+    $("#targets-next").disabled = !state.nextCursor;
+    $("#targets-page").textContent = `Page ${state.page + 1}`;
+    followLive();
     showBanner("");
     showFieldError(null, { tag: "filter-tag" }, $("#targets-state"));
     showTargetsState();
   } catch (error) {
+    if (mine !== loading) return;
     // A bad tag filter ("tag: …") goes beside its field, anything else where the list would be.
     showFieldError(error, { tag: "filter-tag" }, $("#targets-state"));
     if (error instanceof Unreachable) retryTargets = setTimeout(loadTargets, 5000);
@@ -217,7 +245,7 @@ async function setPaused(entry, paused) {
       `mutation($id: ID!, $paused: Boolean) { updateTarget(id: $id, paused: $paused) { ${TARGET_FIELDS} } }`,
       { id: entry.target.id, paused },
     );
-    entry.target = data.updateTarget;
+    entry.target = { ...entry.target, ...data.updateTarget };
     renderRow(entry).querySelector(".actions button")?.focus();
     showBanner("");
   } catch (error) {
@@ -278,9 +306,12 @@ async function addTarget(event) {
       `mutation($url: String!, $frequency: Int!, $check: CheckInput) { addTarget(url: $url, frequency: $frequency, check: $check) { ${TARGET_FIELDS} } }`,
       { url: url.value.trim(), frequency: Number(frequency.value), check },
     );
+    // Shown at the top of the page it was added on (where it belongs in the order shows at the
+    // next load), its results followed live like the page's.
     const entry = track(data.addTarget);
     $("#targets tbody").prepend(renderRow(entry));
     showTargetsState();
+    followLive();
     $("#add-status").textContent = `Now watching ${data.addTarget.url} every ${data.addTarget.frequency} min.`;
     url.value = "";
     addEditor.reset();
@@ -365,6 +396,15 @@ const DETAIL = `query Detail($id: ID!, $since: DateTime) {
   }
 }`;
 
+// The chart: at most CHART_BUCKETS[range] points, from raw results or rollups (the API chooses).
+const DETAIL_SERIES = `query DetailSeries($id: ID!, $since: DateTime!, $buckets: Int!) {
+  target(id: $id) {
+    series(since: $since, buckets: $buckets) {
+      source bucketSeconds points { at checks failures minMs avgMs maxMs p95Ms }
+    }
+  }
+}`;
+
 const DETAIL_RESULTS = `query DetailResults($id: ID!, $since: DateTime, $after: String) {
   target(id: $id) {
     results(first: 300, since: $since, after: $after) {
@@ -387,14 +427,50 @@ const PHASE_NAMES = { DNS: "DNS", CONNECT: "Connect", TLS: "TLS", TTFB: "Time to
 const oldestFirst = (results) => [...results].sort((a, b) => a.scheduledAt.localeCompare(b.scheduledAt));
 const seconds = (r) => new Date(r.startTime).getTime() / 1000;
 
-function chartData(results) {
-  const sorted = oldestFirst(results);
+/** The series' buckets: mean, p95 and max duration, and the buckets with failures. */
+function chartData(series) {
+  const points = series?.points ?? [];
   return [
-    sorted.map(seconds),
-    sorted.map((r) => r.durationMs),
-    sorted.map((r) => (isUp(r) ? null : r.durationMs)),
-    sorted.map((r) => (r.outcome === "DEGRADED" ? r.durationMs : null)),
+    points.map((p) => new Date(p.at).getTime() / 1000),
+    points.map((p) => p.avgMs),
+    points.map((p) => p.p95Ms),
+    points.map((p) => p.maxMs),
+    points.map((p) => (p.failures > 0 ? p.maxMs : null)),
   ];
+}
+
+const bucketName = (seconds) =>
+  seconds % 86400 === 0 ? `${seconds / 86400} d` : seconds % 3600 === 0 ? `${seconds / 3600} h`
+    : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`;
+
+function chartCaption(detail) {
+  const series = detail.series;
+  const checks = (series?.points ?? []).reduce((sum, p) => sum + p.checks, 0);
+  const failures = (series?.points ?? []).reduce((sum, p) => sum + p.failures, 0);
+  return `Response time over the last ${detail.range}: ${count(checks, "result")}` +
+    (failures ? `, ${count(failures, "failure")}` : "") +
+    (series ? `, in buckets of ${bucketName(series.bucketSeconds)}` +
+      (series.source === "ROLLUPS" ? " (from hourly rollups)" : "") : "") + ".";
+}
+
+/** Loads the chart's series again (a result came in), at most every two seconds. */
+let seriesTimer;
+function refreshSeries(detail) {
+  if (seriesTimer) return;
+  seriesTimer = setTimeout(async () => {
+    seriesTimer = null;
+    if (state.detail !== detail) return;
+    try {
+      const since = new Date(Date.now() - RANGES[detail.range]).toISOString();
+      const { target } = await gql(DETAIL_SERIES, { id: detail.id, since, buckets: CHART_BUCKETS[detail.range] });
+      if (state.detail !== detail) return;
+      detail.series = target.series;
+      detail.chart?.setData(chartData(detail.series));
+      $("#target-chart-caption").textContent = chartCaption(detail);
+    } catch {
+      // The next result tries again.
+    }
+  }, 2000);
 }
 
 /** The x values, then each phase stacked on the ones before it (a phase not reached adds 0). */
@@ -424,16 +500,17 @@ function drawChart(detail) {
       series: [
         { label: "Time" },
         {
-          label: "Duration (ms)",
+          label: "Mean (ms)",
           stroke: "#2563eb",
           width: 1.5,
-          points: { show: detail.results.length < 100, size: 5 },
+          points: { show: (detail.series?.points.length ?? 0) < 100, size: 5 },
         },
-        { label: "Down", stroke: "#dc2626", width: 0, points: { show: true, size: 6, fill: "#dc2626" } },
-        { label: "Degraded", stroke: "#d97706", width: 0, points: { show: true, size: 6, fill: "#d97706" } },
+        { label: "p95 (ms)", stroke: "#7c3aed", width: 1, dash: [4, 3], points: { show: false } },
+        { label: "Max (ms)", stroke: "#94a3b8", width: 1, points: { show: false } },
+        { label: "Failures", stroke: "#dc2626", width: 0, points: { show: true, size: 6, fill: "#dc2626" } },
       ],
     },
-    chartData(detail.results),
+    chartData(detail.series),
     box,
   );
 }
@@ -450,7 +527,7 @@ function drawPhaseChart(detail) {
     {
       width: chartWidth(box),
       height: 220,
-      scales: { x: { time: true, range: () => [detail.since / 1000, Date.now() / 1000] } },
+      scales: { x: { time: true, range: () => [Math.max(detail.since, Date.now() - RAW_SPAN) / 1000, Date.now() / 1000] } },
       axes: [{}, { label: "ms", values: (_, ticks) => ticks.map((t) => `${t}`) }],
       series: [
         { label: "Time" },
@@ -472,11 +549,11 @@ function drawPhaseChart(detail) {
   );
   const reached = detail.results.filter((r) => r.ttfbMs != null).length;
   $("#phase-chart-caption").textContent =
-    `Where each probe's time went over the last ${detail.range}: ${count(reached, "result")} with a response.`;
+    `Where each probe's time went over the last ${RANGES[detail.range] > RAW_SPAN ? "24h" : detail.range}: ${count(reached, "result")} with a response.`;
 }
 
 function refreshCharts(detail) {
-  detail.chart.setData(chartData(detail.results));
+  refreshSeries(detail);
   const { data, raw } = phaseData(detail.results);
   detail.phaseRaw = raw;
   detail.phaseChart.setData(data);
@@ -783,6 +860,7 @@ async function showTarget(id, range = state.detail?.id === id ? state.detail.ran
       id,
       range,
       since: Date.parse(since),
+      series: null,
       results: [],
       chart: same ? previous.chart : null,
       phaseChart: same ? previous.phaseChart : null,
@@ -791,22 +869,26 @@ async function showTarget(id, range = state.detail?.id === id ? state.detail.ran
       incidents: [],
     };
     state.detail = detail;
+    followLive();
     $("#target-title").textContent = target.url;
     renderMeta(target);
     renderRules(target);
     renderStats(target.stats);
     renderCheck(target);
     renderCertificate(detail);
+    const series = await gql(DETAIL_SERIES, { id, since, buckets: CHART_BUCKETS[range] });
+    if (state.detail !== detail) return; // another range or target was asked for meanwhile
+    detail.series = series.target.series;
+    $("#target-chart-caption").textContent = chartCaption(detail);
+    drawChart(detail);
+    // Raw results, for the phases and the failures: the last day of the range at most.
+    const rawSince = new Date(Math.max(Date.parse(since), Date.now() - RAW_SPAN)).toISOString();
     let after = null;
     do {
-      const page = await gql(DETAIL_RESULTS, { id, since, after });
+      const page = await gql(DETAIL_RESULTS, { id, since: rawSince, after });
       detail.results.push(...page.target.results.nodes);
       after = page.target.results.pageInfo.hasNextPage ? page.target.results.pageInfo.endCursor : null;
     } while (after && detail.results.length < MAX_CHART_POINTS && state.detail === detail);
-    $("#target-chart-caption").textContent =
-      `Response time over the last ${range}: ${count(detail.results.length, "result")}` +
-      (after ? ` (the newest ${detail.results.length} shown)` : "") + ".";
-    drawChart(detail);
     drawPhaseChart(detail);
     renderFailures(detail);
     await loadTargetIncidents(detail);
@@ -817,11 +899,34 @@ async function showTarget(id, range = state.detail?.id === id ? state.detail.ran
 
 // ---- live results ----------------------------------------------------------------------------
 
+const LIVE_RESULT = `${RESULT_DETAIL} ${TLS} target { id url frequency }`;
+let live = null;
+
+/**
+ * Points the results subscription at what is on screen: the overview's rows (coalesced by the
+ * API to one result a second per row), the report's frequency, or the target shown.
+ */
+function followLive() {
+  if (!live) return;
+  // Nothing of the others: the incidents and maintenance views follow state changes only.
+  let args = "(targetIds: [])";
+  if (state.view === "overview") {
+    args = `(targetIds: [${[...state.targets.keys()].map((id) => JSON.stringify(id)).join(", ")}])`;
+  } else if (state.view === "reports") {
+    args = `(frequency: ${state.report.frequency})`;
+  } else if (state.view === "target" && state.detail?.id) {
+    args = `(targetId: ${JSON.stringify(state.detail.id)})`;
+  }
+  live.replace("results", {
+    query: `subscription { results${args} { ${LIVE_RESULT} } }`,
+    onData: (data) => onResult(data.results),
+  });
+}
+
 function onResult(result) {
   const entry = state.targets.get(result.target.id);
   if (entry) {
     entry.target.latestResult = result;
-    entry.durations = [...entry.durations, result.durationMs].slice(-SPARK_POINTS);
     renderRow(entry);
   }
   const report = state.report;
@@ -836,8 +941,6 @@ function onResult(result) {
   if (state.view === "target" && detail?.id === result.target.id && detail.chart) {
     detail.results.unshift(result);
     refreshCharts(detail);
-    $("#target-chart-caption").textContent =
-      `Response time over the last ${detail.range}: ${count(detail.results.length, "result")}.`;
     renderFailures(detail);
     detail.target.latestResult = result;
     renderMeta(detail.target);
@@ -919,6 +1022,7 @@ function route() {
     showView("overview");
     loadTargets();
   }
+  followLive();
 }
 
 async function start() {
@@ -934,31 +1038,44 @@ async function start() {
   }
   addEditor = checkEditor($("#add-check"));
   $("#add-form").addEventListener("submit", addTarget);
-  $("#targets-more").addEventListener("click", () => loadTargets({ append: true }));
+  $("#targets-first").addEventListener("click", firstPage);
+  $("#targets-prev").addEventListener("click", () => {
+    state.page = Math.max(0, state.page - 1);
+    loadTargets();
+  });
+  $("#targets-next").addEventListener("click", () => {
+    if (!state.nextCursor) return;
+    state.pages[state.page + 1] = state.nextCursor;
+    state.page += 1;
+    loadTargets();
+  });
+  $("#filter-order").addEventListener("change", (e) => {
+    state.filter.order = e.target.value;
+    firstPage();
+  });
   let searchTimer;
   $("#filter-form").addEventListener("submit", (e) => e.preventDefault());
   $("#filter-frequency").addEventListener("change", (e) => {
     state.filter.frequency = e.target.value ? Number(e.target.value) : null;
-    loadTargets();
+    firstPage();
   });
   $("#filter-search").addEventListener("input", (e) => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => {
       state.filter.search = e.target.value.trim();
-      loadTargets();
+      firstPage();
     }, 250);
   });
   $("#filter-tag").addEventListener("input", (e) => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => {
       state.filter.tag = e.target.value.trim();
-      loadTargets();
+      firstPage();
     }, 250);
   });
   $("#filter-state").addEventListener("change", (e) => {
     state.filter.state = e.target.value;
-    for (const entry of state.targets.values()) applyStateFilter(entry);
-    showTargetsState();
+    firstPage();
   });
   $("#report-older").addEventListener("click", () => {
     if (!state.report.next) return;
@@ -985,11 +1102,10 @@ async function start() {
     }
   });
   window.addEventListener("hashchange", route);
-  route();
-  subscribe(
+  live = subscribe(
     {
       results: {
-        query: `subscription { results { ${RESULT_DETAIL} ${TLS} target { id url frequency } } }`,
+        query: `subscription { results(targetIds: []) { ${LIVE_RESULT} } }`,
         onData: (data) => onResult(data.results),
       },
       states: {
@@ -999,6 +1115,7 @@ async function start() {
     },
     onLiveState,
   );
+  route();
 }
 
 start();

@@ -61,7 +61,8 @@ async function ready(url) {
 }
 
 export class Stack {
-  static async start() {
+  /** With `workers: false`, only the api (and the database): for data made in SQL. */
+  static async start({ workers = true } = {}) {
     for (const [name, value] of Object.entries({ PINGPIPE_BIN_DIR: BIN, DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS: KAFKA })) {
       if (!value) throw new Error(`${name} is not set: run the browser tests through \`make test\``);
     }
@@ -72,7 +73,9 @@ export class Stack {
     stack.dbUrl = withDatabase(DATABASE_URL, stack.dbName);
     execFileSync(join(BIN, "migration"), ["--database-url", stack.dbUrl, "up"], { stdio: "ignore" });
     stack.topic = `pingpipe.ui-test-${id}`;
-    execFileSync("bash", [join(ROOT, "scripts", "kafka.sh"), "create-topic", stack.topic, "2"], { stdio: "inherit" });
+    if (workers) {
+      execFileSync("bash", [join(ROOT, "scripts", "kafka.sh"), "create-topic", stack.topic, "2"], { stdio: "inherit" });
+    }
 
     // The site being watched: /ok answers 200, /fail 503, /health a JSON health document
     // (`{"status":"UP",…}`, for assertions on the body), /slow 200 after 300 ms; a path and query
@@ -119,16 +122,7 @@ export class Stack {
     stack.apiAddr = `127.0.0.1:${await freePort()}`;
     stack.children = {};
     await stack.startApi();
-    const common = ["--database-url", stack.dbUrl, "--kafka-bootstrap-servers", KAFKA, "--topic", stack.topic];
-    // A "minute" of 2 s: a 1-minute target is probed every 2 s (and the ingest worker, told the
-    // same, marks a target UNKNOWN after two such periods without a result, plus its grace).
-    const ingestAddr = `127.0.0.1:${await freePort()}`;
-    stack.spawn("ingest", "pingpipe-ingest", [...common, "--group", `ui-${id}`, "--minute", "2s", "--listen", ingestAddr]);
-    const monitorAddr = `127.0.0.1:${await freePort()}`;
-    stack.spawn("monitor", "pingpipe-monitor", [...common, "--instance", `ui-${id}`, "--minute", "2s", "--listen", monitorAddr]);
-    await until("the ingest worker", () => ready(`http://${ingestAddr}/readyz`), 60_000);
-    await until("the monitor", () => ready(`http://${monitorAddr}/readyz`), 60_000);
-
+    if (workers) await stack.startWorkers(id);
     stack.browser = await chromium.launch({
       executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
       args: [
@@ -142,6 +136,24 @@ export class Stack {
     });
     mkdirSync(SCREENSHOTS, { recursive: true });
     return stack;
+  }
+
+  async startWorkers(id) {
+    const stack = this;
+    const common = ["--database-url", stack.dbUrl, "--kafka-bootstrap-servers", KAFKA, "--topic", stack.topic];
+    // A "minute" of 2 s: a 1-minute target is probed every 2 s (and the ingest worker, told the
+    // same, marks a target UNKNOWN after two such periods without a result, plus its grace).
+    const ingestAddr = `127.0.0.1:${await freePort()}`;
+    stack.spawn("ingest", "pingpipe-ingest", [...common, "--group", `ui-${id}`, "--minute", "2s", "--listen", ingestAddr]);
+    const monitorAddr = `127.0.0.1:${await freePort()}`;
+    stack.spawn("monitor", "pingpipe-monitor", [...common, "--instance", `ui-${id}`, "--minute", "2s", "--listen", monitorAddr]);
+    await until("the ingest worker", () => ready(`http://${ingestAddr}/readyz`), 60_000);
+    await until("the monitor", () => ready(`http://${monitorAddr}/readyz`), 60_000);
+  }
+
+  /** Runs SQL in the stack's database (psql, stopping at the first error). */
+  sql(text) {
+    execFileSync("psql", [this.dbUrl, "-q", "-v", "ON_ERROR_STOP=1", "-c", text], { stdio: ["ignore", "ignore", "inherit"] });
   }
 
   spawn(name, binary, args, env = {}) {

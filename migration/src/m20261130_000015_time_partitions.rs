@@ -114,7 +114,7 @@ BEGIN
     INSERT INTO result_retention (dropped_before) VALUES (dropped_until)
         ON CONFLICT (only_row) DO UPDATE
         SET dropped_before = greatest(result_retention.dropped_before, EXCLUDED.dropped_before);
-    EXECUTE format('DROP TABLE pingpipe_partitions.%I', partition_name);
+    EXECUTE format('DROP TABLE IF EXISTS pingpipe_partitions.%I', partition_name);
     RETURN true;
 END $$;
 

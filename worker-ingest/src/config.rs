@@ -158,8 +158,10 @@ pub enum Command {
 fn partition_interval(text: &str) -> Result<humantime::Duration, String> {
     let d: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
     let secs = Duration::from(d).as_secs();
-    if !(3600..=366 * 86_400).contains(&secs) {
-        return Err(format!("a partition covers 1h to 366d, not {text}"));
+    if !(3600..=366 * 86_400).contains(&secs) || secs % 3600 != 0 {
+        return Err(format!(
+            "a partition covers whole hours, 1h to 366d, not {text}"
+        ));
     }
     Ok(d)
 }

@@ -66,14 +66,18 @@ pub async fn run_once(
     }
     slots.push(last);
     round.partitions_made = partitions.ensure(db, slots).await?;
-    if let Some(age) = policy.results {
-        round.partitions_dropped = partitions.drop_before(db, now - span(age)).await?;
-    }
+    // Rollups before retention, and retention never past the closed hours: raw results are
+    // dropped only once their hours are rolled up.
     round.hours_closed = rollups::close_hours(db, now).await?;
     metrics::counter!(m::HOURS_CLOSED).increment(round.hours_closed);
     let closed = rollups::close_days(db).await?;
     metrics::counter!(m::DAYS_CLOSED).increment(closed.len() as u64);
     round.days_closed = closed.len();
+    if let Some(age) = policy.results {
+        let closed_until = rollups::watermark(db).await?;
+        let cutoff = closed_until.map_or(now - span(age), |w| w.min(now - span(age)));
+        round.partitions_dropped = partitions.drop_before(db, cutoff).await?;
+    }
     if let Some(age) = policy.rejected {
         round.rejected_removed = remove_chunks(
             db,

@@ -30,10 +30,11 @@ pub struct Partitions {
     step: Duration,
 }
 
-/// PostgreSQL's lock timeout for dropping a partition: dropping takes the table's exclusive lock
-/// behind any running statement, and every later statement queues behind it; better to give up
-/// and try at the next round than to stall reads and writes behind a long query.
-const DROP_LOCK_TIMEOUT: &str = "5s";
+/// PostgreSQL's lock timeout for making or dropping a partition: either takes the table's
+/// exclusive lock behind any running statement, and every later statement queues behind it;
+/// better to give up (and try at the next batch or round) than to stall reads and writes behind
+/// a long query.
+const LOCK_TIMEOUT: &str = "5s";
 
 impl Default for Partitions {
     /// Daily partitions, the configuration's default.
@@ -98,10 +99,11 @@ impl Partitions {
             }
             let name = match cover(db, slot, self.step).await {
                 Ok(name) => name,
-                // A slot PostgreSQL cannot hold (out of its range): the row is refused by the
-                // insert too, and parked with PostgreSQL's reason.
-                Err(e) if sqlstate(&e).is_some_and(|c| c.starts_with("22")) => {
-                    tracing::warn!(%slot, error = %e, "No partition can hold this slot.");
+                // PostgreSQL refused (a slot it cannot hold, a partition made by hand in the
+                // way, the table's lock not had in time): the insert decides — stored if a
+                // partition holds the row after all, tried again if none, parked after that.
+                Err(e) if sqlstate(&e).is_some() => {
+                    tracing::warn!(%slot, error = %e, "Could not make a partition for this slot.");
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -135,7 +137,7 @@ impl Partitions {
         let mut dropped = Vec::new();
         for name in expired {
             let txn = db.begin().await?;
-            txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'"))
+            txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
                 .await?;
             let outcome = txn
                 .query_one_raw(Statement::from_sql_and_values(
@@ -164,6 +166,12 @@ impl Partitions {
                         "Could not lock monitor_results in time to drop an expired partition; trying at the next round."
                     );
                 }
+                // Not a reason to keep the other partitions: say it (a person must look) and
+                // go on.
+                Err(e) if sqlstate(&e).is_some() => {
+                    txn.rollback().await?;
+                    tracing::error!(partition = name, error = %e, "Could not drop an expired partition; the others go on.");
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -174,20 +182,28 @@ impl Partitions {
     }
 }
 
-/// The partition covering `at`, made (with ranges of `step`) when there is none.
+/// The partition covering `at`, made (with ranges of `step`) when there is none — in a
+/// transaction of its own with a lock timeout: making a partition takes the table's exclusive
+/// lock behind any running statement, and every later one would queue behind it.
 pub async fn cover(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     at: DateTime<Utc>,
     step: Duration,
 ) -> Result<String, DbErr> {
-    db.query_one_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT monitor_results_cover($1, make_interval(secs => $2))",
-        [at.into(), (step.as_secs() as f64).into()],
-    ))
-    .await?
-    .ok_or_else(|| DbErr::RecordNotFound("monitor_results_cover returned nothing".into()))?
-    .try_get_by_index(0)
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        .await?;
+    let name = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT monitor_results_cover($1, make_interval(secs => $2))",
+            [at.into(), (step.as_secs() as f64).into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("monitor_results_cover returned nothing".into()))?
+        .try_get_by_index(0)?;
+    txn.commit().await?;
+    Ok(name)
 }
 
 /// PostgreSQL's SQLSTATE of a failed statement, if it got that far.

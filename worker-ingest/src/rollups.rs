@@ -25,7 +25,7 @@
 //! "skip empty hours" lock first as the lowest hour key), so batches, closings and rebuilds
 //! never deadlock.
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use entity::rollup::{self, DAY_LOCK_CLASS, HOUR_LOCK_CLASS};
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
@@ -53,16 +53,14 @@ pub fn hour_number(at: DateTime<Utc>) -> i32 {
     at.timestamp().div_euclid(3_600) as i32
 }
 
-/// The start of the UTC day holding `at`.
+/// The start of the UTC day holding `at` (from its number, valid for any time chrono holds).
 pub fn day_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.duration_trunc(ONE_DAY)
-        .expect("a day is a valid truncation of any stored time")
+    DateTime::from_timestamp(at.timestamp().div_euclid(86_400) * 86_400, 0).unwrap_or(at)
 }
 
 /// The start of the hour holding `at`.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.duration_trunc(ONE_HOUR)
-        .expect("an hour is a valid truncation of any stored time")
+    DateTime::from_timestamp(at.timestamp().div_euclid(3_600) * 3_600, 0).unwrap_or(at)
 }
 
 fn upsert_set(table: &str) -> String {
@@ -278,7 +276,7 @@ async fn make_daily(txn: &impl ConnectionTrait, day: DateTime<Utc>) -> Result<u6
 }
 
 /// The watermark: hours before it are closed (`None` before the rollup migration ran).
-async fn watermark(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+pub async fn watermark(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
     db.query_one_raw(Statement::from_string(
         DbBackend::Postgres,
         "SELECT closed_until FROM rollup_watermark",
@@ -459,9 +457,10 @@ pub enum RebuildError {
 }
 
 /// Recomputes the rollups of the closed hours of [since, until) (widened to whole hours) from
-/// the raw rows, in one transaction holding the hours' and days' locks: hourly rollups
-/// replaced, and the daily rollups of the closed days touched made again from their hourly
-/// ones. Open hours have no rollups to rebuild (they are made when the hour closes).
+/// the raw rows, one UTC day per transaction, each holding that day's hour and day locks (the
+/// batches of other days go on; those of the day being rebuilt wait for it): its hourly
+/// rollups replaced, and its daily rollup made again from them when the day is closed. Open
+/// hours have no rollups to rebuild (they are made when the hour closes).
 pub async fn rebuild(
     db: &DatabaseConnection,
     since: DateTime<Utc>,
@@ -486,48 +485,41 @@ pub async fn rebuild(
     if let Some(dropped_before) = dropped_before.filter(|d| since < *d) {
         return Err(RebuildError::Dropped { dropped_before });
     }
-    let txn = db.begin().await?;
-    let mut keys: Vec<(i32, i32)> = Vec::new();
-    let mut hour = since;
-    while hour < until {
-        keys.push((HOUR_LOCK_CLASS, hour_number(hour)));
-        hour += ONE_HOUR;
-    }
-    let mut days = Vec::new();
+    // Only closed hours have rollups (the watermark only moves forward).
+    let until = until.min(watermark(db).await?.unwrap_or(since));
+    let mut rebuilt = Rebuilt::default();
     let mut day = day_of(since);
     while day < until {
+        let from = since.max(day);
+        let to = until.min(day + ONE_DAY);
+        let txn = db.begin().await?;
+        let mut keys: Vec<(i32, i32)> = Vec::new();
+        let mut hour = from;
+        while hour < to {
+            keys.push((HOUR_LOCK_CLASS, hour_number(hour)));
+            hour += ONE_HOUR;
+        }
         keys.push((DAY_LOCK_CLASS, day_number(day)));
-        days.push(day);
-        day += ONE_DAY;
-    }
-    lock_all(&txn, &keys, false).await?;
-    // Only closed hours have rollups.
-    let until = until.min(watermark(&txn).await?.unwrap_or(since));
-    let (hours, results) = if until > since {
-        let hours = roll_up_hours(&txn, since, until).await?;
+        lock_all(&txn, &keys, false).await?;
+        rebuilt.hours += roll_up_hours(&txn, from, to).await?;
         let results: i64 = txn
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT coalesce(sum(up + degraded + down), 0)::bigint FROM result_rollups_hourly \
                  WHERE bucket_at >= $1 AND bucket_at < $2",
-                [since.into(), until.into()],
+                [from.into(), to.into()],
             ))
             .await?
             .map(|row| row.try_get_by_index(0))
             .transpose()?
             .unwrap_or(0);
-        (hours, results)
-    } else {
-        (0, 0)
-    };
-    let closed = closed_among(&txn, &days).await?;
-    for day in &closed {
-        make_daily(&txn, *day).await?;
+        rebuilt.results += results as u64;
+        if !closed_among(&txn, &[day]).await?.is_empty() {
+            make_daily(&txn, day).await?;
+            rebuilt.days += 1;
+        }
+        txn.commit().await?;
+        day += ONE_DAY;
     }
-    txn.commit().await?;
-    Ok(Rebuilt {
-        hours,
-        days: closed.len() as u64,
-        results: results as u64,
-    })
+    Ok(rebuilt)
 }

@@ -24,8 +24,10 @@ pub const MAX_LIVE_TARGETS: usize = 500;
 pub const COALESCE_PERIOD: Duration = Duration::from_secs(1);
 
 /// `inner`'s results, at most one per target per `period`: a result arriving sooner after the
-/// last one sent for its target is held until the period has passed (a newer one replaces it).
-/// When `inner` ends, what is held is sent at once.
+/// last one sent for its target is held until the period has passed; of the results held for a
+/// target only the newest (by slot) is kept, and a result sent makes an older one held for its
+/// target moot (so a row never goes back to an older result). When `inner` ends, what is held
+/// is sent at once.
 fn coalesced<S>(inner: S, period: Duration) -> impl Stream<Item = Arc<LiveResult>> + Send
 where
     S: Stream<Item = Arc<LiveResult>> + Send + Unpin,
@@ -67,19 +69,8 @@ where
                 }
             };
             tokio::select! {
-                next = st.inner.next() => match next {
-                    None => st.ended = true,
-                    Some(live) => {
-                        let target = live.result.urltarget_fk;
-                        let recent = st.sent.get(&target).is_some_and(|at| at.elapsed() < period);
-                        if recent {
-                            st.held.insert(target, live);
-                        } else {
-                            st.sent.insert(target, Instant::now());
-                            return Some((live, st));
-                        }
-                    }
-                },
+                // The timer first: a held result due now goes before a newer one arriving.
+                biased;
                 () = wait => {
                     let (_, target) = due.expect("waited for a held result");
                     if let Some(live) = st.held.remove(&target) {
@@ -87,6 +78,27 @@ where
                         return Some((live, st));
                     }
                 }
+                next = st.inner.next() => match next {
+                    None => st.ended = true,
+                    Some(live) => {
+                        let target = live.result.urltarget_fk;
+                        let slot = live.result.scheduled_at;
+                        let recent = st.sent.get(&target).is_some_and(|at| at.elapsed() < period);
+                        let held_newer = st
+                            .held
+                            .get(&target)
+                            .is_some_and(|h| h.result.scheduled_at > slot);
+                        if held_newer {
+                            // A late result of an earlier slot: the newer one held stays.
+                        } else if recent {
+                            st.held.insert(target, live);
+                        } else {
+                            st.held.remove(&target);
+                            st.sent.insert(target, Instant::now());
+                            return Some((live, st));
+                        }
+                    }
+                },
             }
         }
     })

@@ -493,7 +493,16 @@ impl CursorType for TargetCursor {
             .and_then(|id| id.parse::<i32>().ok())
             .ok_or_else(bad)?;
         let key = parts.next().ok_or_else(bad)?.to_owned();
-        if key.contains('\0') || (order != TargetOrder::Url && key.parse::<i64>().is_err()) {
+        // Keys this API could have made: a state's rank, a time PostgreSQL holds (µs since
+        // 1970, years 1 to 9999), a URL without NUL.
+        let fits = match order {
+            TargetOrder::State => key.parse::<i32>().is_ok_and(|r| (0..=6).contains(&r)),
+            TargetOrder::LastChange => key
+                .parse::<i64>()
+                .is_ok_and(|us| (-62_135_596_800_000_000..253_402_300_800_000_000).contains(&us)),
+            _ => !key.contains('\0'),
+        };
+        if !fits {
             return Err(bad());
         }
         Ok(TargetCursor { order, id, key })

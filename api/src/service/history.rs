@@ -254,20 +254,33 @@ pub fn plan(
     let width =
         TimeDelta::microseconds((micros + buckets - 1) / buckets).max(TimeDelta::seconds(1));
     let raw_kept = raw_from.is_none_or(|r| since >= r);
-    if width < TimeDelta::hours(1) && raw_kept {
+    // Raw results only for short periods (at most RAW_SPAN: a page of series stays bounded).
+    if width < TimeDelta::hours(1) && raw_kept && until - since <= RAW_SPAN {
         // Whole seconds, so a bucket's start prints cleanly; never more buckets than asked.
         let secs = (width.num_milliseconds() + 999) / 1000;
         return (Source::Raw, since, TimeDelta::seconds(secs));
     }
-    let origin = hour_floor(since);
-    let seconds = (until - origin).num_seconds().max(1);
-    let hours = (seconds + 3600 * buckets - 1) / (3600 * buckets);
-    (Source::Rollups, origin, TimeDelta::hours(hours.max(1)))
+    // Whole hours, as many as the period needs per bucket; the buckets end with the hour holding
+    // `until`, and start no earlier than the hour holding `since` (a partial first hour that
+    // would need one bucket more is left out, rather than doubling every bucket's width).
+    let seconds = (until - since).num_seconds().max(1);
+    let width = TimeDelta::hours(((seconds + 3600 * buckets - 1) / (3600 * buckets)).max(1));
+    let end = hour_ceil(until);
+    let origin = hour_floor(since).max(end - width * buckets as i32);
+    (Source::Rollups, origin, width)
 }
 
 fn hour_floor(at: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::DurationRound;
-    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+    DateTime::from_timestamp(at.timestamp().div_euclid(3600) * 3600, 0).unwrap_or(at)
+}
+
+fn hour_ceil(at: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = hour_floor(at);
+    if floor == at {
+        at
+    } else {
+        floor + TimeDelta::hours(1)
+    }
 }
 
 /// Series of `targets` over `shape`, in one statement; also the source and bucket width used.
@@ -413,7 +426,8 @@ mod tests {
                 points <= buckets,
                 "{hours} h from +{past} min in {buckets}: {points}"
             );
-            assert!(origin <= s.since);
+            // At most the partial hour at `since` is left out.
+            assert!(origin >= hour_floor(s.since) && origin < s.since + TimeDelta::hours(1));
         }
     }
 
@@ -431,5 +445,12 @@ mod tests {
             plan_of(&long, None),
             (Source::Rollups, long.since, TimeDelta::hours(24))
         );
+        // Not on the hour: still buckets of the width asked (an hour each), not two.
+        let sparkline = shape(24, 30, 24);
+        let (source, origin, width) = plan_of(&sparkline, None);
+        assert_eq!((source, width), (Source::Rollups, TimeDelta::hours(1)));
+        assert_eq!(origin, sparkline.since + TimeDelta::minutes(30));
+        // A long period of short buckets reads rollups, not raw results.
+        assert_eq!(plan_of(&shape(24 * 7, 0, 1000), None).0, Source::Rollups);
     }
 }

@@ -123,8 +123,9 @@ pub enum Order {
 
 impl Order {
     /// The sort key (SQL over `t`, the target: the expression of an index in the state and last
-    /// change orders, see migration 17), the cursor's key turned back into that type
-    /// (`$6`, text), and the key as the cursor's text.
+    /// change orders, see migration 17), the cursor's key turned back into that type (its
+    /// parameter written `$6`, replaced by the statement's number for it), and the key as the
+    /// cursor's text.
     fn key(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Order::Id => ("t.urltargets_pk", "$6::int", "t.urltargets_pk::text"),
@@ -220,44 +221,64 @@ pub async fn list(
         (">", "ASC")
     };
     let (tag, prefix) = tag_parameters(q.tag);
+    // Only the conditions asked for (numbered as they come): with `$n IS NULL OR …` for the
+    // others, PostgreSQL's generic plan for the statement cannot tell which hold and sorts the
+    // whole table (33 ms at 50,000 targets) instead of reading the order's index.
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    let param = |value: sea_orm::Value, values: &mut Vec<sea_orm::Value>| {
+        values.push(value);
+        format!("${}", values.len())
+    };
+    if let Some(f) = q.frequency {
+        let p = param(f.minutes().into(), &mut values);
+        conditions.push(format!("t.monitor_frequency = {p}"));
+    }
+    if let Some(tag) = tag {
+        let p = param(tag.into(), &mut values);
+        conditions.push(format!("t.tags @> jsonb_build_array({p}::text)"));
+    }
+    if let Some(prefix) = prefix {
+        let p = param(prefix.into(), &mut values);
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements_text(t.tags) AS tag(v) \
+                     WHERE starts_with(tag.v, {p}::text))"
+        ));
+    }
+    if let Some(search) = search {
+        let p = param(search.into(), &mut values);
+        conditions.push(format!("t.urltarget LIKE {p}::text ESCAPE '\\'"));
+    }
+    if let Some(states) = &q.states {
+        let ranks: Vec<sea_orm::Value> = states
+            .iter()
+            .filter_map(|s| state_rank(s))
+            .map(|r| sea_orm::Value::Int(Some(r)))
+            .collect();
+        let p = param(
+            sea_orm::Value::Array(sea_orm::sea_query::ArrayType::Int, Some(Box::new(ranks))),
+            &mut values,
+        );
+        conditions.push(format!("{STATE_RANK_SQL} = ANY({p}::int[])"));
+    }
+    if let Some(after) = &q.after {
+        let k = param(after.key.clone().into(), &mut values);
+        let id = param(after.id.into(), &mut values);
+        let cursor_key = cursor_key.replace("$6", &k);
+        conditions.push(format!(
+            "({key}, t.urltargets_pk) {op} ({cursor_key}, {id}::int)"
+        ));
+    }
+    let limit = param(((q.limit + 1) as i64).into(), &mut values);
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
     let sql = format!(
-        "SELECT t.*, {key_text} AS sort_key \
-         FROM urltargets t \
-         WHERE ($1::int IS NULL OR t.monitor_frequency = $1) \
-           AND ($2::text IS NULL OR t.tags @> jsonb_build_array($2::text)) \
-           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(t.tags) AS tag(v) \
-                                            WHERE starts_with(tag.v, $3::text))) \
-           AND ($4::text IS NULL OR t.urltarget LIKE $4::text ESCAPE '\\') \
-           AND ($5::int[] IS NULL OR {STATE_RANK_SQL} = ANY($5::int[])) \
-           AND ($7::int IS NULL OR ({key}, t.urltargets_pk) {op} ({cursor_key}, $7::int)) \
-         ORDER BY {key} {dir}, t.urltargets_pk {dir} \
-         LIMIT $8"
+        "SELECT t.*, {key_text} AS sort_key FROM urltargets t {filter} \
+         ORDER BY {key} {dir}, t.urltargets_pk {dir} LIMIT {limit}"
     );
-    let states = q.states.as_ref().map(|states| {
-        sea_orm::Value::Array(
-            sea_orm::sea_query::ArrayType::Int,
-            Some(Box::new(
-                states
-                    .iter()
-                    .filter_map(|s| state_rank(s))
-                    .map(|r| sea_orm::Value::Int(Some(r)))
-                    .collect(),
-            )),
-        )
-    });
-    let values: Vec<sea_orm::Value> = vec![
-        q.frequency.map(|f| f.minutes()).into(),
-        tag.into(),
-        prefix.into(),
-        search.into(),
-        states.unwrap_or(sea_orm::Value::Array(
-            sea_orm::sea_query::ArrayType::Int,
-            None,
-        )),
-        q.after.as_ref().map(|c| c.key.clone()).into(),
-        q.after.as_ref().map(|c| c.id).into(),
-        ((q.limit + 1) as i64).into(),
-    ];
     let rows = db
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
