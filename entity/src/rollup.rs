@@ -8,6 +8,42 @@
 //! bucket as the exact percentile of the raw durations, so its error is at most the bucket's
 //! width (≤ 5 ms up to 50 ms, then at most half the bucket's lower bound).
 
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// UTC midnight, the origin of every hour and day bucket (SQL).
+pub const EPOCH_SQL: &str = "timestamptz '2000-01-01 00:00:00+00'";
+
+/// Where raw results start: every slot before was dropped by retention (no row: none was).
+pub const DROPPED_BEFORE_SQL: &str = "SELECT dropped_before FROM result_retention";
+
+/// The UTC day holding `at`, as its number since 1970-01-01 (the second key of its lock).
+pub fn day_number(at: DateTime<Utc>) -> i32 {
+    at.timestamp().div_euclid(86_400) as i32
+}
+
+/// The hour holding `at`, as its number since 1970-01-01 00:00 UTC.
+pub fn hour_number(at: DateTime<Utc>) -> i32 {
+    at.timestamp().div_euclid(3_600) as i32
+}
+
+/// The start of the UTC day holding `at` (from its number, valid for any time chrono holds).
+pub fn day_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp().div_euclid(86_400) * 86_400, 0).unwrap_or(at)
+}
+
+/// The start of the hour holding `at`.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp().div_euclid(3_600) * 3_600, 0).unwrap_or(at)
+}
+
+/// The end of the hour holding `at` (`at` itself when on the hour).
+pub fn hour_ceil(at: DateTime<Utc>) -> DateTime<Utc> {
+    match hour_of(at) {
+        floor if floor == at => at,
+        floor => floor + TimeDelta::hours(1),
+    }
+}
+
 /// The buckets' upper bounds in milliseconds (a duration `d` falls in the first bucket whose
 /// bound is ≥ `d`; above the last, in the overflow bucket). The columns are `le_<bound>` and
 /// `le_inf`, in this order.

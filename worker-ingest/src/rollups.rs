@@ -26,12 +26,12 @@
 //! never deadlock.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::rollup::{self, DAY_LOCK_CLASS, HOUR_LOCK_CLASS};
+use entity::rollup::{self, DAY_LOCK_CLASS, DROPPED_BEFORE_SQL, HOUR_LOCK_CLASS, hour_ceil};
+pub use entity::rollup::{EPOCH_SQL, day_number, day_of, hour_number, hour_of};
 use sea_orm::sea_query::{ArrayType, Value};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
-/// UTC midnight, the origin of every hour and day bucket (SQL).
-pub const EPOCH_SQL: &str = "timestamptz '2000-01-01 00:00:00+00'";
+use crate::store::array;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
 /// How long after its end an hour is closed: its on-time results are in by then (later ones
 /// are added by the batches that store them).
@@ -42,26 +42,6 @@ const ONE_HOUR: TimeDelta = TimeDelta::hours(1);
 
 /// The key (in the hour class) of the lock skipping empty hours: below every hour's.
 const SKIP_KEY: i32 = i32::MIN;
-
-/// The UTC day holding `at`, as its number since 1970-01-01 (the second key of its lock).
-pub fn day_number(at: DateTime<Utc>) -> i32 {
-    at.timestamp().div_euclid(86_400) as i32
-}
-
-/// The hour holding `at`, as its number since 1970-01-01 00:00 UTC.
-pub fn hour_number(at: DateTime<Utc>) -> i32 {
-    at.timestamp().div_euclid(3_600) as i32
-}
-
-/// The start of the UTC day holding `at` (from its number, valid for any time chrono holds).
-pub fn day_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(at.timestamp().div_euclid(86_400) * 86_400, 0).unwrap_or(at)
-}
-
-/// The start of the hour holding `at`.
-pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(at.timestamp().div_euclid(3_600) * 3_600, 0).unwrap_or(at)
-}
 
 fn upsert_set(table: &str) -> String {
     let mut sets = vec![
@@ -227,10 +207,6 @@ async fn closed_among(
     .iter()
     .map(|row| row.try_get_by_index(0))
     .collect()
-}
-
-fn array(ty: ArrayType, values: Vec<Value>) -> Value {
-    Value::Array(ty, Some(Box::new(values)))
 }
 
 /// `days` as a `timestamptz[]` value.
@@ -467,17 +443,14 @@ pub async fn rebuild(
     until: DateTime<Utc>,
 ) -> Result<Rebuilt, RebuildError> {
     let since = hour_of(since);
-    let until = match hour_of(until) {
-        t if t == until => t,
-        t => t + ONE_HOUR,
-    };
+    let until = hour_ceil(until);
     if until <= since {
         return Err(RebuildError::Empty);
     }
     let dropped_before: Option<DateTime<Utc>> = db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT dropped_before FROM result_retention",
+            DROPPED_BEFORE_SQL,
         ))
         .await?
         .map(|row| row.try_get_by_index(0))

@@ -184,7 +184,8 @@ pub struct Store {
     rollups: bool,
 }
 
-fn array(ty: ArrayType, values: Vec<Value>) -> Value {
+/// `values` as one array parameter of element type `ty`.
+pub(crate) fn array(ty: ArrayType, values: Vec<Value>) -> Value {
     Value::Array(ty, Some(Box::new(values)))
 }
 

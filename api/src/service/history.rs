@@ -22,7 +22,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::rollup::{self, BUCKETS, Histogram, Rollup};
+use entity::rollup::{
+    self, BUCKETS, DROPPED_BEFORE_SQL, EPOCH_SQL, Histogram, Rollup, hour_ceil, hour_of,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement};
 
 use super::results::{Stats, id_array, time_array};
@@ -31,9 +33,6 @@ use crate::error::ApiResult;
 /// Periods up to this long are computed from raw results (exact percentiles, phases); longer
 /// ones from rollups.
 pub const RAW_SPAN: TimeDelta = TimeDelta::hours(48);
-
-/// UTC midnight, the origin of every rollup bucket (SQL).
-const EPOCH: &str = "timestamptz '2000-01-01 00:00:00+00'";
 
 /// Whether stats over [since, until) come from rollups.
 pub fn long_period(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> bool {
@@ -120,19 +119,19 @@ pub async fn stats_from_rollups(
     let sql = format!(
         "WITH p AS ( \
             SELECT s, u, r0, \
-                   CASE WHEN s < r0 OR date_bin('1 hour', s, {EPOCH}) = s \
-                        THEN date_bin('1 hour', s, {EPOCH}) \
-                        ELSE date_bin('1 hour', s, {EPOCH}) + interval '1 hour' END AS hs, \
-                   least(date_bin('1 hour', u, {EPOCH}), w0) AS he \
+                   CASE WHEN s < r0 OR date_bin('1 hour', s, {EPOCH_SQL}) = s \
+                        THEN date_bin('1 hour', s, {EPOCH_SQL}) \
+                        ELSE date_bin('1 hour', s, {EPOCH_SQL}) + interval '1 hour' END AS hs, \
+                   least(date_bin('1 hour', u, {EPOCH_SQL}), w0) AS he \
             FROM (SELECT coalesce($2::timestamptz, timestamptz '1970-01-01 00:00:00+00') AS s, \
                          coalesce($3::timestamptz, now()) AS u, \
-                         coalesce((SELECT dropped_before FROM result_retention), '-infinity') AS r0, \
+                         coalesce(({DROPPED_BEFORE_SQL}), '-infinity') AS r0, \
                          coalesce((SELECT closed_until FROM rollup_watermark), '-infinity') AS w0) x), \
          w AS ( \
             SELECT t, range_agg(tstzrange(f, e)) AS exact, \
-                   range_agg(tstzrange(least(greatest(date_bin('1 hour', f, {EPOCH}), p.r0), \
-                                             date_bin('1 hour', e - interval '1 microsecond', {EPOCH}) + interval '1 hour'), \
-                                       date_bin('1 hour', e - interval '1 microsecond', {EPOCH}) + interval '1 hour')) AS hours \
+                   range_agg(tstzrange(least(greatest(date_bin('1 hour', f, {EPOCH_SQL}), p.r0), \
+                                             date_bin('1 hour', e - interval '1 microsecond', {EPOCH_SQL}) + interval '1 hour'), \
+                                       date_bin('1 hour', e - interval '1 microsecond', {EPOCH_SQL}) + interval '1 hour')) AS hours \
             FROM unnest($4::int[], $5::timestamptz[], $6::timestamptz[]) AS x(t, f, e), p \
             GROUP BY t), \
          tg AS ( \
@@ -266,21 +265,8 @@ pub fn plan(
     let seconds = (until - since).num_seconds().max(1);
     let width = TimeDelta::hours(((seconds + 3600 * buckets - 1) / (3600 * buckets)).max(1));
     let end = hour_ceil(until);
-    let origin = hour_floor(since).max(end - width * buckets as i32);
+    let origin = hour_of(since).max(end - width * buckets as i32);
     (Source::Rollups, origin, width)
-}
-
-fn hour_floor(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(at.timestamp().div_euclid(3600) * 3600, 0).unwrap_or(at)
-}
-
-fn hour_ceil(at: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = hour_floor(at);
-    if floor == at {
-        at
-    } else {
-        floor + TimeDelta::hours(1)
-    }
 }
 
 /// Series of `targets` over `shape`, in one statement; also the source and bucket width used.
@@ -292,7 +278,7 @@ pub async fn series_of(
     let raw_from: Option<DateTime<Utc>> = db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT dropped_before FROM result_retention",
+            DROPPED_BEFORE_SQL,
         ))
         .await?
         .map(|row| row.try_get_by_index(0))
@@ -306,79 +292,72 @@ pub async fn series_of(
         (width.num_seconds() as f64).into(),
         shape.since.into(),
     ];
+    let sql = match source {
+        Source::Raw => "SELECT urltarget_fk, date_bin(make_interval(secs => $4), scheduled_at, $2) AS at, \
+                count(*), count(*) FILTER (WHERE outcome = 'down'), min(duration), avg(duration)::float8, \
+                max(duration), percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) \
+             FROM monitor_results \
+             WHERE urltarget_fk = ANY($1::int[]) AND scheduled_at >= $5 AND scheduled_at < $3 \
+             GROUP BY 1, 2 ORDER BY 1, 2"
+            .to_owned(),
+        // Closed hours from their rollups, the others from their raw results.
+        Source::Rollups => format!(
+            "WITH p AS (SELECT coalesce((SELECT closed_until FROM rollup_watermark), \
+                                        '-infinity') AS w), \
+             parts AS ( \
+                SELECT h.urltarget_fk AS t, \
+                       date_bin(make_interval(secs => $4), h.bucket_at, $2) AS at, {stored} \
+                FROM result_rollups_hourly h, p \
+                WHERE h.urltarget_fk = ANY($1::int[]) AND h.bucket_at >= $2 \
+                  AND h.bucket_at < least($3, p.w) \
+                UNION ALL \
+                SELECT r.urltarget_fk, \
+                       date_bin(make_interval(secs => $4), r.scheduled_at, $2), {raw} \
+                FROM monitor_results r, p \
+                WHERE r.urltarget_fk = ANY($1::int[]) AND r.scheduled_at >= greatest($2, p.w) \
+                  AND r.scheduled_at < $3 AND $5::timestamptz IS NOT NULL) \
+             SELECT t, at, {sums} FROM parts GROUP BY 1, 2 ORDER BY 1, 2",
+            stored = stored_columns(),
+            raw = raw_as_rollup(),
+            sums = sums()
+        ),
+    };
     let mut out: HashMap<i32, Series> = HashMap::new();
-    match source {
-        Source::Raw => {
-            let sql = "SELECT urltarget_fk, date_bin(make_interval(secs => $4), scheduled_at, $2) AS at, \
-                    count(*), count(*) FILTER (WHERE outcome = 'down'), min(duration), avg(duration)::float8, \
-                    max(duration), percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) \
-                 FROM monitor_results \
-                 WHERE urltarget_fk = ANY($1::int[]) AND scheduled_at >= $5 AND scheduled_at < $3 \
-                 GROUP BY 1, 2 ORDER BY 1, 2";
-            for row in db
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    sql,
-                    values,
-                ))
-                .await?
-            {
-                let target: i32 = row.try_get_by_index(0)?;
-                out.entry(target).or_default().points.push(Point {
-                    at: row.try_get_by_index(1)?,
-                    checks: row.try_get_by_index(2)?,
-                    failures: row.try_get_by_index(3)?,
-                    min_ms: row.try_get_by_index(4)?,
-                    avg_ms: row.try_get_by_index(5)?,
-                    max_ms: row.try_get_by_index(6)?,
-                    p95_ms: row.try_get_by_index(7)?,
-                });
-            }
-        }
-        Source::Rollups => {
-            // Closed hours from their rollups, the others from their raw results.
-            let sql = format!(
-                "WITH p AS (SELECT coalesce((SELECT closed_until FROM rollup_watermark), \
-                                            '-infinity') AS w), \
-                 parts AS ( \
-                    SELECT h.urltarget_fk AS t, \
-                           date_bin(make_interval(secs => $4), h.bucket_at, $2) AS at, {stored} \
-                    FROM result_rollups_hourly h, p \
-                    WHERE h.urltarget_fk = ANY($1::int[]) AND h.bucket_at >= $2 \
-                      AND h.bucket_at < least($3, p.w) \
-                    UNION ALL \
-                    SELECT r.urltarget_fk, \
-                           date_bin(make_interval(secs => $4), r.scheduled_at, $2), {raw} \
-                    FROM monitor_results r, p \
-                    WHERE r.urltarget_fk = ANY($1::int[]) AND r.scheduled_at >= greatest($2, p.w) \
-                      AND r.scheduled_at < $3 AND $5::timestamptz IS NOT NULL) \
-                 SELECT t, at, {sums} FROM parts GROUP BY 1, 2 ORDER BY 1, 2",
-                stored = stored_columns(),
-                raw = raw_as_rollup(),
-                sums = sums()
-            );
-            for row in db
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    sql,
-                    values,
-                ))
-                .await?
-            {
-                let target: i32 = row.try_get_by_index(0)?;
+    for row in db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?
+    {
+        let target: i32 = row.try_get_by_index(0)?;
+        let at = row.try_get_by_index(1)?;
+        let point = match source {
+            Source::Raw => Point {
+                at,
+                checks: row.try_get_by_index(2)?,
+                failures: row.try_get_by_index(3)?,
+                min_ms: row.try_get_by_index(4)?,
+                avg_ms: row.try_get_by_index(5)?,
+                max_ms: row.try_get_by_index(6)?,
+                p95_ms: row.try_get_by_index(7)?,
+            },
+            Source::Rollups => {
                 let r = rollup_of(&row, 2)?;
                 let checks = r.checks();
-                out.entry(target).or_default().points.push(Point {
-                    at: row.try_get_by_index(1)?,
+                Point {
+                    at,
                     checks,
                     failures: r.down,
                     min_ms: r.duration_min,
                     avg_ms: (checks > 0).then(|| r.duration_sum as f64 / checks as f64),
                     max_ms: r.duration_max,
                     p95_ms: r.percentile(0.95),
-                });
+                }
             }
-        }
+        };
+        out.entry(target).or_default().points.push(point);
     }
     debug_assert!(BUCKETS == rollup::column_names().len());
     Ok((source, width, out))
@@ -427,7 +406,7 @@ mod tests {
                 "{hours} h from +{past} min in {buckets}: {points}"
             );
             // At most the partial hour at `since` is left out.
-            assert!(origin >= hour_floor(s.since) && origin < s.since + TimeDelta::hours(1));
+            assert!(origin >= hour_of(s.since) && origin < s.since + TimeDelta::hours(1));
         }
     }
 
