@@ -49,6 +49,12 @@ pub struct Config {
     #[arg(long, env = "PINGPIPE_API_READ_CACHE_TTL", default_value = "1s")]
     pub read_cache_ttl: humantime::Duration,
 
+    /// How long a status page's data is reused (and proxies are told they may keep it): a page,
+    /// state or setting changed drops it at once, new results show after at most this long.
+    /// `0s` computes every request.
+    #[arg(long, env = "PINGPIPE_STATUS_CACHE_TTL", default_value = "10s")]
+    pub status_cache_ttl: humantime::Duration,
+
     /// Largest page a connection returns (`first`).
     #[arg(long, env = "PINGPIPE_API_MAX_PAGE", default_value_t = 500)]
     pub max_page: usize,

@@ -10,6 +10,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod live;
 pub mod service;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ struct AppState {
     tokens: Arc<Vec<String>>,
     db: DatabaseConnection,
     cache: Option<Arc<ReadCache>>,
+    pages: Arc<status::PageCache>,
 }
 
 async fn graphql_handler(
@@ -250,6 +252,7 @@ async fn announce_change(state: &AppState) {
     if let Some(cache) = &state.cache {
         cache.changed();
     }
+    state.pages.changed();
     if let Err(e) = state
         .db
         .execute_unprepared(&format!("NOTIFY {}", entity::channels::CHANGES))
@@ -342,6 +345,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             config.read_cache_ttl.into(),
         ))
     });
+    status::describe_metrics();
+    let pages = Arc::new(status::PageCache::new(config.status_cache_ttl.into()));
     let mut supervisor = Supervisor::new(shutdown.clone(), SHUTDOWN_GRACE);
     supervisor.spawn(
         "LISTEN for results and changes",
@@ -350,6 +355,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             db.clone(),
             live.clone(),
             cache.clone(),
+            pages.clone(),
             shutdown.clone(),
         ),
     );
@@ -405,6 +411,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tokens: Arc::new(config.api_tokens.clone()),
         db: db.clone(),
         cache,
+        pages: pages.clone(),
+    };
+    let status_state = status::StatusState {
+        db: db.clone(),
+        tokens: Arc::new(config.api_tokens.clone()),
+        dir: Arc::new(config.frontend_dir.clone()),
+        cache: pages,
     };
     let mut graphql_route = axum::routing::post(graphql_handler);
     if config.graphiql {
@@ -422,6 +435,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                     same_origin_or_allowed,
                 ),
             ),
+        )
+        // Status pages: their page, files and data, all under /status/.
+        .route(
+            "/status/{name}",
+            axum::routing::get(status::serve).with_state(status_state),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -116,6 +116,7 @@ pub async fn run(
     db: DatabaseConnection,
     live: Live,
     cache: Option<Arc<ReadCache>>,
+    pages: Arc<crate::status::PageCache>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_millis(6400));
@@ -161,6 +162,11 @@ pub async fn run(
             };
             if let Some(cache) = &cache {
                 cache.changed();
+            }
+            // Status pages show states and pages, not each result: kept until one of those
+            // changes (or their time-to-live ends).
+            if note.channel() != channels::RESULTS {
+                pages.changed();
             }
             if note.channel() == channels::STATES {
                 if live.states.receiver_count() == 0 {

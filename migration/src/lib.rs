@@ -23,6 +23,7 @@ mod m20261130_000014_notifications;
 pub mod m20261130_000015_time_partitions;
 mod m20261130_000016_rollups;
 mod m20261130_000017_list_order;
+mod m20261130_000018_status_pages;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000015_time_partitions::Migration),
             Box::new(m20261130_000016_rollups::Migration),
             Box::new(m20261130_000017_list_order::Migration),
+            Box::new(m20261130_000018_status_pages::Migration),
         ]
     }
 }

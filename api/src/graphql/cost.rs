@@ -111,7 +111,7 @@ impl Part {
 }
 
 /// Fields whose resolver sends a statement.
-const STATEMENT_FIELDS: [&str; 24] = [
+const STATEMENT_FIELDS: [&str; 29] = [
     "target",
     "targets",
     "results",
@@ -138,6 +138,12 @@ const STATEMENT_FIELDS: [&str; 24] = [
     "deleteRoute",
     "testChannel",
     "redeliver",
+    // Status pages (#16).
+    "statusPages",
+    "statusPage",
+    "addStatusPage",
+    "updateStatusPage",
+    "removeStatusPage",
 ];
 
 /// Introspection fields that return lists of types' parts.

@@ -8,6 +8,7 @@ pub mod notify;
 pub mod query;
 pub mod rules;
 pub mod states;
+pub mod status;
 pub mod subscription;
 pub mod types;
 pub mod windows;

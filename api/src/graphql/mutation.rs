@@ -9,12 +9,13 @@ use super::notify::{
     NotifySettings, RouteInput, TestResult, channel_node, parse_notify_id, route_node,
 };
 use super::states::{RebuildReport, ThresholdsInput, thresholds_change};
+use super::status::{StatusPage, StatusPageInput, parse_page_id};
 use super::types::{Target, parse_id};
 use super::windows::{
     MaintenanceWindow, MaintenanceWindowInput, WindowApplyReport, parse_window_id,
 };
 use crate::auth::Caller;
-use crate::service::{notify, windows};
+use crate::service::{notify, status, windows};
 use async_graphql::ErrorExtensions;
 
 use crate::error::{ApiError, IntoGql};
@@ -174,6 +175,44 @@ impl Mutation {
             .await
             .gql()?;
         Ok(RebuildReport(rebuilt))
+    }
+
+    /// Adds a status page.
+    async fn add_status_page(
+        &self,
+        ctx: &Context<'_>,
+        page: StatusPageInput,
+    ) -> async_graphql::Result<StatusPage> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let spec = page.spec().gql()?;
+        Ok(StatusPage(status::add(db, &spec).await.gql()?))
+    }
+
+    /// Replaces a status page with `page` (the whole page; its slug may change).
+    async fn update_status_page(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        page: StatusPageInput,
+    ) -> async_graphql::Result<StatusPage> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_page_id(&id).gql()?;
+        let spec = page.spec().gql()?;
+        Ok(StatusPage(status::update(db, id, &spec).await.gql()?))
+    }
+
+    /// Removes a status page; returns it as it was.
+    async fn remove_status_page(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<StatusPage> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let id = parse_page_id(&id).gql()?;
+        Ok(StatusPage(status::remove(db, id).await.gql()?))
     }
 
     /// Adds a maintenance window.

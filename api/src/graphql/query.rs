@@ -188,6 +188,30 @@ impl Query {
         Ok(connection)
     }
 
+    /// Every status page, by id. Needs a token (pages that are not public are not listed to
+    /// anyone else).
+    async fn status_pages(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::status::StatusPage>> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let pages = crate::service::status::list(db).await.gql()?;
+        Ok(pages.into_iter().map(super::status::StatusPage).collect())
+    }
+
+    /// The status page at `slug` (null if none). Needs a token.
+    async fn status_page(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Option<super::status::StatusPage>> {
+        require_token(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let page = crate::service::status::by_slug(db, &slug).await.gql()?;
+        Ok(page.map(super::status::StatusPage))
+    }
+
     /// Every maintenance window, by id.
     async fn maintenance_windows(
         &self,

@@ -62,7 +62,7 @@ fn rollup_of(row: &QueryResult, first: usize) -> Result<Rollup, sea_orm::DbErr> 
 }
 
 /// `sum(x)::bigint` of the rollup columns, in [`rollup_of`]'s order.
-fn sums() -> String {
+fn sum_columns() -> String {
     let mut columns = vec![
         "sum(up)::bigint".to_owned(),
         "sum(degraded)::bigint".to_owned(),
@@ -116,6 +116,52 @@ pub async fn stats_from_rollups(
     until: Option<DateTime<Utc>>,
     excluded: &[(i32, DateTime<Utc>, DateTime<Utc>)],
 ) -> ApiResult<HashMap<i32, Stats>> {
+    let mut out = HashMap::new();
+    for (target, _, r) in sums(db, targets, since, until, excluded, Grouping::Whole).await? {
+        if r.checks() == 0 {
+            continue;
+        }
+        out.insert(
+            target,
+            Stats {
+                checks: r.checks(),
+                up: r.up + r.degraded,
+                degraded: r.degraded,
+                p50: r.percentile(0.50),
+                p95: r.percentile(0.95),
+                p99: r.percentile(0.99),
+                phases: Default::default(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// How [`sums`] groups a target's results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One sum over the whole period.
+    Whole,
+    /// One sum per UTC day (the day's start beside it).
+    Daily,
+}
+
+/// What `targets`' results over [since, until) add up to, per target (and per UTC day when
+/// asked): daily rollups of closed days, hourly rollups of the other closed hours, raw results
+/// for the rest, maintenance windows (`excluded`) left out — see the module's text. One
+/// statement; the hourly rollups read are only those of hours no closed day covers.
+pub async fn sums(
+    db: &DatabaseConnection,
+    targets: &[i32],
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    excluded: &[(i32, DateTime<Utc>, DateTime<Utc>)],
+    grouping: Grouping,
+) -> ApiResult<Vec<(i32, Option<DateTime<Utc>>, Rollup)>> {
+    let day = match grouping {
+        Grouping::Whole => "NULL::timestamptz".to_owned(),
+        Grouping::Daily => format!("date_bin('1 day', at, {EPOCH_SQL})"),
+    };
     let sql = format!(
         "WITH p AS ( \
             SELECT s, u, r0, \
@@ -142,28 +188,31 @@ pub async fn stats_from_rollups(
                    w.exact \
             FROM unnest($1::int[]) AS ids(t) LEFT JOIN w ON w.t = ids.t, p), \
          days AS ( \
-            SELECT tg.t, d.day FROM tg JOIN rollup_days d \
-              ON tg.roll @> tstzrange(d.day, d.day + interval '1 day')), \
+            SELECT tg.t, d.day FROM tg, p, rollup_days d \
+             WHERE d.day >= p.hs AND d.day < p.he \
+               AND tg.roll @> tstzrange(d.day, d.day + interval '1 day')), \
+         hours AS ( \
+            SELECT tg.t, tg.roll - coalesce((SELECT range_agg(tstzrange(days.day, days.day + interval '1 day')) \
+                                              FROM days WHERE days.t = tg.t), '{{}}'::tstzmultirange) AS left_over \
+            FROM tg), \
          parts AS ( \
-            SELECT r.urltarget_fk AS t, {stored} FROM result_rollups_daily r \
+            SELECT r.urltarget_fk AS t, r.bucket_at AS at, {stored} FROM result_rollups_daily r \
               JOIN days ON days.t = r.urltarget_fk AND days.day = r.bucket_at \
             UNION ALL \
-            SELECT h.urltarget_fk, {stored} FROM result_rollups_hourly h \
-              JOIN tg ON tg.t = h.urltarget_fk, p \
-             WHERE h.bucket_at >= p.hs AND h.bucket_at < p.he AND tg.roll @> h.bucket_at \
-               AND NOT EXISTS (SELECT 1 FROM days WHERE days.t = h.urltarget_fk \
-                                 AND h.bucket_at >= days.day \
-                                 AND h.bucket_at < days.day + interval '1 day') \
+            SELECT h.urltarget_fk, h.bucket_at, {stored} \
+              FROM hours, unnest(hours.left_over) AS hr \
+              JOIN result_rollups_hourly h ON h.bucket_at >= lower(hr) AND h.bucket_at < upper(hr) \
+             WHERE h.urltarget_fk = hours.t \
             UNION ALL \
-            SELECT r.urltarget_fk, {raw} \
+            SELECT r.urltarget_fk, r.scheduled_at, {raw} \
               FROM tg, p, \
                    unnest(tstzmultirange(tstzrange(p.s, greatest(p.s, p.u))) - tg.roll) AS rr \
               JOIN monitor_results r ON r.scheduled_at >= lower(rr) AND r.scheduled_at < upper(rr) \
              WHERE r.urltarget_fk = tg.t AND NOT coalesce(tg.exact @> r.scheduled_at, false)) \
-         SELECT t, {sums} FROM parts GROUP BY t",
+         SELECT t, {day} AS day, {sums} FROM parts GROUP BY 1, 2",
         stored = stored_columns(),
         raw = raw_as_rollup(),
-        sums = sums(),
+        sums = sum_columns(),
     );
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -177,25 +226,11 @@ pub async fn stats_from_rollups(
             time_array(excluded.iter().map(|(_, _, until)| *until)),
         ],
     );
-    let mut out = HashMap::new();
+    let mut out = Vec::new();
     for row in db.query_all_raw(stmt).await? {
         let target: i32 = row.try_get_by_index(0)?;
-        let r = rollup_of(&row, 1)?;
-        if r.checks() == 0 {
-            continue;
-        }
-        out.insert(
-            target,
-            Stats {
-                checks: r.checks(),
-                up: r.up + r.degraded,
-                degraded: r.degraded,
-                p50: r.percentile(0.50),
-                p95: r.percentile(0.95),
-                p99: r.percentile(0.99),
-                phases: Default::default(),
-            },
-        );
+        let day: Option<DateTime<Utc>> = row.try_get_by_index(1)?;
+        out.push((target, day, rollup_of(&row, 2)?));
     }
     Ok(out)
 }
@@ -319,7 +354,7 @@ pub async fn series_of(
              SELECT t, at, {sums} FROM parts GROUP BY 1, 2 ORDER BY 1, 2",
             stored = stored_columns(),
             raw = raw_as_rollup(),
-            sums = sums()
+            sums = sum_columns()
         ),
     };
     let mut out: HashMap<i32, Series> = HashMap::new();

@@ -5,5 +5,6 @@ pub mod history;
 pub mod notify;
 pub mod results;
 pub mod states;
+pub mod status;
 pub mod targets;
 pub mod windows;

@@ -12,6 +12,7 @@ mod limits;
 mod list;
 mod notifications;
 mod states;
+mod status;
 mod websocket;
 
 use clap::Parser;

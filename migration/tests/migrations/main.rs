@@ -475,7 +475,8 @@ async fn migrations_go_up_down_and_up_again_with_data_present() {
          INSERT INTO notification_routes (name, channel_fk, tag_filters, events, remind_every_minutes) VALUES ('prod', 1, '[\"env:prod\"]', '[\"down\", \"recovered\"]', 60);
          INSERT INTO notification_deliveries (delivery_pk, channel_fk, sequence_key, give_up_at, attempts, status) VALUES (1, 1, '1', now() + interval '1 day', 1, 'delivered');
          INSERT INTO notifications (channel_fk, route_fk, urltarget_fk, url, event, from_state, to_state, since, cause, incident_fk, delivery_fk) VALUES (1, 1, 1, 'http://127.0.0.1/', 'down', 'up', 'down', '2026-11-26 12:02:00Z', 'connect', 1, 1);
-         INSERT INTO notification_attempts (delivery_fk, number, finished_at, outcome, http_status, answer) VALUES (1, 1, now(), 'delivered', 200, 'ok')"
+         INSERT INTO notification_attempts (delivery_fk, number, finished_at, outcome, http_status, answer) VALUES (1, 1, now(), 'delivered', 200, 'ok');
+         INSERT INTO status_pages (slug, title, public, target_ids, display_names) VALUES ('acme', 'Acme', true, '[1]', '{\"1\": \"Website\"}')"
     )
     .await
     .unwrap();

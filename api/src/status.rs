@@ -1,0 +1,236 @@
+//! `/status/<slug>`: public status pages over HTTP, apart from GraphQL so that a proxy can
+//! expose `/status/` alone.
+//!
+//! - `GET /status/<slug>`: the page (`status/index.html` from the dashboard's folder), which
+//!   loads `/status/page.js` and `/status/page.css` and then its data;
+//! - `GET /status/<slug>.json`: what the page shows (`service::status::View`) and nothing else.
+//!   Without a token only a public page answers; with `Authorization: Bearer <token>` any page
+//!   does (a preview). A page that does not exist and one that is not public answer the same 404.
+//!
+//! Answers are cached per page for `PINGPIPE_STATUS_CACHE_TTL` (and told to proxies with
+//! `Cache-Control`), and dropped at once when a page, a state or anything else a mutation
+//! touches changes (on any API instance: the same announcements as the read cache).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sea_orm::DatabaseConnection;
+
+use crate::service::status;
+
+/// Pages answered from the cache, and those computed.
+pub const HITS: &str = "pingpipe_api_status_cache_hits_total";
+pub const MISSES: &str = "pingpipe_api_status_cache_misses_total";
+
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        HITS,
+        "Status page data answered from the status page cache."
+    );
+    metrics::describe_counter!(MISSES, "Status page data computed (not in the cache).");
+}
+
+struct Entry {
+    generation: u64,
+    stored: Instant,
+    body: Bytes,
+}
+
+/// Computed pages by (slug, with a token). Only existing pages are kept, so its size is bounded
+/// by the number of pages (at most `status::MAX_PAGES`, twice).
+pub struct PageCache {
+    ttl: Duration,
+    generation: AtomicU64,
+    entries: Mutex<HashMap<(String, bool), Entry>>,
+}
+
+impl PageCache {
+    pub fn new(ttl: Duration) -> PageCache {
+        PageCache {
+            ttl,
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A page, a state or a setting changed: every kept page is outdated.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn get(&self, key: &(String, bool)) -> Option<Bytes> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let entries = self.entries.lock().ok()?;
+        let hit = entries
+            .get(key)
+            .filter(|e| e.generation == generation && e.stored.elapsed() < self.ttl)
+            .map(|e| e.body.clone());
+        metrics::counter!(if hit.is_some() { HITS } else { MISSES }).increment(1);
+        hit
+    }
+
+    /// Keeps `body`, computed from what was there at `generation` (read before computing: an
+    /// answer computed across a change is never kept).
+    fn put(&self, key: (String, bool), generation: u64, body: Bytes) {
+        if self.ttl.is_zero() || self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, e| e.generation == generation && e.stored.elapsed() < self.ttl);
+            if entries.len() < 2 * status::MAX_PAGES as usize {
+                entries.insert(
+                    key,
+                    Entry {
+                        generation,
+                        stored: Instant::now(),
+                        body,
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct StatusState {
+    pub db: DatabaseConnection,
+    pub tokens: Arc<Vec<String>>,
+    pub dir: Arc<PathBuf>,
+    pub cache: Arc<PageCache>,
+}
+
+fn json_error(code: StatusCode, message: String) -> Response {
+    (
+        code,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "error": message })),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "no such status page (or it is not public)".to_owned(),
+    )
+}
+
+/// `GET /status/{name}`: the page, its script and style, or its data (`<slug>.json`).
+pub async fn serve(
+    State(state): State<StatusState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match name.as_str() {
+        "page.js" => return file(&state.dir, "page.js", "text/javascript; charset=utf-8").await,
+        "page.css" => return file(&state.dir, "page.css", "text/css; charset=utf-8").await,
+        _ => {}
+    }
+    if let Some(slug) = name.strip_suffix(".json") {
+        return data(&state, slug, &headers).await;
+    }
+    if !status::valid_slug(&name) {
+        return (StatusCode::NOT_FOUND, "no such status page\n").into_response();
+    }
+    file(&state.dir, "index.html", "text/html; charset=utf-8").await
+}
+
+/// A file of the status page from `<frontend>/status/`, read per request like the dashboard's.
+async fn file(dir: &std::path::Path, name: &str, content_type: &'static str) -> Response {
+    match tokio::fs::read(dir.join("status").join(name)).await {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(file = name, error = %e, "A status page file is missing from the dashboard's folder.");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the status page's files are missing from the dashboard's folder (PINGPIPE_API_FRONTEND_DIR)\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn data(state: &StatusState, slug: &str, headers: &HeaderMap) -> Response {
+    if !status::valid_slug(slug) {
+        return not_found();
+    }
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let authorized = crate::auth::authorized(header, &state.tokens);
+    let key = (slug.to_owned(), authorized);
+    let cache_control = if authorized {
+        HeaderValue::from_static("private, no-store")
+    } else {
+        HeaderValue::from_str(&format!("public, max-age={}", state.cache.ttl.as_secs()))
+            .unwrap_or(HeaderValue::from_static("no-cache"))
+    };
+    let respond = |body: Bytes| {
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CACHE_CONTROL, cache_control.clone()),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    if let Some(body) = state.cache.get(&key) {
+        return respond(body);
+    }
+    let generation = state.cache.generation.load(Ordering::SeqCst);
+    let computed = async {
+        let Some(page) = status::by_slug(&state.db, slug).await? else {
+            return Ok(None);
+        };
+        if !page.public && !authorized {
+            return Ok(None);
+        }
+        status::view(&state.db, &page).await.map(Some)
+    };
+    match computed.await {
+        Ok(Some(view)) => match serde_json::to_vec(&view) {
+            Ok(body) => {
+                let body = Bytes::from(body);
+                state.cache.put(key, generation, body.clone());
+                respond(body)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot serialize a status page.");
+                json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                )
+            }
+        },
+        Ok(None) => not_found(),
+        Err(e) => {
+            tracing::warn!(slug, error = ?e, "Cannot compute a status page.");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the status page cannot be computed now; try again shortly".to_owned(),
+            )
+        }
+    }
+}
