@@ -133,8 +133,17 @@ pub async fn serve(
     headers: HeaderMap,
 ) -> Response {
     match name.as_str() {
-        "page.js" => return file(&state.dir, "page.js", "text/javascript; charset=utf-8").await,
-        "page.css" => return file(&state.dir, "page.css", "text/css; charset=utf-8").await,
+        "page.js" => {
+            return file(
+                &state.dir,
+                "status/page.js",
+                "text/javascript; charset=utf-8",
+            )
+            .await;
+        }
+        "page.css" => return file(&state.dir, "status/page.css", "text/css; charset=utf-8").await,
+        // The dashboard's icon, here too so that /status/ alone is enough.
+        "favicon.svg" => return file(&state.dir, "favicon.svg", "image/svg+xml").await,
         _ => {}
     }
     if let Some(slug) = name.strip_suffix(".json") {
@@ -143,12 +152,12 @@ pub async fn serve(
     if !status::valid_slug(&name) {
         return (StatusCode::NOT_FOUND, "no such status page\n").into_response();
     }
-    file(&state.dir, "index.html", "text/html; charset=utf-8").await
+    file(&state.dir, "status/index.html", "text/html; charset=utf-8").await
 }
 
-/// A file of the status page from `<frontend>/status/`, read per request like the dashboard's.
+/// A file of the dashboard's folder, read per request like the dashboard's.
 async fn file(dir: &std::path::Path, name: &str, content_type: &'static str) -> Response {
-    match tokio::fs::read(dir.join("status").join(name)).await {
+    match tokio::fs::read(dir.join(name)).await {
         Ok(body) => (
             [
                 (header::CONTENT_TYPE, content_type),

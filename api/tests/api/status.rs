@@ -175,6 +175,10 @@ async fn pages_need_a_token_to_manage_and_show_only_what_they_may() {
     assert_eq!(status, 200);
     assert!(script.contains(".json"));
     assert_eq!(get(&app, &app.base, "/status/page.css", false).await.0, 200);
+    assert_eq!(
+        get(&app, &app.base, "/status/favicon.svg", false).await.0,
+        200
+    );
     for path in [
         "/status/Acme",
         "/status/index.html",

@@ -104,7 +104,7 @@ function service(target, days) {
       { className: "bars-foot" },
       el("span", { className: "long" }, `${days.length} days ago`),
       el("span", { className: "short" }, "30 days ago"),
-      el("span", { className: "uptime" }, `${percent(target.uptime)} uptime`),
+      el("span", { className: "uptime" }, `${percent(target.uptime)} uptime in ${days.length} days`),
       el("span", {}, "Today"),
     ),
   );
