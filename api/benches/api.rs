@@ -59,8 +59,9 @@ async fn start_api(db: &TestDb, shutdown: &CancellationToken, extra: &[&str]) ->
         .unwrap()
 }
 
-/// Prints one row: p50/p99 and requests/s at 1 and at 8 connections.
-async fn measure(name: &str, url: &str, body: &Value) {
+/// Prints one row: p50/p99 and requests/s at 1 and at 8 connections; `body` is POSTed
+/// (GraphQL), or without one the URL is fetched with GET and must answer 200.
+async fn measure(name: &str, url: &str, body: Option<&Value>) {
     let _ = load(url, body, 1, 50).await; // warm up
     let (one, one_rps) = load(url, body, 1, 500).await;
     let (eight, eight_rps) = load(url, body, 8, 4000).await;
@@ -77,12 +78,17 @@ async fn measure(name: &str, url: &str, body: &Value) {
 
 /// Runs `requests` POSTs of `body` over `connections` keep-alive connections; returns sorted
 /// latencies (ms) and requests/s.
-async fn load(url: &str, body: &Value, connections: usize, requests: usize) -> (Vec<f64>, f64) {
+async fn load(
+    url: &str,
+    body: Option<&Value>,
+    connections: usize,
+    requests: usize,
+) -> (Vec<f64>, f64) {
     let started = Instant::now();
     let per = requests / connections;
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (url, body) = (url.to_owned(), body.clone());
+        let (url, body) = (url.to_owned(), body.cloned());
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -91,15 +97,13 @@ async fn load(url: &str, body: &Value, connections: usize, requests: usize) -> (
             let mut latencies = Vec::with_capacity(per);
             for _ in 0..per {
                 let t = Instant::now();
-                let response: Value = client
-                    .post(&url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let request = match &body {
+                    Some(body) => client.post(&url).json(body),
+                    None => client.get(&url),
+                };
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 200, "{url}");
+                let response: Value = response.json().await.unwrap();
                 assert!(response["errors"].is_null(), "{response}");
                 latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             }
@@ -219,7 +223,7 @@ async fn main() {
     );
     println!("{:<36} {:>32} {:>32}", "", "1 connection", "8 connections");
     for (name, body) in &queries {
-        measure(name, &url, body).await;
+        measure(name, &url, Some(body)).await;
     }
 
     // The same first page with the read cache on (the default): repeated reads between two
@@ -259,7 +263,7 @@ async fn main() {
     measure(
         "first page (100), read cache on",
         &cached_url,
-        &queries[0].1,
+        Some(&queries[0].1),
     )
     .await;
     // As in production, where the ingest worker commits a batch every ~200 ms at 50,000 targets
@@ -275,7 +279,12 @@ async fn main() {
             }
         })
     };
-    measure("  … and a change every 200 ms", &cached_url, &queries[0].1).await;
+    measure(
+        "  … and a change every 200 ms",
+        &cached_url,
+        Some(&queries[0].1),
+    )
+    .await;
     changes.abort();
 
     // Baseline: the same deep page with OFFSET, straight in SQL (no HTTP, no GraphQL).
@@ -350,6 +359,10 @@ fn dashboard_first_page(order: &str, since: &str) -> Value {
            pageInfo {{ hasNextPage endCursor }} }} }}"
     )})
 }
+
+/// The benchmark's status page: this many targets, this many days of bars.
+const STATUS_TARGETS: i64 = 100;
+const STATUS_DAYS: i64 = 90;
 
 async fn history_at_scale(h: &History) {
     let db = TestDb::migrated().await;
@@ -431,6 +444,34 @@ async fn history_at_scale(h: &History) {
          ANALYZE"
     ))
     .await;
+    // The status page: 100 targets with names, 90 days of daily rollups for them (60 more days
+    // closed before the 30 above), an incident each in the last 14 days (every tenth still
+    // open), and a weekly maintenance window on a quarter of them.
+    db.exec(&format!(
+        "INSERT INTO rollup_days (day)
+             SELECT d FROM (SELECT date_bin('1 day', closed_until, timestamptz '2000-01-01Z') AS today FROM rollup_watermark) w,
+                  generate_series(w.today - interval '{STATUS_DAYS} days', w.today - interval '1 day', interval '1 day') d
+             ON CONFLICT DO NOTHING;
+         INSERT INTO result_rollups_daily (urltarget_fk, bucket_at, up, degraded, down, duration_min,
+                                           duration_sum, duration_max, {hist_columns})
+             SELECT t, d.day, 1368, 24, 48, 20, 129600, 400, {daily_hist}
+             FROM rollup_days d, generate_series(1, {STATUS_TARGETS}) t
+             ON CONFLICT DO NOTHING;
+         INSERT INTO incidents (urltarget_fk, cause, opened_at, confirmed_at, resolved_at, opened_by, closed_by)
+             SELECT t, 'timeout', now() - (t % 14) * interval '1 day' - interval '2 hours',
+                    now() - (t % 14) * interval '1 day' - interval '2 hours',
+                    CASE WHEN t % 10 = 0 THEN NULL ELSE now() - (t % 14) * interval '1 day' - interval '1 hour' END,
+                    1, CASE WHEN t % 10 = 0 THEN NULL ELSE 2 END
+             FROM generate_series(1, {STATUS_TARGETS}) t;
+         INSERT INTO maintenance_windows (name, cron, time_zone, duration_seconds, tag_filters)
+             VALUES ('weekly patching', '0 3 * * SUN', 'Europe/Berlin', 3600, '[\"env:prod\"]');
+         INSERT INTO status_pages (slug, title, public, target_ids, display_names)
+             SELECT 'bench', 'Bench services', true, jsonb_agg(t ORDER BY t),
+                    jsonb_object_agg(t::text, 'Service number ' || t)
+             FROM generate_series(1, {STATUS_TARGETS}) t;
+         ANALYZE"
+    ))
+    .await;
     // As a running deployment's tables are: vacuumed (the states' mirror rewrote every target
     // once) — not a vacuum of the fresh rows running beside the measurements.
     db.exec("VACUUM ANALYZE urltargets").await;
@@ -443,7 +484,12 @@ async fn history_at_scale(h: &History) {
         generated.elapsed().as_secs_f64()
     );
     let shutdown = CancellationToken::new();
-    let running = start_api(&db, &shutdown, &["--read-cache-entries", "0"]).await;
+    let running = start_api(
+        &db,
+        &shutdown,
+        &["--read-cache-entries", "0", "--status-cache-ttl", "0s"],
+    )
+    .await;
     let url = format!("http://{}/graphql", running.addr);
     let now = chrono::Utc::now();
     let ago = |days: i64| (now - chrono::Duration::days(days)).to_rfc3339();
@@ -472,13 +518,41 @@ async fn history_at_scale(h: &History) {
     );
     println!("{:<36} {:>32} {:>32}", "", "1 connection", "8 connections");
     for (name, body) in &queries {
-        measure(name, &url, body).await;
+        measure(name, &url, Some(body)).await;
     }
+    // The status page's data: its cache off here, then on (the default, 10 s).
+    let status_url = format!("http://{}/status/bench.json", running.addr);
+    measure("status page, 100 targets, 90 days", &status_url, None).await;
+    let cached = start_api(
+        &db,
+        &shutdown,
+        &["--read-cache-entries", "0", "--status-cache-ttl", "10s"],
+    )
+    .await;
+    measure(
+        "  … its cache on (10 s)",
+        &format!("http://{}/status/bench.json", cached.addr),
+        None,
+    )
+    .await;
     // Baselines, in SQL alone: the sparkline as drawn before (each of the page's targets' last
     // 30 raw results: the dashboard's `results(first: 30)`), and 30-day stats from raw rows.
     let mut sparkline_ms = Vec::new();
     let mut stats_ms = Vec::new();
+    let mut bars_ms = Vec::new();
     for _ in 0..20 {
+        // The status page's 9,000 bars from hourly rollups alone (no daily ones).
+        let t = Instant::now();
+        db.query_strings(&format!(
+            "SELECT concat_ws(' ', urltarget_fk, d, u, c) FROM ( \
+               SELECT urltarget_fk, date_bin('1 day', bucket_at, timestamptz '2000-01-01Z') AS d, \
+                      sum(up + degraded) AS u, sum(up + degraded + down) AS c \
+               FROM result_rollups_hourly WHERE urltarget_fk BETWEEN 1 AND {STATUS_TARGETS} \
+                 AND bucket_at >= '{}' GROUP BY 1, 2) x",
+            ago(STATUS_DAYS)
+        ))
+        .await;
+        bars_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         db.query_strings(
             "SELECT r.duration::text FROM generate_series(1, 50) AS t(id) CROSS JOIN LATERAL ( \
@@ -498,6 +572,13 @@ async fn history_at_scale(h: &History) {
     }
     sparkline_ms.sort_by(f64::total_cmp);
     stats_ms.sort_by(f64::total_cmp);
+    bars_ms.sort_by(f64::total_cmp);
+    println!(
+        "baseline: the status page's {STATUS_TARGETS} × {STATUS_DAYS} bars from hourly rollups alone \
+         ({days} days of them), SQL alone: p50 {:.2} ms, p99 {:.2} ms (20 runs)",
+        percentile(&bars_ms, 50.0),
+        percentile(&bars_ms, 99.0),
+    );
     println!(
         "baseline: the page's 50 sparklines from raw rows (last 30 results each), SQL alone: p50 {:.2} ms, p99 {:.2} ms; \
          30-day stats of one target from its raw rows ({raw_days} days kept), SQL alone: p50 {:.2} ms, p99 {:.2} ms (20 runs)",
