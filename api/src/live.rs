@@ -145,6 +145,7 @@ pub async fn run(
         if let Some(cache) = &cache {
             cache.set_listening(true);
         }
+        pages.set_listening(true);
         loop {
             let note = tokio::select! {
                 note = listener.try_recv() => note,
@@ -208,6 +209,7 @@ pub async fn run(
         if let Some(cache) = &cache {
             cache.set_listening(false);
         }
+        pages.set_listening(false);
     }
     Ok(())
 }

@@ -9,13 +9,15 @@
 //!
 //! Answers are cached per page for `PINGPIPE_STATUS_CACHE_TTL` (and told to proxies with
 //! `Cache-Control`), and dropped at once when a page, a state or anything else a mutation
-//! touches changes (on any API instance: the same announcements as the read cache).
+//! touches changes (on any API instance: the same announcements as the read cache; while they
+//! cannot be received nothing is cached). Requests for a page that is being computed wait for
+//! that computation rather than start their own.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -44,12 +46,20 @@ struct Entry {
     body: Bytes,
 }
 
-/// Computed pages by (slug, with a token). Only existing pages are kept, so its size is bounded
-/// by the number of pages (at most `status::MAX_PAGES`, twice).
+/// All kept pages together stay below this many bytes.
+const MAX_TOTAL: usize = 64 * 1024 * 1024;
+
+type Key = (String, bool);
+
+/// Computed pages by (slug, with a token). Only existing pages are kept (at most
+/// `status::MAX_PAGES`, twice), and at most [`MAX_TOTAL`] bytes of them.
 pub struct PageCache {
     ttl: Duration,
     generation: AtomicU64,
-    entries: Mutex<HashMap<(String, bool), Entry>>,
+    listening: AtomicBool,
+    entries: Mutex<HashMap<Key, Entry>>,
+    /// One lock per page being computed: who comes while it is computed waits for it.
+    computing: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl PageCache {
@@ -57,7 +67,9 @@ impl PageCache {
         PageCache {
             ttl,
             generation: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
             entries: Mutex::new(HashMap::new()),
+            computing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -66,29 +78,45 @@ impl PageCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn get(&self, key: &(String, bool)) -> Option<Bytes> {
-        if self.ttl.is_zero() {
+    /// Whether changes are being announced; without that nothing is kept.
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::SeqCst);
+        self.changed();
+    }
+
+    fn enabled(&self) -> bool {
+        !self.ttl.is_zero() && self.listening.load(Ordering::SeqCst)
+    }
+
+    /// The lock of `key`'s computation (made on first use, dropped when no one holds it).
+    fn computing(&self, key: &Key) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        let mut computing = self.computing.lock().ok()?;
+        computing.retain(|_, lock| Arc::strong_count(lock) > 1);
+        Some(computing.entry(key.clone()).or_default().clone())
+    }
+
+    fn get(&self, key: &Key) -> Option<Bytes> {
+        if !self.enabled() {
             return None;
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let entries = self.entries.lock().ok()?;
-        let hit = entries
+        entries
             .get(key)
             .filter(|e| e.generation == generation && e.stored.elapsed() < self.ttl)
-            .map(|e| e.body.clone());
-        metrics::counter!(if hit.is_some() { HITS } else { MISSES }).increment(1);
-        hit
+            .map(|e| e.body.clone())
     }
 
     /// Keeps `body`, computed from what was there at `generation` (read before computing: an
     /// answer computed across a change is never kept).
-    fn put(&self, key: (String, bool), generation: u64, body: Bytes) {
-        if self.ttl.is_zero() || self.generation.load(Ordering::SeqCst) != generation {
+    fn put(&self, key: Key, generation: u64, body: Bytes) {
+        if !self.enabled() || self.generation.load(Ordering::SeqCst) != generation {
             return;
         }
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, e| e.generation == generation && e.stored.elapsed() < self.ttl);
-            if entries.len() < 2 * status::MAX_PAGES as usize {
+            let bytes: usize = entries.values().map(|e| e.body.len()).sum();
+            if entries.len() < 2 * status::MAX_PAGES as usize && bytes + body.len() <= MAX_TOTAL {
                 entries.insert(
                     key,
                     Entry {
@@ -206,8 +234,21 @@ async fn data(state: &StatusState, slug: &str, headers: &HeaderMap) -> Response 
             .into_response()
     };
     if let Some(body) = state.cache.get(&key) {
+        metrics::counter!(HITS).increment(1);
         return respond(body);
     }
+    // One computation of a page at a time: those who waited find it kept (unless something
+    // changed meanwhile).
+    let lock = state.cache.computing(&key);
+    let _computing = match &lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
+    if let Some(body) = state.cache.get(&key) {
+        metrics::counter!(HITS).increment(1);
+        return respond(body);
+    }
+    metrics::counter!(MISSES).increment(1);
     let generation = state.cache.generation.load(Ordering::SeqCst);
     let computed = async {
         let Some(page) = status::by_slug(&state.db, slug).await? else {

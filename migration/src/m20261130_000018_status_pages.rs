@@ -25,7 +25,8 @@ CREATE TABLE status_pages (
         CONSTRAINT status_pages_target_ids_check CHECK (jsonb_typeof(target_ids) = 'array'),
     tag_filters jsonb NOT NULL DEFAULT '[]'
         CONSTRAINT status_pages_tag_filters_check CHECK (jsonb_typeof(tag_filters) = 'array'),
-    -- The names shown, by target id (as text); a target without one is shown as 'Service <id>'.
+    -- The names shown, by target id (as text); a target without one is shown as 'Service <n>',
+    -- n its place on the page.
     display_names jsonb NOT NULL DEFAULT '{}'
         CONSTRAINT status_pages_display_names_check CHECK (jsonb_typeof(display_names) = 'object'),
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -33,9 +34,12 @@ CREATE TABLE status_pages (
     CONSTRAINT status_pages_scope_check CHECK (
         (jsonb_array_length(target_ids) > 0) <> (jsonb_array_length(tag_filters) > 0))
 );
+-- A page's open incidents and those resolved lately, per target.
+CREATE INDEX incidents_target_resolved_idx ON incidents (urltarget_fk, resolved_at);
 ";
 
 const DOWN: &str = "
+DROP INDEX incidents_target_resolved_idx;
 DROP TABLE status_pages;
 ";
 

@@ -207,6 +207,12 @@ impl Query {
         slug: String,
     ) -> async_graphql::Result<Option<super::status::StatusPage>> {
         require_token(ctx)?;
+        if !crate::service::status::valid_slug(&slug) {
+            return Err(ApiError::BadInput(format!(
+                "slug: {slug:?} is not a page address (1 to 63 of a-z, 0-9 and '-')"
+            ))
+            .extend());
+        }
         let db = ctx.data::<DatabaseConnection>()?;
         let page = crate::service::status::by_slug(db, &slug).await.gql()?;
         Ok(page.map(super::status::StatusPage))

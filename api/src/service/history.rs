@@ -149,7 +149,10 @@ pub enum Grouping {
 /// What `targets`' results over [since, until) add up to, per target (and per UTC day when
 /// asked): daily rollups of closed days, hourly rollups of the other closed hours, raw results
 /// for the rest, maintenance windows (`excluded`) left out — see the module's text. One
-/// statement; the hourly rollups read are only those of hours no closed day covers.
+/// statement; each source is read by index ranges per target (a lateral subquery kept from
+/// being flattened, so the range is in the index condition: flattened, PostgreSQL read every
+/// hourly rollup and raw result of each target and filtered them, 1.1 s for 100 targets over
+/// 90 days against 44 ms), and the hourly rollups read are only those no closed day covers.
 pub async fn sums(
     db: &DatabaseConnection,
     targets: &[i32],
@@ -191,24 +194,35 @@ pub async fn sums(
             SELECT tg.t, d.day FROM tg, p, rollup_days d \
              WHERE d.day >= p.hs AND d.day < p.he \
                AND tg.roll @> tstzrange(d.day, d.day + interval '1 day')), \
+         covered AS ( \
+            SELECT t, range_agg(tstzrange(day, day + interval '1 day')) AS by_days \
+            FROM days GROUP BY t), \
          hours AS ( \
-            SELECT tg.t, tg.roll - coalesce((SELECT range_agg(tstzrange(days.day, days.day + interval '1 day')) \
-                                              FROM days WHERE days.t = tg.t), '{{}}'::tstzmultirange) AS left_over \
-            FROM tg), \
+            SELECT tg.t, tg.roll - coalesce(covered.by_days, '{{}}'::tstzmultirange) AS left_over \
+            FROM tg LEFT JOIN covered ON covered.t = tg.t), \
          parts AS ( \
-            SELECT r.urltarget_fk AS t, r.bucket_at AS at, {stored} FROM result_rollups_daily r \
-              JOIN days ON days.t = r.urltarget_fk AND days.day = r.bucket_at \
+            SELECT r.urltarget_fk AS t, r.bucket_at AS at, {stored} \
+              FROM covered CROSS JOIN LATERAL unnest(covered.by_days) AS dr \
+              CROSS JOIN LATERAL (SELECT * FROM result_rollups_daily r \
+                                   WHERE r.urltarget_fk = covered.t \
+                                     AND r.bucket_at >= lower(dr) AND r.bucket_at < upper(dr) \
+                                  OFFSET 0) r \
             UNION ALL \
             SELECT h.urltarget_fk, h.bucket_at, {stored} \
-              FROM hours, unnest(hours.left_over) AS hr \
-              JOIN result_rollups_hourly h ON h.bucket_at >= lower(hr) AND h.bucket_at < upper(hr) \
-             WHERE h.urltarget_fk = hours.t \
+              FROM hours CROSS JOIN LATERAL unnest(hours.left_over) AS hr \
+              CROSS JOIN LATERAL (SELECT * FROM result_rollups_hourly h \
+                                   WHERE h.urltarget_fk = hours.t \
+                                     AND h.bucket_at >= lower(hr) AND h.bucket_at < upper(hr) \
+                                  OFFSET 0) h \
             UNION ALL \
             SELECT r.urltarget_fk, r.scheduled_at, {raw} \
-              FROM tg, p, \
-                   unnest(tstzmultirange(tstzrange(p.s, greatest(p.s, p.u))) - tg.roll) AS rr \
-              JOIN monitor_results r ON r.scheduled_at >= lower(rr) AND r.scheduled_at < upper(rr) \
-             WHERE r.urltarget_fk = tg.t AND NOT coalesce(tg.exact @> r.scheduled_at, false)) \
+              FROM tg CROSS JOIN p \
+              CROSS JOIN LATERAL unnest(tstzmultirange(tstzrange(p.s, greatest(p.s, p.u))) - tg.roll) AS rr \
+              CROSS JOIN LATERAL (SELECT * FROM monitor_results r \
+                                   WHERE r.urltarget_fk = tg.t \
+                                     AND r.scheduled_at >= lower(rr) AND r.scheduled_at < upper(rr) \
+                                  OFFSET 0) r \
+             WHERE NOT coalesce(tg.exact @> r.scheduled_at, false)) \
          SELECT t, {day} AS day, {sums} FROM parts GROUP BY 1, 2",
         stored = stored_columns(),
         raw = raw_as_rollup(),

@@ -124,19 +124,20 @@ impl PageSpec {
                  and not neither",
             ));
         }
-        let mut target_ids = Vec::with_capacity(self.target_ids.len());
-        for id in &self.target_ids {
-            if target_ids.contains(id) {
-                return Err(refuse("targetIds", format!("target {id} is listed twice")));
-            }
-            target_ids.push(*id);
-        }
-        if target_ids.len() > MAX_TARGETS {
+        if self.target_ids.len() > MAX_TARGETS {
             return Err(refuse(
                 "targetIds",
-                format!("at most {MAX_TARGETS} targets, got {}", target_ids.len()),
+                format!(
+                    "at most {MAX_TARGETS} targets, got {}",
+                    self.target_ids.len()
+                ),
             ));
         }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(id) = self.target_ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(refuse("targetIds", format!("target {id} is listed twice")));
+        }
+        let target_ids = self.target_ids.clone();
         if self.tags.len() > 32 {
             return Err(refuse("tags", "at most 32 filters"));
         }
@@ -253,8 +254,18 @@ async fn get(db: &impl ConnectionTrait, id: i64) -> ApiResult<Page> {
         .ok_or_else(|| ApiError::NotFound(format!("no status page {id}")))
 }
 
-/// The listed targets that do not exist, refused by name.
-async fn check_targets_exist(db: &impl ConnectionTrait, ids: &[i32]) -> ApiResult<()> {
+/// Refuses a listed target that does not exist — unless `kept` lists it: a page saved back as it
+/// was read still holds the targets removed since (which it no longer shows).
+async fn check_targets_exist(
+    db: &impl ConnectionTrait,
+    ids: &[i32],
+    kept: &[i32],
+) -> ApiResult<()> {
+    let ids: Vec<i32> = ids
+        .iter()
+        .copied()
+        .filter(|id| !kept.contains(id))
+        .collect();
     if ids.is_empty() {
         return Ok(());
     }
@@ -263,7 +274,7 @@ async fn check_targets_exist(db: &impl ConnectionTrait, ids: &[i32]) -> ApiResul
             DbBackend::Postgres,
             "SELECT id FROM unnest($1::int[]) AS x(id) \
              WHERE NOT EXISTS (SELECT 1 FROM urltargets WHERE urltargets_pk = x.id) ORDER BY id",
-            [id_array(ids)],
+            [id_array(&ids)],
         ))
         .await?;
     let missing = rows
@@ -313,7 +324,7 @@ fn slug_taken(e: sea_orm::DbErr, slug: &str) -> ApiError {
 pub async fn add(db: &DatabaseConnection, spec: &PageSpec) -> ApiResult<Page> {
     let page = spec.check()?;
     let txn = db.begin().await?;
-    check_targets_exist(&txn, &page.target_ids).await?;
+    check_targets_exist(&txn, &page.target_ids, &[]).await?;
     let count = txn
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -350,7 +361,8 @@ pub async fn add(db: &DatabaseConnection, spec: &PageSpec) -> ApiResult<Page> {
 pub async fn update(db: &DatabaseConnection, id: i64, spec: &PageSpec) -> ApiResult<Page> {
     let page = spec.check()?;
     let txn = db.begin().await?;
-    check_targets_exist(&txn, &page.target_ids).await?;
+    let stored = get(&txn, id).await?;
+    check_targets_exist(&txn, &page.target_ids, &stored.target_ids).await?;
     let mut values = values(&page);
     values.push(id.into());
     let row = txn
@@ -564,12 +576,17 @@ pub async fn view(db: &DatabaseConnection, page: &Page) -> ApiResult<View> {
     let now = Utc::now();
     let first_day = day_of(now) - TimeDelta::days(DAYS - 1);
     let targets = shown_targets(db, page).await?;
-    let name_of = |t: &Shown| {
-        page.names
-            .get(&t.id)
-            .cloned()
-            .unwrap_or_else(|| format!("Service {}", t.id))
-    };
+    // A target without a name is called by its place on the page (never by its id, which would
+    // lead to its URL through the API).
+    let names: HashMap<i32, String> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let name = page.names.get(&t.id).cloned();
+            (t.id, name.unwrap_or_else(|| format!("Service {}", i + 1)))
+        })
+        .collect();
+    let name_of = |t: &Shown| names.get(&t.id).cloned().unwrap_or_default();
     let ids: Vec<i32> = targets.iter().map(|t| t.id).collect();
     let with_tags: Vec<(i32, Vec<String>)> =
         targets.iter().map(|t| (t.id, t.tags.clone())).collect();
@@ -655,7 +672,6 @@ pub async fn view(db: &DatabaseConnection, page: &Page) -> ApiResult<View> {
                 [id_array(&ids), (now - RECENT_INCIDENTS).into()],
             ))
             .await?;
-        let names: HashMap<i32, String> = targets.iter().map(|t| (t.id, name_of(t))).collect();
         for row in rows {
             let target: i32 = row.try_get_by_index(0)?;
             incidents.push(IncidentView {

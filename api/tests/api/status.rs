@@ -58,9 +58,10 @@ async fn pages_need_a_token_to_manage_and_show_only_what_they_may() {
                 .to_owned(),
         );
     }
+    // The third target has no name: it is called by its place on the page, never by its id.
     let page = json!({
         "slug": "acme", "title": "Acme services", "description": "Our public services.",
-        "targetIds": [ids[2], ids[0]],
+        "targetIds": [ids[2], ids[0], ids[1]],
         "names": [{"targetId": ids[0], "name": "Website"}, {"targetId": ids[2], "name": "API"}],
     });
 
@@ -73,6 +74,14 @@ async fn pages_need_a_token_to_manage_and_show_only_what_they_may() {
         .gql("{ statusPage(slug: \"acme\") { slug } }", json!({}), None)
         .await;
     assert_eq!(error(&one).0, "UNAUTHENTICATED");
+    let bad = app
+        .gql(
+            "{ statusPage(slug: \"Acme Inc\") { slug } }",
+            json!({}),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(error(&bad).0, "BAD_USER_INPUT");
 
     // Bad pages are refused naming the field.
     for (change, field) in [
@@ -107,7 +116,7 @@ async fn pages_need_a_token_to_manage_and_show_only_what_they_may() {
     assert_eq!(stored["path"], "/status/acme", "{added}");
     assert_eq!(stored["public"], false);
     assert_eq!(stored["showUrls"], false);
-    assert_eq!(stored["targetIds"], json!([ids[2], ids[0]]));
+    assert_eq!(stored["targetIds"], json!([ids[2], ids[0], ids[1]]));
     let page_id = stored["id"].as_str().unwrap().to_owned();
     let again = app.gql(ADD, json!({"page": page}), Some(TOKEN)).await;
     assert!(error(&again).1.contains("exists already"), "{again}");
@@ -132,17 +141,23 @@ async fn pages_need_a_token_to_manage_and_show_only_what_they_may() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["API", "Website"]);
+    assert_eq!(names, ["API", "Website", "Service 3"]);
+    assert_eq!(
+        ids[1], "2",
+        "the unnamed target's id differs from its place"
+    );
     for hidden in ["127.0.0.1", "secret", "http"] {
         assert!(!preview.contains(hidden), "{hidden} in {preview}");
     }
     assert_eq!(shown["title"], "Acme services");
     assert_eq!(shown["status"], "unknown");
     assert_eq!(shown["days"].as_array().unwrap().len(), 90);
+    let generated: chrono::DateTime<Utc> =
+        serde_json::from_value(shown["generatedAt"].clone()).unwrap();
     assert_eq!(
         shown["days"][89],
-        Utc::now().date_naive().to_string(),
-        "the last bar is today"
+        generated.date_naive().to_string(),
+        "the last bar is the day it was computed"
     );
 
     // Made public: shown without a token at once (no stale 404), cacheable by proxies.
@@ -224,7 +239,23 @@ async fn pages_need_a_token_to_manage_and_show_only_what_they_may() {
     )
     .await;
     let shown = view(&app, "acme", false).await;
-    assert_eq!(shown["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(shown["targets"].as_array().unwrap().len(), 2);
+    // The page as read (the removed target still listed) can be saved back; a target that never
+    // existed cannot be added.
+    let answer = app
+        .gql(
+            UPDATE,
+            json!({"id": page_id, "page": with_urls}),
+            Some(TOKEN),
+        )
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let mut unknown = with_urls.clone();
+    unknown["targetIds"] = json!([ids[2], ids[0], ids[1], "999999"]);
+    let answer = app
+        .gql(UPDATE, json!({"id": page_id, "page": unknown}), Some(TOKEN))
+        .await;
+    assert_eq!(error(&answer).1, "targetIds: no target 999999");
     let removed = app
         .gql(
             "mutation($id: ID!) { removeStatusPage(id: $id) { slug } }",
@@ -251,9 +282,9 @@ async fn bars_incidents_and_maintenance_are_what_is_stored() {
     app.db
         .exec(&format!(
             "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency, tags) VALUES
-                 (1, 'http://127.0.0.1:9/one', 5, '[\"env:prod\"]'),
+                 (1, 'http://127.0.0.1:9/one', 5, '[\"env:test\"]'),
                  (2, 'http://127.0.0.1:9/two', 5, '[\"env:prod\", \"team:web\"]'),
-                 (3, 'http://127.0.0.1:9/three', 5, '[\"env:test\"]');
+                 (3, 'http://127.0.0.1:9/three', 5, '[\"env:prod\"]');
              SELECT setval('urltargets_seq', 3);
              INSERT INTO monitor_results (urltarget_fk, http_status, failure_class, start_time, duration, scheduled_at, outcome)
              SELECT t, CASE WHEN (i + t) % 13 = 0 THEN NULL ELSE 200 END,
@@ -263,17 +294,17 @@ async fn bars_incidents_and_maintenance_are_what_is_stored() {
                     LATERAL (SELECT timestamptz '{from}' + i * interval '10 minutes') x(s)
               WHERE s < now();
              INSERT INTO maintenance_windows (name, starts_at, ends_at, target_ids)
-                 VALUES ('database move', '{window_from}', '{window_until}', '[1]'),
-                        ('network upgrade', '{ahead_from}', '{ahead_until}', '[3]');
+                 VALUES ('database move', '{window_from}', '{window_until}', '[3]'),
+                        ('network upgrade', '{ahead_from}', '{ahead_until}', '[1]');
              INSERT INTO maintenance_windows (name, starts_at, ends_at, tag_filters)
                  VALUES ('web deploy', '{ahead_from}', '{ahead_until}', '[\"team:web\"]');
              INSERT INTO target_states (urltarget_fk, state, state_since) VALUES
-                 (1, 'up', now() - interval '1 hour'), (2, 'down', now() - interval '5 minutes');
+                 (3, 'up', now() - interval '1 hour'), (2, 'down', now() - interval '5 minutes');
              INSERT INTO incidents (urltarget_fk, cause, opened_at, confirmed_at, resolved_at, opened_by, closed_by) VALUES
                  (2, 'HTTP 503 from http://127.0.0.1:9/two', now() - interval '5 minutes', now() - interval '4 minutes', NULL, 1, NULL),
-                 (1, 'timeout', now() - interval '3 days', now() - interval '3 days', now() - interval '3 days' + interval '20 minutes', 1, 2),
-                 (1, 'timeout', now() - interval '20 days', now() - interval '20 days', now() - interval '20 days' + interval '1 hour', 1, 2),
-                 (3, 'timeout', now() - interval '1 day', now() - interval '1 day', NULL, 1, NULL)",
+                 (3, 'timeout', now() - interval '3 days', now() - interval '3 days', now() - interval '3 days' + interval '20 minutes', 1, 2),
+                 (3, 'timeout', now() - interval '20 days', now() - interval '20 days', now() - interval '20 days' + interval '1 hour', 1, 2),
+                 (1, 'timeout', now() - interval '1 day', now() - interval '1 day', NULL, 1, NULL)",
             from = (today - TimeDelta::days(4)).to_rfc3339(),
             window_until = (window_from + TimeDelta::hours(2)).to_rfc3339(),
             window_from = window_from.to_rfc3339(),
@@ -298,15 +329,15 @@ async fn bars_incidents_and_maintenance_are_what_is_stored() {
     assert!(added["errors"].is_null(), "{added}");
     let shown = view(&app, "prod", false).await;
 
-    // The tag's targets by id, named or not; their states; the page's summary.
+    // The tag's targets by id, named or called by their place; their states; the summary.
     let targets = shown["targets"].as_array().unwrap();
     let names: Vec<&str> = targets
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["Service 1", "Shop"]);
-    assert_eq!(targets[0]["state"], "up");
-    assert_eq!(targets[1]["state"], "down");
+    assert_eq!(names, ["Shop", "Service 2"]);
+    assert_eq!(targets[0]["state"], "down");
+    assert_eq!(targets[1]["state"], "up");
     assert_eq!(shown["status"], "partial_outage");
 
     // Each target's 90 bars equal its raw results per UTC day, the window's left out.
@@ -316,7 +347,7 @@ async fn bars_incidents_and_maintenance_are_what_is_stored() {
         .iter()
         .map(|d| d.as_str().unwrap().to_owned())
         .collect();
-    for (i, target) in [1, 2].iter().enumerate() {
+    for (i, target) in [2, 3].iter().enumerate() {
         let expected = app
             .db
             .query_strings(&format!(
@@ -327,7 +358,7 @@ async fn bars_incidents_and_maintenance_are_what_is_stored() {
                           count(*) FILTER (WHERE outcome = 'down') AS n
                      FROM monitor_results
                     WHERE urltarget_fk = {target} AND scheduled_at <= now()
-                      AND NOT (urltarget_fk = 1 AND scheduled_at >= '{window_from}'
+                      AND NOT (urltarget_fk = 3 AND scheduled_at >= '{window_from}'
                                AND scheduled_at < '{window_until}')
                     GROUP BY 1) x ORDER BY d",
                 window_from = window_from.to_rfc3339(),
@@ -375,7 +406,7 @@ async fn bars_incidents_and_maintenance_are_what_is_stored() {
         .collect();
     assert_eq!(
         incidents,
-        [("Shop".to_owned(), true), ("Service 1".to_owned(), false)]
+        [("Shop".to_owned(), true), ("Service 2".to_owned(), false)]
     );
 
     // Upcoming maintenance of the page's targets only, naming those it covers.
@@ -404,6 +435,18 @@ async fn until_view(app: &App, base: &str, slug: &str, done: impl Fn(&Value) -> 
         assert!(
             tokio::time::Instant::now() < deadline,
             "the status page never changed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until GET `path` answers `status`, with a deadline.
+async fn until_status(app: &App, base: &str, path: &str, status: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while get(app, base, path, false).await.0 != status {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never answered {status}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -484,5 +527,36 @@ async fn the_cache_is_dropped_when_a_page_or_a_state_changes_on_any_instance() {
         .await;
     assert_eq!(view(&app, "cached", false).await["title"], "Second");
     until_view(&app, &other, "cached", |v| v["title"] == "Second").await;
+
+    // Made private, then moved to another slug: no longer served without a token, on either
+    // instance, though both had it kept.
+    let mut private = renamed.clone();
+    private["public"] = json!(false);
+    app.gql(UPDATE, json!({"id": page_id, "page": private}), Some(TOKEN))
+        .await;
+    assert_eq!(
+        get(&app, &app.base, "/status/cached.json", false).await.0,
+        404
+    );
+    until_status(&app, &other, "/status/cached.json", 404).await;
+    let mut moved = renamed.clone();
+    moved["slug"] = json!("moved");
+    app.gql(UPDATE, json!({"id": page_id, "page": moved}), Some(TOKEN))
+        .await;
+    until_status(&app, &other, "/status/moved.json", 200).await;
+    view(&app, "moved", false).await;
+    let mut moved_again = renamed.clone();
+    moved_again["slug"] = json!("moved-again");
+    app.gql(
+        UPDATE,
+        json!({"id": page_id, "page": moved_again}),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        get(&app, &app.base, "/status/moved.json", false).await.0,
+        404
+    );
+    until_status(&app, &other, "/status/moved.json", 404).await;
     app.finish().await;
 }

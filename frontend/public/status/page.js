@@ -159,7 +159,14 @@ function draw(view) {
   document.body.dataset.loaded = "true";
 }
 
-function problem(status, message) {
+/** Says what went wrong; `clear`: what was drawn before is no longer to be shown. */
+function problem(status, message, { clear = false } = {}) {
+  if (clear) {
+    for (const id of ["services", "incidents", "maintenance"]) $(id).replaceChildren();
+    $("maintenance-section").hidden = true;
+    $("no-incidents").hidden = true;
+    $("description").hidden = true;
+  }
   const summary = $("summary");
   summary.dataset.status = status;
   summary.textContent = message;
@@ -168,7 +175,11 @@ function problem(status, message) {
 
 const slug = decodeURIComponent(location.pathname.replace(/^\/status\//, "").replace(/\/$/, ""));
 
+// Loads overlap (the minute's and a tab shown again): only the latest one draws.
+let latest = 0;
+
 async function load() {
+  const mine = ++latest;
   const headers = {};
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -176,19 +187,27 @@ async function load() {
   try {
     response = await fetch(`/status/${encodeURIComponent(slug)}.json`, { headers });
   } catch {
-    problem("error", "The status cannot be loaded right now; retrying in a minute.");
+    if (mine === latest) problem("error", "The status cannot be loaded right now; retrying in a minute.");
     return;
   }
+  if (mine !== latest) return;
   if (response.status === 404) {
+    // Removed or no longer public: nothing of it stays on screen.
     $("title").textContent = "Status page not found";
-    problem("missing", "There is no public status page at this address.");
+    problem("missing", "There is no public status page at this address.", { clear: true });
     return;
   }
   if (!response.ok) {
     problem("error", "The status cannot be loaded right now; retrying in a minute.");
     return;
   }
-  draw(await response.json());
+  const view = await response.json().catch(() => null);
+  if (mine !== latest) return;
+  if (!view) {
+    problem("error", "The status cannot be loaded right now; retrying in a minute.");
+    return;
+  }
+  draw(view);
 }
 
 load();
