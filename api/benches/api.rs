@@ -394,6 +394,21 @@ async fn history_at_scale(h: &History) {
         .replacen('x', "120", 1);
     let (targets, days, raw_targets, raw_days) =
         (h.targets, h.rollup_days, h.raw_targets, h.raw_days);
+    // The `days` closed days before the watermark's day, with daily rollups for targets 1 to
+    // `targets` (those it has not yet).
+    let closed_days = |days: i64, targets: i64| {
+        format!(
+            "INSERT INTO rollup_days (day)
+                 SELECT d FROM (SELECT date_bin('1 day', closed_until, timestamptz '2000-01-01Z') AS today FROM rollup_watermark) w,
+                      generate_series(w.today - interval '{days} days', w.today - interval '1 day', interval '1 day') d
+                 ON CONFLICT DO NOTHING;
+             INSERT INTO result_rollups_daily (urltarget_fk, bucket_at, up, degraded, down, duration_min,
+                                               duration_sum, duration_max, {hist_columns})
+                 SELECT t, d.day, 1368, 24, 48, 20, 129600, 400, {daily_hist}
+                 FROM rollup_days d, generate_series(1, {targets}) t
+                 ON CONFLICT DO NOTHING"
+        )
+    };
     db.exec(&format!(
         "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency, tags)
              SELECT i, 'http://127.0.0.1/h' || i, 1,
@@ -432,31 +447,16 @@ async fn history_at_scale(h: &History) {
          CREATE INDEX result_rollups_hourly_time_idx ON result_rollups_hourly (bucket_at);
          ALTER TABLE result_rollups_hourly ADD CONSTRAINT result_rollups_hourly_urltarget_fk_fkey
              FOREIGN KEY (urltarget_fk) REFERENCES urltargets (urltargets_pk) ON DELETE CASCADE;
-         INSERT INTO rollup_days (day)
-             SELECT d FROM (SELECT date_bin('1 day', closed_until, timestamptz '2000-01-01Z') AS today FROM rollup_watermark) w,
-                  generate_series(w.today - interval '{days} days', w.today - interval '1 day', interval '1 day') d
-             ON CONFLICT DO NOTHING;
-         INSERT INTO result_rollups_daily (urltarget_fk, bucket_at, up, degraded, down, duration_min,
-                                           duration_sum, duration_max, {hist_columns})
-             SELECT t, d.day, 1368, 24, 48, 20, 129600, 400, {daily_hist}
-             FROM rollup_days d, generate_series(1, {targets}) t
-             ON CONFLICT DO NOTHING;
-         ANALYZE"
+         {closed_days};
+         ANALYZE",
+        closed_days = closed_days(days, targets)
     ))
     .await;
     // The status page: 100 targets with names, 90 days of daily rollups for them (60 more days
     // closed before the 30 above), an incident each in the last 14 days (every tenth still
     // open), and a weekly maintenance window on a quarter of them.
     db.exec(&format!(
-        "INSERT INTO rollup_days (day)
-             SELECT d FROM (SELECT date_bin('1 day', closed_until, timestamptz '2000-01-01Z') AS today FROM rollup_watermark) w,
-                  generate_series(w.today - interval '{STATUS_DAYS} days', w.today - interval '1 day', interval '1 day') d
-             ON CONFLICT DO NOTHING;
-         INSERT INTO result_rollups_daily (urltarget_fk, bucket_at, up, degraded, down, duration_min,
-                                           duration_sum, duration_max, {hist_columns})
-             SELECT t, d.day, 1368, 24, 48, 20, 129600, 400, {daily_hist}
-             FROM rollup_days d, generate_series(1, {STATUS_TARGETS}) t
-             ON CONFLICT DO NOTHING;
+        "{closed_days};
          INSERT INTO incidents (urltarget_fk, cause, opened_at, confirmed_at, resolved_at, opened_by, closed_by)
              SELECT t, 'timeout', now() - (t % 14) * interval '1 day' - interval '2 hours',
                     now() - (t % 14) * interval '1 day' - interval '2 hours',
@@ -469,7 +469,8 @@ async fn history_at_scale(h: &History) {
              SELECT 'bench', 'Bench services', true, jsonb_agg(t ORDER BY t),
                     jsonb_object_agg(t::text, 'Service number ' || t)
              FROM generate_series(1, {STATUS_TARGETS}) t;
-         ANALYZE"
+         ANALYZE",
+        closed_days = closed_days(STATUS_DAYS, STATUS_TARGETS)
     ))
     .await;
     // As a running deployment's tables are: vacuumed (the states' mirror rewrote every target

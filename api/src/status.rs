@@ -10,8 +10,8 @@
 //! Answers are cached per page for `PINGPIPE_STATUS_CACHE_TTL` (and told to proxies with
 //! `Cache-Control`), and dropped at once when a page, a state or anything else a mutation
 //! touches changes (on any API instance: the same announcements as the read cache; while they
-//! cannot be received nothing is cached). Requests for a page that is being computed wait for
-//! that computation rather than start their own.
+//! cannot be received nothing is cached). Requests for a page that is being computed, since
+//! the last change, share that computation's answer rather than start their own.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -51,6 +51,17 @@ const MAX_TOTAL: usize = 64 * 1024 * 1024;
 
 type Key = (String, bool);
 
+/// What computing a page gave, shared by everyone who asked while it ran.
+#[derive(Clone)]
+enum Computed {
+    Page(Bytes),
+    NotFound,
+    Failed,
+}
+
+/// One computation under way: the page and the generation it started in.
+type Flight = Arc<tokio::sync::OnceCell<Computed>>;
+
 /// Computed pages by (slug, with a token). Only existing pages are kept (at most
 /// `status::MAX_PAGES`, twice), and at most [`MAX_TOTAL`] bytes of them.
 pub struct PageCache {
@@ -58,8 +69,10 @@ pub struct PageCache {
     generation: AtomicU64,
     listening: AtomicBool,
     entries: Mutex<HashMap<Key, Entry>>,
-    /// One lock per page being computed: who comes while it is computed waits for it.
-    computing: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    /// The computations under way, by page and the generation they started in: who asks in
+    /// that generation shares the answer (whether it is kept or not); after a change a new
+    /// computation starts.
+    flights: Mutex<HashMap<(Key, u64), Flight>>,
 }
 
 impl PageCache {
@@ -69,7 +82,7 @@ impl PageCache {
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             entries: Mutex::new(HashMap::new()),
-            computing: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -88,11 +101,30 @@ impl PageCache {
         !self.ttl.is_zero() && self.listening.load(Ordering::SeqCst)
     }
 
-    /// The lock of `key`'s computation (made on first use, dropped when no one holds it).
-    fn computing(&self, key: &Key) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        let mut computing = self.computing.lock().ok()?;
-        computing.retain(|_, lock| Arc::strong_count(lock) > 1);
-        Some(computing.entry(key.clone()).or_default().clone())
+    /// The computation of `key` in `generation`: the one under way, or a new one.
+    fn flight(&self, key: &Key, generation: u64) -> Flight {
+        match self.flights.lock() {
+            Ok(mut flights) => {
+                // Those of an earlier generation are no longer joined (left by cancelled
+                // requests, they would stay).
+                flights.retain(|(_, g), _| *g == generation);
+                flights
+                    .entry((key.clone(), generation))
+                    .or_default()
+                    .clone()
+            }
+            Err(_) => Flight::default(),
+        }
+    }
+
+    /// `flight` has its answer: later requests read the cache or start anew.
+    fn landed(&self, key: &Key, generation: u64, flight: &Flight) {
+        if let Ok(mut flights) = self.flights.lock() {
+            let id = (key.clone(), generation);
+            if flights.get(&id).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+                flights.remove(&id);
+            }
+        }
     }
 
     fn get(&self, key: &Key) -> Option<Bytes> {
@@ -237,19 +269,33 @@ async fn data(state: &StatusState, slug: &str, headers: &HeaderMap) -> Response 
         metrics::counter!(HITS).increment(1);
         return respond(body);
     }
-    // One computation of a page at a time: those who waited find it kept (unless something
-    // changed meanwhile).
-    let lock = state.cache.computing(&key);
-    let _computing = match &lock {
-        Some(lock) => Some(lock.lock().await),
-        None => None,
-    };
-    if let Some(body) = state.cache.get(&key) {
-        metrics::counter!(HITS).increment(1);
-        return respond(body);
-    }
-    metrics::counter!(MISSES).increment(1);
+    // One computation of a page per generation: who asks while it runs shares its answer.
     let generation = state.cache.generation.load(Ordering::SeqCst);
+    let flight = state.cache.flight(&key, generation);
+    let computed = flight
+        .get_or_init(|| async {
+            metrics::counter!(MISSES).increment(1);
+            let computed = compute(state, slug, authorized).await;
+            if let Computed::Page(body) = &computed {
+                state.cache.put(key.clone(), generation, body.clone());
+            }
+            computed
+        })
+        .await
+        .clone();
+    state.cache.landed(&key, generation, &flight);
+    match computed {
+        Computed::Page(body) => respond(body),
+        Computed::NotFound => not_found(),
+        Computed::Failed => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the status page cannot be computed now; try again shortly".to_owned(),
+        ),
+    }
+}
+
+/// The page's data as JSON, or why there is none.
+async fn compute(state: &StatusState, slug: &str, authorized: bool) -> Computed {
     let computed = async {
         let Some(page) = status::by_slug(&state.db, slug).await? else {
             return Ok(None);
@@ -261,26 +307,16 @@ async fn data(state: &StatusState, slug: &str, headers: &HeaderMap) -> Response 
     };
     match computed.await {
         Ok(Some(view)) => match serde_json::to_vec(&view) {
-            Ok(body) => {
-                let body = Bytes::from(body);
-                state.cache.put(key, generation, body.clone());
-                respond(body)
-            }
+            Ok(body) => Computed::Page(Bytes::from(body)),
             Err(e) => {
                 tracing::error!(error = %e, "Cannot serialize a status page.");
-                json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error".to_owned(),
-                )
+                Computed::Failed
             }
         },
-        Ok(None) => not_found(),
+        Ok(None) => Computed::NotFound,
         Err(e) => {
             tracing::warn!(slug, error = ?e, "Cannot compute a status page.");
-            json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the status page cannot be computed now; try again shortly".to_owned(),
-            )
+            Computed::Failed
         }
     }
 }

@@ -16,7 +16,7 @@ let today;
 
 before(async () => {
   stack = await Stack.start({ workers: false });
-  today = execFileSync("psql", [stack.dbUrl, "-Atc", "SELECT date_bin('1 day', now(), timestamptz '2000-01-01Z')::date"])
+  today = execFileSync("psql", [stack.dbUrl, "-Atc", "SELECT (now() AT TIME ZONE 'UTC')::date"])
     .toString()
     .trim();
   const day0 = `timestamptz '${today} 00:00:00Z'`;

@@ -35,10 +35,10 @@ async fn connect(
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
     if let Some(timeout) = statement_timeout {
-        // Sent as startup parameters (`options=-c statement_timeout=…`), so they hold for every
-        // connection of the pool, new ones included. JIT off: the readers' statements are short,
-        // but a few (long-period sums over many targets) are estimated costly enough for
-        // PostgreSQL to compile them first — measured 770 ms of compiling for a 40 ms query.
+        // Sent as startup parameters (`options=-c …`), so they hold for every connection of the
+        // pool, new ones included. JIT off: a reader's statements are short, but some
+        // (long-period sums over many targets) are estimated costly enough for PostgreSQL to
+        // compile them first — measured 770 ms of compiling for a 40 ms statement.
         let millis = timeout.as_millis().max(1).to_string();
         options.map_sqlx_postgres_opts(move |o| {
             o.options([("statement_timeout", millis.as_str()), ("jit", "off")])

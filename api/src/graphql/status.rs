@@ -67,7 +67,7 @@ impl StatusPage {
         self.0.tags.iter().map(ToString::to_string).collect()
     }
 
-    /// The names shown; a target without one is shown as `Service <id>`.
+    /// The names shown; a target without one is shown as `Service <n>`, n its place on the page.
     async fn names(&self) -> Vec<StatusPageName> {
         self.0
             .names

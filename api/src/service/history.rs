@@ -162,6 +162,10 @@ pub async fn sums(
     excluded: &[(i32, DateTime<Utc>, DateTime<Utc>)],
     grouping: Grouping,
 ) -> ApiResult<Vec<(i32, Option<DateTime<Utc>>, Rollup)>> {
+    // Each target once (the statement joins per target: a repeat would count its hours again).
+    let mut targets = targets.to_vec();
+    targets.sort_unstable();
+    targets.dedup();
     // Per day only the counts (what a status page's bars need): summing the 35 columns of
     // 9,000 days × targets took 82 ms against 28 ms for the three.
     let (day, stored, raw, sums) = match grouping {
@@ -251,7 +255,7 @@ pub async fn sums(
         DbBackend::Postgres,
         sql,
         [
-            id_array(targets),
+            id_array(&targets),
             since.into(),
             until.into(),
             id_array(&excluded.iter().map(|(t, _, _)| *t).collect::<Vec<_>>()),

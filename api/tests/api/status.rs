@@ -440,6 +440,29 @@ async fn until_view(app: &App, base: &str, slug: &str, done: impl Fn(&Value) -> 
     }
 }
 
+/// Waits until two reads of the page's data in a row give the same answer (the second from the
+/// cache), with a deadline; returns it.
+async fn cached_on(app: &App, base: &str, slug: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let read = || async {
+        let (status, _, body) = get(app, base, &format!("/status/{slug}.json"), false).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let mut last = read().await;
+    loop {
+        let next = read().await;
+        if next["generatedAt"] == last["generatedAt"] {
+            return next;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{base} never kept the page: {next}"
+        );
+        last = next;
+    }
+}
+
 /// Waits until GET `path` answers `status`, with a deadline.
 async fn until_status(app: &App, base: &str, path: &str, status: u16) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -478,26 +501,11 @@ async fn the_cache_is_dropped_when_a_page_or_a_state_changes_on_any_instance() {
         .unwrap()
         .to_owned();
 
-    // Kept: the same answer twice (computed once; announcements of the mutation above may
-    // still drop the first).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let mut last = view(&app, "cached", false).await;
-    loop {
-        let next = view(&app, "cached", false).await;
-        if next["generatedAt"] == last["generatedAt"] {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never cached: {next}"
-        );
-        last = next;
-    }
-    let (_, _, body) = get(&app, &other, "/status/cached.json", false).await;
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["title"],
-        "First"
-    );
+    // Kept: the same answer twice (computed once), on both instances (each caches once its
+    // LISTEN connection is up).
+    cached_on(&app, &app.base, "cached").await;
+    let first = cached_on(&app, &other, "cached").await;
+    assert_eq!(first["title"], "First");
 
     // A state change announced by the ingest worker shows without waiting for the TTL (and
     // once it has, the other instance is listening).
@@ -521,6 +529,7 @@ async fn the_cache_is_dropped_when_a_page_or_a_state_changes_on_any_instance() {
 
     // A change of the page made on one instance shows on both at once (the other learns of it
     // by the mutation's NOTIFY).
+    cached_on(&app, &other, "cached").await;
     let mut renamed = page.clone();
     renamed["title"] = json!("Second");
     app.gql(UPDATE, json!({"id": page_id, "page": renamed}), Some(TOKEN))
@@ -530,6 +539,8 @@ async fn the_cache_is_dropped_when_a_page_or_a_state_changes_on_any_instance() {
 
     // Made private, then moved to another slug: no longer served without a token, on either
     // instance, though both had it kept.
+    cached_on(&app, &app.base, "cached").await;
+    cached_on(&app, &other, "cached").await;
     let mut private = renamed.clone();
     private["public"] = json!(false);
     app.gql(UPDATE, json!({"id": page_id, "page": private}), Some(TOKEN))
@@ -544,7 +555,8 @@ async fn the_cache_is_dropped_when_a_page_or_a_state_changes_on_any_instance() {
     app.gql(UPDATE, json!({"id": page_id, "page": moved}), Some(TOKEN))
         .await;
     until_status(&app, &other, "/status/moved.json", 200).await;
-    view(&app, "moved", false).await;
+    cached_on(&app, &app.base, "moved").await;
+    cached_on(&app, &other, "moved").await;
     let mut moved_again = renamed.clone();
     moved_again["slug"] = json!("moved-again");
     app.gql(

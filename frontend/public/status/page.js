@@ -166,6 +166,8 @@ function problem(status, message, { clear = false } = {}) {
     $("maintenance-section").hidden = true;
     $("no-incidents").hidden = true;
     $("description").hidden = true;
+    $("updated").textContent = "";
+    document.title = "Status page not found";
   }
   const summary = $("summary");
   summary.dataset.status = status;
