@@ -75,7 +75,9 @@ function service(target, days) {
     role: "img",
     "aria-label": `${target.name}: ${percent(target.uptime)} up over ${days.length} days`,
   });
-  target.bars.forEach((bar, i) => {
+  // Each bar is [checks, up (degraded included), degraded, down].
+  target.bars.forEach(([checks, up, degraded, down], i) => {
+    const bar = { checks, up, degraded, down, uptime: checks ? up / checks : null };
     bars.append(
       el("span", {
         className: "bar",
