@@ -76,6 +76,18 @@ async fn measure(name: &str, url: &str, body: Option<&Value>) {
     );
 }
 
+/// The table's head, then a row per query (see [`measure`]).
+async fn measure_all(url: &str, queries: &[(&str, Value)]) {
+    println!(
+        "{:<36} {:>9} {:>9} {:>12} {:>9} {:>9} {:>12}",
+        "query", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "req/s"
+    );
+    println!("{:<36} {:>32} {:>32}", "", "1 connection", "8 connections");
+    for (name, body) in queries {
+        measure(name, url, Some(body)).await;
+    }
+}
+
 /// Runs `requests` POSTs of `body` over `connections` keep-alive connections; returns sorted
 /// latencies (ms) and requests/s.
 async fn load(
@@ -217,14 +229,7 @@ async fn main() {
             json!({"query": "{ target(id: \"42\") { stats(since: \"".to_owned() + &(chrono::Utc::now() - chrono::Duration::hours(24)).to_rfc3339() + "\") { checks up uptimeRatio p50DurationMs p95DurationMs p99DurationMs } } }"}),
         ),
     ];
-    println!(
-        "{:<36} {:>9} {:>9} {:>12} {:>9} {:>9} {:>12}",
-        "query", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "req/s"
-    );
-    println!("{:<36} {:>32} {:>32}", "", "1 connection", "8 connections");
-    for (name, body) in &queries {
-        measure(name, &url, Some(body)).await;
-    }
+    measure_all(&url, &queries).await;
 
     // The same first page with the read cache on (the default): repeated reads between two
     // changes are answered from it. Nothing changes during the run, so this is its best case.
@@ -513,14 +518,7 @@ async fn history_at_scale(h: &History) {
             json!({"query": format!("{{ target(id: \"42\") {{ stats(since: \"{}\") {{ checks up uptimeRatio p50DurationMs p95DurationMs p99DurationMs }} }} }}", ago(30))}),
         ),
     ];
-    println!(
-        "{:<36} {:>9} {:>9} {:>12} {:>9} {:>9} {:>12}",
-        "query", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "req/s"
-    );
-    println!("{:<36} {:>32} {:>32}", "", "1 connection", "8 connections");
-    for (name, body) in &queries {
-        measure(name, &url, Some(body)).await;
-    }
+    measure_all(&url, &queries).await;
     // The status page's data: its cache off here, then on (the default, 10 s).
     let status_url = format!("http://{}/status/bench.json", running.addr);
     measure("status page, 100 targets, 90 days", &status_url, None).await;

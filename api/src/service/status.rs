@@ -488,25 +488,11 @@ async fn shown_targets(db: &DatabaseConnection, page: &Page) -> ApiResult<Vec<Sh
         values.push(id_array(&page.target_ids));
         "t.urltargets_pk = ANY($1::int[])".to_owned()
     } else {
-        let mut any = Vec::new();
-        for filter in &page.tags {
-            let (tag, prefix) = super::targets::tag_parameters(Some(filter));
-            if let Some(tag) = tag {
-                values.push(tag.into());
-                any.push(format!(
-                    "t.tags @> jsonb_build_array(${}::text)",
-                    values.len()
-                ));
-            }
-            if let Some(prefix) = prefix {
-                values.push(prefix.into());
-                any.push(format!(
-                    "EXISTS (SELECT 1 FROM jsonb_array_elements_text(t.tags) AS tag(v) \
-                     WHERE starts_with(tag.v, ${}::text))",
-                    values.len()
-                ));
-            }
-        }
+        let any: Vec<String> = page
+            .tags
+            .iter()
+            .map(|filter| super::targets::tag_condition(filter, &mut values))
+            .collect();
         format!("({})", any.join(" OR "))
     };
     let rows = db
