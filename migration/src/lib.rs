@@ -24,6 +24,7 @@ pub mod m20261130_000015_time_partitions;
 mod m20261130_000016_rollups;
 mod m20261130_000017_list_order;
 mod m20261130_000018_status_pages;
+mod m20261130_000019_checked_targets;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000016_rollups::Migration),
             Box::new(m20261130_000017_list_order::Migration),
             Box::new(m20261130_000018_status_pages::Migration),
+            Box::new(m20261130_000019_checked_targets::Migration),
         ]
     }
 }

@@ -9,7 +9,8 @@
 //!    rollups (`--no-rollups`), and as deployed (states and rollups, creating every target's
 //!    state) — and each time N more events (later slots) drained into the same database (every
 //!    target has its state and rollups, as in a running deployment): rows/s into PostgreSQL,
-//!    the worker's peak RSS while it drains, the states and incidents decided;
+//!    the worker's peak RSS and CPU time while it drains (and the machine's, all cores), the
+//!    states and incidents decided;
 //! 2. steady: 2,000 events/s for 20 s — from the producer's commit to the row being committed in
 //!    PostgreSQL (seen through the worker's NOTIFY), p50/p99;
 //! 3. baseline, the original design: one INSERT and one commit per record, reading the same topic.
@@ -411,6 +412,7 @@ async fn drain(
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
+    let machine_before = machine_cpu();
     let started = Instant::now();
     let mut first_row: Option<Instant> = None;
     let mut peak_rss = 0f64;
@@ -434,11 +436,75 @@ async fn drain(
         .map_or(total, |t| t.elapsed().as_secs_f64())
         .max(0.001);
     let drain_rate = n as f64 / from_first_row;
+    let (worker_cpu, machine) = (cpu_seconds(pid), machine_cpu().since(&machine_before));
     println!(
         "backlog drain {extra:?}: {n} rows in {total:.1} s from the worker's start, \
-         {from_first_row:.1} s from its first row = {drain_rate:.0} rows/s; peak RSS {peak_rss:.0} MiB"
+         {from_first_row:.1} s from its first row = {drain_rate:.0} rows/s; peak RSS {peak_rss:.0} MiB; \
+         CPU: the worker {worker_cpu:.1} s, the machine {:.1} s busy of {:.1} s ({:.0}%)",
+        machine.0,
+        machine.1,
+        100.0 * machine.0 / machine.1.max(0.001)
     );
     (drain_rate, peak_rss, child)
+}
+
+/// CPU seconds (user and system) process `pid` has used, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+/// Clock ticks a second (`getconf CLK_TCK`; 100 on Linux unless configured otherwise).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The machine's CPU time so far, busy and total, in seconds (all cores), from `/proc/stat`.
+struct MachineCpu {
+    busy: f64,
+    total: f64,
+}
+
+impl MachineCpu {
+    /// Busy and total seconds between `before` and this reading.
+    fn since(&self, before: &MachineCpu) -> (f64, f64) {
+        (self.busy - before.busy, self.total - before.total)
+    }
+}
+
+fn machine_cpu() -> MachineCpu {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: f64 = ticks.iter().take(8).sum();
+    // idle and iowait are the 4th and 5th.
+    let idle = ticks.get(3).unwrap_or(&0.0) + ticks.get(4).unwrap_or(&0.0);
+    let hz = clock_ticks();
+    MachineCpu {
+        busy: (total - idle) / hz,
+        total: total / hz,
+    }
 }
 
 /// SIGTERM, and wait for the worker to exit.

@@ -322,6 +322,13 @@ impl Store {
             .collect::<Result<_, DbErr>>()?
             };
         let existing: HashSet<i32> = known.keys().copied().collect();
+        // Every row inserted below names a target locked above: the results' own target check
+        // (a trigger locking the same targets again) is skipped for this transaction.
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT set_config('pingpipe.targets_locked', 'on', true)",
+        ))
+        .await?;
         // The hours and days of the rows: their locks against closing or rebuilding them, and
         // which are closed already (rows of a closed hour are added to its rollups here).
         let closed = if self.rollups {
@@ -539,32 +546,35 @@ async fn insert_part(
             col(&|r| Value::ChronoDateTimeUtc(Some(f(r)))),
         )
     };
-    let columns = [
-        int(&|r| Some(r.target_id), 0),
-        int(&|r| r.http_status, 0),
-        text(&|r| r.failure_class.clone()),
-        time(&|r| r.start_time),
-        int(&|r| Some(r.duration_ms), 0),
-        time(&|r| r.scheduled_at),
-        text(&|r| Some(r.outcome.to_owned())),
-        text(&|r| r.assertion_failures.clone()),
-        int(&|r| r.timings.dns_ms, -1),
-        int(&|r| r.timings.connect_ms, -1),
-        int(&|r| r.timings.tls_ms, -1),
-        int(&|r| r.timings.ttfb_ms, -1),
-        int(&|r| r.timings.transfer_ms, -1),
-        text(&|r| r.tls_version.clone()),
-        // As RFC 3339 text: '' for none, like the other texts.
-        text(&|r| r.cert_not_after.map(|t| t.to_rfc3339())),
-        text(&|r| r.cert_issuer.clone()),
-        text(&|r| r.cert_subject.clone()),
-        text(&|r| r.first_attempt.clone()),
-    ];
+    // Built for each attempt (moved into its statement; a second attempt is rare).
+    let columns = || {
+        [
+            int(&|r| Some(r.target_id), 0),
+            int(&|r| r.http_status, 0),
+            text(&|r| r.failure_class.clone()),
+            time(&|r| r.start_time),
+            int(&|r| Some(r.duration_ms), 0),
+            time(&|r| r.scheduled_at),
+            text(&|r| Some(r.outcome.to_owned())),
+            text(&|r| r.assertion_failures.clone()),
+            int(&|r| r.timings.dns_ms, -1),
+            int(&|r| r.timings.connect_ms, -1),
+            int(&|r| r.timings.tls_ms, -1),
+            int(&|r| r.timings.ttfb_ms, -1),
+            int(&|r| r.timings.transfer_ms, -1),
+            text(&|r| r.tls_version.clone()),
+            // As RFC 3339 text: '' for none, like the other texts.
+            text(&|r| r.cert_not_after.map(|t| t.to_rfc3339())),
+            text(&|r| r.cert_issuer.clone()),
+            text(&|r| r.cert_subject.clone()),
+            text(&|r| r.first_attempt.clone()),
+        ]
+    };
     let mut skip_repeats = false;
     loop {
         let attempt = txn.begin().await?;
         match attempt
-            .query_all_raw(insert_rows(&columns, skip_repeats, closed))
+            .query_all_raw(insert_rows(columns(), skip_repeats, closed))
             .await
         {
             Ok(inserted) => {
@@ -639,7 +649,7 @@ pub fn storable(text: &str) -> String {
 /// With `closed` (the watermark and the closed days among the rows'), the same statement adds
 /// the rows it stored in closed hours to their rollups (see [`rollups::batch_ctes`]).
 fn insert_rows(
-    columns: &[Value; 18],
+    columns: [Value; 18],
     skip_repeats: bool,
     closed: Option<&rollups::Closed>,
 ) -> Statement {
@@ -669,9 +679,7 @@ fn insert_rows(
         late = states::LATE_SQL,
     );
     match closed {
-        None => {
-            Statement::from_sql_and_values(DbBackend::Postgres, insert, columns.iter().cloned())
-        }
+        None => Statement::from_sql_and_values(DbBackend::Postgres, insert, columns),
         Some(closed) => Statement::from_sql_and_values(
             DbBackend::Postgres,
             format!(
@@ -680,7 +688,7 @@ fn insert_rows(
                  FROM ins",
                 ctes = rollups::batch_ctes(columns.len() + 1),
             ),
-            columns.iter().cloned().chain([
+            columns.into_iter().chain([
                 Value::Array(
                     ArrayType::Int,
                     Some(Box::new(
