@@ -323,10 +323,12 @@ impl Store {
             };
         let existing: HashSet<i32> = known.keys().copied().collect();
         // Every row inserted below names a target locked above: the results' own target check
-        // (a trigger locking the same targets again) is skipped for this transaction.
+        // (a trigger locking the same targets again, migration 19) is skipped for this
+        // transaction, named by its id. Nothing else this transaction writes to the results
+        // names a target that is not in `existing`.
         txn.execute_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT set_config('pingpipe.targets_locked', 'on', true)",
+            "SELECT set_config('pingpipe.targets_locked', pg_current_xact_id()::text, true)",
         ))
         .await?;
         // The hours and days of the rows: their locks against closing or rebuilding them, and

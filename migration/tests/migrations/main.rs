@@ -385,19 +385,36 @@ async fn full_schema_enforces_what_the_pipeline_relies_on() {
     .await
     .unwrap_err();
     assert!(err.contains("names target 98"), "{err}");
-    // A writer that has locked its targets itself (the ingest worker) skips the check with a
-    // setting local to its transaction: the next transaction is checked again.
+    // A writer that has locked its targets itself (the ingest worker) skips the check by
+    // naming its own transaction; a value left in the session names no later transaction, so
+    // the next one is checked again (one string: one connection).
     let missing = "INSERT INTO monitor_results (http_status, start_time, duration, urltarget_fk, \
                    scheduled_at, outcome) VALUES (200, now(), 1, 95, '2026-11-26 14:00:00Z', 'up')";
     exec(
         &db,
         &format!(
-            "BEGIN; SELECT set_config('pingpipe.targets_locked', 'on', true); {missing}; ROLLBACK"
+            "BEGIN; SELECT set_config('pingpipe.targets_locked', pg_current_xact_id()::text, true); \
+             {missing}; DELETE FROM monitor_results WHERE urltarget_fk = 95; COMMIT"
         ),
     )
     .await
     .unwrap();
-    let err = exec(&db, missing).await.unwrap_err();
+    let err = exec(
+        &db,
+        &format!(
+            "BEGIN; SELECT set_config('pingpipe.targets_locked', pg_current_xact_id()::text, false); \
+             COMMIT; {missing}"
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("names target 95"), "{err}");
+    let err = exec(
+        &db,
+        &format!("SET pingpipe.targets_locked = 'on'; {missing}"),
+    )
+    .await
+    .unwrap_err();
     assert!(err.contains("names target 95"), "{err}");
     let err = exec(
         &db,
