@@ -12,6 +12,7 @@ set_paths() {
   PG_DATA=$real/data
   PG_SOCK=$real/run
   PG_LOG=$real/postgres.log
+  PG_TLS=$real/tls
 }
 set_paths
 
@@ -38,6 +39,30 @@ pg_bindir() {
 }
 
 # PostgreSQL refuses to run as root: as root, its files belong to the `postgres` user.
+# TLS for clients that ask for it (sslmode=require/verify-full): a CA of this cluster's own and
+# a certificate for 127.0.0.1 (the address clients use; not `localhost`) signed by it, made once. Clients verify the server
+# with sslrootcert=$PG_TLS/ca.pem (see the README's "TLS to PostgreSQL"); others connect as before.
+make_tls() {
+  [ -s "$PG_TLS/server.pem" ] && [ -s "$PG_TLS/ca.pem" ] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  local tmp; tmp=$(mktemp -d)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=Pingpipe local PostgreSQL CA" -keyout "$tmp/ca.key" -out "$tmp/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=127.0.0.1" -keyout "$tmp/server.key" -out "$tmp/server.csr" 2>/dev/null
+  printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$tmp/ext"
+  openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$tmp/ext" -out "$tmp/server.pem" 2>/dev/null
+  mkdir -p "$PG_TLS"
+  # PostgreSQL refuses a key others can read; the CA's key is not kept.
+  install -m 0644 "$tmp/ca.pem" "$tmp/server.pem" "$PG_TLS/"
+  install -m 0600 "$tmp/server.key" "$PG_TLS/"
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$PG_TLS"
+  rm -rf "$tmp"
+}
+
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
@@ -108,13 +133,14 @@ up() {
     as_pg rm -f "$pwcopy"
   fi
   as_pg mkdir -p "$PG_SOCK"
+  make_tls
   forget_stale_pid
   if ! as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     # Durability on; more connections for parallel tests; checkpoints spaced out for a
     # write-heavy load (fewer full-page writes in the WAL).
     as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_SOCK -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_buffers=16MB" \
+      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_SOCK -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_buffers=16MB -c ssl=on -c ssl_cert_file=$PG_TLS/server.pem -c ssl_key_file=$PG_TLS/server.key" \
       start >/dev/null || die "PostgreSQL did not start; see $PG_LOG"
   fi
   require_passwords "$bin"

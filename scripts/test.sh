@@ -66,6 +66,7 @@ script_test() {
 script_test "the README and .env.example list every variable the binaries read" "$ROOT/scripts/check-docs.sh"
 script_test "services.sh up restarts exactly the services whose binary changed" "$ROOT/scripts/test-services.sh"
 script_test "the local PostgreSQL refuses a socket connection without a password" "$ROOT/scripts/check-postgres-auth.sh"
+script_test "every binary connects to PostgreSQL with verify-full and refuses a wrong CA, host or file" "$ROOT/scripts/check-postgres-tls.sh"
 
 log "browser tests of the dashboard (Chromium, against the real stack)"
 ui_log=$STATE_DIR/ui-test.log

@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    plumbing::database::readable_files(&cli.database_url)?;
     let db = Database::connect(&cli.database_url)
         .await
         .context("connecting to PostgreSQL (DATABASE_URL)")?;

@@ -28,6 +28,7 @@ async fn connect(
     max_connections: u32,
     statement_timeout: Option<Duration>,
 ) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    readable_files(&args.database_url)?;
     let mut options = sea_orm::ConnectOptions::new(args.database_url.clone());
     options
         .connect_lazy(true)
@@ -44,5 +45,135 @@ async fn connect(
             o.options([("statement_timeout", millis.as_str()), ("jit", "off")])
         });
     }
-    sea_orm::Database::connect(options).await
+    let db = sea_orm::Database::connect(options).await?;
+    // One connection now: a PostgreSQL that is down is waited for (the process reports itself
+    // not ready), but one that answers and refuses us — its certificate not verified against
+    // `sslrootcert`, a wrong password, no such database — will refuse every later attempt too.
+    // (At most two seconds: a server that does not answer is not waited for here.)
+    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), db.ping()).await
+        && let Some(why) = refusal(&e)
+    {
+        return Err(sea_orm::DbErr::Custom(format!(
+            "PostgreSQL at {} refused the connection ({why}): {e}",
+            redacted(&args.database_url)
+        )));
+    }
+    Ok(db)
+}
+
+/// Why an error to connect is a refusal that retrying cannot change, if it is one: TLS (the
+/// server's certificate not trusted, a name not in it, TLS required by `sslmode` and not
+/// offered) or the server's answer (SQLSTATE class 28, invalid authorization; 3D000, no such
+/// database). Not a refused or lost TCP connection, a timeout or a server starting up.
+pub fn refusal(e: &sea_orm::DbErr) -> Option<&'static str> {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let inner = match e {
+        DbErr::Conn(RuntimeErr::SqlxError(inner))
+        | DbErr::Exec(RuntimeErr::SqlxError(inner))
+        | DbErr::Query(RuntimeErr::SqlxError(inner)) => inner.as_ref(),
+        _ => return None,
+    };
+    match inner {
+        sqlx::Error::Tls(_) => Some("TLS: check sslmode and sslrootcert"),
+        // How the TLS layer reports a certificate it does not trust or that does not name the
+        // host (rustls through tokio), or a server that does not speak PostgreSQL's protocol.
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => Some(
+            "TLS: the server's certificate is not trusted by sslrootcert or does not name the host",
+        ),
+        sqlx::Error::Configuration(_) => Some("configuration"),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code) if code.starts_with("28") => Some("authentication"),
+            Some("3D000") => Some("no such database"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Refuses a URL naming a certificate or key file (`sslrootcert`, `sslcert`, `sslkey`) that
+/// cannot be read: no connection could ever be made with it.
+pub fn readable_files(url: &str) -> Result<(), sea_orm::DbErr> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split('&') {
+        if let Some((key @ ("sslrootcert" | "sslcert" | "sslkey"), path)) = pair.split_once('=')
+            && let Err(e) = std::fs::File::open(percent_decoded(path))
+        {
+            return Err(sea_orm::DbErr::Custom(format!(
+                "DATABASE_URL names {key}={path}, which cannot be read: {e}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `text` with its `%XX` escapes decoded (as the driver reads a URL's parameters).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `url` without its password, to be shown.
+pub fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((user, host)) => {
+                    let user = user.split_once(':').map_or(user, |(u, _)| u);
+                    format!("{scheme}://{user}:***@{host}{tail}")
+                }
+                None => url.to_owned(),
+            }
+        }
+        None => "(not a URL)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn unreadable_certificate_files_are_named() {
+        let err = super::readable_files(
+            "postgres://h/db?sslmode=verify-full&sslrootcert=%2Fno%2Fsuch.pem",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sslrootcert=%2Fno%2Fsuch.pem"), "{err}");
+        assert!(super::readable_files("postgres://h/db?sslmode=require").is_ok());
+        assert_eq!(super::percent_decoded("%2Ftmp%2Fa%20b.pem"), "/tmp/a b.pem");
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redacted("postgres://app:s3cr:et@db.internal:5432/pingpipe?sslmode=verify-full"),
+            "postgres://app:***@db.internal:5432/pingpipe?sslmode=verify-full"
+        );
+        assert_eq!(
+            redacted("postgres://127.0.0.1/pingpipe"),
+            "postgres://127.0.0.1/pingpipe"
+        );
+        assert_eq!(redacted("nonsense"), "(not a URL)");
+    }
 }

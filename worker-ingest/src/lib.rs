@@ -52,7 +52,7 @@ pub enum IngestError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("invalid database configuration: {0}")]
+    #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
     Stopped(#[from] plumbing::Stopped),

@@ -60,7 +60,7 @@ pub enum MonitorError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("invalid database configuration: {0}")]
+    #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
     #[error("invalid configuration: {0}")]
     Config(String),

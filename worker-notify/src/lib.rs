@@ -47,7 +47,7 @@ pub enum NotifyError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("invalid database configuration: {0}")]
+    #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
