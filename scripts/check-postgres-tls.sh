@@ -35,6 +35,8 @@ trap cleanup EXIT
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
   -subj "/CN=Some other CA" -keyout "$work/other.key" -out "$work/other-ca.pem" 2>/dev/null
+[ "$(admin -At -c 'SHOW ssl')" = on ] \
+  || die "the local PostgreSQL runs without TLS (started before postgres.sh turned it on): make down && make up"
 admin -c "CREATE DATABASE $db OWNER pingpipe"
 base=${DATABASE_URL%/*}/$db
 good="$base?sslmode=verify-full&sslrootcert=$ca"
@@ -52,10 +54,10 @@ ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$1/re
 run() {
   local name=$1 addr=$2; shift 2
   case $name in
-    pingpipe-api) env PINGPIPE_API_ADDR="$addr" PINGPIPE_API_TOKENS="tls-check-token-0123456789abcdef" "$@" "$bin_dir/$name" ;;
-    pingpipe-ingest) env "$@" "$bin_dir/$name" --listen "$addr" --topic "$READINESS_TOPIC_TLS" --group "tls-check-$$" ;;
-    pingpipe-notify) env PINGPIPE_NOTIFY_ADDR="$addr" "$@" "$bin_dir/$name" ;;
-    pingpipe-monitor) env PINGPIPE_MONITOR_ADDR="$addr" "$@" "$bin_dir/$name" ;;
+    pingpipe-api) exec env PINGPIPE_API_ADDR="$addr" PINGPIPE_API_TOKENS="tls-check-token-0123456789abcdef" "$@" "$bin_dir/$name" ;;
+    pingpipe-ingest) exec env "$@" "$bin_dir/$name" --listen "$addr" --topic "$READINESS_TOPIC_TLS" --group "tls-check-$$" ;;
+    pingpipe-notify) exec env PINGPIPE_NOTIFY_ADDR="$addr" "$@" "$bin_dir/$name" ;;
+    pingpipe-monitor) exec env PINGPIPE_MONITOR_ADDR="$addr" "$@" "$bin_dir/$name" ;;
   esac
 }
 READINESS_TOPIC_TLS=pingpipe.readiness

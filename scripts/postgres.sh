@@ -59,7 +59,7 @@ make_tls() {
   # PostgreSQL refuses a key others can read; the CA's key is not kept.
   install -m 0644 "$tmp/ca.pem" "$tmp/server.pem" "$PG_TLS/"
   install -m 0600 "$tmp/server.key" "$PG_TLS/"
-  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$PG_TLS"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PG_TLS"; fi
   rm -rf "$tmp"
 }
 

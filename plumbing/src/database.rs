@@ -90,62 +90,67 @@ pub fn refusal(e: &sea_orm::DbErr) -> Option<&'static str> {
     }
 }
 
-/// Refuses a URL naming a certificate or key file (`sslrootcert`, `sslcert`, `sslkey`) that
-/// cannot be read: no connection could ever be made with it.
+/// Refuses a `DATABASE_URL` that the driver could not use at all, before it is handed over
+/// (the driver's own message would quote it, password included): one that is not a URL (a
+/// password with `/`, `#` or `?` not percent-encoded), or one naming a certificate or key file
+/// (`sslrootcert`, `sslcert`, `sslkey` or their `ssl-…` spellings) that cannot be read. An
+/// inline PEM (a value starting `-----BEGIN`) is the driver's to read.
 pub fn readable_files(url: &str) -> Result<(), sea_orm::DbErr> {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    for pair in query.split('&') {
-        if let Some((key @ ("sslrootcert" | "sslcert" | "sslkey"), path)) = pair.split_once('=')
-            && let Err(e) = std::fs::File::open(percent_decoded(path))
+    let parsed = url::Url::parse(url).map_err(|e| {
+        sea_orm::DbErr::Custom(format!(
+            "DATABASE_URL is not a URL ({e}); percent-encode special characters in the password"
+        ))
+    })?;
+    for (key, value) in parsed.query_pairs() {
+        let file_key = matches!(
+            key.as_ref(),
+            "sslrootcert"
+                | "ssl-root-cert"
+                | "ssl-ca"
+                | "sslcert"
+                | "ssl-cert"
+                | "sslkey"
+                | "ssl-key"
+        );
+        if file_key
+            && !value.starts_with("-----BEGIN")
+            && let Err(e) = std::fs::File::open(value.as_ref())
         {
             return Err(sea_orm::DbErr::Custom(format!(
-                "DATABASE_URL names {key}={path}, which cannot be read: {e}"
+                "DATABASE_URL names {key}={value}, which cannot be read: {e}"
             )));
         }
     }
     Ok(())
 }
 
-/// `text` with its `%XX` escapes decoded (as the driver reads a URL's parameters).
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `url` without its password, to be shown.
+/// `url` as it may be shown: the password replaced by `***`, and so are the values of
+/// `password` and `sslkey` parameters; a text that is not a URL is not shown at all.
 pub fn redacted(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-            match authority.rsplit_once('@') {
-                Some((user, host)) => {
-                    let user = user.split_once(':').map_or(user, |(u, _)| u);
-                    format!("{scheme}://{user}:***@{host}{tail}")
-                }
-                None => url.to_owned(),
-            }
-        }
-        None => "(not a URL)".to_owned(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "(DATABASE_URL, not shown: not a URL)".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let secret = matches!(k.as_ref(), "password" | "sslkey" | "ssl-key");
+            (
+                k.into_owned(),
+                if secret {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                },
+            )
+        })
+        .collect();
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -159,21 +164,32 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("sslrootcert=%2Fno%2Fsuch.pem"), "{err}");
+        assert!(err.contains("sslrootcert=/no/such.pem"), "{err}");
         assert!(super::readable_files("postgres://h/db?sslmode=require").is_ok());
-        assert_eq!(super::percent_decoded("%2Ftmp%2Fa%20b.pem"), "/tmp/a b.pem");
+        assert!(super::readable_files("postgres://h/db?sslkey=-----BEGIN%20KEY").is_ok());
+        let err = super::readable_files("postgres://app:ab#cd@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("ab"), "{err}");
     }
 
     #[test]
     fn passwords_are_not_shown() {
+        let shown =
+            redacted("postgres://app:s3cr:et@db.internal:5432/pingpipe?sslmode=verify-full");
         assert_eq!(
-            redacted("postgres://app:s3cr:et@db.internal:5432/pingpipe?sslmode=verify-full"),
+            shown,
             "postgres://app:***@db.internal:5432/pingpipe?sslmode=verify-full"
+        );
+        let shown = redacted("postgres://app:ab%2Fcd@h/db?password=p4ss&sslkey=-----BEGIN");
+        assert!(
+            !shown.contains("ab") && !shown.contains("p4ss") && !shown.contains("BEGIN"),
+            "{shown}"
         );
         assert_eq!(
             redacted("postgres://127.0.0.1/pingpipe"),
             "postgres://127.0.0.1/pingpipe"
         );
-        assert_eq!(redacted("nonsense"), "(not a URL)");
+        assert!(!redacted("postgres://app:ab/cd@h/db").contains("cd"));
     }
 }
