@@ -90,13 +90,16 @@ impl TargetRow {
         // starts over, logged (see `read_tracker`), rather than the batch failing.
         let (partition, tracker) = match row.try_get_by_index::<Option<String>>(5)? {
             None => (None, None),
-            Some(state) => match state.split_once(' ') {
-                Some(("", tracker)) => (None, Some(tracker.to_owned())),
-                Some((p, tracker)) if p.parse::<i32>().is_ok() => {
-                    (p.parse().ok(), Some(tracker.to_owned()))
+            Some(state) => {
+                let split = state.split_once(' ').and_then(|(p, tracker)| match p {
+                    "" => Some((None, tracker)),
+                    p => p.parse::<i32>().ok().map(|p| (Some(p), tracker)),
+                });
+                match split {
+                    Some((partition, tracker)) => (partition, Some(tracker.to_owned())),
+                    None => (None, Some(state)),
                 }
-                _ => (None, Some(state)),
-            },
+            }
         };
         Ok((
             row.try_get_by_index(0)?,

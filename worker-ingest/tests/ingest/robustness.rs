@@ -9,6 +9,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{self, WAIT, World, events, expected, spawn_ingest};
 
+/// Runs `sql`, again while PostgreSQL ends it as a deadlock (at most ten times). An UPDATE or
+/// DELETE of targets locks its rows in the order it scans them, a batch locks its targets
+/// FOR KEY SHARE in its own: PostgreSQL may end a deadlock by aborting either. The batch is
+/// retried by the worker; a person (or script) whose statement was aborted runs it again.
+async fn run_again_after_deadlocks(db: &sea_orm::DatabaseConnection, sql: &str) {
+    let mut tries = 0;
+    while let Err(e) = sea_orm::ConnectionTrait::execute_unprepared(db, sql).await {
+        tries += 1;
+        assert!(
+            e.to_string().contains("deadlock detected") && tries < 10,
+            "{e}"
+        );
+    }
+}
+
 /// Pauses and resumes the first third of `targets`, renames the second third, round after
 /// round, until `stop`: what users do every day (each UPDATE moves the row in the heap).
 fn edit_targets(world: &World, stop: CancellationToken) -> tokio::task::JoinHandle<u32> {
@@ -33,18 +48,7 @@ fn edit_targets(world: &World, stop: CancellationToken) -> tokio::task::JoinHand
                      WHERE urltargets_pk IN ({renamed})"
                 ),
             ] {
-                // A rename locks its rows FOR UPDATE (the URL is in a unique key) in the order
-                // it scans them, a batch locks its targets FOR KEY SHARE in its own: PostgreSQL
-                // may end a deadlock by aborting either. The batch is retried by the worker; a
-                // person (or script) whose update was aborted runs it again, as here.
-                let mut tries = 0;
-                while let Err(e) = sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await {
-                    tries += 1;
-                    assert!(
-                        e.to_string().contains("deadlock detected") && tries < 10,
-                        "{e}"
-                    );
-                }
+                run_again_after_deadlocks(&db, &sql).await;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -63,15 +67,7 @@ fn remove_targets(world: &World, targets: Vec<i32>) -> tokio::task::JoinHandle<(
                 "DELETE FROM urltargets WHERE urltargets_pk IN ({})",
                 ids.join(",")
             );
-            // As in edit_targets: a deadlock with a batch aborts one of them; run it again.
-            let mut tries = 0;
-            while let Err(e) = sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await {
-                tries += 1;
-                assert!(
-                    e.to_string().contains("deadlock detected") && tries < 10,
-                    "{e}"
-                );
-            }
+            run_again_after_deadlocks(&db, &sql).await;
             tokio::time::sleep(Duration::from_millis(40)).await;
         }
     })
