@@ -1,7 +1,7 @@
 # The two commands people use: `make up` and `make test`. Everything is in scripts/.
-.PHONY: up down test status clean fetch bench-monitor bench-ingest bench-api bench-notify
+.PHONY: up down test status clean fetch release install bench-monitor bench-ingest bench-api bench-notify
 
-up: ## Start PostgreSQL, Kafka and Pingpipe in the background; returns once healthy
+up: ## Start PostgreSQL, Kafka and Pingpipe in the background; returns once healthy (PINGPIPE_PROFILE=release: from dist/, built first)
 	@bash scripts/up.sh
 
 down: ## Stop everything `make up` started (data is kept)
@@ -17,6 +17,12 @@ status: ## What is running
 
 fetch: ## Install packages and fetch the Kafka jars, start nothing
 	@bash scripts/kafka.sh fetch
+
+release: ## Optimised binaries, the dashboard, the systemd units, an environment file and the docs in dist/
+	@bash scripts/release.sh
+
+install: ## Install dist/ (`make release`) under PREFIX=/usr/local; DESTDIR, SYSCONFDIR=/etc, SYSTEMDUNITDIR as usual
+	@bash scripts/install.sh
 
 clean: down ## Stop everything and delete all local state (.pingpipe/)
 	@alt=$$(readlink .pingpipe/postgres 2>/dev/null); case "$$alt" in /var/tmp/pingpipe-postgres.*) rm -rf "$$alt";; esac

@@ -64,6 +64,12 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
 }
 
+# What cargo needs beyond Rust: librdkafka is built here against the system's OpenSSL (TLS and
+# SASL/SCRAM to the broker), found with pkg-config.
+cargo_deps() {
+  apt_install build-essential pkg-config libssl-dev
+}
+
 # Waits until "$@" succeeds, at most $1 seconds; returns 1 on timeout.
 wait_for() {
   local deadline=$(( $(date +%s) + $1 )); shift

@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
-# Pingpipe's own processes (API, ingest worker, monitor, notification worker), started in the background by `make up` from the debug build.
-# Usage: services.sh up|down|status
+# Pingpipe's own processes (API, ingest worker, monitor, notification worker), started in the
+# background by `make up`, and the build they run from, which PINGPIPE_PROFILE picks: `debug` (the
+# default) is cargo's debug build with the dashboard of frontend/public; `release` is dist/ as
+# `make release` (scripts/release.sh) makes it: optimised binaries, the dashboard's copy there.
+# `build` makes the profile's binaries, `migrate` applies the migrations with its migration CLI,
+# `profile` prints which build runs. `down` and `status` find the services whatever they run from.
+# Usage: services.sh build|migrate|up|down|status|profile
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 RUN_DIR=$STATE_DIR/run
 LOG_DIR=$STATE_DIR/logs
-# The debug build (PINGPIPE_BIN_DIR overrides, as for the browser tests: scripts/test-services.sh
-# runs copies of the binaries that it can change).
-BIN=${PINGPIPE_BIN_DIR:-$CARGO_TARGET_DIR/debug}
+# PINGPIPE_BIN_DIR overrides the profile's binaries, as for the browser tests
+# (scripts/test-services.sh runs copies of the debug binaries that it can change).
+PROFILE=${PINGPIPE_PROFILE:-debug}
+case "$PROFILE" in
+  debug)
+    BIN=${PINGPIPE_BIN_DIR:-$CARGO_TARGET_DIR/debug}
+    MIGRATE=$BIN/migration
+    FRONTEND_DIR=$ROOT/frontend/public
+    BUILD_HINT="build them with \`cargo build --bins\` (or \`make up\`)" ;;
+  release)
+    BIN=${PINGPIPE_BIN_DIR:-$ROOT/dist/bin}
+    MIGRATE=$BIN/pingpipe-migrate
+    FRONTEND_DIR=$ROOT/dist/share/pingpipe/frontend
+    BUILD_HINT="build them with \`make release\` (or \`PINGPIPE_PROFILE=release make up\`)" ;;
+  *) die "PINGPIPE_PROFILE=$PROFILE is not a profile: debug (the default: cargo's debug build) or release (dist/ of \`make release\`)" ;;
+esac
 MONITOR_ADDR=${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}
 INGEST_ADDR=${PINGPIPE_INGEST_ADDR:-127.0.0.1:9102}
 NOTIFY_ADDR=${PINGPIPE_NOTIFY_ADDR:-127.0.0.1:9103}
@@ -30,7 +48,7 @@ start() {
   local name=$1 ready=$2; shift 2
   local pidfile=$RUN_DIR/$name.pid idfile=$RUN_DIR/$name.sha256 exe=$1 current
   mkdir -p "$RUN_DIR" "$LOG_DIR"
-  [ -x "$exe" ] || die "$exe is missing: build it with \`cargo build --bins\` (or \`make up\`)"
+  [ -x "$exe" ] || die "$exe is missing: $BUILD_HINT"
   current=$(identity "$exe")
   if pid_alive "$pidfile" "pingpipe-$name"; then
     if [ "$(cat "$idfile" 2>/dev/null)" = "$current" ]; then
@@ -49,6 +67,25 @@ start() {
   wait_for 60 curl -fsS "$ready" || die "$name is not ready at $ready within 60s; see $LOG_DIR/$name.log"
 }
 
+# The profile's binaries. Cargo's own progress, not --quiet: a first build takes minutes, and
+# silence looks like a hang.
+build() {
+  if [ "$PROFILE" = release ]; then
+    "$ROOT/scripts/release.sh"
+    return
+  fi
+  cargo_deps
+  log "building the binaries (cargo, target dir $CARGO_TARGET_DIR)"
+  cargo build --manifest-path "$ROOT/Cargo.toml" --workspace --bins
+  "$ROOT/scripts/frontend.sh" deps
+}
+
+migrate() {
+  [ -x "$MIGRATE" ] || die "$MIGRATE is missing: $BUILD_HINT"
+  log "migrating the database ($MIGRATE)"
+  "$MIGRATE" up >&2 || die "migrations failed"
+}
+
 up() {
   command -v curl >/dev/null || apt_install curl
   # A token for mutations, generated once, unless the caller configured their own.
@@ -59,7 +96,7 @@ up() {
     PINGPIPE_API_TOKENS=$(cat "$tokenfile")
     export PINGPIPE_API_TOKENS
   fi
-  PINGPIPE_API_ADDR=$API_ADDR PINGPIPE_API_FRONTEND_DIR=${PINGPIPE_API_FRONTEND_DIR:-$ROOT/frontend/public} \
+  PINGPIPE_API_ADDR=$API_ADDR PINGPIPE_API_FRONTEND_DIR=${PINGPIPE_API_FRONTEND_DIR:-$FRONTEND_DIR} \
     start api "http://$API_ADDR/readyz" "$BIN/pingpipe-api"
   PINGPIPE_INGEST_ADDR=$INGEST_ADDR start ingest "http://$INGEST_ADDR/readyz" "$BIN/pingpipe-ingest" --instance local
   PINGPIPE_MONITOR_ADDR=$MONITOR_ADDR start monitor "http://$MONITOR_ADDR/readyz" "$BIN/pingpipe-monitor"
@@ -83,7 +120,8 @@ status() {
   local rc=0
   for name in $SERVICES; do
     if pid_alive "$RUN_DIR/$name.pid" "pingpipe-$name"; then
-      echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"), log $LOG_DIR/$name.log)"
+      # The binary it runs: "(deleted)" after it, when a build has replaced it since.
+      echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"), $(readlink "/proc/$(cat "$RUN_DIR/$name.pid")/exe" 2>/dev/null || echo "binary unknown"), log $LOG_DIR/$name.log)"
     else
       echo "$name: stopped"; rc=1
     fi
@@ -92,8 +130,11 @@ status() {
 }
 
 case "${1:-}" in
+  build) build ;;
+  migrate) migrate ;;
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  profile) echo "$PROFILE (binaries from $BIN)" ;;
+  *) echo "usage: $0 build|migrate|up|down|status|profile" >&2; exit 2 ;;
 esac

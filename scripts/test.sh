@@ -20,6 +20,7 @@ done
 source "$ROOT/scripts/env.sh" # picks up the generated database password
 
 cd "$ROOT"
+cargo_deps
 log "cargo fmt --check"
 cargo fmt --all --check
 log "cargo clippy -D warnings"
@@ -67,6 +68,9 @@ script_test "the README and .env.example list every variable the binaries read" 
 script_test "services.sh up restarts exactly the services whose binary changed" "$ROOT/scripts/test-services.sh"
 script_test "the local PostgreSQL refuses a socket connection without a password" "$ROOT/scripts/check-postgres-auth.sh"
 script_test "every binary connects to PostgreSQL with verify-full and refuses a wrong CA, host or file" "$ROOT/scripts/check-postgres-tls.sh"
+script_test "monitor and ingest work through mutual TLS and SASL_SSL/SCRAM with the README's ACLs, and refuse bad credentials" "$ROOT/scripts/check-kafka-security.sh"
+script_test "the systemd units pass systemd-analyze verify" "$ROOT/scripts/check-systemd.sh"
+script_test "make install puts dist/ where the units and the guide say" "$ROOT/scripts/check-install.sh"
 
 log "browser tests of the dashboard (Chromium, against the real stack)"
 ui_log=$STATE_DIR/ui-test.log

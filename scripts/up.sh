@@ -3,24 +3,20 @@
 # the schema migrated, the results topic created, the API, the ingest worker, the monitor and the notification worker started; returns once all of it is
 # healthy and prints where each part listens. Running it again changes nothing that is already up,
 # except that a service whose binary was rebuilt since it started is restarted (services.sh).
+# PINGPIPE_PROFILE=release runs the optimised binaries of dist/, built by scripts/release.sh
+# (`make release`) each time, instead of cargo's debug build (services.sh).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
+# Which build runs; an unknown PINGPIPE_PROFILE stops here, before anything starts.
+profile=$("$ROOT/scripts/services.sh" profile)
 mkdir -p "$STATE_DIR"
 "$ROOT/scripts/postgres.sh" up
 "$ROOT/scripts/kafka.sh" up
 source "$ROOT/scripts/env.sh" # picks up the generated database password
 
-# Cargo's own progress, not --quiet: a first build takes minutes, and silence looks like a hang.
-log "building the binaries (cargo, target dir $CARGO_TARGET_DIR)"
-cargo build --manifest-path "$ROOT/Cargo.toml" --workspace --bins
-BIN=$CARGO_TARGET_DIR/debug
-
-"$ROOT/scripts/frontend.sh" deps
-
-log "migrating the database"
-"$BIN/migration" up >&2 || die "migrations failed"
-
+"$ROOT/scripts/services.sh" build
+"$ROOT/scripts/services.sh" migrate
 "$ROOT/scripts/services.sh" up
 
 # Connection settings for tools and tests: `source .pingpipe/env`.
@@ -41,6 +37,7 @@ Pingpipe is up.
   Monitor      http://${PINGPIPE_MONITOR_ADDR:-127.0.0.1:9101}/metrics   (/healthz, /readyz; group mode: start more anywhere with the same PINGPIPE_MONITOR_INSTANCE)
   Ingest       http://${PINGPIPE_INGEST_ADDR:-127.0.0.1:9102}/metrics   (/healthz, /readyz)
   Notify       http://${PINGPIPE_NOTIFY_ADDR:-127.0.0.1:9103}/metrics   (/healthz, /readyz)
+  Build        $profile
   Logs         $STATE_DIR/logs/, $STATE_DIR/postgres/postgres.log, $STATE_DIR/kafka/logs/server.log
 Stop it with \`make down\`.
 MSG

@@ -15,6 +15,8 @@ pub mod notify;
 pub mod state;
 pub mod topics;
 
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "testing")]
 pub mod testing;
 

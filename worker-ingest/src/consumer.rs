@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use entity::ResultEvent;
+use entity::kafka::ClientSettings;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -99,10 +100,12 @@ pub enum ConsumeError {
     },
 }
 
-pub fn create_consumer(config: &Config) -> Result<BaseConsumer<IngestContext>, ConsumeError> {
-    let mut client = ClientConfig::new();
+pub fn create_consumer(
+    config: &Config,
+    kafka: &ClientSettings,
+) -> Result<BaseConsumer<IngestContext>, ConsumeError> {
+    let mut client = kafka.client_config();
     client
-        .set("bootstrap.servers", &config.kafka.kafka_bootstrap_servers)
         .set("group.id", &config.group)
         // Only records of committed transactions; aborted ones are never seen.
         .set("isolation.level", "read_committed")

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use entity::kafka::{ClientSettings, check_access_async};
 use plumbing::{OpsServer, Supervisor};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,8 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    KafkaConfig(#[from] entity::config::KafkaConfigError),
     #[error(transparent)]
     Stopped(#[from] plumbing::Stopped),
 }
@@ -95,6 +98,7 @@ impl Drop for Running {
 }
 
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, IngestError> {
+    let kafka = ClientSettings::new(&config.kafka)?;
     let _recorder = plumbing::metrics_handle();
     metric_names::describe();
     let progress = Arc::new(Progress::default());
@@ -116,7 +120,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     if db.ping().await.is_ok() {
         progress.database_ok.store(true, Ordering::Relaxed);
     }
-    let consumer = consumer::create_consumer(&config)?;
+    let consumer = consumer::create_consumer(&config, &kafka)?;
+    {
+        // Brokers that refuse this client (TLS, SASL, ACLs) stop the worker with their reason.
+        let (topics, stop) = (vec![config.kafka.topic.clone()], shutdown.clone());
+        supervisor.spawn("Kafka access check", async move {
+            let watch = stop.clone();
+            check_access_async(kafka, topics, move || watch.is_cancelled()).await?;
+            stop.cancelled().await;
+            Ok(())
+        });
+    }
     tracing::info!(group = config.group, topic = config.kafka.topic, %http_addr, "Starting the ingest worker.");
 
     let partitions = partitions::Partitions::new(config.partition_interval.into());

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -30,11 +29,11 @@ pub async fn reset_positions(
     which: Which,
 ) -> anyhow::Result<Vec<(i32, Option<i64>, i64)>> {
     let topic = config.kafka.topic.clone();
-    let bootstrap = config.kafka.kafka_bootstrap_servers.clone();
+    let kafka = entity::kafka::ClientSettings::new(&config.kafka)?;
     // Watermarks from the broker (blocking calls, off the async threads).
     let marks = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(i32, i64, i64)>> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
+        let consumer: BaseConsumer = kafka
+            .client_config()
             .set("isolation.level", "read_committed")
             .create()
             .context("cannot create a Kafka client")?;

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use entity::kafka::ClientSettings;
 use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -509,13 +509,11 @@ async fn recheck(shard: u32, after: Duration) -> u32 {
 /// Creates the shards topic with `shards` partitions when it is missing, and checks that it
 /// has that many; retried while the broker cannot be reached.
 pub async fn ensure_topic(
-    bootstrap_servers: &str,
+    kafka: &ClientSettings,
     settings: &GroupSettings,
     cancel: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .create()?;
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let mut backoff = plumbing::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         let topic = NewTopic::new(
@@ -723,13 +721,13 @@ impl Markers {
 /// shard over first. A fatal error (the shards topic disagrees with the configuration) stops
 /// the monitor.
 pub async fn run_membership(
-    bootstrap_servers: String,
+    kafka: ClientSettings,
     settings: GroupSettings,
     commands: mpsc::UnboundedSender<Command>,
     ready: Arc<AtomicBool>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    if !ensure_topic(&bootstrap_servers, &settings, &cancel).await? {
+    if !ensure_topic(&kafka, &settings, &cancel).await? {
         return Ok(());
     }
     let handle = tokio::task::spawn_blocking(move || {
@@ -739,8 +737,8 @@ pub async fn run_membership(
             revoke_wait: settings.revoke_budget + Duration::from_secs(1),
             ready,
         };
-        let consumer: BaseConsumer<Membership> = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap_servers)
+        let consumer: BaseConsumer<Membership> = kafka
+            .client_config()
             .set("group.id", &settings.group_id)
             .set("client.id", &settings.member)
             .set("group.protocol", "classic")

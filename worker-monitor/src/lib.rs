@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use entity::event::FirstAttempt;
+use entity::kafka::{ClientSettings, check_access_async};
 use entity::{ResultEvent, Verdict};
 use plumbing::{OpsServer, Supervisor};
 use tokio::sync::{Mutex, mpsc, watch};
@@ -62,6 +63,8 @@ pub enum MonitorError {
     },
     #[error(transparent)]
     Database(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    KafkaConfig(#[from] entity::config::KafkaConfigError),
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("cannot load the system's TLS trust store: {0}")]
@@ -104,6 +107,7 @@ impl Running {
 /// broker if need be), then schedules and probes until `shutdown` is cancelled. Every task runs
 /// under one supervisor: one that fails, panics or ends unasked stops the others.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, MonitorError> {
+    let kafka = ClientSettings::new(&config.kafka)?;
     let readiness = Arc::new(Readiness::default());
     let _recorder = plumbing::metrics_handle();
     telemetry::describe_metrics();
@@ -122,6 +126,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     supervisor.spawn("health and metrics server", ops.serve(shutdown.clone()));
 
     let db = plumbing::database::connect_lazy(&config.database, 2).await?;
+    {
+        // Brokers that refuse this client (TLS, SASL, ACLs) stop the monitor with their reason.
+        let mut topics = vec![config.kafka.topic.clone()];
+        if config.shard.is_none() {
+            topics.push(config.shards_topic.clone());
+        }
+        let (kafka, stop) = (kafka.clone(), shutdown.clone());
+        supervisor.spawn("Kafka access check", async move {
+            let watch = stop.clone();
+            check_access_async(kafka, topics, move || watch.is_cancelled()).await?;
+            stop.cancelled().await;
+            Ok(())
+        });
+    }
 
     let checks = targets::Checks::new(check::CheckBuilder::new()?);
     let prober = Prober::new(ProbeSettings {
@@ -170,7 +188,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         Mode::Group(group, _) => group.group_id.clone(),
     };
     let settings = PublisherSettings {
-        bootstrap_servers: config.kafka.kafka_bootstrap_servers.clone(),
+        kafka: kafka.clone(),
         topic: config.kafka.topic.clone(),
         transactional_id: transactional_id.clone(),
         commit_interval: config.commit_interval.into(),
@@ -269,7 +287,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         supervisor.spawn(
             "group membership",
             group::run_membership(
-                config.kafka.kafka_bootstrap_servers.clone(),
+                kafka.clone(),
                 group.clone(),
                 commands_tx,
                 readiness.producer_ready.clone(),

@@ -30,8 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use entity::ResultEvent;
+use entity::kafka::ClientSettings;
 use plumbing::Backoff;
-use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
@@ -184,7 +184,8 @@ pub enum PublishError {
 /// How the producer is set up.
 #[derive(Debug, Clone)]
 pub struct PublisherSettings {
-    pub bootstrap_servers: String,
+    /// The brokers and how to reach them.
+    pub kafka: ClientSettings,
     pub topic: String,
     pub transactional_id: String,
     pub commit_interval: Duration,
@@ -608,8 +609,9 @@ impl Publisher {
 }
 
 fn create(settings: &PublisherSettings) -> Result<KafkaProducer, PublishError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &settings.bootstrap_servers)
+    settings
+        .kafka
+        .client_config()
         .set("transactional.id", &settings.transactional_id)
         // A crashed instance's open transaction blocks read_committed readers until this
         // expires (or until the next instance's init_transactions aborts it).
@@ -640,6 +642,7 @@ fn backoff() -> Backoff {
 mod tests {
     use super::*;
     use entity::{Frequency, Outcome};
+    use rdkafka::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     use rdkafka::mocking::MockCluster;
@@ -667,7 +670,7 @@ mod tests {
         items: Vec<Pending>,
     ) -> Result<(), PublishError> {
         let settings = PublisherSettings {
-            bootstrap_servers: mock.bootstrap_servers(),
+            kafka: ClientSettings::plaintext(&mock.bootstrap_servers()),
             topic: "results".into(),
             transactional_id: "test".into(),
             commit_interval: Duration::from_millis(100),

@@ -451,7 +451,7 @@ async fn an_idle_zombie_is_fenced_not_mistaken_for_a_broker_outage() {
 
     let world = World::new().await;
     let settings = PublisherSettings {
-        bootstrap_servers: entity::testing::bootstrap_servers(),
+        kafka: entity::kafka::ClientSettings::plaintext(&entity::testing::bootstrap_servers()),
         topic: world.topic.clone(),
         transactional_id: entity::testing::unique("idle-zombie"),
         commit_interval: Duration::from_millis(100),

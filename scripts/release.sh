@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make release`: the five binaries built optimised (`cargo build --release --locked`: exactly
+# the versions of Cargo.lock) and put together with the dashboard's files, the systemd units, an
+# environment file and the docs in dist/, laid out as under an install prefix:
+#   dist/bin/                     pingpipe-api, -monitor, -ingest, -notify, -migrate (cargo's `migration`)
+#   dist/etc/pingpipe/            pingpipe.env.example (for /etc/pingpipe/pingpipe.env)
+#   dist/share/pingpipe/frontend/ the dashboard (PINGPIPE_API_FRONTEND_DIR)
+#   dist/share/pingpipe/systemd/  the units, still with @BINDIR@-style placeholders (install.sh fills them)
+#   dist/share/doc/pingpipe/      README.md, deploy.md, env.example (every variable)
+# Each run makes dist/ anew (a binary only if it changed). `PINGPIPE_PROFILE=release make
+# up` runs dist/bin; `make install` copies dist/ under a prefix. Prints what it made, with sizes.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+DIST=$ROOT/dist
+# The cargo binary and the name it has in dist/ (and once installed).
+BINARIES="pingpipe-api:pingpipe-api pingpipe-monitor:pingpipe-monitor pingpipe-ingest:pingpipe-ingest
+  pingpipe-notify:pingpipe-notify migration:pingpipe-migrate"
+
+cargo_deps
+# The dashboard's vendored files (public/vendor/, from npm) are part of what the api serves.
+"$ROOT/scripts/frontend.sh" deps
+for file in uPlot.esm.js graphiql.min.js; do
+  [ -f "$ROOT/frontend/public/vendor/$file" ] || die "frontend/public/vendor/$file is missing after \`scripts/frontend.sh deps\`"
+done
+
+bin_args=()
+for pair in $BINARIES; do bin_args+=(--bin "${pair%%:*}"); done
+# Cargo's own progress, not --quiet: an optimised first build takes minutes.
+log "building the release binaries (cargo, target dir $CARGO_TARGET_DIR)"
+cargo build --manifest-path "$ROOT/Cargo.toml" --release --locked --workspace "${bin_args[@]}"
+
+# A binary is replaced only when it changed (install -C), so that a service that
+# `PINGPIPE_PROFILE=release make up` started keeps running the file dist/ has; everything else
+# is made afresh.
+mkdir -p "$DIST/bin"
+find "$DIST" -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} +
+names=" "
+for pair in $BINARIES; do
+  install -C -m 0755 "$CARGO_TARGET_DIR/release/${pair%%:*}" "$DIST/bin/${pair#*:}"
+  names+="${pair#*:} "
+done
+for exe in "$DIST"/bin/*; do
+  [[ $names == *" ${exe##*/} "* ]] || rm -rf "$exe"
+done
+mkdir -p "$DIST/etc/pingpipe" "$DIST/share/pingpipe/systemd" "$DIST/share/doc/pingpipe"
+cp -R "$ROOT/frontend/public" "$DIST/share/pingpipe/frontend"
+install -m 0644 "$ROOT"/deploy/systemd/*.service "$DIST/share/pingpipe/systemd/"
+install -m 0644 "$ROOT/deploy/pingpipe.env.example" "$DIST/etc/pingpipe/pingpipe.env.example"
+install -m 0644 "$ROOT/README.md" "$ROOT/docs/deploy.md" "$DIST/share/doc/pingpipe/"
+install -m 0644 "$ROOT/.env.example" "$DIST/share/doc/pingpipe/env.example"
+
+# A byte count for people: 800B, 4.0KiB, 22.4MiB.
+size() {
+  if [ "$1" -lt 1024 ]; then echo "${1}B"; else numfmt --to=iec-i --suffix=B --round=nearest --format='%.1f' "$1"; fi
+}
+tree_size() { size "$(du -sb "$1" | cut -f1)"; }
+echo "dist/ ($DIST), $(tree_size "$DIST"):"
+for exe in "$DIST"/bin/*; do
+  printf '  %-38s %10s\n' "bin/${exe##*/}" "$(size "$(stat -c %s "$exe")")"
+done
+printf '  %-38s %10s  (%s files)\n' "share/pingpipe/frontend/" "$(tree_size "$DIST/share/pingpipe/frontend")" \
+  "$(find "$DIST/share/pingpipe/frontend" -type f | wc -l)"
+printf '  %-38s %10s  (%s)\n' "share/pingpipe/systemd/" "$(tree_size "$DIST/share/pingpipe/systemd")" \
+  "$(cd "$DIST/share/pingpipe/systemd" && echo *)"
+printf '  %-38s %10s\n' "etc/pingpipe/pingpipe.env.example" "$(tree_size "$DIST/etc/pingpipe/pingpipe.env.example")"
+printf '  %-38s %10s  (%s)\n' "share/doc/pingpipe/" "$(tree_size "$DIST/share/doc/pingpipe")" \
+  "$(cd "$DIST/share/doc/pingpipe" && echo *)"
+echo "Run it with \`PINGPIPE_PROFILE=release make up\`; install it with \`make install\` (PREFIX=/usr/local)."
