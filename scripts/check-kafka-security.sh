@@ -71,7 +71,7 @@ cert impostor "/CN=monitor" other-ca
 
 # Passwords of the SCRAM users, made here.
 pw() { head -c 18 /dev/urandom | base64 | tr -d '/+='; }
-monitor_pw=$(pw); ingest_pw=$(pw); stranger_pw=$(pw); wrong_pw=$(pw)
+monitor_pw=$(pw); ingest_pw=$(pw); stranger_pw=$(pw); partial_pw=$(pw); wrong_pw=$(pw)
 
 admin_port=$(free_port); mtls_port=$(free_port); scram_port=$(free_port); ctrl_port=$(free_port)
 mkdir -p "$work/kafka/data" "$work/kafka/logs"
@@ -133,6 +133,7 @@ kjava kafka.tools.StorageTool format -t "$cluster_id" -c "$work/kafka/server.pro
   --add-scram "SCRAM-SHA-512=[name=monitor,password=$monitor_pw]" \
   --add-scram "SCRAM-SHA-512=[name=ingest,password=$ingest_pw]" \
   --add-scram "SCRAM-SHA-512=[name=stranger,password=$stranger_pw]" \
+  --add-scram "SCRAM-SHA-512=[name=partial,password=$partial_pw]" \
   >"$work/kafka/format.log" 2>&1 || die "formatting the test broker failed: $(tail -n 5 "$work/kafka/format.log")"
 setsid java -Xms128m -Xmx384m -XX:+UseSerialGC -Djava.awt.headless=true \
   -Dlog4j2.configurationFile="$work/kafka/log4j2.properties" -cp "$LIBS/*" \
@@ -151,11 +152,13 @@ acl() { kjava org.apache.kafka.tools.AclCommand --bootstrap-server "$admin_serve
 # In pairs (JVMs start slowly), each waited for by its pid: a bare `wait` waits for the broker.
 topic "$results" 3 & first=$!
 topic "$shards" 4; wait "$first"
-acl --allow-principal User:monitor --operation Write --operation Describe --topic "$results" & first=$!
-acl --allow-principal User:monitor --operation Read --operation Write --operation Describe \
-  --operation Create --topic "$shards"
+# User:partial has the monitor's ACLs but the transactional ids'.
+acl --allow-principal User:monitor --allow-principal User:partial --operation Write --operation Describe --topic "$results" & first=$!
+# No Create: the shards topic exists, so the monitor needs none.
+acl --allow-principal User:monitor --allow-principal User:partial --operation Read --operation Write \
+  --operation Describe --topic "$shards"
 wait "$first"
-acl --allow-principal User:monitor --operation Read --operation Describe \
+acl --allow-principal User:monitor --allow-principal User:partial --operation Read --operation Describe \
   --resource-pattern-type prefixed --group pingpipe-monitor. & first=$!
 acl --allow-principal User:monitor --operation Write --operation Describe \
   --resource-pattern-type prefixed --transactional-id pingpipe-monitor.
@@ -171,19 +174,22 @@ web_port=$(free_port)
 python3 -m http.server "$web_port" --bind 127.0.0.1 --directory "$work" >/dev/null 2>&1 &
 pids+=($!)
 SQL_DB=$db admin_sql -c "INSERT INTO urltargets (urltargets_pk, urltarget, monitor_frequency) VALUES (1, 'http://127.0.0.1:$web_port/', 1)" >/dev/null
-stored() { [ "$(SQL_DB=$db admin_sql -At -c "SELECT count(*) FROM monitor_results WHERE urltarget_fk = 1")" -gt "$1" ]; }
+# Results of target 1 scheduled after $1: what the monitor started after it published.
+since() { SQL_DB=$db admin_sql -At -c "SELECT count(*) FROM monitor_results WHERE urltarget_fk = 1 AND scheduled_at > '$1'"; }
+stored() { [ "$(since "$1")" -ge 2 ]; }
 
-# $1 name, then env assignments; runs the binary with a fresh address, in the background.
+# $1 name, $2 its log file, then env assignments; runs the binary with a fresh address, in the
+# background.
 start() {
-  local name=$1; shift
+  local name=$1 log=$2; shift 2
   local addr
   addr=127.0.0.1:$(free_port)
   case $name in
     pingpipe-monitor)
       env DATABASE_URL="$url" PINGPIPE_MINUTE=1s PINGPIPE_MONITOR_SHARDS=4 PINGPIPE_MONITOR_ADDR="$addr" "$@" \
-        "$bin_dir/$name" >"$work/$name.log" 2>&1 & ;;
+        "$bin_dir/$name" >"$log" 2>&1 & ;;
     pingpipe-ingest)
-      env DATABASE_URL="$url" "$@" "$bin_dir/$name" --listen "$addr" >"$work/$name.log" 2>&1 & ;;
+      env DATABASE_URL="$url" "$@" "$bin_dir/$name" --listen "$addr" >"$log" 2>&1 & ;;
   esac
   pids+=($!)
   last_pid=$!
@@ -200,7 +206,7 @@ scram() { # user password
 }
 no_secret() { # log: no SCRAM password appears in it
   local p
-  for p in "$monitor_pw" "$ingest_pw" "$stranger_pw" "$wrong_pw"; do
+  for p in "$monitor_pw" "$ingest_pw" "$stranger_pw" "$partial_pw" "$wrong_pw"; do
     if grep -qF -- "$p" "$1"; then bad "a password shows in $(basename "$1")"; fi
   done
 }
@@ -212,49 +218,72 @@ for listener in mtls scram; do
   else
     monitor_env=$(scram monitor "$monitor_pw"); ingest_env=$(scram ingest "$ingest_pw")
   fi
-  before=$(SQL_DB=$db admin_sql -At -c "SELECT count(*) FROM monitor_results WHERE urltarget_fk = 1")
+  # Only results scheduled from now on count: none of the previous listener's monitor.
+  now=$(SQL_DB=$db admin_sql -At -c "SELECT now()")
   # shellcheck disable=SC2086 # word splitting of the assignments is meant (no spaces in paths)
-  start pingpipe-monitor $monitor_env
+  start pingpipe-monitor "$work/$listener-monitor.log" $monitor_env
   # shellcheck disable=SC2086
-  start pingpipe-ingest $ingest_env
-  if wait_for 90 stored "$((before + 2))"; then
-    log "$listener: monitor -> Kafka -> ingest -> PostgreSQL works (results stored: $(SQL_DB=$db admin_sql -At -c "SELECT count(*) FROM monitor_results WHERE urltarget_fk = 1"))"
+  start pingpipe-ingest "$work/$listener-ingest.log" $ingest_env
+  if wait_for 90 stored "$now"; then
+    log "$listener: monitor -> Kafka -> ingest -> PostgreSQL works ($(since "$now") results stored)"
   else
-    bad "$listener: no result reached PostgreSQL within 90 s; monitor: $(grep -Ev ' INFO ' "$work/pingpipe-monitor.log" | tail -n 5); ingest: $(grep -Ev ' INFO ' "$work/pingpipe-ingest.log" | tail -n 5)"
+    bad "$listener: no result reached PostgreSQL within 90 s; monitor: $(grep -Ev ' INFO ' "$work/$listener-monitor.log" | tail -n 5); ingest: $(grep -Ev ' INFO ' "$work/$listener-ingest.log" | tail -n 5)"
   fi
   stop_all
   python3 -m http.server "$web_port" --bind 127.0.0.1 --directory "$work" >/dev/null 2>&1 &
   pids+=($!)
-  no_secret "$work/pingpipe-monitor.log"
-  no_secret "$work/pingpipe-ingest.log"
+  no_secret "$work/$listener-monitor.log"
+  no_secret "$work/$listener-ingest.log"
 done
 
 # Refusals, all at once: each binary must exit non-zero within 30 s, its output naming the reason.
 checks=()
 refused() { # what expected-pattern name env...
   local what=$1 pattern=$2 name=$3; shift 3
-  start "$name" "$@"
   local log=$work/refused-${#checks[@]}.log
-  mv "$work/$name.log" "$log" # the open file moves with it
+  start "$name" "$log" "$@"
   checks+=("$last_pid|$log|$name with $what|$pattern")
 }
 no_cert="KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$mtls_port KAFKA_SECURITY_PROTOCOL=ssl KAFKA_SSL_CA_LOCATION=$work/ca.pem"
 # shellcheck disable=SC2046,SC2086 # word splitting of the assignments is meant (no spaces in paths)
 {
-  refused "no client certificate" "refuse this client.*(certificate|SSL)" pingpipe-monitor $no_cert
-  refused "no client certificate" "refuse this client.*(certificate|SSL)" pingpipe-ingest $no_cert
-  refused "a certificate of another CA" "refuse this client.*(certificate|SSL|unknown ca)" pingpipe-ingest $(mtls impostor)
-  refused "the wrong CA for the broker" "refuse this client.*(certificate verify failed|SSL)" pingpipe-monitor \
+  # The reason itself, before the hint (which names variables and certificates anyway).
+  client_cert='refuse this client: [^(]*alert (bad certificate|certificate required)'
+  refused "no client certificate" "$client_cert" pingpipe-monitor $no_cert
+  refused "no client certificate" "$client_cert" pingpipe-ingest $no_cert
+  refused "a certificate of another CA" "$client_cert" pingpipe-ingest $(mtls impostor)
+  refused "the wrong CA for the broker" "refuse this client: [^(]*certificate verify failed" pingpipe-monitor \
     $(mtls monitor | sed "s|$work/ca.pem|$work/other-ca.pem|")
-  refused "a wrong password" "refuse this client.*(SASL|[Aa]uthentication)" pingpipe-monitor $(scram monitor "$wrong_pw")
-  refused "a wrong password" "refuse this client.*(SASL|[Aa]uthentication)" pingpipe-ingest $(scram ingest "$wrong_pw")
-  refused "a user without ACLs" "refuse this client.*not allowed to describe topic $results.*ACLs" pingpipe-ingest $(scram stranger "$stranger_pw")
-  refused "a certificate without ACLs" "refuse this client.*not allowed to describe topic $results.*ACLs" pingpipe-monitor $(mtls stranger)
+  refused "a wrong password" "refuse this client: [^(]*invalid credentials" pingpipe-monitor $(scram monitor "$wrong_pw")
+  refused "a wrong password" "refuse this client: [^(]*invalid credentials" pingpipe-ingest $(scram ingest "$wrong_pw")
+  refused "a user without ACLs" "refuse this client: not allowed to describe topic $results .*ACLs" pingpipe-ingest $(scram stranger "$stranger_pw")
+  refused "a certificate without ACLs" "refuse this client: not allowed to describe topic $results .*ACLs" pingpipe-monitor $(mtls stranger)
+  # Each with the other's credentials: the ingest worker may see the results topic but not join
+  # its group; the monitor may not see the shards topic.
+  refused "the monitor's credentials" "refuse this consumer .*Group authorization failed.*ACLs" pingpipe-ingest $(scram monitor "$monitor_pw")
+  refused "the ingest worker's credentials" "refuse this client: not allowed to describe topic $shards .*ACLs" pingpipe-monitor $(mtls ingest)
+  refused "no transactional-id ACL" "[Tt]ransactional.?[Ii]d.*[Aa]uthorization" pingpipe-monitor $(scram partial "$partial_pw")
   refused "SASL settings on plaintext" "KAFKA_SASL_USERNAME.*KAFKA_SECURITY_PROTOCOL is plaintext" pingpipe-ingest \
     KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$admin_port" KAFKA_SASL_USERNAME=ingest KAFKA_SASL_PASSWORD="$ingest_pw"
   refused "a missing key file" "cannot read KAFKA_SSL_KEY_LOCATION" pingpipe-monitor \
     $(mtls monitor | sed "s|$work/monitor.key|$work/missing.key|")
 }
+# Not a refusal: a TLS port that accepts and closes at once (a broker restarting, a proxy without
+# a backend) is waited for, the binary staying up and not ready.
+closing_port=$(free_port)
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, _ = s.accept(); c.close()
+' "$closing_port" &
+pids+=($!)
+start pingpipe-ingest "$work/closing.log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$closing_port" \
+  KAFKA_SECURITY_PROTOCOL=ssl KAFKA_SSL_CA_LOCATION="$work/ca.pem"
+closing_pid=$last_pid
+closing_until=$(( $(date +%s) + 10 ))
+
 deadline=$(( $(date +%s) + 30 ))
 for check in "${checks[@]}"; do
   IFS='|' read -r pid log what pattern <<<"$check"
@@ -274,6 +303,14 @@ for check in "${checks[@]}"; do
   fi
   no_secret "$log"
 done
+# Watched for 10 s at least (librdkafka reconnects within a second at first).
+while kill -0 "$closing_pid" 2>/dev/null && [ "$(date +%s)" -lt "$closing_until" ]; do sleep 0.2; done
+if kill -0 "$closing_pid" 2>/dev/null && ! grep -q "refuse this" "$work/closing.log" \
+  && [ "$(grep -c 'Kafka is not reachable yet\|connection closed by peer' "$work/closing.log")" -ge 2 ]; then
+  log "pingpipe-ingest against a port that closes every connection: still up, waiting, after $(grep -c 'connection closed by peer' "$work/closing.log") closed handshakes"
+else
+  bad "pingpipe-ingest against a port that closes every connection stopped (an outage taken for a refusal): $(grep -v INFO "$work/closing.log" | tail -n 3)"
+fi
 stop_all
 
 if [ "$fail" != 0 ]; then

@@ -6,9 +6,11 @@
 #   dist/etc/pingpipe/            pingpipe.env.example (for /etc/pingpipe/pingpipe.env)
 #   dist/share/pingpipe/frontend/ the dashboard (PINGPIPE_API_FRONTEND_DIR)
 #   dist/share/pingpipe/systemd/  the units, still with @BINDIR@-style placeholders (install.sh fills them)
-#   dist/share/doc/pingpipe/      README.md, deploy.md, env.example (every variable)
-# Each run makes dist/ anew (a binary only if it changed). `PINGPIPE_PROFILE=release make
-# up` runs dist/bin; `make install` copies dist/ under a prefix. Prints what it made, with sizes.
+#   dist/share/doc/pingpipe/      README.md, deploy.md (links fitted), env.example (every variable)
+# Each run makes dist/ anew: a binary only if it changed, the rest made aside and renamed into
+# place, so that a running `PINGPIPE_PROFILE=release make up` (dist/bin, the dashboard of
+# dist/share) is not left without its files. `make install` copies dist/ under a prefix. Prints
+# what it made, with sizes.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -31,10 +33,8 @@ log "building the release binaries (cargo, target dir $CARGO_TARGET_DIR)"
 cargo build --manifest-path "$ROOT/Cargo.toml" --release --locked --workspace "${bin_args[@]}"
 
 # A binary is replaced only when it changed (install -C), so that a service that
-# `PINGPIPE_PROFILE=release make up` started keeps running the file dist/ has; everything else
-# is made afresh.
+# `PINGPIPE_PROFILE=release make up` started keeps running the file dist/ has.
 mkdir -p "$DIST/bin"
-find "$DIST" -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} +
 names=" "
 for pair in $BINARIES; do
   install -C -m 0755 "$CARGO_TARGET_DIR/release/${pair%%:*}" "$DIST/bin/${pair#*:}"
@@ -43,12 +43,29 @@ done
 for exe in "$DIST"/bin/*; do
   [[ $names == *" ${exe##*/} "* ]] || rm -rf "$exe"
 done
-mkdir -p "$DIST/etc/pingpipe" "$DIST/share/pingpipe/systemd" "$DIST/share/doc/pingpipe"
-cp -R "$ROOT/frontend/public" "$DIST/share/pingpipe/frontend"
-install -m 0644 "$ROOT"/deploy/systemd/*.service "$DIST/share/pingpipe/systemd/"
-install -m 0644 "$ROOT/deploy/pingpipe.env.example" "$DIST/etc/pingpipe/pingpipe.env.example"
-install -m 0644 "$ROOT/README.md" "$ROOT/docs/deploy.md" "$DIST/share/doc/pingpipe/"
-install -m 0644 "$ROOT/.env.example" "$DIST/share/doc/pingpipe/env.example"
+
+# Everything else is made afresh in a folder of its own inside dist/ (the same file system, so
+# a rename moves it) and then renamed into place: that API serves dist/share/pingpipe/frontend
+# and finds the old files or the new ones, the folder missing only between two renames.
+NEXT=$(mktemp -d "$DIST/.next.XXXXXX")
+PREVIOUS=$(mktemp -d "$DIST/.previous.XXXXXX")
+trap 'rm -rf "$NEXT" "$PREVIOUS"' EXIT
+mkdir -p "$NEXT/etc/pingpipe" "$NEXT/share/pingpipe/systemd" "$NEXT/share/doc/pingpipe"
+cp -R "$ROOT/frontend/public" "$NEXT/share/pingpipe/frontend"
+install -m 0644 "$ROOT"/deploy/systemd/*.service "$NEXT/share/pingpipe/systemd/"
+install -m 0644 "$ROOT/deploy/pingpipe.env.example" "$NEXT/etc/pingpipe/pingpipe.env.example"
+install -m 0644 "$ROOT/README.md" "$NEXT/share/doc/pingpipe/"
+# Installed, deploy.md lies beside README.md, not in a docs/ folder below it: its links to the
+# README lose their `../`.
+sed 's|](\.\./README\.md|](README.md|g' "$ROOT/docs/deploy.md" >"$NEXT/share/doc/pingpipe/deploy.md"
+chmod 0644 "$NEXT/share/doc/pingpipe/deploy.md"
+install -m 0644 "$ROOT/.env.example" "$NEXT/share/doc/pingpipe/env.example"
+for part in etc share; do
+  if [ -e "$DIST/$part" ]; then mv -T "$DIST/$part" "$PREVIOUS/$part"; fi
+  mv -T "$NEXT/$part" "$DIST/$part"
+done
+# Whatever else lies in dist/ goes: the old trees, and what an interrupted run left behind.
+find "$DIST" -mindepth 1 -maxdepth 1 ! -name bin ! -name etc ! -name share -exec rm -rf {} +
 
 # A byte count for people: 800B, 4.0KiB, 22.4MiB.
 size() {

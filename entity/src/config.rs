@@ -160,6 +160,63 @@ impl std::str::FromStr for Secret {
 /// sets `client.dns.lookup`. They never override what a binary sets itself.
 pub const PASS_THROUGH_PREFIX: &str = "KAFKA_CONFIG_";
 
+/// librdkafka properties a pass-through variable may not set, and why: those with a variable of
+/// their own (and their aliases), those the binaries set for their guarantees (a result's
+/// partition, transactions, read_committed, positions kept in PostgreSQL), and those that would
+/// turn off a check of the brokers' certificates.
+const NOT_PASSED_THROUGH: &[(&str, &str)] = &[
+    ("bootstrap.servers", "has a variable of its own"),
+    (
+        "metadata.broker.list",
+        "has a variable of its own (KAFKA_BOOTSTRAP_SERVERS)",
+    ),
+    ("security.protocol", "has a variable of its own"),
+    ("ssl.ca.location", "has a variable of its own"),
+    ("ssl.certificate.location", "has a variable of its own"),
+    ("ssl.key.location", "has a variable of its own"),
+    ("ssl.key.password", "has a variable of its own"),
+    ("sasl.mechanism", "has a variable of its own"),
+    (
+        "sasl.mechanisms",
+        "has a variable of its own (KAFKA_SASL_MECHANISM)",
+    ),
+    ("sasl.username", "has a variable of its own"),
+    ("sasl.password", "has a variable of its own"),
+    (
+        "enable.ssl.certificate.verification",
+        "would stop checking the brokers' certificates",
+    ),
+    (
+        "ssl.endpoint.identification.algorithm",
+        "would stop checking the brokers' host names",
+    ),
+    ("group.id", "is set by the binaries"),
+    ("group.instance.id", "is set by the binaries"),
+    ("group.protocol", "is set by the binaries"),
+    ("partition.assignment.strategy", "is set by the binaries"),
+    ("isolation.level", "is set by the binaries"),
+    ("enable.auto.commit", "is set by the binaries"),
+    ("auto.commit.enable", "is set by the binaries"),
+    ("enable.auto.offset.store", "is set by the binaries"),
+    ("auto.offset.reset", "is set by the binaries"),
+    ("transactional.id", "is set by the binaries"),
+    ("transaction.timeout.ms", "is set by the binaries"),
+    (
+        "enable.idempotence",
+        "is set by the binaries (transactions)",
+    ),
+    ("acks", "is set by the binaries (transactions)"),
+    (
+        "request.required.acks",
+        "is set by the binaries (transactions)",
+    ),
+    (
+        "partitioner",
+        "decides a result's partition, which every monitor must agree on",
+    ),
+    ("allow.auto.create.topics", "is set by the binaries"),
+];
+
 /// Kafka settings that cannot work together, or files that cannot be read: refused at start.
 #[derive(Debug, thiserror::Error)]
 #[error("Kafka configuration: {0}")]
@@ -171,7 +228,13 @@ impl KafkaArgs {
     /// password, and every file must be readable now (librdkafka's own message for a missing
     /// file is less plain). Values of secrets are in the result but never in an error.
     pub fn properties(&self) -> Result<Vec<(String, String)>, KafkaConfigError> {
-        self.properties_with(std::env::vars())
+        // vars() would panic on a variable that is not UTF-8, however unrelated.
+        let vars = std::env::vars_os().filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            let value = value.into_string().ok()?;
+            Some((name, value))
+        });
+        self.properties_with(vars)
     }
 
     /// [`properties`](Self::properties), with the pass-through variables taken from `vars`.
@@ -284,9 +347,9 @@ impl KafkaArgs {
             .collect();
         extra.sort();
         for (property, value) in extra {
-            if props.iter().any(|(p, _)| *p == property) {
+            if let Some((_, why)) = NOT_PASSED_THROUGH.iter().find(|(p, _)| *p == property) {
                 return refuse(format!(
-                    "{PASS_THROUGH_PREFIX}{} sets {property}, which has a variable of its own",
+                    "{PASS_THROUGH_PREFIX}{} sets {property}, which {why}",
                     property.to_ascii_uppercase().replace('.', "_")
                 ));
             }
@@ -519,5 +582,23 @@ mod tests {
             error.contains("KAFKA_CONFIG_SECURITY_PROTOCOL sets security.protocol"),
             "{error}"
         );
+        for (name, why) in [
+            (
+                "KAFKA_CONFIG_METADATA_BROKER_LIST",
+                "has a variable of its own",
+            ),
+            ("KAFKA_CONFIG_ISOLATION_LEVEL", "is set by the binaries"),
+            ("KAFKA_CONFIG_PARTITIONER", "every monitor must agree on"),
+            (
+                "KAFKA_CONFIG_ENABLE_SSL_CERTIFICATE_VERIFICATION",
+                "stop checking",
+            ),
+        ] {
+            let error = args(&[])
+                .properties_with(vars(&[(name, "x")]))
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains(name) && error.contains(why), "{error}");
+        }
     }
 }

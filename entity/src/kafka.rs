@@ -22,9 +22,29 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
-    /// Checked settings (see [`KafkaArgs::properties`]).
+    /// Checked settings (see [`KafkaArgs::properties`]), every property one librdkafka knows
+    /// with a value it takes (an error names the property, never its value).
     pub fn new(args: &KafkaArgs) -> Result<Self, KafkaConfigError> {
-        Ok(Self::from_properties(args.properties()?))
+        Self::checked(args.properties()?)
+    }
+
+    fn checked(properties: Vec<(String, String)>) -> Result<Self, KafkaConfigError> {
+        let settings = Self::from_properties(properties);
+        if let Err(e) = settings.client_config().create_native_config() {
+            let message = match e {
+                KafkaError::ClientConfig(_, description, name, value) => {
+                    let description = if value.is_empty() {
+                        description
+                    } else {
+                        description.replace(&value, "***")
+                    };
+                    format!("librdkafka refuses {name}: {description}")
+                }
+                other => other.to_string(),
+            };
+            return Err(KafkaConfigError(message));
+        }
+        Ok(settings)
     }
 
     /// Plaintext to `bootstrap_servers`, nothing else (tests and benchmarks).
@@ -91,18 +111,35 @@ pub enum AccessError {
     },
 }
 
+/// TLS alerts and verdicts that say the peer or this client refuses the other's certificate or
+/// settings: they do not go away by retrying. A connection closed or reset mid-handshake (a
+/// broker restarting, a proxy without a backend) says none of these.
+const TLS_REFUSALS: &[&str] = &[
+    "certificate verify failed",
+    "alert bad certificate",
+    "alert certificate required",
+    "alert unknown ca",
+    "alert certificate expired",
+    "alert certificate revoked",
+    "alert certificate unknown",
+    "alert unsupported certificate",
+    "alert access denied",
+    "alert handshake failure",
+    "alert protocol version",
+];
+
+fn tls_refusal(reason: &str) -> bool {
+    TLS_REFUSALS.iter().any(|r| reason.contains(r))
+}
+
 /// What a refusal usually means, for the error an operator reads; `None` when `code` and
-/// `reason` are not a refusal (a broker that is down or restarting, say).
+/// `reason` are not a refusal (a broker that is down or restarting, a connection reset, say).
 pub fn refusal_hint(code: RDKafkaErrorCode, reason: &str) -> Option<&'static str> {
     use RDKafkaErrorCode as C;
     match code {
         C::Authentication | C::SaslAuthenticationFailed => Some(
             " (SASL: check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM \
              against the listener's users and mechanisms)",
-        ),
-        C::SSL => Some(
-            " (TLS: check KAFKA_SSL_CA_LOCATION against the brokers' certificates and the host \
-             names they are reached by, and the client certificate if the listener requires one)",
         ),
         C::TopicAuthorizationFailed
         | C::GroupAuthorizationFailed
@@ -111,18 +148,16 @@ pub fn refusal_hint(code: RDKafkaErrorCode, reason: &str) -> Option<&'static str
             " (the brokers' ACLs do not allow it: see \"Kafka security and ACLs\" in the README \
              for what each binary needs)",
         ),
+        _ if reason.contains("certificate verify failed") => Some(
+            " (TLS: the brokers' certificate is not signed by KAFKA_SSL_CA_LOCATION or does not \
+             name the host they are reached by)",
+        ),
         // With TLS 1.3 a client finishes its handshake before the broker checks the client's
         // certificate; the broker's refusal then arrives as an alert on the first request.
-        C::BrokerTransportFailure | C::AllBrokersDown
-            if reason.contains("alert certificate required")
-                || reason.contains("alert bad certificate")
-                || reason.contains("alert unknown ca") =>
-        {
-            Some(
-                " (TLS: the broker refused this client's certificate, or the listener requires \
-                 one and KAFKA_SSL_CERTIFICATE_LOCATION/KAFKA_SSL_KEY_LOCATION are not set)",
-            )
-        }
+        C::SSL | C::BrokerTransportFailure | C::AllBrokersDown if tls_refusal(reason) => Some(
+            " (TLS: the broker refused this client's certificate, or the listener requires one \
+             and KAFKA_SSL_CERTIFICATE_LOCATION/KAFKA_SSL_KEY_LOCATION are not set)",
+        ),
         _ => None,
     }
 }
@@ -138,12 +173,8 @@ struct Watch {
 fn refusal_in_log(message: &str) -> Option<RDKafkaErrorCode> {
     if message.contains("SASL authentication error") {
         Some(RDKafkaErrorCode::Authentication)
-    } else if message.contains("SSL handshake failed")
-        || message.contains("certificate verify failed")
-    {
+    } else if tls_refusal(message) {
         Some(RDKafkaErrorCode::SSL)
-    } else if refusal_hint(RDKafkaErrorCode::BrokerTransportFailure, message).is_some() {
-        Some(RDKafkaErrorCode::BrokerTransportFailure)
     } else {
         None
     }
@@ -215,6 +246,8 @@ pub fn check_access(
     };
     let producer: BaseProducer<Watch> = settings
         .client_config()
+        // Asking for a missing topic's metadata must not create it (a producer's default).
+        .set("allow.auto.create.topics", "false")
         .create_with_context(Watch::default())
         .map_err(AccessError::Create)?;
     let mut pending = topics.iter().copied().peekable();
@@ -286,6 +319,21 @@ mod tests {
     }
 
     #[test]
+    fn properties_librdkafka_refuses_are_named_without_their_values() {
+        for (name, value) in [
+            ("no.such.property", "hunter22"),
+            ("socket.timeout.ms", "hunter22"),
+        ] {
+            let error = ClientSettings::checked(vec![(name.into(), value.into())])
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains(name), "{error}");
+            assert!(!error.contains("hunter22"), "{error}");
+        }
+        assert!(ClientSettings::checked(vec![("socket.timeout.ms".into(), "5000".into())]).is_ok());
+    }
+
+    #[test]
     fn connection_failures_are_told_from_refusals() {
         let refusals = [
             "SASL authentication error: Authentication failed during authentication due to \
@@ -299,6 +347,9 @@ mod tests {
         }
         let outages = [
             "Connect to ipv4#127.0.0.1:9093 failed: Connection refused",
+            "SSL handshake failed: Disconnected: connection closed by peer: connecting to a \
+             PLAINTEXT broker listener? (after 2ms in state SSL_HANDSHAKE)",
+            "SSL transport error: Connection reset by peer",
             "Disconnected (after 10ms in state UP)",
             "Receive failed: Connection reset by peer",
         ];

@@ -26,6 +26,7 @@ use entity::ResultEvent;
 use entity::kafka::ClientSettings;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -243,6 +244,23 @@ impl Loop {
                     if let Some((code, reason)) = self.consumer.client().fatal_error() {
                         result = Err(fatal(code, &reason));
                         // Everything stops: the writers finish because of this, not by chance.
+                        self.stop.cancel();
+                        break;
+                    }
+                    // ACLs that do not let this consumer join its group or read its topic
+                    // do not change by waiting: stop and say which.
+                    if let Some(code) = e.rdkafka_error_code()
+                        && matches!(
+                            code,
+                            RDKafkaErrorCode::GroupAuthorizationFailed
+                                | RDKafkaErrorCode::TopicAuthorizationFailed
+                        )
+                    {
+                        result = Err(anyhow::anyhow!(
+                            "the Kafka brokers refuse this consumer (topic {:?}): {e}{}",
+                            self.topic,
+                            entity::kafka::refusal_hint(code, "").unwrap_or("")
+                        ));
                         self.stop.cancel();
                         break;
                     }

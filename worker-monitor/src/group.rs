@@ -317,6 +317,16 @@ impl Manager {
                         let gone = active.remove(&shard).expect("checked");
                         lock(&self.routes).remove(&shard);
                         let ended = gone.task.await;
+                        // Brokers that refuse the producer (its transactional id's ACL, say) do
+                        // so for every shard and every retry: stop and say why.
+                        if let Ok(Err(e)) = &ended
+                            && let Some(hint) = e.refusal_hint()
+                        {
+                            anyhow::bail!(
+                                "the Kafka brokers refuse this monitor's producer of shard {shard}: \
+                                 {e}{hint}"
+                            );
+                        }
                         // Fenced: another member has the shard (its late results are its slots
                         // too). Otherwise this member merely stops until the shard starts again.
                         if matches!(ended, Ok(Err(PublishError::Fenced { .. }))) {
@@ -506,16 +516,50 @@ async fn recheck(shard: u32, after: Duration) -> u32 {
     shard
 }
 
-/// Creates the shards topic with `shards` partitions when it is missing, and checks that it
-/// has that many; retried while the broker cannot be reached.
+/// Checks that the shards topic has `shards` partitions, creating it first when it is missing
+/// (a monitor needs no Create ACL when the topic exists); retried while the broker cannot be
+/// reached or the topic is missing.
 pub async fn ensure_topic(
     kafka: &ClientSettings,
     settings: &GroupSettings,
     cancel: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
+    let admin: AdminClient<DefaultClientContext> = kafka
+        .client_config()
+        // A metadata request must not create the topic with the broker's default partitions.
+        .set("allow.auto.create.topics", "false")
+        .create()?;
     let mut backoff = plumbing::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(&settings.shards_topic), Duration::from_secs(10));
+        let exists = match &metadata {
+            Ok(metadata) => match metadata.topics().first() {
+                Some(topic) if topic.error().is_none() && !topic.partitions().is_empty() => {
+                    Some(topic.partitions().len() as u32)
+                }
+                _ => None,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot reach Kafka to check the shards topic.");
+                if !backoff.wait(cancel).await {
+                    return Ok(false);
+                }
+                continue;
+            }
+        };
+        if let Some(partitions) = exists {
+            if partitions == settings.shards {
+                return Ok(true);
+            }
+            anyhow::bail!(
+                "the shards topic {:?} has {partitions} partitions but PINGPIPE_MONITOR_SHARDS \
+                 is {}: every monitor of an instance must use the topic's partition count",
+                settings.shards_topic,
+                settings.shards
+            );
+        }
         let topic = NewTopic::new(
             &settings.shards_topic,
             settings.shards as i32,
@@ -523,39 +567,29 @@ pub async fn ensure_topic(
             TopicReplication::Fixed(-1),
         );
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let created = match admin.create_topics([&topic], &options).await {
-            Ok(results) => results.into_iter().all(|r| match r {
-                Ok(_) => true,
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => true,
-                Err((name, code)) => {
-                    tracing::warn!(topic = name, error = %code, "Cannot create the shards topic.");
-                    false
+        match admin.create_topics([&topic], &options).await {
+            Ok(results) => {
+                let mut made = false;
+                for result in results {
+                    match result {
+                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => made = true,
+                        Err((name, RDKafkaErrorCode::TopicAuthorizationFailed)) => tracing::warn!(
+                            topic = name,
+                            "The shards topic is missing and this monitor may not create it: \
+                             create it with PINGPIPE_MONITOR_SHARDS partitions, or allow Create \
+                             on it."
+                        ),
+                        Err((name, code)) => {
+                            tracing::warn!(topic = name, error = %code, "Cannot create the shards topic.")
+                        }
+                    }
                 }
-            }),
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot reach Kafka to create the shards topic.");
-                false
-            }
-        };
-        if created {
-            let metadata = admin
-                .inner()
-                .fetch_metadata(Some(&settings.shards_topic), Duration::from_secs(10));
-            if let Ok(metadata) = metadata
-                && let Some(topic) = metadata.topics().first()
-                && topic.error().is_none()
-            {
-                let partitions = topic.partitions().len() as u32;
-                if partitions == settings.shards {
-                    return Ok(true);
+                if made {
+                    // Checked again at once: it exists now.
+                    continue;
                 }
-                anyhow::bail!(
-                    "the shards topic {:?} has {partitions} partitions but PINGPIPE_MONITOR_SHARDS \
-                     is {}: every monitor of an instance must use the topic's partition count",
-                    settings.shards_topic,
-                    settings.shards
-                );
             }
+            Err(e) => tracing::warn!(error = %e, "Cannot reach Kafka to create the shards topic."),
         }
         if !backoff.wait(cancel).await {
             return Ok(false);

@@ -181,6 +181,20 @@ pub enum PublishError {
     Cancelled,
 }
 
+impl PublishError {
+    /// What the brokers' refusal means when this error is one (TLS, SASL, ACLs): no retry
+    /// changes it.
+    pub fn refusal_hint(&self) -> Option<&'static str> {
+        let source = match self {
+            Self::Fenced { source, .. } | Self::Fatal { source, .. } | Self::Create(source) => {
+                source
+            }
+            Self::Cancelled => return None,
+        };
+        entity::kafka::refusal_hint(source.rdkafka_error_code()?, &source.to_string())
+    }
+}
+
 /// How the producer is set up.
 #[derive(Debug, Clone)]
 pub struct PublisherSettings {
