@@ -8,8 +8,9 @@
 # The monitor and the ingest worker get exactly the ACLs the README lists, and
 # - through each secure listener a probe result travels monitor -> Kafka -> ingest -> PostgreSQL;
 # - a client without a certificate, with a certificate of another CA, with a wrong password, or
-#   a user without ACLs, is refused: the binary exits non-zero within seconds and says why;
-# - no password shows in a binary's output.
+#   a user without ACLs or lacking one of them (transactional ids, group, Write on the results
+#   topic), is refused: the binary exits non-zero within seconds and says why;
+# - no password (the SCRAM users', PostgreSQL's) shows in a binary's output.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -71,7 +72,8 @@ cert impostor "/CN=monitor" other-ca
 
 # Passwords of the SCRAM users, made here.
 pw() { head -c 18 /dev/urandom | base64 | tr -d '/+='; }
-monitor_pw=$(pw); ingest_pw=$(pw); stranger_pw=$(pw); partial_pw=$(pw); wrong_pw=$(pw)
+monitor_pw=$(pw); ingest_pw=$(pw); stranger_pw=$(pw); partial_pw=$(pw); nogroup_pw=$(pw)
+nowrite_pw=$(pw); wrong_pw=$(pw)
 
 admin_port=$(free_port); mtls_port=$(free_port); scram_port=$(free_port); ctrl_port=$(free_port)
 mkdir -p "$work/kafka/data" "$work/kafka/logs"
@@ -134,6 +136,8 @@ kjava kafka.tools.StorageTool format -t "$cluster_id" -c "$work/kafka/server.pro
   --add-scram "SCRAM-SHA-512=[name=ingest,password=$ingest_pw]" \
   --add-scram "SCRAM-SHA-512=[name=stranger,password=$stranger_pw]" \
   --add-scram "SCRAM-SHA-512=[name=partial,password=$partial_pw]" \
+  --add-scram "SCRAM-SHA-512=[name=nogroup,password=$nogroup_pw]" \
+  --add-scram "SCRAM-SHA-512=[name=nowrite,password=$nowrite_pw]" \
   >"$work/kafka/format.log" 2>&1 || die "formatting the test broker failed: $(tail -n 5 "$work/kafka/format.log")"
 setsid java -Xms128m -Xmx384m -XX:+UseSerialGC -Djava.awt.headless=true \
   -Dlog4j2.configurationFile="$work/kafka/log4j2.properties" -cp "$LIBS/*" \
@@ -148,22 +152,26 @@ results=$RESULTS_TOPIC
 shards=$MONITOR_SHARDS_TOPIC
 topic() { kjava org.apache.kafka.tools.TopicCommand --bootstrap-server "$admin_servers" --create --topic "$1" --partitions "$2" --replication-factor 1 >/dev/null; }
 acl() { kjava org.apache.kafka.tools.AclCommand --bootstrap-server "$admin_servers" --add "$@" >/dev/null; }
-# The ACLs of the README's "Kafka security and ACLs", no more.
+# The ACLs of the README's "Kafka security and ACLs", no more (Read and Write imply Describe).
 # In pairs (JVMs start slowly), each waited for by its pid: a bare `wait` waits for the broker.
 topic "$results" 3 & first=$!
 topic "$shards" 4; wait "$first"
-# User:partial has the monitor's ACLs but the transactional ids'.
-acl --allow-principal User:monitor --allow-principal User:partial --operation Write --operation Describe --topic "$results" & first=$!
+# Users with the monitor's ACLs but one: User:partial lacks the transactional ids', User:nogroup
+# the group's, User:nowrite may only see (Describe) the results topic, not write to it.
+acl --allow-principal User:monitor --allow-principal User:partial --allow-principal User:nogroup \
+  --operation Write --topic "$results" & first=$!
 # No Create: the shards topic exists, so the monitor needs none.
-acl --allow-principal User:monitor --allow-principal User:partial --operation Read --operation Write \
-  --operation Describe --topic "$shards"
+acl --allow-principal User:monitor --allow-principal User:partial --allow-principal User:nogroup \
+  --allow-principal User:nowrite --operation Read --operation Write --topic "$shards"
 wait "$first"
-acl --allow-principal User:monitor --allow-principal User:partial --operation Read --operation Describe \
-  --resource-pattern-type prefixed --group pingpipe-monitor. & first=$!
-acl --allow-principal User:monitor --operation Write --operation Describe \
-  --resource-pattern-type prefixed --transactional-id pingpipe-monitor.
+acl --allow-principal User:monitor --allow-principal User:partial --allow-principal User:nowrite \
+  --operation Read --resource-pattern-type prefixed --group pingpipe-monitor. & first=$!
+acl --allow-principal User:monitor --allow-principal User:nogroup --allow-principal User:nowrite \
+  --operation Write --resource-pattern-type prefixed --transactional-id pingpipe-monitor.
 wait "$first"
-acl --allow-principal User:ingest --operation Read --operation Describe --topic "$results" --group pingpipe-ingest
+acl --allow-principal User:ingest --operation Read --topic "$results" --group pingpipe-ingest & first=$!
+acl --allow-principal User:nowrite --operation Describe --topic "$results"
+wait "$first"
 log "topics and ACLs set"
 
 # A database, and one target on a local web server.
@@ -204,11 +212,13 @@ scram() { # user password
     KAFKA_SSL_CA_LOCATION="$work/ca.pem" KAFKA_SASL_MECHANISM=SCRAM-SHA-512 \
     KAFKA_SASL_USERNAME="$1" KAFKA_SASL_PASSWORD="$2"
 }
-no_secret() { # log: no SCRAM password appears in it
+pg_pw=$(cat "$STATE_DIR/secrets/postgres_password")
+no_secret() { # log: no password (SCRAM users', PostgreSQL's) appears in it
   local p
-  for p in "$monitor_pw" "$ingest_pw" "$stranger_pw" "$partial_pw" "$wrong_pw"; do
+  for p in "$monitor_pw" "$ingest_pw" "$stranger_pw" "$partial_pw" "$nogroup_pw" "$nowrite_pw" "$wrong_pw"; do
     if grep -qF -- "$p" "$1"; then bad "a password shows in $(basename "$1")"; fi
   done
+  if grep -qF -- "$pg_pw" "$1"; then bad "PostgreSQL's password shows in $(basename "$1")"; fi
 }
 
 # End to end through each listener: new results of target 1 reach PostgreSQL.
@@ -263,6 +273,12 @@ no_cert="KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$mtls_port KAFKA_SECURITY_PROTOCOL=ss
   refused "the monitor's credentials" "refuse this consumer .*Group authorization failed.*ACLs" pingpipe-ingest $(scram monitor "$monitor_pw")
   refused "the ingest worker's credentials" "refuse this client: not allowed to describe topic $shards .*ACLs" pingpipe-monitor $(mtls ingest)
   refused "no transactional-id ACL" "[Tt]ransactional.?[Ii]d.*[Aa]uthorization" pingpipe-monitor $(scram partial "$partial_pw")
+  refused "no group ACL" "refuse this monitor's group membership .*Group authorization failed.*ACLs" \
+    pingpipe-monitor $(scram nogroup "$nogroup_pw")
+  # Sees the results topic, may not write to it: refused at its first transaction (a group of
+  # its own, so that it holds every shard, target 1's included, at once).
+  refused "Describe but no Write on the results topic" "[Tt]opic authorization failed.*ACLs" \
+    pingpipe-monitor $(scram nowrite "$nowrite_pw") PINGPIPE_MONITOR_INSTANCE=nowrite
   refused "SASL settings on plaintext" "KAFKA_SASL_USERNAME.*KAFKA_SECURITY_PROTOCOL is plaintext" pingpipe-ingest \
     KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$admin_port" KAFKA_SASL_USERNAME=ingest KAFKA_SASL_PASSWORD="$ingest_pw"
   refused "a missing key file" "cannot read KAFKA_SSL_KEY_LOCATION" pingpipe-monitor \

@@ -2,8 +2,9 @@
 # TLS to PostgreSQL (#17), from outside, with the real binaries and the local cluster (ssl=on, a
 # CA of its own made by postgres.sh):
 # - with `sslmode=verify-full&sslrootcert=<the cluster's CA>` the migration CLI migrates a fresh
-#   database, and the API, the ingest worker and the notifier become ready on it — over TLS
-#   (pg_stat_ssl says so for their connections);
+#   database, and the API, the ingest worker, the notifier and the monitor (with the local
+#   Kafka) become ready on it — over TLS (pg_stat_ssl says so for their connections, and none of
+#   their output shows the database's password);
 # - with another CA (made here), every binary — the monitor's too — refuses at once: it exits
 #   non-zero within seconds and says the certificate is not trusted; likewise a host name the
 #   certificate does not name (`localhost`: it names 127.0.0.1 only), and an sslrootcert file
@@ -57,13 +58,16 @@ run() {
     pingpipe-api) exec env PINGPIPE_API_ADDR="$addr" PINGPIPE_API_TOKENS="tls-check-token-0123456789abcdef" "$@" "$bin_dir/$name" ;;
     pingpipe-ingest) exec env "$@" "$bin_dir/$name" --listen "$addr" --topic "$READINESS_TOPIC_TLS" --group "tls-check-$$" ;;
     pingpipe-notify) exec env PINGPIPE_NOTIFY_ADDR="$addr" "$@" "$bin_dir/$name" ;;
-    pingpipe-monitor) exec env PINGPIPE_MONITOR_ADDR="$addr" "$@" "$bin_dir/$name" ;;
+    # Fixed mode, an instance of its own: one transactional producer on the local Kafka, no
+    # group; the database has no target, so nothing is published.
+    pingpipe-monitor) exec env PINGPIPE_MONITOR_ADDR="$addr" PINGPIPE_MONITOR_INSTANCE="tls-check-$$" \
+      PINGPIPE_MONITOR_SHARD=0/1 "$@" "$bin_dir/$name" ;;
   esac
 }
 READINESS_TOPIC_TLS=pingpipe.readiness
 
 # Ready over TLS with the right CA.
-for name in pingpipe-api pingpipe-ingest pingpipe-notify; do
+for name in pingpipe-api pingpipe-ingest pingpipe-notify pingpipe-monitor; do
   addr=127.0.0.1:$(free_port)
   run "$name" "$addr" DATABASE_URL="$good" >"$work/$name.log" 2>&1 &
   pids+=($!)
@@ -75,13 +79,18 @@ for name in pingpipe-api pingpipe-ingest pingpipe-notify; do
 done
 tls_connections=$(admin -At -c "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '$db' AND s.ssl")
 plain_connections=$(admin -At -c "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '$db' AND NOT s.ssl")
-if [ "$tls_connections" -ge 3 ] && [ "$plain_connections" = 0 ]; then
+if [ "$tls_connections" -ge 4 ] && [ "$plain_connections" = 0 ]; then
   log "their $tls_connections connections use TLS, none plain"
 else
   bad "connections to $db: $tls_connections over TLS, $plain_connections plain"
 fi
 for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
 pids=()
+pg_pw=$(cat "$STATE_DIR/secrets/postgres_password")
+no_password() { # log
+  if grep -qF -- "$pg_pw" "$1"; then bad "the database's password shows in $(basename "$1")"; fi
+}
+for log_file in "$work"/*.log; do no_password "$log_file"; done
 
 # Refused at once, with a clear word, by every binary.
 refused() {
@@ -100,6 +109,7 @@ refused() {
     fi
     rc=$?
     set -e
+    no_password "$work/refused.log"
     if [ "$rc" = 0 ] || [ "$rc" = 137 ] || ! grep -q "$expect" "$work/refused.log"; then
       bad "$name with $what: exit $rc, $(grep -v INFO "$work/refused.log" | tail -n 2)"
     else

@@ -6,7 +6,8 @@
 # unit must also keep what deployment relies on: DynamicUser, ProtectSystem=strict,
 # NoNewPrivileges, the environment file, a restart policy (the long-running parts) or a oneshot
 # (pingpipe-migrate), and the order after the migrations. Builds nothing, starts nothing.
-# Without systemd-analyze it says "skipped" and exits 0.
+# Installs systemd-analyze (Debian's systemd) when missing; where it cannot, says "skipped" and
+# exits 0.
 # Usage: check-systemd.sh [UNIT_DIR]   (deploy/systemd by default)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -14,6 +15,10 @@ source "$(dirname "$0")/env.sh"
 UNIT_DIR=${1:-$ROOT/deploy/systemd}
 BINARIES="pingpipe-api pingpipe-monitor pingpipe-ingest pingpipe-notify pingpipe-migrate"
 
+# Debian's systemd package has it (no service manager is started by installing it).
+if ! command -v systemd-analyze >/dev/null && command -v apt-get >/dev/null; then
+  apt_install systemd || true
+fi
 if ! command -v systemd-analyze >/dev/null; then
   echo "skipped: systemd-analyze not installed" >&2
   [ -n "${PINGPIPE_SKIPPED_LOG:-}" ] && echo "check-systemd: systemd-analyze not installed" >>"$PINGPIPE_SKIPPED_LOG"

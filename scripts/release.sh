@@ -14,7 +14,12 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-DIST=$ROOT/dist
+DIST=${PINGPIPE_DIST_DIR:-$ROOT/dist}
+# Whatever else lies in the tree is removed below: another folder is taken only when it is empty
+# or a tree this script made (it leaves a mark).
+if [ "$DIST" != "$ROOT/dist" ] && [ -d "$DIST" ] && [ -n "$(ls -A "$DIST")" ] && [ ! -e "$DIST/.pingpipe-dist" ]; then
+  die "PINGPIPE_DIST_DIR=$DIST holds other files: name an empty or new folder, or one \`make release\` made"
+fi
 # The cargo binary and the name it has in dist/ (and once installed).
 BINARIES="pingpipe-api:pingpipe-api pingpipe-monitor:pingpipe-monitor pingpipe-ingest:pingpipe-ingest
   pingpipe-notify:pingpipe-notify migration:pingpipe-migrate"
@@ -35,6 +40,7 @@ cargo build --manifest-path "$ROOT/Cargo.toml" --release --locked --workspace "$
 # A binary is replaced only when it changed (install -C), so that a service that
 # `PINGPIPE_PROFILE=release make up` started keeps running the file dist/ has.
 mkdir -p "$DIST/bin"
+touch "$DIST/.pingpipe-dist"
 names=" "
 for pair in $BINARIES; do
   install -C -m 0755 "$CARGO_TARGET_DIR/release/${pair%%:*}" "$DIST/bin/${pair#*:}"
@@ -65,7 +71,7 @@ for part in etc share; do
   mv -T "$NEXT/$part" "$DIST/$part"
 done
 # Whatever else lies in dist/ goes: the old trees, and what an interrupted run left behind.
-find "$DIST" -mindepth 1 -maxdepth 1 ! -name bin ! -name etc ! -name share -exec rm -rf {} +
+find "$DIST" -mindepth 1 -maxdepth 1 ! -name bin ! -name etc ! -name share ! -name .pingpipe-dist -exec rm -rf {} +
 
 # A byte count for people: 800B, 4.0KiB, 22.4MiB.
 size() {

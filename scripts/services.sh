@@ -21,9 +21,11 @@ case "$PROFILE" in
     FRONTEND_DIR=$ROOT/frontend/public
     BUILD_HINT="build them with \`cargo build --bins\` (or \`make up\`)" ;;
   release)
-    BIN=${PINGPIPE_BIN_DIR:-$ROOT/dist/bin}
+    # PINGPIPE_DIST_DIR: another tree laid out as dist/ (test-services.sh makes one).
+    DIST=${PINGPIPE_DIST_DIR:-$ROOT/dist}
+    BIN=${PINGPIPE_BIN_DIR:-$DIST/bin}
     MIGRATE=$BIN/pingpipe-migrate
-    FRONTEND_DIR=$ROOT/dist/share/pingpipe/frontend
+    FRONTEND_DIR=$DIST/share/pingpipe/frontend
     BUILD_HINT="build them with \`make release\` (or \`PINGPIPE_PROFILE=release make up\`)" ;;
   *) die "PINGPIPE_PROFILE=$PROFILE is not a profile: debug (the default: cargo's debug build) or release (dist/ of \`make release\`)" ;;
 esac

@@ -2,8 +2,9 @@
 # Test of services.sh, which `make up` runs after building: a second `up` with nothing changed
 # leaves every service running as it is; after one binary changes, `up` restarts exactly that
 # service; a pid file whose pid belongs to another program is stale (that program is neither
-# taken for a service nor signalled). Run by `make test` on its PostgreSQL and Kafka; by hand:
-# `make up`, then `scripts/test-services.sh`.
+# taken for a service nor signalled); PINGPIPE_PROFILE=release runs the binaries and the dashboard
+# of a release tree (PINGPIPE_DIST_DIR), its migration CLI named pingpipe-migrate. Run by
+# `make test` on its PostgreSQL and Kafka; by hand: `make up`, then `scripts/test-services.sh`.
 #
 # It runs a stack of its own beside whatever `make up` started, and disturbs nothing of it: its
 # own state dir (pid files, logs) in a temporary folder, copies of the debug binaries (so that it
@@ -143,4 +144,35 @@ if "$ROOT/scripts/services.sh" status >"$WORK/status.out" 2>/dev/null; then
   fail "status says running with no service running"
 fi
 grep -qx "ingest: stopped" "$WORK/status.out" || fail "status took another program for the ingest worker"
-log "services: restarts exactly what changed, and pid files are checked"
+log "PINGPIPE_PROFILE=release: migrate and up run the release tree's binaries and dashboard"
+# A tree laid out as `make release` makes dist/, of the debug binaries (an optimised build takes
+# minutes): what is checked is that the release profile runs this tree, and nothing else.
+"$ROOT/scripts/services.sh" down 2>/dev/null
+dist=$WORK/dist
+mkdir -p "$dist/bin" "$dist/share/pingpipe"
+for bin in pingpipe-api pingpipe-ingest pingpipe-monitor pingpipe-notify; do
+  cp "$CARGO_TARGET_DIR/debug/$bin" "$dist/bin/"
+done
+cp "$CARGO_TARGET_DIR/debug/migration" "$dist/bin/pingpipe-migrate"
+cp -R "$ROOT/frontend/public" "$dist/share/pingpipe/frontend"
+marker="<!-- the release tree of test-services $id -->"
+printf '%s\n' "$marker" >>"$dist/share/pingpipe/frontend/index.html"
+release() {
+  env -u PINGPIPE_BIN_DIR -u PINGPIPE_API_FRONTEND_DIR PINGPIPE_PROFILE=release PINGPIPE_DIST_DIR="$dist" \
+    "$ROOT/scripts/services.sh" "$@"
+}
+[ "$(release profile)" = "release (binaries from $dist/bin)" ] || fail "services.sh profile says $(release profile)"
+release migrate 2>"$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; fail "migrate with the release profile failed"; }
+grep -qF "$dist/bin/pingpipe-migrate" "$WORK/migrate.log" || fail "migrate did not run the tree's pingpipe-migrate: $(cat "$WORK/migrate.log")"
+release up 2>"$WORK/up.log" || { cat "$WORK/up.log" >&2; fail "up with the release profile failed"; }
+for name in api ingest monitor notify; do
+  exe=$(readlink "/proc/$(pid_of "$name")/exe" || true)
+  [ "$exe" = "$dist/bin/pingpipe-$name" ] || fail "$name runs ${exe:-nothing}, not $dist/bin/pingpipe-$name"
+done
+curl -fsS --max-time 5 "http://$PINGPIPE_API_ADDR/" | grep -qF "$marker" \
+  || fail "the API does not serve the dashboard of the release tree"
+release down 2>/dev/null
+rm -rf "$dist/bin"
+if release up 2>"$WORK/up.log"; then fail "up with the release profile and no binaries succeeded"; fi
+grep -q "make release" "$WORK/up.log" || fail "up without release binaries did not say to run make release: $(cat "$WORK/up.log")"
+log "services: restarts exactly what changed, pid files are checked, the release profile runs its tree"

@@ -6,11 +6,49 @@ use std::path::PathBuf;
 use clap::Args;
 
 /// Where PostgreSQL is.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL connection URL, e.g. postgres://user:password@127.0.0.1:5432/pingpipe.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
+}
+
+/// The URL with its password hidden: a configuration printed with `{:?}` shows no secret.
+impl std::fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseArgs")
+            .field("database_url", &redacted_database_url(&self.database_url))
+            .finish()
+    }
+}
+
+/// `url` as it may be shown: the password replaced by `***`, and so are the values of
+/// `password` and `sslkey` parameters; a text that is not a URL is not shown at all.
+pub fn redacted_database_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "(DATABASE_URL, not shown: not a URL)".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let secret = matches!(k.as_ref(), "password" | "sslkey" | "ssl-key");
+            (
+                k.into_owned(),
+                if secret {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                },
+            )
+        })
+        .collect();
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Where Kafka is, and the topic the results travel on.
@@ -215,6 +253,33 @@ const NOT_PASSED_THROUGH: &[(&str, &str)] = &[
         "decides a result's partition, which every monitor must agree on",
     ),
     ("allow.auto.create.topics", "is set by the binaries"),
+    // Set by a binary after the pass-through, so a value given here would be overridden
+    // without a word: refused instead.
+    (
+        "session.timeout.ms",
+        "has variables of its own (PINGPIPE_MONITOR_SESSION_TIMEOUT, \
+         PINGPIPE_INGEST_SESSION_TIMEOUT)",
+    ),
+    (
+        "heartbeat.interval.ms",
+        "has a variable of its own (PINGPIPE_MONITOR_HEARTBEAT_INTERVAL)",
+    ),
+    ("client.id", "is set by the binaries"),
+    ("linger.ms", "is set by the binaries"),
+    (
+        "queue.buffering.max.ms",
+        "is set by the binaries (linger.ms)",
+    ),
+    ("compression.type", "is set by the binaries"),
+    (
+        "compression.codec",
+        "is set by the binaries (compression.type)",
+    ),
+    ("retry.backoff.max.ms", "is set by the binaries"),
+    ("queued.max.messages.kbytes", "is set by the binaries"),
+    ("queued.min.messages", "is set by the binaries"),
+    ("fetch.queue.backoff.ms", "is set by the binaries"),
+    ("fetch.wait.max.ms", "is set by the binaries"),
 ];
 
 /// Kafka settings that cannot work together, or files that cannot be read: refused at start.
@@ -400,6 +465,20 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         kafka: KafkaArgs,
+    }
+
+    #[test]
+    fn a_database_url_printed_with_debug_shows_no_password() {
+        let args = DatabaseArgs {
+            database_url: "postgres://app:hunter2secret@db.internal:5432/pingpipe?sslmode=require"
+                .to_owned(),
+        };
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("hunter2secret"), "{shown}");
+        assert!(
+            shown.contains("app:***@db.internal:5432/pingpipe"),
+            "{shown}"
+        );
     }
 
     fn args(flags: &[&str]) -> KafkaArgs {
@@ -589,6 +668,13 @@ mod tests {
             ),
             ("KAFKA_CONFIG_ISOLATION_LEVEL", "is set by the binaries"),
             ("KAFKA_CONFIG_PARTITIONER", "every monitor must agree on"),
+            // Set after the pass-through: refused rather than silently overridden.
+            (
+                "KAFKA_CONFIG_SESSION_TIMEOUT_MS",
+                "PINGPIPE_INGEST_SESSION_TIMEOUT",
+            ),
+            ("KAFKA_CONFIG_LINGER_MS", "is set by the binaries"),
+            ("KAFKA_CONFIG_FETCH_WAIT_MAX_MS", "is set by the binaries"),
             (
                 "KAFKA_CONFIG_ENABLE_SSL_CERTIFICATE_VERIFICATION",
                 "stop checking",

@@ -25,6 +25,13 @@ impl ClientSettings {
     /// Checked settings (see [`KafkaArgs::properties`]), every property one librdkafka knows
     /// with a value it takes (an error names the property, never its value).
     pub fn new(args: &KafkaArgs) -> Result<Self, KafkaConfigError> {
+        if args.kafka_security_protocol == crate::config::SecurityProtocol::SaslPlaintext {
+            tracing::warn!(
+                "KAFKA_SECURITY_PROTOCOL is sasl_plaintext: the SASL exchange (with PLAIN, the \
+                 password itself) and every record travel unencrypted; use sasl_ssl beyond a \
+                 trusted network."
+            );
+        }
         Self::checked(args.properties()?)
     }
 
@@ -62,9 +69,11 @@ impl ClientSettings {
     }
 
     /// A new client configuration holding these properties; what a caller sets after this
-    /// overrides them.
+    /// overrides them. No client creates a topic by naming it (a producer's default would make
+    /// a missing results topic with the brokers' default partitions).
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
+        config.set("allow.auto.create.topics", "false");
         for (name, value) in self.properties.iter() {
             config.set(name, value);
         }
@@ -246,8 +255,6 @@ pub fn check_access(
     };
     let producer: BaseProducer<Watch> = settings
         .client_config()
-        // Asking for a missing topic's metadata must not create it (a producer's default).
-        .set("allow.auto.create.topics", "false")
         .create_with_context(Watch::default())
         .map_err(AccessError::Create)?;
     let mut pending = topics.iter().copied().peekable();

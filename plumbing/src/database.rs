@@ -124,34 +124,7 @@ pub fn readable_files(url: &str) -> Result<(), sea_orm::DbErr> {
     Ok(())
 }
 
-/// `url` as it may be shown: the password replaced by `***`, and so are the values of
-/// `password` and `sslkey` parameters; a text that is not a URL is not shown at all.
-pub fn redacted(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return "(DATABASE_URL, not shown: not a URL)".to_owned();
-    };
-    if parsed.password().is_some() {
-        let _ = parsed.set_password(Some("***"));
-    }
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .map(|(k, v)| {
-            let secret = matches!(k.as_ref(), "password" | "sslkey" | "ssl-key");
-            (
-                k.into_owned(),
-                if secret {
-                    "***".to_owned()
-                } else {
-                    v.into_owned()
-                },
-            )
-        })
-        .collect();
-    if !pairs.is_empty() {
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.to_string()
-}
+pub use entity::config::redacted_database_url as redacted;
 
 #[cfg(test)]
 mod tests {

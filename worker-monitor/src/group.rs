@@ -524,11 +524,7 @@ pub async fn ensure_topic(
     settings: &GroupSettings,
     cancel: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let admin: AdminClient<DefaultClientContext> = kafka
-        .client_config()
-        // A metadata request must not create the topic with the broker's default partitions.
-        .set("allow.auto.create.topics", "false")
-        .create()?;
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let mut backoff = plumbing::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         let metadata = admin
@@ -825,13 +821,25 @@ pub async fn run_membership(
                         settings.session_timeout
                     );
                 }
-                Some(Err(e))
-                    if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) =>
-                {
-                    tracing::warn!(error = %e, "Group membership: Kafka error (retrying).");
-                    last_error = Some(std::time::Instant::now());
+                Some(Err(e)) => {
+                    // The brokers' ACLs refuse the group or the shards topic: no retry changes
+                    // it.
+                    let refusal = e
+                        .rdkafka_error_code()
+                        .and_then(|code| entity::kafka::refusal_hint(code, &e.to_string()));
+                    if let Some(hint) = refusal {
+                        anyhow::bail!(
+                            "the Kafka brokers refuse this monitor's group membership (group {}, \
+                             topic {}): {e}{hint}",
+                            settings.group_id,
+                            settings.shards_topic
+                        );
+                    }
+                    if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        tracing::warn!(error = %e, "Group membership: Kafka error (retrying).");
+                        last_error = Some(std::time::Instant::now());
+                    }
                 }
-                Some(Err(_)) => {}
                 None => {}
             }
         }

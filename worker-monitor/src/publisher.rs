@@ -252,7 +252,8 @@ pub struct Publisher {
 
 enum Failure {
     Retry,
-    Abort,
+    /// Abort the transaction and send the batch again; the error, for the log.
+    Abort(KafkaError),
     Fatal(PublishError),
 }
 
@@ -293,7 +294,7 @@ impl Publisher {
                 Ok(()) => return Ok(()),
                 Err(e) => match self.sort(e) {
                     Failure::Fatal(err) => return Err(err.into()),
-                    Failure::Retry | Failure::Abort => self.wait(&mut backoff).await?,
+                    Failure::Retry | Failure::Abort(_) => self.wait(&mut backoff).await?,
                 },
             }
         }
@@ -355,7 +356,7 @@ impl Publisher {
             if let Err(e) = self.call(|p| p.begin_transaction()).await? {
                 match self.sort(e) {
                     Failure::Fatal(err) => self.recover(err).await?,
-                    Failure::Retry | Failure::Abort => self.wait(&mut backoff).await?,
+                    Failure::Retry | Failure::Abort(_) => self.wait(&mut backoff).await?,
                 }
                 continue 'transaction;
             }
@@ -384,8 +385,9 @@ impl Publisher {
                 };
                 match self.sort(err) {
                     Failure::Retry => self.wait(&mut backoff).await?,
-                    Failure::Abort => {
+                    Failure::Abort(error) => {
                         tracing::warn!(
+                            error = %error,
                             records = batch.len(),
                             attempt = backoff.attempt() + 1,
                             "Aborting the transaction; the batch will be sent again."
@@ -417,7 +419,7 @@ impl Publisher {
                 }
                 Err(e) => match self.sort(e) {
                     Failure::Fatal(err) => return self.recover(err).await,
-                    Failure::Retry | Failure::Abort => self.wait(&mut backoff).await?,
+                    Failure::Retry | Failure::Abort(_) => self.wait(&mut backoff).await?,
                 },
             }
         }
@@ -431,6 +433,7 @@ impl Publisher {
         let failing = age(self.failing_since);
         let transaction = age(self.transaction_started);
         if !self.settings.recreate_after_outage
+            || err.refusal_hint().is_some()
             || failing.max(transaction) < self.settings.transaction_timeout
         {
             return Err(err.into());
@@ -600,12 +603,23 @@ impl Publisher {
                     | RDKafkaErrorCode::InvalidProducerEpoch
             )
         );
+        // The brokers' ACLs refuse a topic, the group or the transactional id: librdkafka makes
+        // some of these abortable, but no abort and retry changes them.
+        let refused = matches!(
+            code,
+            Some(
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::GroupAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+            )
+        );
         if fenced {
             Failure::Fatal(PublishError::Fenced {
                 transactional_id,
                 source: err,
             })
-        } else if fatal {
+        } else if fatal || refused {
             Failure::Fatal(PublishError::Fatal {
                 transactional_id,
                 source: err,
@@ -617,7 +631,7 @@ impl Publisher {
             if !abortable {
                 tracing::warn!(error = %err, "Unclassified Kafka error; aborting the transaction.");
             }
-            Failure::Abort
+            Failure::Abort(err)
         }
     }
 }
@@ -735,12 +749,32 @@ mod tests {
         // The first produce request fails for good: the transaction can only be aborted.
         mock.request_errors(
             RDKafkaApiKey::Produce,
-            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD],
         );
         publish(&mock, pending(3)).await.unwrap();
         let mut keys = stored_keys(&mock);
         keys.sort();
         assert_eq!(keys, ["1", "2", "3"]);
+    }
+
+    #[tokio::test]
+    async fn a_topic_the_acls_refuse_stops_the_publisher_with_the_reason_instead_of_retrying() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("results", 1, 1).unwrap();
+        // Abortable for librdkafka, but no abort and retry gets past the brokers' ACLs.
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 50],
+        );
+        let error = tokio::time::timeout(Duration::from_secs(20), publish(&mock, pending(3)))
+            .await
+            .expect("stopped, not retrying")
+            .expect_err("refused");
+        assert!(error.refusal_hint().is_some(), "{error}");
+        assert!(
+            error.to_string().contains("Topic authorization failed"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
