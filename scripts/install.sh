@@ -14,7 +14,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-DIST=${1:-${PINGPIPE_DIST_DIR:-$ROOT/dist}}
+DIST=$(realpath -m -- "${1:-${PINGPIPE_DIST_DIR:-$ROOT/dist}}")
 DESTDIR=${DESTDIR:-}
 PREFIX=${PREFIX:-/usr/local}
 SYSCONFDIR=${SYSCONFDIR:-/etc}

@@ -14,10 +14,11 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-DIST=${PINGPIPE_DIST_DIR:-$ROOT/dist}
+# Resolved once (a relative PINGPIPE_DIST_DIR is taken from the current folder).
+DIST=$(realpath -m -- "${PINGPIPE_DIST_DIR:-$ROOT/dist}")
 # Whatever else lies in the tree is removed below: another folder is taken only when it is empty
 # or a tree this script made (it leaves a mark).
-if [ "$DIST" != "$ROOT/dist" ] && [ -d "$DIST" ] && [ -n "$(ls -A "$DIST")" ] && [ ! -e "$DIST/.pingpipe-dist" ]; then
+if [ "$DIST" != "$(realpath -m -- "$ROOT/dist")" ] && [ -d "$DIST" ] && [ -n "$(ls -A "$DIST")" ] && [ ! -e "$DIST/.pingpipe-dist" ]; then
   die "PINGPIPE_DIST_DIR=$DIST holds other files: name an empty or new folder, or one \`make release\` made"
 fi
 # The cargo binary and the name it has in dist/ (and once installed).

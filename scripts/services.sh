@@ -22,7 +22,7 @@ case "$PROFILE" in
     BUILD_HINT="build them with \`cargo build --bins\` (or \`make up\`)" ;;
   release)
     # PINGPIPE_DIST_DIR: another tree laid out as dist/ (test-services.sh makes one).
-    DIST=${PINGPIPE_DIST_DIR:-$ROOT/dist}
+    DIST=$(realpath -m -- "${PINGPIPE_DIST_DIR:-$ROOT/dist}")
     BIN=${PINGPIPE_BIN_DIR:-$DIST/bin}
     MIGRATE=$BIN/pingpipe-migrate
     FRONTEND_DIR=$DIST/share/pingpipe/frontend

@@ -264,7 +264,6 @@ const NOT_PASSED_THROUGH: &[(&str, &str)] = &[
         "heartbeat.interval.ms",
         "has a variable of its own (PINGPIPE_MONITOR_HEARTBEAT_INTERVAL)",
     ),
-    ("client.id", "is set by the binaries"),
     ("linger.ms", "is set by the binaries"),
     (
         "queue.buffering.max.ms",
@@ -645,13 +644,16 @@ mod tests {
         let props = args(&[])
             .properties_with(vars(&[
                 ("KAFKA_CONFIG_CLIENT_DNS_LOOKUP", "use_all_dns_ips"),
+                // For quotas and the brokers' logs.
+                ("KAFKA_CONFIG_CLIENT_ID", "pingpipe-eu"),
                 ("KAFKA_BOOTSTRAP_SERVERS", "ignored:1"),
                 ("HOME", "/root"),
             ]))
             .expect("valid");
         assert_eq!(value(&props, "client.dns.lookup"), Some("use_all_dns_ips"));
+        assert_eq!(value(&props, "client.id"), Some("pingpipe-eu"));
         assert_eq!(value(&props, "bootstrap.servers"), Some("127.0.0.1:9092"));
-        assert_eq!(props.len(), 3, "{props:?}");
+        assert_eq!(props.len(), 4, "{props:?}");
 
         let error = args(&[])
             .properties_with(vars(&[("KAFKA_CONFIG_SECURITY_PROTOCOL", "ssl")]))

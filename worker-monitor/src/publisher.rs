@@ -433,7 +433,6 @@ impl Publisher {
         let failing = age(self.failing_since);
         let transaction = age(self.transaction_started);
         if !self.settings.recreate_after_outage
-            || err.refusal_hint().is_some()
             || failing.max(transaction) < self.settings.transaction_timeout
         {
             return Err(err.into());
