@@ -363,6 +363,17 @@ impl Publisher {
             self.transaction_started = Some(Instant::now());
             if !self.enqueue(batch).await? {
                 self.failing();
+                // Why the transaction takes no more records: librdkafka keeps the error that
+                // failed it and answers a call made in the wrong state with it (a transaction
+                // still open answers "wrong state"). A refusal (no Write ACL on a topic) stops
+                // here rather than being aborted and sent again for ever.
+                if let Err(e) = self.call(|p| p.begin_transaction()).await?
+                    && e.rdkafka_error_code() != Some(RDKafkaErrorCode::State)
+                    && let Failure::Fatal(err) = self.sort(e)
+                {
+                    self.recover(err).await?;
+                    continue 'transaction;
+                }
                 self.abort().await?;
                 self.wait(&mut backoff).await?;
                 continue 'transaction;
@@ -696,12 +707,20 @@ mod tests {
         mock: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
         items: Vec<Pending>,
     ) -> Result<(), PublishError> {
+        publish_in_batches_of(mock, items, 100).await
+    }
+
+    async fn publish_in_batches_of(
+        mock: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+        items: Vec<Pending>,
+        max_batch: usize,
+    ) -> Result<(), PublishError> {
         let settings = PublisherSettings {
             kafka: ClientSettings::plaintext(&mock.bootstrap_servers()),
             topic: "results".into(),
             transactional_id: "test".into(),
             commit_interval: Duration::from_millis(100),
-            max_batch: 100,
+            max_batch,
             transaction_timeout: Duration::from_secs(10),
             init_timeout: CALL_TIMEOUT,
             linger: Duration::from_millis(5),
@@ -769,6 +788,33 @@ mod tests {
             .await
             .expect("stopped, not retrying")
             .expect_err("refused");
+        assert!(error.refusal_hint().is_some(), "{error}");
+        assert!(
+            error.to_string().contains("Topic authorization failed"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_topic_refused_while_a_batch_is_still_being_queued_stops_the_publisher_too() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("results", 1, 1).unwrap();
+        // Adding the partition to the transaction is refused. A batch larger than the
+        // producer's queue (100,000 records) cannot be queued whole before that answer: the
+        // transaction fails while records are still going in, and the next send says only
+        // "wrong state".
+        mock.request_errors(
+            RDKafkaApiKey::AddPartitionsToTxn,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 50],
+        );
+        let items = pending(120_000);
+        let error = tokio::time::timeout(
+            Duration::from_secs(30),
+            publish_in_batches_of(&mock, items, 120_000),
+        )
+        .await
+        .expect("stopped, not aborting and sending again")
+        .expect_err("refused");
         assert!(error.refusal_hint().is_some(), "{error}");
         assert!(
             error.to_string().contains("Topic authorization failed"),
