@@ -270,7 +270,11 @@ async fn live_results_for_the_rows_on_screen_come_at_most_once_a_second_each() {
         a[1].1.replace("+00:00", "Z"),
         minute(5).replace("+00:00", "Z")
     );
-    assert!(a[1].2 - a[0].2 >= Duration::from_millis(900), "{got:?}");
+    // Held for the period: the server counts it from when it handed the first one on, and
+    // each message is then resolved (a database read) and written to the socket, which on a
+    // loaded machine delays one more than the other by ~100 ms (CI: 892 ms apart once). Sent
+    // without being held, the two would arrive milliseconds apart.
+    assert!(a[1].2 - a[0].2 >= Duration::from_millis(700), "{got:?}");
 
     // More than 500 targets are refused.
     let many: Vec<String> = (1..=501).map(|i| format!("\"{i}\"")).collect();
