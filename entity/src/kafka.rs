@@ -141,6 +141,19 @@ fn tls_refusal(reason: &str) -> bool {
     TLS_REFUSALS.iter().any(|r| reason.contains(r))
 }
 
+/// The brokers' ACLs refuse a topic, a group, the cluster or a transactional id: no retry
+/// changes that.
+pub fn acl_refusal(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::TopicAuthorizationFailed
+            | C::GroupAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::TransactionalIdAuthorizationFailed
+    )
+}
+
 /// What a refusal usually means, for the error an operator reads; `None` when `code` and
 /// `reason` are not a refusal (a broker that is down or restarting, a connection reset, say).
 pub fn refusal_hint(code: RDKafkaErrorCode, reason: &str) -> Option<&'static str> {
@@ -150,10 +163,7 @@ pub fn refusal_hint(code: RDKafkaErrorCode, reason: &str) -> Option<&'static str
             " (SASL: check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM \
              against the listener's users and mechanisms)",
         ),
-        C::TopicAuthorizationFailed
-        | C::GroupAuthorizationFailed
-        | C::ClusterAuthorizationFailed
-        | C::TransactionalIdAuthorizationFailed => Some(
+        _ if acl_refusal(code) => Some(
             " (the brokers' ACLs do not allow it: see \"Kafka security and ACLs\" in the README \
              for what each binary needs)",
         ),
@@ -167,6 +177,20 @@ pub fn refusal_hint(code: RDKafkaErrorCode, reason: &str) -> Option<&'static str
             " (TLS: the broker refused this client's certificate, or the listener requires one \
              and KAFKA_SSL_CERTIFICATE_LOCATION/KAFKA_SSL_KEY_LOCATION are not set)",
         ),
+        _ => None,
+    }
+}
+
+/// The hint when a consumer's poll error says the ACLs keep it from its group or its topic,
+/// which waiting does not change; `None` for any other error. Only those codes: librdkafka
+/// reports a connection lost during the SASL handshake (a broker restarting) as an
+/// authentication error, and bad credentials are refused at start by [`check_access`] anyway.
+pub fn consumer_refusal(error: &KafkaError) -> Option<&'static str> {
+    use RDKafkaErrorCode as C;
+    match error.rdkafka_error_code()? {
+        code @ (C::GroupAuthorizationFailed | C::TopicAuthorizationFailed) => {
+            refusal_hint(code, &error.to_string())
+        }
         _ => None,
     }
 }

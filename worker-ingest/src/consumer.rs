@@ -26,7 +26,6 @@ use entity::ResultEvent;
 use entity::kafka::ClientSettings;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -249,17 +248,10 @@ impl Loop {
                     }
                     // ACLs that do not let this consumer join its group or read its topic
                     // do not change by waiting: stop and say which.
-                    if let Some(code) = e.rdkafka_error_code()
-                        && matches!(
-                            code,
-                            RDKafkaErrorCode::GroupAuthorizationFailed
-                                | RDKafkaErrorCode::TopicAuthorizationFailed
-                        )
-                    {
+                    if let Some(hint) = entity::kafka::consumer_refusal(&e) {
                         result = Err(anyhow::anyhow!(
-                            "the Kafka brokers refuse this consumer (topic {:?}): {e}{}",
-                            self.topic,
-                            entity::kafka::refusal_hint(code, "").unwrap_or("")
+                            "the Kafka brokers refuse this consumer (topic {:?}): {e}{hint}",
+                            self.topic
                         ));
                         self.stop.cancel();
                         break;

@@ -822,18 +822,8 @@ pub async fn run_membership(
                     );
                 }
                 Some(Err(e)) => {
-                    // The brokers' ACLs refuse the group or the shards topic: no retry changes
-                    // it. Only those codes: librdkafka reports a connection lost during the SASL
-                    // handshake (a broker restarting) as an authentication error, and bad
-                    // credentials have been refused at start by the access check anyway.
-                    let refusal = match e.rdkafka_error_code() {
-                        Some(
-                            code @ (RDKafkaErrorCode::GroupAuthorizationFailed
-                            | RDKafkaErrorCode::TopicAuthorizationFailed),
-                        ) => entity::kafka::refusal_hint(code, &e.to_string()),
-                        _ => None,
-                    };
-                    if let Some(hint) = refusal {
+                    // The brokers' ACLs refuse the group or the shards topic.
+                    if let Some(hint) = entity::kafka::consumer_refusal(&e) {
                         anyhow::bail!(
                             "the Kafka brokers refuse this monitor's group membership (group {}, \
                              topic {}): {e}{hint}",
